@@ -1,0 +1,43 @@
+// Builds the extension and the CLI (node, cjs) and the webview (browser).
+// node-llama-cpp stays external: it is ESM-only with top-level await and native binaries, so it
+// is loaded at run time with import() from node_modules, which the VSIX ships.
+import * as esbuild from "esbuild";
+import { chmodSync } from "node:fs";
+
+const production = process.argv.includes("--production");
+const watch = process.argv.includes("--watch");
+
+const node = {
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  sourcemap: !production,
+  minify: production,
+  external: ["vscode", "node-llama-cpp"],
+  logLevel: "warning",
+};
+
+const builds = [
+  { ...node, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.js" },
+  { ...node, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } },
+  { ...node, entryPoints: ["src/engine/tokenizerWorker.ts"], outfile: "dist/tokenizerWorker.js" },
+  {
+    bundle: true,
+    platform: "browser",
+    format: "iife",
+    target: "es2022",
+    sourcemap: !production,
+    minify: production,
+    entryPoints: ["webview/main.ts"],
+    outfile: "dist/webview.js",
+    logLevel: "warning",
+  },
+];
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+  chmodSync("dist/cli.js", 0o755);
+}

@@ -1,0 +1,14 @@
+// npm run model:test -- --out FILE --shape tiny|0.5b|1.5b [--seed N] [--no-template]
+import { SHAPES, writeTestModel, type ShapeName } from "../test/support/testModel";
+
+const args = process.argv.slice(2);
+const value = (flag: string): string | undefined => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined; };
+const out = value("--out");
+const shape = (value("--shape") ?? "tiny") as ShapeName;
+if (!out || !(shape in SHAPES)) {
+  console.error(`usage: npm run model:test -- --out FILE --shape ${Object.keys(SHAPES).join("|")} [--seed N] [--no-template]`);
+  process.exit(2);
+}
+const started = performance.now();
+const { bytes } = writeTestModel(out, { shape, seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined });
+console.log(`wrote ${out}: ${shape}, ${(bytes / 1048576).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);

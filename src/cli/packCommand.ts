@@ -1,0 +1,68 @@
+// `ask-codebase pack DIR --model FILE`: what a question would read, before any model runs.
+import { parseArgs } from "node:util";
+import { planCodebase, type CodebasePlan } from "../core/plan";
+import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
+import { openTokenizer } from "../engine/tokenizer";
+import { folder, modelPath, positiveInt } from "./args";
+import { bytes, int } from "./format";
+
+export async function packCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      "segment-tokens": { type: "string" },
+      include: { type: "string", multiple: true },
+      exclude: { type: "string", multiple: true },
+      "no-gitignore": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+  });
+  const root = await folder(positionals[0]);
+  const segmentTokens = positiveInt(values["segment-tokens"], "--segment-tokens", DEFAULT_SEGMENT_TOKENS);
+  const tokenizer = await openTokenizer(modelPath(values.model));
+  try {
+    const plan = await planCodebase([root], {
+      segmentTokens,
+      countTokens: tokenizer.countTokens,
+      measureFiles: tokenizer.measureFiles,
+      include: values.include ?? [],
+      exclude: values.exclude ?? [],
+      respectGitignore: !values["no-gitignore"],
+    });
+    process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : planText(plan));
+  } finally {
+    await tokenizer.dispose();
+  }
+}
+
+export function planJson(plan: CodebasePlan): object {
+  return {
+    roots: plan.roots,
+    files: plan.files.map((f) => ({ path: f.path, lines: f.lines, bytes: f.bytes, tokens: f.tokens })),
+    segments: plan.segments.map((s) => ({
+      tokens: s.tokens,
+      sources: s.sources.map((p) => ({ path: p.path, startLine: p.startLine, endLine: p.endLine })),
+    })),
+    skipped: plan.skipped,
+    skippedByReason: plan.skippedByReason,
+    totalTokens: plan.totalTokens,
+    segmentTokens: plan.segmentTokens,
+  };
+}
+
+export function planText(plan: CodebasePlan): string {
+  const lines = [
+    `${plan.roots.join(", ")}`,
+    `  ${int(plan.files.length)} files, ${bytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segments.length)} segments of at most ${int(plan.segmentTokens)} tokens`,
+  ];
+  const reasons = Object.entries(plan.skippedByReason);
+  if (reasons.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${reasons.map(([r, n]) => `${r} ${int(n)}`).join(", ")}`);
+  const largest = [...plan.files].sort((a, b) => b.tokens - a.tokens).slice(0, 5);
+  if (largest.length) {
+    lines.push("  largest files:");
+    for (const f of largest) lines.push(`    ${int(f.tokens).padStart(9)} tokens  ${f.path}`);
+  }
+  return lines.join("\n") + "\n";
+}

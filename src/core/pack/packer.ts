@@ -1,0 +1,229 @@
+// Packs files into token-budgeted segments. Each piece opens with a header naming its path and
+// line range, so a margin can cite `path:line`; each segment keeps a map from its text back to
+// (file, lines). A file larger than a segment is cut at line boundaries.
+//
+// A segment's tokens are its chunks' tokens in order (each piece's header, then its blocks of
+// lines): each chunk is tokenized on its own, once, and the engine prefills exactly those tokens.
+// Measuring (tokenizing) is per file and can run in parallel; assigning pieces to segments is a
+// cheap sequential pass.
+import type { SkippedFile, WorkspaceFile } from "../workspace/reader";
+
+export type CountTokens = (text: string) => number;
+
+export interface SourcePiece {
+  path: string;
+  /** 1-based, inclusive; 0..0 for an empty file. */
+  startLine: number;
+  endLine: number;
+  /** Offsets into the segment's text: the header line, then the file's lines. */
+  headerStart: number;
+  start: number;
+  end: number;
+  tokens: number;
+  /** Where each tokenization chunk ends (the header, then each block of lines), as offsets into the segment's text. */
+  chunkEnds: number[];
+}
+
+export interface Segment { index: number; text: string; tokens: number; sources: SourcePiece[] }
+
+export interface PackedFile { path: string; lines: number; bytes: number; tokens: number; pieces: number }
+
+export interface PackResult { segments: Segment[]; files: PackedFile[]; skipped: SkippedFile[]; totalTokens: number }
+
+export interface PackOptions { segmentTokens: number; countTokens: CountTokens }
+
+/** Whole lines, ending with a newline, tokenized as one chunk. */
+export interface Block { text: string; lines: number; tokens: number }
+
+export interface Piece { path: string; startLine: number; endLine: number; header: string; headerTokens: number; blocks: Block[]; tokens: number }
+
+export type MeasuredFile =
+  | { path: string; lines: number; bytes: number; pieces: Piece[] }
+  | { path: string; skipped: SkippedFile };
+
+export const DEFAULT_SEGMENT_TOKENS = 4096;
+export const MIN_SEGMENT_TOKENS = 64;
+/**
+ * Blocks up to 4 KiB tokenize fastest here (llama.cpp's tokenizer slows on long inputs); a block
+ * of at most half a budget's worth of characters keeps segments nearly full when a file is cut.
+ */
+const BLOCK_CHARS = 4096;
+
+/** Path text that cannot break the header line or smuggle in control characters. */
+export function headerPath(path: string): string {
+  return path.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+export function pieceHeader(path: string, startLine: number, endLine: number, totalLines: number): string {
+  if (totalLines === 0) return `### ${headerPath(path)} (empty)\n`;
+  const partial = startLine !== 1 || endLine !== totalLines ? ` of ${totalLines}` : "";
+  return `### ${headerPath(path)} (lines ${startLine}-${endLine}${partial})\n`;
+}
+
+/** The file's lines; a final newline does not start another line. */
+export function splitLines(text: string): string[] {
+  if (text === "") return [];
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+export function checkBudget(budget: number): void {
+  if (!(Number.isInteger(budget) && budget >= MIN_SEGMENT_TOKENS)) throw new RangeError(`segment tokens must be a whole number of at least ${MIN_SEGMENT_TOKENS}, got ${budget}`);
+}
+
+export function packFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], options: PackOptions): PackResult {
+  checkBudget(options.segmentTokens);
+  return assignSegments(files.map((f) => measureFile(f, options.segmentTokens, options.countTokens)), options.segmentTokens);
+}
+
+/**
+ * Tokenizes one file into pieces that each fit a segment: its lines are grouped into blocks, each
+ * block counted once, and pieces are runs of whole blocks under a header naming their lines.
+ */
+export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">, budget: number, count: CountTokens): MeasuredFile {
+  const lines = splitLines(file.text);
+  const total = lines.length;
+  const blocks = toBlocks(lines, Math.min(BLOCK_CHARS, budget / 2), budget, count);
+  if (!blocks) return { path: file.path, skipped: { path: file.path, reason: "line-too-long", detail: `a line longer than ${budget} tokens` } };
+  const piece = (first: number, taken: Block[]): Piece => {
+    const lineCount = taken.reduce((n, b) => n + b.lines, 0);
+    const header = pieceHeader(file.path, total ? first : 0, total ? first + lineCount - 1 : 0, total);
+    const headerTokens = count(header);
+    return { path: file.path, startLine: total ? first : 0, endLine: total ? first + lineCount - 1 : 0, header, headerTokens, blocks: taken, tokens: headerTokens + taken.reduce((n, b) => n + b.tokens, 0) };
+  };
+  const whole = piece(1, blocks);
+  if (whole.tokens <= budget) return { path: file.path, lines: total, bytes: file.bytes, pieces: [whole] };
+  // The longest header this file can have, so a run of blocks chosen under it always fits.
+  const headerReserve = count(pieceHeader(file.path, total, total, total)) + 2;
+  const pieces: Piece[] = [];
+  let first = 1;
+  let run: Block[] = [];
+  let used = headerReserve;
+  const close = (): void => {
+    let p = piece(first, run);
+    const carried: Block[] = [];
+    while (p.tokens > budget && run.length > 1) {
+      carried.unshift(run.pop()!);
+      p = piece(first, run);
+    }
+    if (p.tokens > budget) throw new Error(`${file.path}: a block does not fit its segment`);
+    pieces.push(p);
+    first = p.endLine + 1;
+    run = carried;
+    used = headerReserve + carried.reduce((n, b) => n + b.tokens, 0);
+  };
+  for (const block of blocks) {
+    if (run.length && used + block.tokens > budget) close();
+    run.push(block);
+    used += block.tokens;
+  }
+  while (run.length) close();
+  return { path: file.path, lines: total, bytes: file.bytes, pieces };
+}
+
+/** Groups lines into blocks of at most `chars` characters; a block over `budget` tokens is split further. */
+function toBlocks(lines: readonly string[], chars: number, budget: number, count: CountTokens): Block[] | undefined {
+  const blocks: Block[] = [];
+  const add = (from: number, to: number): boolean => {
+    const text = lines.slice(from, to).join("\n") + "\n";
+    const tokens = count(text);
+    // Leave room for a header: a block must fit a segment beside one.
+    if (tokens <= budget * 0.75) {
+      blocks.push({ text, lines: to - from, tokens });
+      return true;
+    }
+    if (to - from === 1) return false;
+    const mid = from + ((to - from) >> 1);
+    return add(from, mid) && add(mid, to);
+  };
+  let from = 0;
+  let size = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const len = lines[i]!.length + 1;
+    if (i > from && size + len > chars) {
+      if (!add(from, i)) return undefined;
+      from = i;
+      size = 0;
+    }
+    size += len;
+  }
+  if (from < lines.length && !add(from, lines.length)) return undefined;
+  return blocks;
+}
+
+export function assignSegments(measured: readonly MeasuredFile[], budget: number): PackResult {
+  const segments: Segment[] = [];
+  const files: PackedFile[] = [];
+  const skipped: SkippedFile[] = [];
+  let current: Piece[] = [];
+  let used = 0;
+  const flush = (): void => {
+    if (current.length) segments.push(build(segments.length, current));
+    current = [];
+    used = 0;
+  };
+  for (const m of measured) {
+    if ("skipped" in m) {
+      skipped.push(m.skipped);
+      continue;
+    }
+    let tokens = 0;
+    for (const piece of m.pieces) {
+      if (used + piece.tokens > budget) flush();
+      current.push(piece);
+      used += piece.tokens;
+      tokens += piece.tokens;
+    }
+    files.push({ path: m.path, lines: m.lines, bytes: m.bytes, tokens, pieces: m.pieces.length });
+  }
+  flush();
+  return { segments, files, skipped, totalTokens: segments.reduce((n, s) => n + s.tokens, 0) };
+}
+
+function build(index: number, pieces: readonly Piece[]): Segment {
+  let text = "";
+  let tokens = 0;
+  const sources: SourcePiece[] = [];
+  for (const p of pieces) {
+    const headerStart = text.length;
+    text += p.header;
+    const start = text.length;
+    const chunkEnds = [start];
+    for (const b of p.blocks) {
+      text += b.text;
+      chunkEnds.push(text.length);
+    }
+    tokens += p.tokens;
+    sources.push({ path: p.path, startLine: p.startLine, endLine: p.endLine, headerStart, start, end: text.length, tokens: p.tokens, chunkEnds });
+  }
+  return { index, text, tokens, sources };
+}
+
+/**
+ * The texts a segment is tokenized in, in order: each piece's header, then its blocks of lines.
+ * Each is tokenized on its own, as the packer counted it, so a segment's tokens are exactly the sum.
+ */
+export function segmentChunks(segment: Segment): string[] {
+  const chunks: string[] = [];
+  for (const s of segment.sources) {
+    let from = s.headerStart;
+    for (const end of s.chunkEnds) {
+      chunks.push(segment.text.slice(from, end));
+      from = end;
+    }
+  }
+  return chunks;
+}
+
+/** Maps an offset in a segment's text back to the file and 1-based line it came from. */
+export function locate(segment: Segment, offset: number): { path: string; line: number } | undefined {
+  for (const s of segment.sources) {
+    if (offset < s.headerStart || offset >= s.end) continue;
+    if (offset < s.start) return { path: s.path, line: s.startLine };
+    let line = s.startLine;
+    for (let i = s.start; i < offset; i++) if (segment.text.charCodeAt(i) === 10) line++;
+    return { path: s.path, line };
+  }
+  return undefined;
+}

@@ -1,0 +1,33 @@
+// Checks a model path before node-llama-cpp sees it, so a user gets a one-line reason
+// ("no such file", "not a GGUF file") instead of a native loader's message.
+import { open, stat } from "node:fs/promises";
+
+export class ModelFileError extends Error {
+  override name = "ModelFileError";
+}
+
+export async function checkModelFile(path: string): Promise<{ bytes: number }> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ModelFileError(code === "ENOENT" ? `model not found: ${path}` : `cannot read model ${path}: ${code}`);
+  }
+  if (!st.isFile()) throw new ModelFileError(`model is not a file: ${path}`);
+  const head = Buffer.alloc(8);
+  try {
+    const fh = await open(path, "r");
+    try {
+      await fh.read(head, 0, 8, 0);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw new ModelFileError(`cannot read model ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  if (head.toString("ascii", 0, 4) !== "GGUF") throw new ModelFileError(`not a GGUF model file: ${path}`);
+  const version = head.readUInt32LE(4);
+  if (version < 2 || version > 3) throw new ModelFileError(`unsupported GGUF version ${version}: ${path}`);
+  return { bytes: st.size };
+}

@@ -1,0 +1,88 @@
+// The model's own tokenizer without its weights: packing and planning count tokens exactly as the
+// engine will see them, in a fraction of a model load.
+import type { LlamaModel } from "node-llama-cpp";
+import { measureFile, type MeasuredFile } from "../core/pack/packer";
+import type { WorkspaceFile } from "../core/workspace/reader";
+import { checkModelFile } from "./modelFile";
+import { loadLlama, machineThreads } from "./llama";
+import { TokenizerPool } from "./tokenizerPool";
+
+export interface Tokenizer {
+  /**
+   * Tokens of a chunk of file text as it stands after a newline (every chunk the packer makes
+   * starts a line). Special tokens are off, so text such as `</s>` never becomes a control token.
+   */
+  countTokens(text: string): number;
+  tokenize(text: string): number[];
+  /** Loads the model on this thread, for countTokens and tokenize. */
+  ready(): Promise<void>;
+  /** Measures files into pieces, on worker threads when there is enough text to pay for them. */
+  measureFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], budget: number): Promise<MeasuredFile[]>;
+  dispose(): Promise<void>;
+}
+
+export interface TokenizerOptions {
+  /** Worker threads for measuring many files; 0 measures on this thread. Defaults to the machine's cores. */
+  workers?: number;
+  /** Less text than this is measured on this thread: the workers' start-up would cost more. */
+  parallelMinChars?: number;
+}
+
+const PARALLEL_MIN_CHARS = 2_000_000;
+
+export async function openTokenizer(modelPath: string, options: TokenizerOptions = {}): Promise<Tokenizer> {
+  await checkModelFile(modelPath);
+  const workers = options.workers ?? (machineThreads() > 1 ? machineThreads() : 0);
+  const pool = workers > 0 ? new TokenizerPool(modelPath, workers) : undefined;
+  let model: LlamaModel | undefined;
+  let tokenizeChunk: ((text: string) => number[]) | undefined;
+  // The main thread's copy is loaded only when a count is needed here: with workers it may never be.
+  const local = async (): Promise<(text: string) => number[]> => {
+    if (!tokenizeChunk) {
+      const llama = await loadLlama("cpu");
+      try {
+        model = await llama.loadModel({ modelPath, vocabOnly: true });
+      } catch (err) {
+        throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
+      }
+      tokenizeChunk = chunkTokenizer(model);
+    }
+    return tokenizeChunk;
+  };
+  if (!pool) await local();
+  const sync = (): ((text: string) => number[]) => {
+    if (!tokenizeChunk) throw new Error("tokenizer not loaded: await ready() first");
+    return tokenizeChunk;
+  };
+  return {
+    ready: async () => { await local(); },
+    countTokens: (text) => sync()(text).length,
+    tokenize: (text) => sync()(text),
+    measureFiles: async (files, budget) => {
+      const minChars = options.parallelMinChars ?? PARALLEL_MIN_CHARS;
+      if (pool && files.reduce((n, f) => n + f.text.length, 0) >= minChars) return pool.measure(files, budget);
+      const tokenize = await local();
+      return files.map((f) => measureFile(f, budget, (t) => tokenize(t).length));
+    },
+    dispose: async () => {
+      await pool?.dispose();
+      await model?.dispose();
+    },
+  };
+}
+
+/**
+ * Tokenizes text as a continuation after a newline: "\n" + text, less the newline's own tokens.
+ * This drops the leading space SentencePiece tokenizers add to the start of any input, so chunks
+ * placed one after another read as the file did. Where the newline merges into the text (some
+ * BPE vocabularies join it with indentation), the text is tokenized alone: the engine uses this
+ * same function, so the packer's counts stay exact either way.
+ */
+export function chunkTokenizer(model: Pick<LlamaModel, "tokenize">): (text: string) => number[] {
+  const newline = Array.from(model.tokenize("\n", false));
+  return (text) => {
+    const tokens = model.tokenize("\n" + text, false);
+    if (newline.every((t, i) => tokens[i] === t)) return Array.from(tokens.slice(newline.length));
+    return Array.from(model.tokenize(text, false));
+  };
+}

@@ -1,0 +1,131 @@
+// Measures (tokenizes) files on worker threads: tokenizing is the dearest part of planning a
+// large codebase (~3 MB/s per core here), and files are independent of each other.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { pieceHeader, splitLines, type MeasuredFile } from "../core/pack/packer";
+import type { SkippedFile, WorkspaceFile } from "../core/workspace/reader";
+import { machineThreads } from "./llama";
+
+
+type FileInput = Pick<WorkspaceFile, "path" | "text" | "bytes">;
+
+export interface MeasureRequest { id: number; modelPath: string; budget: number; files: FileInput[] }
+/** A piece without its text: first line, header tokens, then each block's line count and tokens. */
+export interface PieceShape { startLine: number; headerTokens: number; blockLines: number[]; blockTokens: number[] }
+export type MeasuredShape = { skipped: SkippedFile } | { lines: number; pieces: PieceShape[] };
+export type MeasureReply = { id: number; results: MeasuredShape[] } | { id: number; error: string };
+
+export function shapeOf(m: MeasuredFile): MeasuredShape {
+  if ("skipped" in m) return { skipped: m.skipped };
+  return {
+    lines: m.lines,
+    pieces: m.pieces.map((p) => ({ startLine: p.startLine, headerTokens: p.headerTokens, blockLines: p.blocks.map((b) => b.lines), blockTokens: p.blocks.map((b) => b.tokens) })),
+  };
+}
+
+const BATCH_CHARS = 256 * 1024;
+
+function startWorker(): Worker {
+  // Bundled: dist/tokenizerWorker.js beside this bundle. From source (tests, tsx): the .ts file,
+  // through tsx's require hook (Node 20 does not apply --import hooks to a worker's entry file).
+  const js = join(__dirname, "tokenizerWorker.js");
+  if (existsSync(js)) return new Worker(js);
+  const ts = JSON.stringify(join(__dirname, "tokenizerWorker.ts"));
+  return new Worker(`require("tsx/cjs"); require(${ts});`, { eval: true });
+}
+
+/**
+ * Worker threads, each with its own vocab-only copy of the model. They start loading at once:
+ * node-llama-cpp tests its native binary in a subprocess before loading it (~1 s here), which
+ * then overlaps with reading the workspace.
+ */
+export class TokenizerPool {
+  private readonly workers: Worker[];
+  private nextId = 0;
+
+  constructor(private readonly modelPath: string, threads = machineThreads()) {
+    this.workers = Array.from({ length: Math.max(1, threads) }, () => {
+      const w = startWorker();
+      w.postMessage({ id: -1, modelPath, budget: 0, files: [] } satisfies MeasureRequest);
+      return w;
+    });
+  }
+
+  async measure(files: readonly FileInput[], budget: number): Promise<MeasuredFile[]> {
+    const batches: { start: number; files: FileInput[] }[] = [];
+    let batch: FileInput[] = [];
+    let chars = 0;
+    files.forEach((f, i) => {
+      if (batch.length && chars + f.text.length > BATCH_CHARS) {
+        batches.push({ start: i - batch.length, files: batch });
+        batch = [];
+        chars = 0;
+      }
+      batch.push({ path: f.path, text: f.text, bytes: f.bytes });
+      chars += f.text.length;
+    });
+    if (batch.length) batches.push({ start: files.length - batch.length, files: batch });
+
+    const out = new Array<MeasuredFile>(files.length);
+    let next = 0;
+    const base = this.nextId;
+    this.nextId += batches.length;
+    await Promise.all(this.workers.map((worker) => new Promise<void>((resolve, reject) => {
+      const cleanup = (): void => {
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+      };
+      const send = (): void => {
+        if (next >= batches.length) { cleanup(); return resolve(); }
+        const i = next++;
+        worker.postMessage({ id: base + i, modelPath: this.modelPath, budget, files: batches[i]!.files } satisfies MeasureRequest);
+      };
+      const onMessage = (reply: MeasureReply): void => {
+        if (reply.id === -1) return;
+        if ("error" in reply) { cleanup(); return reject(new Error(reply.error)); }
+        const b = batches[reply.id - base]!;
+        reply.results.forEach((r, j) => { out[b.start + j] = rebuild(b.files[j]!, r); });
+        send();
+      };
+      const onError = (err: Error): void => { cleanup(); reject(err); };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      send();
+    })));
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** Workers send line ranges and counts, not text: the pieces' text is cut again here, cheaply. */
+function rebuild(file: FileInput, r: MeasuredShape): MeasuredFile {
+  if ("skipped" in r) return { path: file.path, skipped: r.skipped };
+  const lines = splitLines(file.text);
+  return {
+    path: file.path,
+    lines: r.lines,
+    bytes: file.bytes,
+    pieces: r.pieces.map((p) => {
+      let at = Math.max(0, p.startLine - 1);
+      const blocks = p.blockLines.map((n, i) => {
+        const text = lines.slice(at, at + n).join("\n") + "\n";
+        at += n;
+        return { text, lines: n, tokens: p.blockTokens[i]! };
+      });
+      const endLine = lines.length ? at : 0;
+      return {
+        path: file.path,
+        startLine: p.startLine,
+        endLine,
+        header: pieceHeader(file.path, p.startLine, endLine, lines.length),
+        headerTokens: p.headerTokens,
+        blocks,
+        tokens: p.headerTokens + p.blockTokens.reduce((a, b) => a + b, 0),
+      };
+    }),
+  };
+}

@@ -1,0 +1,115 @@
+// Packing with the model's own tokenizer: every line once, source maps exact, budgets kept.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { locate, measureFile, packFiles, segmentChunks, splitLines } from "../../src/core/pack/packer";
+import { planCodebase } from "../../src/core/plan";
+import { readWorkspace } from "../../src/core/workspace/reader";
+import { openTokenizer, type Tokenizer } from "../../src/engine/tokenizer";
+import { tempDir, writeTree } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+
+let tokenizer: Tokenizer;
+const dir = tempDir();
+
+function sourceFile(lines: number, seed: number): string {
+  let out = "";
+  for (let i = 1; i <= lines; i++) out += `export function f${seed}_${i}(value: number) { return value * ${i} + ${seed}; } // line ${i}\n`;
+  return out;
+}
+
+before(async () => {
+  tokenizer = await openTokenizer(testModelPath("tiny"), { workers: 0 });
+  writeTree(dir.path, {
+    "a/small.ts": sourceFile(3, 1),
+    "a/empty.ts": "",
+    "b/large.ts": sourceFile(400, 2),
+    "b/no-newline.ts": "const last = 1;",
+    "c/medium.ts": sourceFile(60, 3),
+    "c/unicode.md": "# Überblick ✓\n\nÉtat des lieux: 日本語のテキスト\n",
+    "d/special.txt": "text with </s> and <|im_end|> inside\n",
+  });
+});
+after(async () => {
+  await tokenizer.dispose();
+  dir.dispose();
+});
+
+for (const budget of [256, 1024, 4096]) {
+  test(`every line of every file appears exactly once, in order, within ${budget}-token segments`, async () => {
+    const { files } = await readWorkspace([dir.path]);
+    const { segments, files: packed } = packFiles(files, { segmentTokens: budget, countTokens: tokenizer.countTokens });
+    const seen = new Map<string, string[]>();
+    for (const segment of segments) {
+      // The engine prefills each chunk's own tokens in order: that sum is the segment's size.
+      const prefilled = segmentChunks(segment).reduce((n, t) => n + tokenizer.countTokens(t), 0);
+      assert.ok(prefilled <= budget, `segment ${segment.index}: ${prefilled} > ${budget}`);
+      assert.equal(segment.tokens, prefilled);
+      for (const s of segment.sources) {
+        const body = segment.text.slice(s.start, s.end);
+        const lines = splitLines(body);
+        assert.equal(lines.length, s.endLine - s.startLine + (s.endLine ? 1 : 0), `${s.path} ${s.startLine}-${s.endLine}`);
+        // Checked against the file on disk, not against what the packer was given.
+        const disk = splitLines(readFileSync(join(dir.path, s.path), "utf8"));
+        assert.deepEqual(lines, disk.slice(Math.max(0, s.startLine - 1), s.endLine), `${s.path}:${s.startLine}-${s.endLine}`);
+        assert.match(segment.text.slice(s.headerStart, s.start), new RegExp(`^### ${s.path.replace(/[.]/g, "\\.")} \\(`));
+        seen.set(s.path, [...(seen.get(s.path) ?? []), ...lines]);
+      }
+    }
+    for (const f of files) assert.deepEqual(seen.get(f.path), splitLines(f.text), `${f.path} lines, once each, in order`);
+    assert.deepEqual(packed.map((f) => f.path), files.map((f) => f.path));
+    const large = packed.find((f) => f.path === "b/large.ts")!;
+    if (budget < 4096) assert.ok(large.pieces > 1, "a file larger than a segment is cut");
+  });
+}
+
+test("any offset in a segment maps back to the file and line it came from", async () => {
+  const { files } = await readWorkspace([dir.path]);
+  const { segments } = packFiles(files, { segmentTokens: 512, countTokens: tokenizer.countTokens });
+  let checked = 0;
+  for (const segment of segments) {
+    for (const s of segment.sources) {
+      const disk = splitLines(readFileSync(join(dir.path, s.path), "utf8"));
+      for (let offset = s.start; offset < s.end; offset += 17) {
+        const at = locate(segment, offset)!;
+        assert.equal(at.path, s.path);
+        const lineStart = segment.text.lastIndexOf("\n", offset - 1) + 1;
+        const lineEnd = segment.text.indexOf("\n", offset);
+        assert.equal(segment.text.slice(lineStart, lineEnd), disk[at.line - 1], `${s.path}:${at.line}`);
+        checked++;
+      }
+    }
+  }
+  assert.ok(checked > 500, `checked ${checked} offsets`);
+});
+
+test("file text is tokenized with special tokens off", () => {
+  const ids = tokenizer.tokenize("text with </s> and <|im_end|> inside");
+  // The tiny model's control tokens are ids 0-5 (see test/support/testModel.ts).
+  assert.ok(ids.every((id) => id > 5), `control token in ${ids}`);
+});
+
+test("the plan reports files, tokens per file, segments, totals and skips before any model runs", async () => {
+  writeTree(dir.path, { "z/blob.bin": Buffer.from([1, 0, 2]) });
+  const plan = await planCodebase([dir.path], { segmentTokens: 1024, countTokens: tokenizer.countTokens });
+  assert.equal(plan.totalTokens, plan.segments.flatMap(segmentChunks).reduce((n, t) => n + tokenizer.countTokens(t), 0));
+  assert.equal(plan.files.length, 7);
+  assert.deepEqual(plan.skippedByReason, { binary: 1 });
+  assert.ok(plan.files.every((f) => f.tokens > 0));
+});
+
+test("measuring on worker threads gives exactly what measuring here gives", async () => {
+  const { files } = await readWorkspace([dir.path]);
+  const pooled = await openTokenizer(testModelPath("tiny"), { workers: 2, parallelMinChars: 0 });
+  try {
+    for (const budget of [128, 4096]) {
+      const here = files.map((f) => measureFile(f, budget, tokenizer.countTokens));
+      const there = await pooled.measureFiles(files, budget);
+      assert.deepEqual(there, here);
+      assert.ok(there.some((m) => "pieces" in m && m.pieces.length > 1), "a cut file is among them");
+    }
+  } finally {
+    await pooled.dispose();
+  }
+});

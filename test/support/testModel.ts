@@ -1,0 +1,160 @@
+// Llama-architecture models with seeded random weights and a SentencePiece-style vocabulary.
+// "tiny" is for tests (about 1 MB, loads in a blink); the others have the shapes of real small
+// models so speed can be measured. Random weights say nothing about quality.
+import { TensorType, ValueType, writeGguf, type MetaValue, type TensorSpec } from "./gguf";
+
+export interface ModelShape {
+  layers: number; embd: number; heads: number; kvHeads: number; ffn: number;
+  vocab: number; context: number; type: TensorType;
+}
+
+export const SHAPES = {
+  tiny: { layers: 2, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 32768, type: TensorType.F32 },
+  "0.5b": { layers: 24, embd: 896, heads: 14, kvHeads: 2, ffn: 4864, vocab: 32000, context: 32768, type: TensorType.Q8_0 },
+  "1.5b": { layers: 28, embd: 1536, heads: 12, kvHeads: 2, ffn: 8960, vocab: 32000, context: 32768, type: TensorType.Q8_0 },
+} satisfies Record<string, ModelShape>;
+export type ShapeName = keyof typeof SHAPES;
+
+export const CHATML_TEMPLATE =
+  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+/** Control tokens the vocabulary carries, so tests can prove file text never becomes one. */
+export const SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "<|eot_id|>"] as const;
+
+const KEYWORDS = (
+  "function return const let var if else for while import export from class interface type async await new this " +
+  "true false null undefined string number boolean void public private static extends implements default case " +
+  "switch break continue try catch finally throw the and of to in is that it with as be on not are or by at " +
+  "def self print lambda yield struct impl pub fn mut use mod match enum package main func go error nil int char " +
+  "include define error value name file path data result test index length config model token segment margin"
+).split(" ");
+
+/** Deterministic SentencePiece pieces: every prefix of every piece is itself a piece, so merges reach it. */
+export function buildVocab(size: number): { tokens: string[]; scores: number[]; types: number[] } {
+  const tokens: string[] = [];
+  const types: number[] = [];
+  const seen = new Set<string>();
+  const add = (t: string, type: number): void => {
+    if (tokens.length >= size || seen.has(t)) return;
+    seen.add(t); tokens.push(t); types.push(type);
+  };
+  for (const s of SPECIAL_TOKENS) add(s, s === "<unk>" ? 2 : 3);
+  for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, 6);
+  const addWithPrefixes = (piece: string): void => { for (let i = 1; i <= piece.length; i++) add(piece.slice(0, i), 1); };
+  add("▁", 1);
+  for (let c = 33; c < 127; c++) { add(String.fromCharCode(c), 1); add("▁" + String.fromCharCode(c), 1); }
+  for (const n of [2, 3, 4, 8]) add("▁".repeat(n), 1);
+  for (const w of KEYWORDS) { addWithPrefixes("▁" + w); addWithPrefixes(w); }
+  const letters = "etaoinshrdlcumwfgypbvkjxqz";
+  for (const a of letters) for (const b of letters) { add(a + b, 1); add("▁" + a + b, 1); }
+  outer: for (const a of letters) for (const b of letters) for (const c of letters) {
+    if (tokens.length >= size) break outer;
+    add(a + b + c, 1); add("▁" + a + b + c, 1);
+  }
+  for (let i = 0; tokens.length < size; i++) add(`▁x${i}`, 1);
+  // Longer pieces score higher so the merge loop prefers whole words over fragments.
+  const scores = tokens.map((t, i) => (types[i] === 1 ? t.length - i * 1e-6 : 0));
+  return { tokens, scores, types };
+}
+
+/** mulberry32: a tiny seeded PRNG; Math.random cannot be seeded and the weights must be reproducible. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function fillRandom(type: TensorType, elements: number, std: number, next: () => number): Buffer {
+  if (type === TensorType.F32) {
+    const f = new Float32Array(elements);
+    for (let i = 0; i < elements; i++) f[i] = (next() * 2 - 1) * std * Math.sqrt(3);
+    return Buffer.from(f.buffer);
+  }
+  if (type === TensorType.Q8_0) {
+    const blocks = elements / 32;
+    const buf = Buffer.alloc(blocks * 34);
+    // Uniform int8 in [-127, 127] has std 127/sqrt(3); the block scale brings it to `std`.
+    const scale = (std * Math.sqrt(3)) / 127;
+    const half = f32ToF16(scale);
+    for (let b = 0; b < blocks; b++) {
+      const o = b * 34;
+      buf.writeUInt16LE(half, o);
+      for (let i = 0; i < 32; i++) buf.writeInt8(Math.floor(next() * 255) - 127, o + 2 + i);
+    }
+    return buf;
+  }
+  throw new Error(`unsupported random tensor type ${type}`);
+}
+
+function f32ToF16(v: number): number {
+  const f = new Float32Array([v]);
+  const x = new Uint32Array(f.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const mant = (x >>> 13) & 0x3ff;
+  if (exp <= 0) return sign;
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | mant;
+}
+
+export interface WriteModelOptions { shape: ShapeName | ModelShape; seed?: number; chatTemplate?: string | null; name?: string }
+
+export function writeTestModel(path: string, options: WriteModelOptions): { bytes: number; vocab: number } {
+  const shape = typeof options.shape === "string" ? SHAPES[options.shape] : options.shape;
+  const next = rng(options.seed ?? 1234);
+  const vocab = buildVocab(shape.vocab);
+  const headDim = shape.embd / shape.heads;
+  const kvDim = headDim * shape.kvHeads;
+  const u32 = (value: number): MetaValue => ({ type: ValueType.U32, value });
+  const meta: Record<string, MetaValue> = {
+    "general.architecture": { type: ValueType.STRING, value: "llama" },
+    "general.name": { type: ValueType.STRING, value: options.name ?? `ask-codebase-test-${typeof options.shape === "string" ? options.shape : "custom"}` },
+    "llama.context_length": u32(shape.context),
+    "llama.embedding_length": u32(shape.embd),
+    "llama.block_count": u32(shape.layers),
+    "llama.feed_forward_length": u32(shape.ffn),
+    "llama.attention.head_count": u32(shape.heads),
+    "llama.attention.head_count_kv": u32(shape.kvHeads),
+    "llama.rope.dimension_count": u32(headDim),
+    "llama.rope.freq_base": { type: ValueType.F32, value: 10000 },
+    "llama.attention.layer_norm_rms_epsilon": { type: ValueType.F32, value: 1e-5 },
+    "llama.vocab_size": u32(shape.vocab),
+    "tokenizer.ggml.model": { type: ValueType.STRING, value: "llama" },
+    "tokenizer.ggml.tokens": { type: ValueType.ARRAY, itemType: ValueType.STRING, value: vocab.tokens },
+    "tokenizer.ggml.scores": { type: ValueType.ARRAY, itemType: ValueType.F32, value: vocab.scores },
+    "tokenizer.ggml.token_type": { type: ValueType.ARRAY, itemType: ValueType.I32, value: vocab.types },
+    "tokenizer.ggml.unknown_token_id": u32(0),
+    "tokenizer.ggml.bos_token_id": u32(1),
+    "tokenizer.ggml.eos_token_id": u32(vocab.tokens.indexOf("<|im_end|>")),
+    "tokenizer.ggml.add_bos_token": { type: ValueType.BOOL, value: true },
+  };
+  const template = options.chatTemplate === undefined ? CHATML_TEMPLATE : options.chatTemplate;
+  if (template !== null) meta["tokenizer.chat_template"] = { type: ValueType.STRING, value: template };
+
+  const std = 0.5 / Math.sqrt(shape.embd);
+  const weight = (name: string, dims: number[]): TensorSpec => ({ name, dims, type: shape.type, fill: (n) => fillRandom(shape.type, n, std, next) });
+  const norm = (name: string): TensorSpec => ({ name, dims: [shape.embd], type: TensorType.F32, fill: (n) => Buffer.from(new Float32Array(n).fill(1).buffer) });
+  const tensors: TensorSpec[] = [weight("token_embd.weight", [shape.embd, shape.vocab])];
+  for (let l = 0; l < shape.layers; l++) {
+    const p = `blk.${l}.`;
+    tensors.push(
+      norm(p + "attn_norm.weight"),
+      weight(p + "attn_q.weight", [shape.embd, shape.embd]),
+      weight(p + "attn_k.weight", [shape.embd, kvDim]),
+      weight(p + "attn_v.weight", [shape.embd, kvDim]),
+      weight(p + "attn_output.weight", [shape.embd, shape.embd]),
+      norm(p + "ffn_norm.weight"),
+      weight(p + "ffn_gate.weight", [shape.embd, shape.ffn]),
+      weight(p + "ffn_up.weight", [shape.embd, shape.ffn]),
+      weight(p + "ffn_down.weight", [shape.ffn, shape.embd]),
+    );
+  }
+  tensors.push(norm("output_norm.weight"), weight("output.weight", [shape.embd, shape.vocab]));
+  return { bytes: writeGguf(path, meta, tensors), vocab: vocab.tokens.length };
+}

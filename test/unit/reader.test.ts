@@ -1,0 +1,174 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { countByReason, readWorkspace } from "../../src/core/workspace/reader";
+import { git, gitListed, link, tempDir, writeTree } from "../support/fixtures";
+
+const GITIGNORE_TREE: Record<string, string | Buffer> = {
+  ".gitignore": "*.log\n!important.log\nbuild/\n/only-root.txt\ncache/*\n!cache/keep.txt\n**/deep/*.txt\n",
+  "README.md": "# demo\n",
+  "only-root.txt": "ignored at the root\n",
+  "important.log": "kept by negation\n",
+  "debug.log": "ignored\n",
+  "build/out.js": "ignored dir\n",
+  "cache/a.txt": "ignored\n",
+  "cache/keep.txt": "re-included\n",
+  "src/index.ts": "export const a = 1;\n",
+  "src/only-root.txt": "not anchored here, so kept\n",
+  "src/.gitignore": "*.tmp\n!keep.tmp\ngen/\n",
+  "src/x.tmp": "ignored by nested rule\n",
+  "src/keep.tmp": "kept by nested negation\n",
+  "src/gen/g.ts": "ignored nested dir rule\n",
+  "src/lib/.gitignore": "!*.log\n",
+  "src/lib/trace.log": "re-included below the root's *.log\n",
+  "src/lib/util.ts": "export function util() {}\n",
+  "src/a/deep/x.txt": "ignored by **/deep\n",
+  "src/a/deep/x.md": "kept\n",
+  "notes/private.md": "excluded by info/exclude\n",
+  "notes/public.md": "kept\n",
+  "untracked/new.ts": "untracked but not ignored\n",
+};
+
+test("on a git repository the files read equal git ls-files minus the skipped ones", async () => {
+  const dir = tempDir();
+  try {
+    const root = dir.path;
+    git(root, "init", "-q");
+    writeTree(root, GITIGNORE_TREE);
+    writeFileSync(join(root, ".git/info/exclude"), "notes/private.md\n");
+    // A tracked file that an ignore rule matches: git keeps listing it, so must we.
+    writeTree(root, { "tracked.log": "tracked despite *.log\n", "build/tracked.js": "tracked inside an ignored dir\n" });
+    git(root, "add", "-A");
+    git(root, "add", "-f", "tracked.log", "build/tracked.js");
+    git(root, "commit", "-qm", "init");
+    writeTree(root, {
+      "untracked/later.ts": "added after the commit\n",
+      "assets/logo.png": Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]),
+      "data/latin1.txt": Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]),
+      "package-lock.json": "{}\n",
+      "vendor/lib.min.js": "var a=1;\n",
+    });
+    link(root, "links/loop", "loop");
+    link(root, "links/outside", "/etc/hostname");
+    link(root, "links/readme", "../README.md");
+
+    const listed = new Set(gitListed(root));
+    const { files, skipped } = await readWorkspace([root]);
+    const read = files.map((f) => f.path);
+    const skippedPaths = new Set(skipped.map((s) => s.path));
+    for (const p of read) assert.ok(!skippedPaths.has(p), `${p} both read and skipped`);
+    assert.deepEqual(new Set([...read, ...skippedPaths]), listed, "read + skipped must equal git ls-files");
+    assert.deepEqual([...listed].filter((p) => !skippedPaths.has(p)).sort(), read, "read = ls-files minus skipped, in sorted order");
+    // Spot checks that would catch a wrong precedence rule.
+    for (const p of ["important.log", "cache/keep.txt", "src/keep.tmp", "src/lib/trace.log", "src/only-root.txt", "tracked.log", "build/tracked.js", "links/readme"]) {
+      assert.ok(read.includes(p), `${p} should be read`);
+    }
+    for (const p of ["debug.log", "only-root.txt", "src/x.tmp", "src/gen/g.ts", "src/a/deep/x.txt", "notes/private.md", "build/out.js"]) {
+      assert.ok(!read.includes(p), `${p} should be ignored`);
+    }
+    assert.deepEqual(countByReason(skipped), { binary: 2, lockfile: 1, generated: 1, "symlink-loop": 1, "symlink-outside": 1 });
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("honours .askcodebaseignore at any level and caller include / exclude globs", async () => {
+  const dir = tempDir();
+  try {
+    writeTree(dir.path, {
+      ".askcodebaseignore": "fixtures/\n",
+      "fixtures/big.json": "{}\n",
+      "src/a.ts": "a\n",
+      "src/a.test.ts": "t\n",
+      "src/sub/.askcodebaseignore": "*.md\n",
+      "src/sub/b.ts": "b\n",
+      "src/sub/notes.md": "n\n",
+      "docs/guide.md": "g\n",
+    });
+    // The ignore files are files like any other (git lists .gitignore too).
+    assert.deepEqual((await readWorkspace([dir.path])).files.map((f) => f.path), [
+      ".askcodebaseignore", "docs/guide.md", "src/a.test.ts", "src/a.ts", "src/sub/.askcodebaseignore", "src/sub/b.ts",
+    ]);
+    const scoped = await readWorkspace([dir.path], { include: ["src/**"], exclude: ["*.test.ts"] });
+    assert.deepEqual(scoped.files.map((f) => f.path), ["src/a.ts", "src/sub/.askcodebaseignore", "src/sub/b.ts"]);
+    const noGit = await readWorkspace([dir.path], { exclude: ["docs/"] });
+    assert.ok(!noGit.files.some((f) => f.path.startsWith("docs/")));
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("skips by reason without throwing: size cap, minified, generated marker, invalid UTF-8", async () => {
+  const dir = tempDir();
+  try {
+    writeTree(dir.path, {
+      "big.txt": "x".repeat(5000) + "\n",
+      "ok.txt": "fine\n",
+      "bundle.js": ("var a=function(){return 1};").repeat(120),
+      "api.go": "// Code generated by protoc-gen-go. DO NOT EDIT.\npackage api\n",
+      "bad.txt": Buffer.concat([Buffer.from("text then "), Buffer.from([0xff, 0xfe, 0xfd]), Buffer.from("\n")]),
+      "crlf.txt": "a\r\nb\r\n",
+      "bom.txt": "\ufeffhello\n",
+    });
+    const { files, skipped } = await readWorkspace([dir.path], { maxFileBytes: 4096 });
+    assert.deepEqual(files.map((f) => f.path), ["bom.txt", "crlf.txt", "ok.txt"]);
+    assert.equal(files[0]!.text, "hello\n");
+    assert.equal(files[1]!.text, "a\nb\n");
+    assert.deepEqual(Object.fromEntries(skipped.map((s) => [s.path, s.reason])), {
+      "api.go": "generated", "bad.txt": "binary", "big.txt": "too-large", "bundle.js": "minified",
+    });
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("several roots are read in a deterministic order, each under its own name", async () => {
+  const a = tempDir("ask-a-");
+  const b = tempDir("ask-b-");
+  try {
+    writeTree(a.path, { "z.ts": "z\n", "m/a.ts": "a\n" });
+    writeTree(b.path, { "y.ts": "y\n" });
+    const first = await readWorkspace([a.path, b.path], { concurrency: 1 });
+    const second = await readWorkspace([a.path, b.path], { concurrency: 64 });
+    assert.deepEqual(first.files.map((f) => f.path), second.files.map((f) => f.path));
+    const nameA = a.path.split("/").pop()!;
+    const nameB = b.path.split("/").pop()!;
+    assert.deepEqual(first.files.map((f) => f.path).sort(), [`${nameA}/m/a.ts`, `${nameA}/z.ts`, `${nameB}/y.ts`].sort());
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+});
+
+test("files and folders it may not read are skipped as unreadable (checked as an unprivileged user)", async (t) => {
+  const dir = tempDir();
+  try {
+    writeTree(dir.path, { "open.txt": "yes\n", "secret.txt": "no\n", "locked/inner.txt": "no\n" });
+    chmodSync(join(dir.path, "secret.txt"), 0o000);
+    chmodSync(join(dir.path, "locked"), 0o000);
+    chmodSync(dir.path, 0o755);
+    if (process.getuid?.() !== 0) {
+      const { files, skipped } = await readWorkspace([dir.path]);
+      assert.deepEqual(files.map((f) => f.path), ["open.txt"]);
+      assert.deepEqual(countByReason(skipped), { unreadable: 2 });
+      return;
+    }
+    // Root reads everything, so the same check runs in a child process as "nobody".
+    mkdirSync(dir.path, { recursive: true });
+    const script = `import("${join(process.cwd(), "src/core/workspace/reader.ts")}").then(async (m) => {
+      const r = await m.readWorkspace([${JSON.stringify(dir.path)}]);
+      console.log(JSON.stringify({ files: r.files.map((f) => f.path), skipped: r.skipped }));
+    });`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { uid: 65534, gid: 65534, encoding: "utf8", cwd: process.cwd(), env: { ...process.env, HOME: dir.path, TSX_TSCONFIG_PATH: join(process.cwd(), "tsconfig.json") } });
+    if (child.status !== 0 && /EACCES.*(node_modules|tsx)/.test(child.stderr)) { t.skip("this checkout is not readable by nobody"); return; }
+    assert.equal(child.status, 0, child.stderr);
+    const out = JSON.parse(child.stdout.trim().split("\n").pop()!);
+    assert.deepEqual(out.files, ["open.txt"]);
+    assert.deepEqual(out.skipped.map((s: { path: string; reason: string }) => [s.path, s.reason]), [["locked", "unreadable"], ["secret.txt", "unreadable"]]);
+  } finally {
+    chmodSync(join(dir.path, "locked"), 0o755);
+    dir.dispose();
+  }
+});
