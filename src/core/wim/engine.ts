@@ -1,0 +1,77 @@
+// What the WiM loop needs from an engine, at the level of tokens: a local node-llama-cpp engine
+// implements it over KV-cache sequences; a server engine can implement it over requests that
+// resend the prefix. The core never sees a model library.
+export type Token = number;
+
+/** A chat template around one user turn: `prefix` opens the conversation and the user's turn, `suffix` closes it and opens the assistant's. */
+export interface ChatParts { prefix: Token[]; suffix: Token[] }
+
+export interface EngineInfo {
+  model: string;
+  /** "cpu", or the GPU backend in use ("cuda", "vulkan", "metal"). */
+  backend: string;
+  gpuNames: string[];
+  gpuLayers: number;
+  totalLayers: number;
+  trainContextSize: number;
+}
+
+export interface GenerateOptions {
+  maxTokens: number;
+  signal?: AbortSignal;
+  /** Asked before each token: true stops generation (for "answer now"). */
+  shouldStop?: () => boolean;
+}
+
+/** One sequence of the engine's KV cache. */
+export interface EngineSequence {
+  /** Tokens now held. */
+  readonly length: number;
+  readonly tokens: readonly Token[];
+  /** Prefills tokens without generating; rejects with an AbortError between batches when aborted. */
+  append(tokens: readonly Token[], signal?: AbortSignal): Promise<void>;
+  /** Appends `prompt`, then yields greedy tokens until end of generation, `maxTokens`, abort or stop. */
+  generate(prompt: readonly Token[], options: GenerateOptions): AsyncGenerator<Token>;
+  /** Erases everything from `length` to the end. */
+  truncate(length: number): Promise<void>;
+  /** Appends `prompt` and returns the next-token probability of each candidate. */
+  nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]>;
+}
+
+export interface PrepareOptions {
+  /** Tokens each sequence must be able to hold. */
+  tokensPerSequence: number;
+  sequences: number;
+  signal?: AbortSignal;
+}
+
+export interface WimEngine {
+  readonly info: EngineInfo;
+  /** Untrusted text (files, questions, model output) as it stands after a newline; special tokens off. */
+  tokenizeText(text: string): Token[];
+  detokenize(tokens: readonly Token[]): string;
+  /** The model's chat template split around one user turn, with `system` as the system message. */
+  chatParts(system: string): ChatParts;
+  isEndOfGeneration(token: Token): boolean;
+  /** Empty sequences with room for what a run needs; a context that is large enough is reused. */
+  prepare(options: PrepareOptions): Promise<EngineSequence[]>;
+  /** Tokens the engine has evaluated since it opened (prefill and generation), for tests and benchmarks. */
+  readonly evaluatedTokens: number;
+  dispose(): Promise<void>;
+}
+
+export class ContextTooSmallError extends Error {
+  override name = "ContextTooSmallError";
+  constructor(readonly needed: number, readonly available: number, detail: string) {
+    super(`the codebase needs ${needed.toLocaleString("en-US")} tokens of context, the model holds ${available.toLocaleString("en-US")}: ${detail}`);
+  }
+}
+
+export function abortError(signal: AbortSignal | undefined): Error {
+  const reason = signal?.reason;
+  return reason instanceof Error ? reason : new DOMException("The run was cancelled", "AbortError");
+}
+
+export function isAbortError(err: unknown): boolean {
+  return (err as Error)?.name === "AbortError";
+}

@@ -1,0 +1,33 @@
+// What a run reports, in order. Every event carries the run's id, so a consumer can ignore a
+// cancelled run's stragglers.
+import type { SourcePiece } from "../pack/packer";
+import type { Citation } from "./citations";
+
+export interface SegmentSource { path: string; startLine: number; endLine: number }
+
+export type StopReason = "finished" | "answer-now" | "aborted";
+
+export interface RunTimings {
+  totalMs: number;
+  prefillMs: number;
+  marginMs: number;
+  classifyMs: number;
+  answerMs: number;
+}
+
+export type WimEvent =
+  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; model: string; backend: string; gpuNames: string[]; contextSize: number }
+  | { type: "segment-progress"; runId: string; segment: number; segments: number; tokensRead: number; totalTokens: number; tokensPerSecond: number; etaSeconds: number }
+  | { type: "margin-token"; runId: string; segment: number; text: string }
+  | { type: "margin-done"; runId: string; segment: number; text: string; tokens: number; sources: SegmentSource[]; citations: Citation[]; partial: boolean }
+  | { type: "margin-classified"; runId: string; segment: number; relevant: boolean; score: number }
+  | { type: "answer-started"; runId: string; marginIds: number[]; promptTokens: number }
+  | { type: "answer-token"; runId: string; text: string }
+  | { type: "done"; runId: string; stoppedBy: StopReason; answer: string; segmentsRead: number; timings: RunTimings; tokens: { prefilled: number; margins: number; answer: number; evaluated: number } }
+  | { type: "error"; runId: string; message: string };
+
+export type WimEventType = WimEvent["type"];
+
+export function sourcesOf(pieces: readonly SourcePiece[]): SegmentSource[] {
+  return pieces.map((p) => ({ path: p.path, startLine: p.startLine, endLine: p.endLine }));
+}

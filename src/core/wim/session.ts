@@ -1,0 +1,300 @@
+// Writing in the Margins over an engine's token sequences (Russak et al., 2024). The codebase is
+// prefilled once, segment by segment, on the reader sequence; after each segment an extractive
+// prompt is appended, a margin generated greedily, and both erased from the end of the cache. A
+// second sequence classifies each margin, queued in the same tick as the next segment's prefill
+// so both share decode batches. The answer sees every segment plus the margins kept.
+import { randomUUID } from "node:crypto";
+import { segmentChunks, type Segment } from "../pack/packer";
+import { findCitations } from "./citations";
+import { abortError, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type WimEngine } from "./engine";
+import { sourcesOf, type RunTimings, type StopReason, type WimEvent } from "./events";
+import * as prompts from "./prompts";
+import { TextStream } from "./textStream";
+
+export interface WimOptions {
+  marginTokens?: number;
+  answerTokens?: number;
+  /** Judge each margin relevant or not on a second sequence; off keeps every margin. */
+  classify?: boolean;
+  runId?: string;
+  signal?: AbortSignal;
+  /** Record token sequences at each step, for exactness tests. */
+  trace?: boolean;
+}
+
+export interface MarginRecord {
+  segment: number;
+  text: string;
+  tokens: number;
+  partial: boolean;
+  relevant?: boolean;
+  score?: number;
+}
+
+export interface WimTrace {
+  /** Reader tokens before each margin's prompt, the prompt, and the margin generated. */
+  margins: { before: Token[]; prompt: Token[]; margin: Token[]; afterErase: Token[] }[];
+  answers: { context: Token[]; prompt: Token[]; answer: Token[] }[];
+}
+
+export const DEFAULT_MARGIN_TOKENS = 128;
+export const DEFAULT_ANSWER_TOKENS = 512;
+
+export interface CodebaseInput { segments: readonly Segment[]; files: number }
+
+export class WimSession {
+  readonly runId: string;
+  readonly margins: MarginRecord[] = [];
+  readonly trace: WimTrace = { margins: [], answers: [] };
+  private readonly rejected = new Set<number>();
+  private answerNowRequested = false;
+  private reader?: EngineSequence;
+  private codebaseEnd = 0;
+  private chat?: prompts.MarginForAnswer[];
+  private lastAnswerMarginIds: number[] = [];
+  private busy = false;
+
+  constructor(
+    private readonly engine: WimEngine,
+    private readonly codebase: CodebaseInput,
+    readonly question: string,
+    private readonly options: WimOptions = {},
+  ) {
+    this.runId = options.runId ?? randomUUID();
+    if (!question.trim()) throw new Error("the question is empty");
+  }
+
+  /** Stop reading and answer from what has been read (takes effect at the next token). */
+  answerNow(): void {
+    this.answerNowRequested = true;
+  }
+
+  setRejected(segment: number, rejected: boolean): void {
+    if (rejected) this.rejected.add(segment);
+    else this.rejected.delete(segment);
+  }
+
+  /** The margins the answer would use now: not rejected, not judged irrelevant. */
+  keptMarginIds(): number[] {
+    return this.margins.filter((m) => !this.rejected.has(m.segment) && m.relevant !== false && m.text.trim() !== "").map((m) => m.segment);
+  }
+
+  /** The margin ids the last answer's prompt held. */
+  get answerMarginIds(): number[] {
+    return [...this.lastAnswerMarginIds];
+  }
+
+  private get marginTokens(): number {
+    return this.options.marginTokens ?? DEFAULT_MARGIN_TOKENS;
+  }
+
+  private get answerTokens(): number {
+    return this.options.answerTokens ?? DEFAULT_ANSWER_TOKENS;
+  }
+
+  async *run(): AsyncGenerator<WimEvent> {
+    yield* this.guard(() => this.read());
+  }
+
+  /** Answers again with the current kept margins, without reading the codebase again. */
+  async *reanswer(signal?: AbortSignal): AsyncGenerator<WimEvent> {
+    if (!this.reader) throw new Error("nothing has been read yet");
+    yield* this.guard(() => this.answerPhase(performance.now(), signal ?? this.options.signal, "finished", this.margins.length, emptyTimings()));
+  }
+
+  /** One phase at a time; errors become an error event, aborts a done event. */
+  private async *guard(body: () => AsyncGenerator<WimEvent>): AsyncGenerator<WimEvent> {
+    if (this.busy) throw new Error("this session is already running");
+    this.busy = true;
+    try {
+      yield* body();
+    } catch (err) {
+      if (!isAbortError(err)) yield { type: "error", runId: this.runId, message: (err as Error).message };
+      else throw err;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async *read(): AsyncGenerator<WimEvent> {
+    const started = performance.now();
+    const signal = this.options.signal;
+    const engine = this.engine;
+    const timings = emptyTimings();
+    const segmentTokens = this.codebase.segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
+    const total = segmentTokens.reduce((n, t) => n + t.length, 0);
+    const reader = engine.chatParts(prompts.READER_SYSTEM);
+    const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
+    const extract = [...engine.tokenizeText(prompts.extractivePrompt(this.question)), ...reader.suffix];
+    const placeholder = this.codebase.segments.map((s) => ({ segment: s.index, text: "" }));
+    const answerFixed = engine.tokenizeText(prompts.answerPrompt(placeholder, this.question)).length + reader.suffix.length;
+    // Each kept margin may come back re-tokenized a little longer than it was generated.
+    const answerRoom = answerFixed + this.codebase.segments.length * (this.marginTokens + 8) + this.answerTokens;
+    const needed = opening.length + total + Math.max(extract.length + this.marginTokens, answerRoom);
+    if (needed > engine.info.trainContextSize) {
+      throw new ContextTooSmallError(needed, engine.info.trainContextSize, "narrow the scope (a folder or globs), or use a model with a longer context");
+    }
+    const classify = this.options.classify ?? true;
+    const classifierParts = classify ? engine.chatParts(prompts.CLASSIFIER_SYSTEM) : undefined;
+    let prepared: EngineSequence[];
+    try {
+      prepared = await engine.prepare({ tokensPerSequence: needed, sequences: classify ? 2 : 1, ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (!isAbortError(err) && !signal?.aborted) throw err;
+      yield this.doneEvent("aborted", "", 0, started, timings, { prefilled: 0, margins: 0, answer: 0, evaluated: 0 });
+      return;
+    }
+    const [seq, classifierSeq] = prepared;
+    this.reader = seq!;
+    yield {
+      type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length,
+      model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed,
+    };
+
+    const evaluatedAtStart = engine.evaluatedTokens;
+    const yesNo = classify ? verdictTokens(engine) : undefined;
+    const classifierTail = classifierParts ? [...engine.tokenizeText(prompts.CLASSIFIER_TAIL), ...classifierParts.suffix] : [];
+    let classifierHead = 0;
+    let pending: Promise<MarginRecord> | undefined;
+    const startClassify = (record: MarginRecord): Promise<MarginRecord> => {
+      const began = performance.now();
+      const prompt = [...engine.tokenizeText(record.text), ...classifierTail];
+      return classifierSeq!.nextTokenProbabilities(prompt, [...yesNo!.yes, ...yesNo!.no]).then(async (p) => {
+        await classifierSeq!.truncate(classifierHead);
+        const yes = p.slice(0, yesNo!.yes.length).reduce((a, b) => a + b, 0);
+        const no = p.slice(yesNo!.yes.length).reduce((a, b) => a + b, 0);
+        record.score = yes + no > 0 ? yes / (yes + no) : 0.5;
+        record.relevant = record.score >= 0.5;
+        timings.classifyMs += performance.now() - began;
+        return record;
+      });
+    };
+    const classified = (r: MarginRecord): WimEvent => ({ type: "margin-classified", runId: this.runId, segment: r.segment, relevant: r.relevant!, score: r.score! });
+
+    let stoppedBy: StopReason = "finished";
+    let read = 0;
+    let tokensRead = 0;
+    let marginTokens = 0;
+    try {
+      let prefillStarted = performance.now();
+      await seq!.append(opening, signal);
+      timings.prefillMs += performance.now() - prefillStarted;
+      if (classifierSeq && classifierParts) {
+        await classifierSeq.append([...classifierParts.prefix, ...engine.tokenizeText(prompts.classifierHead(this.question))], signal);
+        classifierHead = classifierSeq.length;
+      }
+      for (let k = 0; k < segmentTokens.length; k++) {
+        if (signal?.aborted) throw abortError(signal);
+        if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
+        prefillStarted = performance.now();
+        // Queued in the same tick as the previous margin's classification: one decode batch serves both.
+        const prefill = seq!.append(segmentTokens[k]!, signal);
+        const [, done] = await Promise.all([prefill, pending]);
+        pending = undefined;
+        timings.prefillMs += performance.now() - prefillStarted;
+        if (done) yield classified(done);
+        read = k + 1;
+        tokensRead += segmentTokens[k]!.length;
+        const rate = tokensRead / Math.max(timings.prefillMs / 1000, 1e-6);
+        const perMargin = read > 1 ? timings.marginMs / 1000 / (read - 1) : 0;
+        yield {
+          type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, tokensRead, totalTokens: total,
+          tokensPerSecond: rate, etaSeconds: (total - tokensRead) / rate + perMargin * (segmentTokens.length - k),
+        };
+
+        const marginStarted = performance.now();
+        const before = seq!.length;
+        const beforeTokens = this.options.trace ? [...seq!.tokens] : [];
+        const text = new TextStream((t) => engine.detokenize(t));
+        for await (const token of seq!.generate(extract, { maxTokens: this.marginTokens, ...(signal ? { signal } : {}), shouldStop: () => this.answerNowRequested })) {
+          const delta = text.push(token);
+          if (delta) yield { type: "margin-token", runId: this.runId, segment: k, text: delta };
+        }
+        const rest = text.flush();
+        if (rest) yield { type: "margin-token", runId: this.runId, segment: k, text: rest };
+        await seq!.truncate(before);
+        if (signal?.aborted) throw abortError(signal);
+        timings.marginMs += performance.now() - marginStarted;
+        marginTokens += text.count;
+        if (this.options.trace) this.trace.margins.push({ before: beforeTokens, prompt: extract, margin: [...text.all], afterErase: [...seq!.tokens] });
+        const partial = this.answerNowRequested && text.count < this.marginTokens;
+        const record: MarginRecord = { segment: k, text: text.text, tokens: text.count, partial };
+        this.margins.push(record);
+        const sources = this.codebase.segments[k]!.sources;
+        yield { type: "margin-done", runId: this.runId, segment: k, text: text.text, tokens: text.count, sources: sourcesOf(sources), citations: findCitations(text.text, sources), partial };
+        if (classifierSeq && text.text.trim()) pending = startClassify(record);
+      }
+      if (pending) yield classified(await pending);
+      pending = undefined;
+    } catch (err) {
+      // An evaluation cannot be interrupted: let the classifier finish before the sequences are reused.
+      await pending?.catch(() => undefined);
+      await seq!.truncate(0).catch(() => undefined);
+      this.reader = undefined;
+      if (isAbortError(err)) {
+        yield this.doneEvent("aborted", "", read, started, timings, { prefilled: tokensRead, margins: marginTokens, answer: 0, evaluated: engine.evaluatedTokens - evaluatedAtStart });
+        return;
+      }
+      throw err;
+    }
+    this.codebaseEnd = seq!.length;
+    timings.totalMs = performance.now() - started;
+    yield* this.answerPhase(started, signal, stoppedBy, read, timings, { prefilled: tokensRead, margins: marginTokens, evaluatedAtStart });
+  }
+
+  private async *answerPhase(
+    started: number, signal: AbortSignal | undefined, stoppedBy: StopReason, read: number, timings: RunTimings,
+    counts: { prefilled: number; margins: number; evaluatedAtStart: number } = { prefilled: 0, margins: 0, evaluatedAtStart: this.engine.evaluatedTokens },
+  ): AsyncGenerator<WimEvent> {
+    const engine = this.engine;
+    const seq = this.reader!;
+    const answerStarted = performance.now();
+    await seq.truncate(this.codebaseEnd);
+    const kept = this.keptMarginIds();
+    const byId = new Map(this.margins.map((m) => [m.segment, m]));
+    this.chat = kept.map((id) => ({ segment: id, text: byId.get(id)!.text }));
+    const reader = engine.chatParts(prompts.READER_SYSTEM);
+    const prompt = [...engine.tokenizeText(prompts.answerPrompt(this.chat, this.question)), ...reader.suffix];
+    this.lastAnswerMarginIds = kept;
+    yield { type: "answer-started", runId: this.runId, marginIds: kept, promptTokens: prompt.length };
+    const context = this.options.trace ? [...seq.tokens] : [];
+    const text = new TextStream((t) => engine.detokenize(t));
+    let aborted = false;
+    try {
+      for await (const token of seq.generate(prompt, { maxTokens: this.answerTokens, ...(signal ? { signal } : {}) })) {
+        const delta = text.push(token);
+        if (delta) yield { type: "answer-token", runId: this.runId, text: delta };
+      }
+      const rest = text.flush();
+      if (rest) yield { type: "answer-token", runId: this.runId, text: rest };
+      aborted = signal?.aborted ?? false;
+    } catch (err) {
+      if (!isAbortError(err)) throw err;
+      aborted = true;
+    } finally {
+      // Back to the end of the codebase, so a re-answer appends to exactly the same context.
+      await seq.truncate(this.codebaseEnd);
+    }
+    if (this.options.trace) this.trace.answers.push({ context, prompt, answer: [...text.all] });
+    timings.answerMs += performance.now() - answerStarted;
+    yield this.doneEvent(aborted ? "aborted" : stoppedBy, text.text, read, started, timings, {
+      prefilled: counts.prefilled, margins: counts.margins, answer: text.count, evaluated: engine.evaluatedTokens - counts.evaluatedAtStart,
+    });
+  }
+
+  private doneEvent(stoppedBy: StopReason, answer: string, read: number, started: number, timings: RunTimings, tokens: { prefilled: number; margins: number; answer: number; evaluated: number }): WimEvent {
+    return { type: "done", runId: this.runId, stoppedBy, answer, segmentsRead: read, timings: { ...timings, totalMs: performance.now() - started }, tokens };
+  }
+}
+
+function emptyTimings(): RunTimings {
+  return { totalMs: 0, prefillMs: 0, marginMs: 0, classifyMs: 0, answerMs: 0 };
+}
+
+/** First tokens of "yes" and "no" in their usual spellings: the classifier's two answers. */
+function verdictTokens(engine: WimEngine): { yes: Token[]; no: Token[] } {
+  const first = (words: readonly string[]): Token[] => [...new Set(words.map((w) => engine.tokenizeText(w)[0]!).filter((t) => t !== undefined))];
+  const yes = first(prompts.VERDICT_WORDS.yes);
+  const no = first(prompts.VERDICT_WORDS.no).filter((t) => !yes.includes(t));
+  return { yes, no };
+}

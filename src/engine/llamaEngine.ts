@@ -1,0 +1,206 @@
+// The WiM engine on node-llama-cpp: one context whose sequences are the reader and the
+// classifier, sized for each run and reused while it is large enough.
+import { basename } from "node:path";
+import type { BatchItem, Llama, LlamaContext, LlamaContextSequence, LlamaModel, PrioritizedBatchItem, Token as LlamaToken } from "node-llama-cpp";
+import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
+import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
+import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./llama";
+import { checkModelFile, ModelFileError } from "./modelFile";
+import { chunkTokenizer } from "./tokenizer";
+
+export interface LlamaEngineOptions {
+  modelPath: string;
+  gpu?: GpuChoice;
+  signal?: AbortSignal;
+  /** Tokens per decode batch. */
+  batchSize?: number;
+  flashAttention?: boolean;
+  /** Called with the tokens each sequence contributes to every decode batch. */
+  onBatch?: (tokensPerItem: number[]) => void;
+}
+
+/** node-llama-cpp brands its token type; ours is a plain number. */
+const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
+
+/** Largest prefill handed to node-llama-cpp at once: an abort is noticed between these. */
+const APPEND_PIECE = 2048;
+const CONTEXT_STEP = 256;
+
+export class ContextOverflowError extends Error {
+  override name = "ContextOverflowError";
+}
+
+export async function openLlamaEngine(options: LlamaEngineOptions): Promise<LlamaEngine> {
+  await checkModelFile(options.modelPath);
+  const lib = await nodeLlamaCpp();
+  const llama = await loadLlama(options.gpu ?? "auto");
+  if (options.signal?.aborted) throw abortError(options.signal);
+  let model: LlamaModel;
+  try {
+    model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: "auto", ...(options.signal ? { loadSignal: options.signal } : {}) });
+  } catch (err) {
+    if (options.signal?.aborted) throw abortError(options.signal);
+    throw new ModelFileError(`cannot load model ${options.modelPath}: ${(err as Error).message}`);
+  }
+  const gpuNames = llama.gpu ? await llama.getGpuDeviceNames().catch(() => []) : [];
+  return new LlamaEngine(llama, model, templateSplitter(lib, model), options, gpuNames);
+}
+
+export class LlamaEngine implements WimEngine {
+  readonly info: EngineInfo;
+  readonly tokenizeText: (text: string) => Token[];
+  evaluatedTokens = 0;
+  private context?: LlamaContext;
+  private sequences: LlamaContextSequence[] = [];
+
+  constructor(
+    private readonly llama: Llama,
+    readonly model: LlamaModel,
+    private readonly template: TemplateSplitter,
+    private readonly options: LlamaEngineOptions,
+    gpuNames: string[],
+  ) {
+    this.tokenizeText = chunkTokenizer(model);
+    this.info = {
+      model: basename(options.modelPath),
+      backend: llama.gpu || "cpu",
+      gpuNames,
+      gpuLayers: model.gpuLayers,
+      totalLayers: model.fileInsights.totalLayers,
+      trainContextSize: model.trainContextSize,
+    };
+  }
+
+  get chatTemplateName(): string {
+    return this.template.wrapperName;
+  }
+
+  detokenize(tokens: readonly Token[]): string {
+    // Special tokens are not rendered: model output shows as text, never as control markup.
+    return this.model.detokenize(asLlama(tokens), false);
+  }
+
+  chatParts(system: string): { prefix: Token[]; suffix: Token[] } {
+    return this.template.parts(system);
+  }
+
+  isEndOfGeneration(token: Token): boolean {
+    return this.model.isEogToken(token as LlamaToken);
+  }
+
+  async prepare({ tokensPerSequence, sequences, signal }: PrepareOptions): Promise<EngineSequence[]> {
+    const size = Math.ceil(tokensPerSequence / CONTEXT_STEP) * CONTEXT_STEP;
+    if (this.context && (this.context.contextSize < size || this.context.totalSequences < sequences)) {
+      await this.context.dispose();
+      this.context = undefined;
+      this.sequences = [];
+    }
+    if (!this.context) {
+      const observe = this.options.onBatch;
+      this.context = await this.model.createContext({
+        contextSize: Math.min(size, this.model.trainContextSize),
+        sequences,
+        threads: machineThreads(),
+        ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}),
+        ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
+        ...(signal ? { createSignal: signal } : {}),
+        batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
+      });
+      for (let i = 0; i < sequences; i++) {
+        this.sequences.push(this.context.getSequence({
+          // Never drop the start of the codebase silently: a run is sized so this cannot happen.
+          contextShift: { strategy: () => { throw new ContextOverflowError("the context is full"); } },
+        }));
+      }
+    }
+    const out: EngineSequence[] = [];
+    for (const seq of this.sequences.slice(0, sequences)) {
+      await seq.clearHistory();
+      out.push(new LlamaSequence(seq, this));
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.context?.dispose();
+    await this.model.dispose();
+  }
+
+  /** For tests: a fresh context of its own, to compare a run against a single pass. */
+  async freshSequence(contextSize: number): Promise<{ sequence: EngineSequence; dispose: () => Promise<void> }> {
+    const context = await this.model.createContext({ contextSize, sequences: 1, threads: machineThreads(), ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}) });
+    return { sequence: new LlamaSequence(context.getSequence(), this), dispose: () => context.dispose() };
+  }
+
+  get gpu(): string | false {
+    return this.llama.gpu;
+  }
+}
+
+class LlamaSequence implements EngineSequence {
+  constructor(private readonly seq: LlamaContextSequence, private readonly engine: LlamaEngine) {}
+
+  get length(): number {
+    return this.seq.nextTokenIndex;
+  }
+
+  get tokens(): readonly Token[] {
+    return this.seq.contextTokens;
+  }
+
+  async append(tokens: readonly Token[], signal?: AbortSignal): Promise<void> {
+    for (let i = 0; i < tokens.length; i += APPEND_PIECE) {
+      if (signal?.aborted) throw abortError(signal);
+      const piece = tokens.slice(i, i + APPEND_PIECE);
+      await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
+      this.engine.evaluatedTokens += piece.length;
+    }
+  }
+
+  async *generate(prompt: readonly Token[], { maxTokens, signal, shouldStop }: GenerateOptions): AsyncGenerator<Token> {
+    if (signal?.aborted) throw abortError(signal);
+    this.engine.evaluatedTokens += prompt.length;
+    let produced = 0;
+    // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
+    for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
+      if (this.engine.isEndOfGeneration(token)) break;
+      if (produced > 0) this.engine.evaluatedTokens++;
+      produced++;
+      yield token;
+      if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
+    }
+  }
+
+  async truncate(length: number): Promise<void> {
+    const end = this.seq.nextTokenIndex;
+    if (length < end) await this.seq.eraseContextTokenRanges([{ start: length, end }]);
+  }
+
+  async nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]> {
+    if (!prompt.length) throw new Error("nextTokenProbabilities needs a prompt");
+    const last = prompt[prompt.length - 1]!;
+    const result = await this.seq.controlledEvaluate([...prompt.slice(0, -1), [last, { generateNext: { probabilities: true } }]] as never);
+    this.engine.evaluatedTokens += prompt.length;
+    const probabilities = result[result.length - 1]?.next?.probabilities;
+    return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
+  }
+}
+
+/**
+ * Each pending evaluation (one per sequence) gets an even share of the batch, the rest goes to
+ * whoever needs more: a classification rides along with a prefill instead of waiting for it.
+ */
+function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void): PrioritizedBatchItem[] {
+  const share = Math.max(1, Math.floor(size / items.length));
+  const out = items.map((item) => ({ item, processAmount: Math.min(item.tokens.length, share) }));
+  let left = size - out.reduce((n, p) => n + p.processAmount, 0);
+  for (const p of out) {
+    if (left <= 0) break;
+    const more = Math.min(p.item.tokens.length - p.processAmount, left);
+    p.processAmount += more;
+    left -= more;
+  }
+  const used = out.filter((p) => p.processAmount > 0);
+  observe?.(used.map((p) => p.processAmount));
+  return used;
+}

@@ -1,0 +1,233 @@
+// Writing in the Margins on a real node-llama-cpp model that the suite writes (tiny, random weights).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { planCodebase, type CodebasePlan } from "../../src/core/plan";
+import { segmentChunks } from "../../src/core/pack/packer";
+import * as prompts from "../../src/core/wim/prompts";
+import { WimSession, type WimOptions } from "../../src/core/wim/session";
+import type { WimEvent } from "../../src/core/wim/events";
+import type { EngineSequence, Token } from "../../src/core/wim/engine";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
+import { tempDir, writeTree } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+import { writeTestModel } from "../support/testModel";
+
+const QUESTION = "Where is the retry delay computed?";
+const MARGIN = 10;
+const ANSWER = 12;
+let engine: LlamaEngine;
+let plan: CodebasePlan;
+const batches: number[][] = [];
+const dir = tempDir();
+
+function file(name: string, lines: number): string {
+  let out = "";
+  for (let i = 1; i <= lines; i++) out += `export function ${name}${i}(attempt: number) { return attempt * ${i} + 1; } // ${name} line ${i}\n`;
+  return out;
+}
+
+before(async () => {
+  writeTree(dir.path, {
+    "src/retry.ts": file("retry", 30),
+    "src/http.ts": file("http", 30),
+    "src/tokens.txt": "a file that mentions <|im_end|> and </s> and <|im_start|>system\n",
+    "src/util.ts": file("util", 30),
+  });
+  engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", onBatch: (b) => batches.push(b) });
+  plan = await planCodebase([dir.path], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
+  assert.ok(plan.segments.length >= 4, `want several segments, got ${plan.segments.length}`);
+});
+after(async () => {
+  await engine.dispose();
+  dir.dispose();
+});
+
+async function collect(gen: AsyncGenerator<WimEvent>, onEvent?: (e: WimEvent) => void): Promise<WimEvent[]> {
+  const events: WimEvent[] = [];
+  for await (const e of gen) {
+    events.push(e);
+    onEvent?.(e);
+  }
+  return events;
+}
+
+function session(options: WimOptions = {}): WimSession {
+  return new WimSession(engine, { segments: plan.segments, files: plan.files.length }, QUESTION, { marginTokens: MARGIN, answerTokens: ANSWER, trace: true, ...options });
+}
+
+function of<T extends WimEvent["type"]>(events: WimEvent[], type: T): Extract<WimEvent, { type: T }>[] {
+  return events.filter((e): e is Extract<WimEvent, { type: T }> => e.type === type);
+}
+
+async function greedy(seq: EngineSequence, prompt: readonly Token[], max: number): Promise<Token[]> {
+  const out: Token[] = [];
+  for await (const t of seq.generate(prompt, { maxTokens: max })) out.push(t);
+  return out;
+}
+
+/** The reader's tokens up to the end of segment k, built independently of the session. */
+function expectedPrefix(k: number): Token[] {
+  const reader = engine.chatParts(prompts.READER_SYSTEM);
+  const out = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
+  for (let i = 0; i <= k; i++) for (const chunk of segmentChunks(plan.segments[i]!)) out.push(...engine.tokenizeText(chunk));
+  return out;
+}
+
+let reference: { margins: string[]; answer: string } | undefined;
+
+test("each margin equals a fresh single pass over the same prefix; each erase restores the cache; the answer too", async () => {
+  const s = session();
+  const events = await collect(s.run());
+  assert.deepEqual(of(events, "error"), []);
+  const done = of(events, "done")[0]!;
+  assert.equal(done.stoppedBy, "finished");
+  assert.equal(done.segmentsRead, plan.segments.length);
+  assert.equal(s.trace.margins.length, plan.segments.length);
+  const fresh = await engine.freshSequence(8192);
+  try {
+    for (const [k, m] of s.trace.margins.entries()) {
+      assert.deepEqual(m.before, expectedPrefix(k), `reader tokens before margin ${k}`);
+      assert.deepEqual(m.afterErase, m.before, `erase after margin ${k} restores the cache exactly`);
+      assert.equal(m.margin.length, MARGIN);
+      await fresh.sequence.truncate(0);
+      await fresh.sequence.append(m.before);
+      assert.deepEqual(await greedy(fresh.sequence, m.prompt, MARGIN), m.margin, `margin ${k}`);
+    }
+    const a = s.trace.answers[0]!;
+    assert.deepEqual(a.context, expectedPrefix(plan.segments.length - 1), "the answer sees every segment and no margin");
+    const kept = of(events, "answer-started")[0]!.marginIds.map((id) => ({ segment: id, text: s.margins[id]!.text }));
+    const reader = engine.chatParts(prompts.READER_SYSTEM);
+    assert.deepEqual(a.prompt, [...engine.tokenizeText(prompts.answerPrompt(kept, QUESTION)), ...reader.suffix]);
+    await fresh.sequence.truncate(0);
+    await fresh.sequence.append(a.context);
+    assert.deepEqual(await greedy(fresh.sequence, a.prompt, ANSWER), a.answer, "answer");
+  } finally {
+    await fresh.dispose();
+  }
+  reference = { margins: of(events, "margin-done").map((e) => e.text), answer: done.answer };
+  // Streamed text adds up to the margins and the answer.
+  for (const [k, text] of reference.margins.entries()) {
+    assert.equal(of(events, "margin-token").filter((e) => e.segment === k).map((e) => e.text).join(""), text);
+  }
+  assert.equal(of(events, "answer-token").map((e) => e.text).join(""), done.answer);
+  assert.ok(events.every((e) => e.runId === s.runId));
+});
+
+test("margins carry their segment's sources, and citations only of lines in that segment", async () => {
+  const s = session({ classify: false });
+  const events = await collect(s.run());
+  for (const e of of(events, "margin-done")) {
+    assert.deepEqual(e.sources, plan.segments[e.segment]!.sources.map((p) => ({ path: p.path, startLine: p.startLine, endLine: p.endLine })));
+    for (const c of e.citations) assert.ok(e.sources.some((src) => src.path === c.path && c.line >= src.startLine && c.line <= src.endLine));
+  }
+});
+
+test("classification shares decode batches with the next segment's prefill", async () => {
+  batches.length = 0;
+  await collect(session({ classify: true }).run());
+  const shared = batches.filter((b) => b.length >= 2);
+  assert.ok(shared.length >= plan.segments.length - 1, `batches with two sequences: ${shared.length}`);
+  batches.length = 0;
+  await collect(session({ classify: false }).run());
+  assert.equal(batches.filter((b) => b.length >= 2).length, 0, "without a classifier no batch holds two sequences");
+});
+
+test("answer now after margin k reads no further segment and answers from margins 0..k only", async () => {
+  const s = session({ classify: false });
+  const events = await collect(s.run(), (e) => { if (e.type === "margin-done" && e.segment === 1) s.answerNow(); });
+  const done = of(events, "done")[0]!;
+  assert.equal(done.stoppedBy, "answer-now");
+  assert.equal(done.segmentsRead, 2);
+  assert.deepEqual(of(events, "segment-progress").map((e) => e.segment), [0, 1]);
+  assert.deepEqual(of(events, "answer-started")[0]!.marginIds, [0, 1]);
+  assert.deepEqual(s.trace.answers[0]!.context, expectedPrefix(1));
+});
+
+test("a rejected margin is absent from the answer prompt; re-answer does not read the codebase again", async () => {
+  const s = session({ classify: false });
+  const first = await collect(s.run());
+  assert.deepEqual(of(first, "answer-started")[0]!.marginIds, plan.segments.map((_, i) => i));
+  s.setRejected(2, true);
+  const evaluatedBefore = engine.evaluatedTokens;
+  const again = await collect(s.reanswer());
+  const evaluated = engine.evaluatedTokens - evaluatedBefore;
+  const started = of(again, "answer-started")[0]!;
+  assert.ok(!started.marginIds.includes(2));
+  assert.deepEqual(s.answerMarginIds, started.marginIds);
+  const codebaseTokens = of(first, "run-started")[0]!.tokens;
+  assert.ok(evaluated <= started.promptTokens + ANSWER, `re-answer evaluated ${evaluated} tokens, codebase is ${codebaseTokens}`);
+  const a = s.trace.answers[1]!;
+  assert.deepEqual(a.context, expectedPrefix(plan.segments.length - 1), "re-answer appends to the same codebase context");
+  const kept = started.marginIds.map((id) => ({ segment: id, text: s.margins[id]!.text }));
+  assert.ok(!kept.some((m) => m.segment === 2));
+  assert.deepEqual(a.prompt, [...engine.tokenizeText(prompts.answerPrompt(kept, QUESTION)), ...engine.chatParts(prompts.READER_SYSTEM).suffix]);
+  s.setRejected(2, false);
+  const restored = await collect(s.reanswer());
+  assert.deepEqual(of(restored, "answer-started")[0]!.marginIds, plan.segments.map((_, i) => i));
+});
+
+for (const phase of ["prefill", "margin", "answer"] as const) {
+  test(`an abort during ${phase} stops the run, and the next run on the same engine is exact`, async () => {
+    assert.ok(reference, "needs the exactness test's reference run");
+    const controller = new AbortController();
+    const s = session({ signal: controller.signal });
+    const trigger = (e: WimEvent): boolean =>
+      phase === "prefill" ? e.type === "run-started" : phase === "margin" ? e.type === "margin-token" && e.segment === 1 : e.type === "answer-token";
+    const events = await collect(s.run(), (e) => { if (trigger(e)) controller.abort(); });
+    const done = of(events, "done")[0]!;
+    assert.equal(done.stoppedBy, "aborted");
+    if (phase !== "answer") assert.equal(of(events, "answer-started").length, 0);
+    if (phase === "prefill") assert.equal(of(events, "margin-done").length, 0);
+    const next = await collect(session().run());
+    assert.deepEqual(of(next, "margin-done").map((e) => e.text), reference!.margins);
+    assert.equal(of(next, "done")[0]!.answer, reference!.answer);
+  });
+}
+
+test("an abort while loading the model rejects with an AbortError", async () => {
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", signal: controller.signal }), { name: "AbortError" });
+});
+
+test("file text never becomes control tokens in the prompt", () => {
+  const seg = plan.segments.find((s) => s.text.includes("<|im_end|>"))!;
+  const ids = segmentChunks(seg).flatMap((c) => engine.tokenizeText(c));
+  assert.ok(ids.every((id) => id > 5), "control tokens are ids 0-5 in the test vocabulary");
+  const parts = engine.chatParts(prompts.READER_SYSTEM);
+  assert.ok(parts.prefix.includes(3) && parts.suffix.includes(4), "the template's own <|im_start|> / <|im_end|> are control tokens");
+});
+
+test("a model without a chat template runs with a plain fallback format", async () => {
+  const plain = await openLlamaEngine({ modelPath: testModelPath("tiny", { chatTemplate: null }), gpu: "cpu" });
+  try {
+    const parts = plain.chatParts(prompts.READER_SYSTEM);
+    assert.ok(plain.detokenize(parts.prefix).includes(prompts.READER_SYSTEM));
+    assert.ok(!parts.prefix.includes(3) && !parts.suffix.includes(4));
+    const s = new WimSession(plain, { segments: plan.segments.slice(0, 2), files: 2 }, QUESTION, { marginTokens: 4, answerTokens: 4 });
+    const events = await collect(s.run());
+    assert.equal(of(events, "done")[0]!.stoppedBy, "finished");
+  } finally {
+    await plain.dispose();
+  }
+});
+
+test("a codebase larger than the model's context is refused with a clear message", async () => {
+  const small = join(dir.path, "small-context.gguf");
+  writeTestModel(small, { shape: { layers: 1, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 1024, type: 0 } });
+  const smallEngine = await openLlamaEngine({ modelPath: small, gpu: "cpu" });
+  try {
+    const events = await collect(new WimSession(smallEngine, { segments: plan.segments, files: plan.files.length }, QUESTION).run());
+    const error = of(events, "error")[0];
+    assert.ok(error, "an error event");
+    assert.match(error.message, /needs [\d,]+ tokens of context, the model holds 1,024/);
+    assert.equal(of(events, "run-started").length, 0, "refused before reading");
+  } finally {
+    await smallEngine.dispose();
+  }
+});
+
+test("an empty question is refused", () => {
+  assert.throws(() => new WimSession(engine, { segments: plan.segments, files: 1 }, "   "), /empty/);
+});
