@@ -1,29 +1,31 @@
 // npm run bench:pack -- DIR --model FILE [--segment-tokens N]
 // Reads, packs and tokenizes DIR with ask-codebase (dist/cli.js pack) and with repomix (security
-// check off), each in a fresh process, in the same run; prints wall time, peak memory, files,
-// bytes and tokens for both, their ratios, and a final JSON line.
+// check off), each in a fresh process, in the same run; prints wall time, peak memory (summed over
+// every Node process each starts), files, bytes and tokens for both, their ratios, and a final JSON line.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 
-interface Run { wallS: number; peakMiB: number; stdout: string }
+interface Run { wallS: number; peakMiB: number; processes: number; stdout: string }
 
 async function measure(args: string[]): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), "bench-pack-"));
   const rssFile = join(dir, "rss");
   const started = performance.now();
   const stdout = await new Promise<string>((done, fail) => {
-    const child = spawn(process.execPath, ["--require", resolve("bench/peakRss.cjs"), ...args], { env: { ...process.env, PEAK_RSS_FILE: rssFile }, stdio: ["ignore", "pipe", "inherit"] });
+    const env = { ...process.env, PEAK_RSS_FILE: rssFile, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${resolve("bench/peakRss.cjs")}` };
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.on("exit", (code) => (code === 0 ? done(out) : fail(new Error(`${args.join(" ")} exited with ${code}`))));
   });
   const wallS = (performance.now() - started) / 1000;
-  const peakMiB = Number(readFileSync(rssFile, "utf8")) / 1024;
+  const lines = readFileSync(rssFile, "utf8").trim().split("\n");
+  const peakMiB = lines.reduce((n, l) => n + Number(l.split(" ")[1]), 0) / 1024;
   rmSync(dir, { recursive: true, force: true });
-  return { wallS, peakMiB, stdout };
+  return { wallS, peakMiB, processes: lines.length, stdout };
 }
 
 async function main(): Promise<void> {
@@ -43,12 +45,12 @@ async function main(): Promise<void> {
     dir: resolve(dir),
     model: resolve(values.model),
     segmentTokens: Number(segmentTokens),
-    askCodebase: { wallS: ours.wallS, peakMiB: ours.peakMiB, files: plan.files.length, bytes: plan.files.reduce((n, f) => n + f.bytes, 0), tokens: plan.totalTokens, segments: plan.segments.length, skipped: plan.skipped.length },
-    repomix: { wallS: theirs.wallS, peakMiB: theirs.peakMiB, files: figure("Total Files"), chars: figure("Total Chars"), tokens: figure("Total Tokens") },
+    askCodebase: { wallS: ours.wallS, peakMiB: ours.peakMiB, processes: ours.processes, files: plan.files.length, bytes: plan.files.reduce((n, f) => n + f.bytes, 0), tokens: plan.totalTokens, segments: plan.segments.length, skipped: plan.skipped.length },
+    repomix: { wallS: theirs.wallS, peakMiB: theirs.peakMiB, processes: theirs.processes, files: figure("Total Files"), chars: figure("Total Chars"), tokens: figure("Total Tokens") },
     ratios: { wall: ours.wallS / theirs.wallS, peakMemory: ours.peakMiB / theirs.peakMiB },
   };
-  const row = (name: string, r: { wallS: number; peakMiB: number; files: number; tokens: number }): string =>
-    `${name.padEnd(13)} ${r.wallS.toFixed(2).padStart(7)} s ${r.peakMiB.toFixed(0).padStart(6)} MiB ${String(r.files).padStart(7)} files ${r.tokens.toLocaleString("en-US").padStart(12)} tokens`;
+  const row = (name: string, r: { wallS: number; peakMiB: number; processes: number; files: number; tokens: number }): string =>
+    `${name.padEnd(13)} ${r.wallS.toFixed(2).padStart(7)} s ${r.peakMiB.toFixed(0).padStart(6)} MiB (${r.processes} processes) ${String(r.files).padStart(7)} files ${r.tokens.toLocaleString("en-US").padStart(12)} tokens`;
   console.log(row("ask-codebase", result.askCodebase));
   console.log(row("repomix", result.repomix));
   console.log(`ratios: wall ${result.ratios.wall.toFixed(2)}x (goal <= 0.33), peak memory ${result.ratios.peakMemory.toFixed(2)}x (goal <= 0.5)`);

@@ -1,6 +1,7 @@
-// Preloaded with --require into a measured process: writes its peak resident memory (KiB) to
-// the file named by PEAK_RSS_FILE when it exits, so two tools are measured the same way.
-const { writeFileSync } = require("node:fs");
+// Preloaded (NODE_OPTIONS=--require) into a measured process and every Node process it starts:
+// each appends "pid peak-resident-KiB" to PEAK_RSS_FILE when it exits. The benchmark adds them up,
+// an upper bound on the tree's peak, so tools that fork helpers are not flattered.
+const { appendFileSync } = require("node:fs");
 process.on("exit", () => {
-  if (process.env.PEAK_RSS_FILE) writeFileSync(process.env.PEAK_RSS_FILE, String(process.resourceUsage().maxRSS));
+  if (process.env.PEAK_RSS_FILE) appendFileSync(process.env.PEAK_RSS_FILE, `${process.pid} ${process.resourceUsage().maxRSS}\n`);
 });

@@ -1,6 +1,7 @@
 // Shared CLI argument handling: one-line errors, non-zero exits, no stack traces for user mistakes.
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
+import { DEFAULT_MODEL } from "../engine/modelResolve";
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -22,9 +23,7 @@ export async function folder(path: string | undefined): Promise<string> {
   return abs;
 }
 
-/** --model, else $ASK_CODEBASE_MODEL. */
-export function modelPath(value: string | undefined): string {
-  const path = value ?? process.env.ASK_CODEBASE_MODEL;
-  if (!path) throw new UsageError("no model: pass --model FILE (a GGUF file) or set ASK_CODEBASE_MODEL");
-  return path;
+/** --model, else $ASK_CODEBASE_MODEL, else the default model (downloaded once). */
+export function modelSpec(value: string | undefined): string {
+  return value ?? process.env.ASK_CODEBASE_MODEL ?? DEFAULT_MODEL;
 }

@@ -1,15 +1,26 @@
 // ask-codebase: the same pipeline as the extension, in a terminal.
+import { ContextTooSmallError } from "../core/wim/engine";
 import { ModelFileError } from "../engine/modelFile";
+import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/modelResolve";
 import { UsageError } from "./args";
+import { askCommand } from "./askCommand";
 import { packCommand } from "./packCommand";
 
 const USAGE = `usage:
-  ask-codebase pack DIR --model FILE [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
+  ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--segment-tokens N]
+                   [--margin-tokens N] [--answer-tokens N] [--no-classify] [--include GLOB]... [--exclude GLOB]... [--json]
+  ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
+
+--model takes a GGUF path, an hf: URI or a URL; it defaults to $ASK_CODEBASE_MODEL, else to
+${DEFAULT_MODEL}, downloaded once into ${defaultModelDirectory()}.
+While reading, Ctrl-C answers from what has been read; Ctrl-C again stops.
 `;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
+    case "ask":
+      return askCommand(rest);
     case "pack":
       await packCommand(rest);
       return 0;
@@ -27,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof ModelFileError || (err as { code?: string })?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION";
+    const known = err instanceof UsageError || err instanceof ModelFileError || err instanceof ContextTooSmallError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
     process.stderr.write(`ask-codebase: ${known ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
     process.exitCode = known ? 2 : 1;
   },

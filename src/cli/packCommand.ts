@@ -3,7 +3,8 @@ import { parseArgs } from "node:util";
 import { planCodebase, type CodebasePlan } from "../core/plan";
 import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
 import { openTokenizer } from "../engine/tokenizer";
-import { folder, modelPath, positiveInt } from "./args";
+import { resolveModel } from "../engine/modelResolve";
+import { folder, modelSpec, positiveInt } from "./args";
 import { bytes, int } from "./format";
 
 export async function packCommand(argv: string[]): Promise<void> {
@@ -21,12 +22,13 @@ export async function packCommand(argv: string[]): Promise<void> {
   });
   const root = await folder(positionals[0]);
   const segmentTokens = positiveInt(values["segment-tokens"], "--segment-tokens", DEFAULT_SEGMENT_TOKENS);
-  const tokenizer = await openTokenizer(modelPath(values.model));
+  const tokenizer = await openTokenizer(await resolveModel(modelSpec(values.model)));
   try {
     const plan = await planCodebase([root], {
       segmentTokens,
       countTokens: tokenizer.countTokens,
       measureFiles: tokenizer.measureFiles,
+      onSize: tokenizer.prewarm,
       include: values.include ?? [],
       exclude: values.exclude ?? [],
       respectGitignore: !values["no-gitignore"],

@@ -14,15 +14,17 @@ export interface Tokenizer {
    */
   countTokens(text: string): number;
   tokenize(text: string): number[];
-  /** Loads the model on this thread, for countTokens and tokenize. */
+  /** Loads the model in this process, for countTokens and tokenize. */
   ready(): Promise<void>;
-  /** Measures files into pieces, on worker threads when there is enough text to pay for them. */
+  /** Starts the tokenizer processes early when this much text is coming, so their start-up overlaps reading. */
+  prewarm(bytes: number): void;
+  /** Measures files into pieces, in child processes when there is enough text to pay for them. */
   measureFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], budget: number): Promise<MeasuredFile[]>;
   dispose(): Promise<void>;
 }
 
 export interface TokenizerOptions {
-  /** Worker threads for measuring many files; 0 measures on this thread. Defaults to the machine's cores. */
+  /** Processes for measuring many files; 0 measures in this process. Defaults to the machine's cores. */
   workers?: number;
   /** Less text than this is measured on this thread: the workers' start-up would cost more. */
   parallelMinChars?: number;
@@ -32,11 +34,13 @@ const PARALLEL_MIN_CHARS = 2_000_000;
 
 export async function openTokenizer(modelPath: string, options: TokenizerOptions = {}): Promise<Tokenizer> {
   await checkModelFile(modelPath);
-  const workers = options.workers ?? (machineThreads() > 1 ? machineThreads() : 0);
-  const pool = workers > 0 ? new TokenizerPool(modelPath, workers) : undefined;
+  const processes = options.workers ?? (machineThreads() > 1 ? machineThreads() : 0);
+  const minChars = options.parallelMinChars ?? PARALLEL_MIN_CHARS;
+  let pool: TokenizerPool | undefined;
+  const startPool = (): TokenizerPool | undefined => (pool ??= processes > 0 ? new TokenizerPool(modelPath, processes) : undefined);
   let model: LlamaModel | undefined;
   let tokenizeChunk: ((text: string) => number[]) | undefined;
-  // The main thread's copy is loaded only when a count is needed here: with workers it may never be.
+  // This process's copy is loaded only when a count is needed here: with the pool it may never be.
   const local = async (): Promise<(text: string) => number[]> => {
     if (!tokenizeChunk) {
       const llama = await loadLlama("cpu");
@@ -49,7 +53,7 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
     }
     return tokenizeChunk;
   };
-  if (!pool) await local();
+  if (processes === 0) await local();
   const sync = (): ((text: string) => number[]) => {
     if (!tokenizeChunk) throw new Error("tokenizer not loaded: await ready() first");
     return tokenizeChunk;
@@ -58,9 +62,10 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
     ready: async () => { await local(); },
     countTokens: (text) => sync()(text).length,
     tokenize: (text) => sync()(text),
+    prewarm: (bytes) => { if (bytes >= minChars) startPool(); },
     measureFiles: async (files, budget) => {
-      const minChars = options.parallelMinChars ?? PARALLEL_MIN_CHARS;
-      if (pool && files.reduce((n, f) => n + f.text.length, 0) >= minChars) return pool.measure(files, budget);
+      const usePool = files.reduce((n, f) => n + f.text.length, 0) >= minChars ? startPool() : undefined;
+      if (usePool) return usePool.measure(files, budget);
       const tokenize = await local();
       return files.map((f) => measureFile(f, budget, (t) => tokenize(t).length));
     },

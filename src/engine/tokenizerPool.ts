@@ -1,8 +1,11 @@
-// Measures (tokenizes) files on worker threads: tokenizing is the dearest part of planning a
+// Measures (tokenizes) files in child processes: tokenizing is the dearest part of planning a
 // large codebase (~3 MB/s per core here), and files are independent of each other.
+// Processes, not worker threads: llama.cpp keeps process-wide state (its log callback among it),
+// and a worker thread that loaded it and then exited left that state pointing at a dead thread:
+// the next log line aborted the whole process (seen here about one run in eight).
+import { fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { pieceHeader, splitLines, type MeasuredFile } from "../core/pack/packer";
 import type { SkippedFile, WorkspaceFile } from "../core/workspace/reader";
 import { machineThreads } from "./llama";
@@ -26,28 +29,31 @@ export function shapeOf(m: MeasuredFile): MeasuredShape {
 
 const BATCH_CHARS = 256 * 1024;
 
-function startWorker(): Worker {
-  // Bundled: dist/tokenizerWorker.js beside this bundle. From source (tests, tsx): the .ts file,
-  // through tsx's require hook (Node 20 does not apply --import hooks to a worker's entry file).
+function startWorker(): ChildProcess {
+  // Bundled: dist/tokenizerWorker.js beside this bundle. From source (tests, tsx): the .ts file.
   const js = join(__dirname, "tokenizerWorker.js");
-  if (existsSync(js)) return new Worker(js);
-  const ts = JSON.stringify(join(__dirname, "tokenizerWorker.ts"));
-  return new Worker(`require("tsx/cjs"); require(${ts});`, { eval: true });
+  const entry = existsSync(js) ? js : join(__dirname, "tokenizerWorker.ts");
+  // "advanced" serialization sends file text as structured clones rather than JSON.
+  return fork(entry, [], {
+    serialization: "advanced",
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+    execArgv: entry.endsWith(".ts") ? ["--import", "tsx"] : [],
+  });
 }
 
 /**
- * Worker threads, each with its own vocab-only copy of the model. They start loading at once:
+ * Child processes, each with its own vocab-only copy of the model. They start loading at once:
  * node-llama-cpp tests its native binary in a subprocess before loading it (~1 s here), which
  * then overlaps with reading the workspace.
  */
 export class TokenizerPool {
-  private readonly workers: Worker[];
+  private readonly workers: ChildProcess[];
   private nextId = 0;
 
   constructor(private readonly modelPath: string, threads = machineThreads()) {
     this.workers = Array.from({ length: Math.max(1, threads) }, () => {
       const w = startWorker();
-      w.postMessage({ id: -1, modelPath, budget: 0, files: [] } satisfies MeasureRequest);
+      w.send({ id: -1, modelPath, budget: 0, files: [] } satisfies MeasureRequest);
       return w;
     });
   }
@@ -75,11 +81,12 @@ export class TokenizerPool {
       const cleanup = (): void => {
         worker.off("message", onMessage);
         worker.off("error", onError);
+        worker.off("exit", onExit);
       };
       const send = (): void => {
         if (next >= batches.length) { cleanup(); return resolve(); }
         const i = next++;
-        worker.postMessage({ id: base + i, modelPath: this.modelPath, budget, files: batches[i]!.files } satisfies MeasureRequest);
+        worker.send({ id: base + i, modelPath: this.modelPath, budget, files: batches[i]!.files } satisfies MeasureRequest);
       };
       const onMessage = (reply: MeasureReply): void => {
         if (reply.id === -1) return;
@@ -89,15 +96,21 @@ export class TokenizerPool {
         send();
       };
       const onError = (err: Error): void => { cleanup(); reject(err); };
+      const onExit = (code: number | null, signal: string | null): void => { cleanup(); reject(new Error(`a tokenizer process exited (${signal ?? code})`)); };
       worker.on("message", onMessage);
       worker.on("error", onError);
+      worker.on("exit", onExit);
       send();
     })));
     return out;
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => new Promise<void>((resolve) => {
+      if (w.exitCode !== null || w.signalCode !== null) return resolve();
+      w.once("exit", () => resolve());
+      w.kill();
+    })));
   }
 }
 

@@ -15,7 +15,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (!model) return void vscode.window.showWarningMessage("Ask codebase: set askCodebase.model to a GGUF file.");
       const tokenizer = await openTokenizer(model);
       try {
-        const plan = await planCodebase(roots, { countTokens: tokenizer.countTokens, measureFiles: tokenizer.measureFiles });
+        const plan = await planCodebase(roots, { countTokens: tokenizer.countTokens, measureFiles: tokenizer.measureFiles, onSize: tokenizer.prewarm });
         output.appendLine(planText(plan));
         output.show(true);
       } finally {

@@ -47,7 +47,7 @@ export class WimSession {
   readonly margins: MarginRecord[] = [];
   readonly trace: WimTrace = { margins: [], answers: [] };
   private readonly rejected = new Set<number>();
-  private answerNowRequested = false;
+  private answerNowFlag = false;
   private reader?: EngineSequence;
   private codebaseEnd = 0;
   private chat?: prompts.MarginForAnswer[];
@@ -66,7 +66,11 @@ export class WimSession {
 
   /** Stop reading and answer from what has been read (takes effect at the next token). */
   answerNow(): void {
-    this.answerNowRequested = true;
+    this.answerNowFlag = true;
+  }
+
+  get answerNowRequested(): boolean {
+    return this.answerNowFlag;
   }
 
   setRejected(segment: number, rejected: boolean): void {

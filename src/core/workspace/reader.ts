@@ -34,6 +34,8 @@ export interface ReadOptions {
   generated?: readonly string[];
   concurrency?: number;
   signal?: AbortSignal;
+  /** Told the total size of the files about to be read, once the walk is done and before reading. */
+  onSize?: (bytes: number) => void;
 }
 
 export interface WorkspaceRead { files: WorkspaceFile[]; skipped: SkippedFile[] }
@@ -59,6 +61,7 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     else if (c.size > maxBytes) skipped.push({ path: c.display, reason: "too-large", detail: `${c.size} bytes` });
     else toRead.push(c);
   }
+  options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
     let bytes: Buffer;

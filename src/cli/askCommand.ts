@@ -1,0 +1,104 @@
+// `ask-codebase ask DIR "QUESTION"`: read a folder with Writing in the Margins and answer.
+import { parseArgs } from "node:util";
+import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
+import { planCodebase } from "../core/plan";
+import { DEFAULT_ANSWER_TOKENS, DEFAULT_MARGIN_TOKENS, WimSession } from "../core/wim/session";
+import type { GpuChoice } from "../engine/llama";
+import { openLlamaEngine } from "../engine/llamaEngine";
+import { resolveModel } from "../engine/modelResolve";
+import { openTokenizer } from "../engine/tokenizer";
+import { folder, modelSpec, positiveInt, UsageError } from "./args";
+import { bytes, int } from "./format";
+import { TerminalRenderer } from "./render";
+
+const GPUS: readonly GpuChoice[] = ["auto", "cuda", "vulkan", "metal", "cpu"];
+
+export async function askCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      gpu: { type: "string" },
+      "segment-tokens": { type: "string" },
+      "margin-tokens": { type: "string" },
+      "answer-tokens": { type: "string" },
+      include: { type: "string", multiple: true },
+      exclude: { type: "string", multiple: true },
+      "no-gitignore": { type: "boolean" },
+      "no-classify": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+  });
+  const root = await folder(positionals[0]);
+  const question = positionals.slice(1).join(" ");
+  if (!question.trim()) throw new UsageError('a question is required: ask-codebase ask DIR "QUESTION"');
+  const gpu = (values.gpu ?? "auto") as GpuChoice;
+  if (!GPUS.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPUS.join(", ")}`);
+  const segmentTokens = positiveInt(values["segment-tokens"], "--segment-tokens", DEFAULT_SEGMENT_TOKENS);
+  const marginTokens = positiveInt(values["margin-tokens"], "--margin-tokens", DEFAULT_MARGIN_TOKENS);
+  const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
+  const json = values.json ?? false;
+  const renderer = new TerminalRenderer(process.stdout, process.stderr);
+  const note = (text: string): void => { if (!json) renderer.note(text); };
+
+  const controller = new AbortController();
+  let session: WimSession | undefined;
+  let answering = false;
+  const onSigint = (): void => {
+    // First Ctrl-C while reading: answer from what has been read. Otherwise: stop.
+    if (session && !answering && !controller.signal.aborted && !session.answerNowRequested) {
+      session.answerNow();
+      note("\nanswering from what has been read (Ctrl-C again to stop)");
+    } else {
+      controller.abort();
+      note("\nstopping");
+    }
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const spec = modelSpec(values.model);
+    const modelPath = await resolveModel(spec, {
+      signal: controller.signal,
+      onProgress: (done, total) => note(`downloading ${spec}: ${bytes(done)} of ${bytes(total)}`),
+    });
+    // Planning (tokenizing every file) and loading the weights overlap.
+    const tokenizer = await openTokenizer(modelPath);
+    const [engine, plan] = await Promise.all([
+      openLlamaEngine({ modelPath, gpu, signal: controller.signal }),
+      planCodebase([root], {
+        segmentTokens,
+        countTokens: tokenizer.countTokens,
+        measureFiles: tokenizer.measureFiles,
+      onSize: tokenizer.prewarm,
+        include: values.include ?? [],
+        exclude: values.exclude ?? [],
+        respectGitignore: !values["no-gitignore"],
+        signal: controller.signal,
+      }).finally(() => tokenizer.dispose()),
+    ]);
+    try {
+      if (!plan.files.length) throw new UsageError(`nothing to read in ${root}${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
+      if (plan.skipped.length) note(`skipped ${int(plan.skipped.length)} files: ${Object.entries(plan.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
+      session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
+        marginTokens, answerTokens, classify: !values["no-classify"], signal: controller.signal,
+      });
+      let stopped = false;
+      for await (const event of session.run()) {
+        if (event.type === "answer-started") answering = true;
+        if (event.type === "done") stopped = event.stoppedBy === "aborted";
+        if (event.type === "error") process.exitCode = 1;
+        if (json) process.stdout.write(JSON.stringify(event) + "\n");
+        else renderer.handle(event);
+      }
+      return stopped ? 130 : (process.exitCode as number | undefined) ?? 0;
+    } finally {
+      await engine.dispose();
+    }
+  } catch (err) {
+    if (controller.signal.aborted) return 130;
+    throw err;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}

@@ -1,0 +1,83 @@
+// How a run looks in a terminal: a progress line on stderr, margins and the answer on stdout.
+import type { WimEvent } from "../core/wim/events";
+import { int, seconds } from "./format";
+
+export interface Output { write(text: string): void; isTTY?: boolean }
+
+export class TerminalRenderer {
+  private progressShown = false;
+  private lastPlainProgress = 0;
+
+  constructor(private readonly out: Output, private readonly err: Output) {}
+
+  handle(e: WimEvent): void {
+    switch (e.type) {
+      case "run-started":
+        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
+        break;
+      case "segment-progress":
+        this.progress(e);
+        break;
+      case "margin-token":
+        break;
+      case "margin-done": {
+        this.clearProgress();
+        const where = e.sources.map((s) => `${s.path}:${s.startLine}-${s.endLine}`).join(", ");
+        this.out.write(`\n── margin ${e.segment + 1}${e.partial ? " (stopped early)" : ""} ── ${where}\n${e.text.trim() || "(empty)"}\n`);
+        if (e.citations.length) this.out.write(`   cites: ${e.citations.map((c) => `${c.path}:${c.line}${c.endLine !== c.line ? `-${c.endLine}` : ""}`).join(", ")}\n`);
+        break;
+      }
+      case "margin-classified":
+        if (!e.relevant) this.out.write(`   (margin ${e.segment + 1} judged not relevant: left out of the answer)\n`);
+        break;
+      case "answer-started":
+        this.clearProgress();
+        this.out.write(`\n── answer (from ${e.marginIds.length} margins) ──\n`);
+        break;
+      case "answer-token":
+        this.out.write(e.text);
+        break;
+      case "done": {
+        this.clearProgress();
+        const t = e.timings;
+        this.out.write("\n");
+        this.err.write(
+          `${e.stoppedBy === "finished" ? "done" : e.stoppedBy === "answer-now" ? "answered early" : "stopped"}: ` +
+          `${e.segmentsRead} segments read in ${seconds(t.totalMs / 1000)} (prefill ${seconds(t.prefillMs / 1000)}, margins ${seconds(t.marginMs / 1000)}, answer ${seconds(t.answerMs / 1000)})\n`,
+        );
+        break;
+      }
+      case "error":
+        this.clearProgress();
+        this.err.write(`ask-codebase: ${e.message}\n`);
+        break;
+      default: {
+        const never: never = e;
+        throw new Error(`unhandled event ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  note(text: string): void {
+    this.clearProgress();
+    this.err.write(text + "\n");
+  }
+
+  private progress(e: Extract<WimEvent, { type: "segment-progress" }>): void {
+    const line = `segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left`;
+    if (this.err.isTTY) {
+      const width = 24;
+      const filled = Math.round((e.tokensRead / Math.max(1, e.totalTokens)) * width);
+      this.err.write(`\r\x1b[2K[${"#".repeat(filled)}${".".repeat(width - filled)}] ${line}`);
+      this.progressShown = true;
+    } else if (performance.now() - this.lastPlainProgress > 2000 || e.segment + 1 === e.segments) {
+      this.lastPlainProgress = performance.now();
+      this.err.write(line + "\n");
+    }
+  }
+
+  private clearProgress(): void {
+    if (this.progressShown) this.err.write("\r\x1b[2K");
+    this.progressShown = false;
+  }
+}
