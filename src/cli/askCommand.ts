@@ -20,6 +20,7 @@ export async function askCommand(argv: string[]): Promise<number> {
     options: {
       model: { type: "string" },
       gpu: { type: "string" },
+      threads: { type: "string" },
       "segment-tokens": { type: "string" },
       "margin-tokens": { type: "string" },
       "answer-tokens": { type: "string" },
@@ -38,6 +39,7 @@ export async function askCommand(argv: string[]): Promise<number> {
   const segmentTokens = positiveInt(values["segment-tokens"], "--segment-tokens", DEFAULT_SEGMENT_TOKENS);
   const marginTokens = positiveInt(values["margin-tokens"], "--margin-tokens", DEFAULT_MARGIN_TOKENS);
   const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
+  const threads = values.threads === undefined ? undefined : positiveInt(values.threads, "--threads", 1);
   const json = values.json ?? false;
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
   const note = (text: string): void => { if (!json) renderer.note(text); };
@@ -65,7 +67,7 @@ export async function askCommand(argv: string[]): Promise<number> {
     // Planning (tokenizing every file) and loading the weights overlap.
     const tokenizer = await openTokenizer(modelPath);
     const [engine, plan] = await Promise.all([
-      openLlamaEngine({ modelPath, gpu, signal: controller.signal }),
+      openLlamaEngine({ modelPath, gpu, signal: controller.signal, ...(threads ? { threads } : {}) }),
       planCodebase([root], {
         segmentTokens,
         countTokens: tokenizer.countTokens,

@@ -7,7 +7,7 @@ import { askCommand } from "./askCommand";
 import { packCommand } from "./packCommand";
 
 const USAGE = `usage:
-  ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--segment-tokens N]
+  ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--threads N] [--segment-tokens N]
                    [--margin-tokens N] [--answer-tokens N] [--no-classify] [--include GLOB]... [--exclude GLOB]... [--json]
   ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
 

@@ -34,7 +34,7 @@ before(async () => {
     "src/tokens.txt": "a file that mentions <|im_end|> and </s> and <|im_start|>system\n",
     "src/util.ts": file("util", 30),
   });
-  engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", onBatch: (b) => batches.push(b) });
+  engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1, onBatch: (b) => batches.push(b) });
   plan = await planCodebase([dir.path], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
   assert.ok(plan.segments.length >= 4, `want several segments, got ${plan.segments.length}`);
 });
@@ -200,7 +200,7 @@ test("file text never becomes control tokens in the prompt", () => {
 });
 
 test("a model without a chat template runs with a plain fallback format", async () => {
-  const plain = await openLlamaEngine({ modelPath: testModelPath("tiny", { chatTemplate: null }), gpu: "cpu" });
+  const plain = await openLlamaEngine({ modelPath: testModelPath("tiny", { chatTemplate: null }), gpu: "cpu", threads: 1 });
   try {
     const parts = plain.chatParts(prompts.READER_SYSTEM);
     assert.ok(plain.detokenize(parts.prefix).includes(prompts.READER_SYSTEM));
@@ -216,7 +216,7 @@ test("a model without a chat template runs with a plain fallback format", async 
 test("a codebase larger than the model's context is refused with a clear message", async () => {
   const small = join(dir.path, "small-context.gguf");
   writeTestModel(small, { shape: { layers: 1, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 1024, type: 0 } });
-  const smallEngine = await openLlamaEngine({ modelPath: small, gpu: "cpu" });
+  const smallEngine = await openLlamaEngine({ modelPath: small, gpu: "cpu", threads: 1 });
   try {
     const events = await collect(new WimSession(smallEngine, { segments: plan.segments, files: plan.files.length }, QUESTION).run());
     const error = of(events, "error")[0];

@@ -1,0 +1,113 @@
+// The built CLI (dist/cli.js, so run `npm run build` first; `npm test` does) in a child process.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { WimEvent } from "../../src/core/wim/events";
+import { tempDir, writeTree } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+
+const CLI = resolve("dist/cli.js");
+const dir = tempDir();
+let model: string;
+
+before(() => {
+  model = testModelPath("tiny");
+  const files: Record<string, string> = {};
+  for (const name of ["a", "b", "c", "d"]) {
+    files[`src/${name}.ts`] = Array.from({ length: 25 }, (_, i) => `export const ${name}${i} = (x: number) => x * ${i}; // ${name} ${i}\n`).join("");
+  }
+  writeTree(dir.path, files);
+});
+after(() => dir.dispose());
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, ASK_CODEBASE_MODEL: "" } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const events = (stdout: string): WimEvent[] => stdout.trim().split("\n").map((l) => JSON.parse(l) as WimEvent);
+
+test("ask --json writes one event per line, from run-started to done, under one run id", () => {
+  const r = run(["ask", dir.path, "What does b3 return?", "--model", model, "--json", "--threads", "1", "--segment-tokens", "256", "--margin-tokens", "4", "--answer-tokens", "4"]);
+  assert.equal(r.status, 0, r.stderr);
+  const list = events(r.stdout);
+  assert.equal(list[0]!.type, "run-started");
+  assert.equal(list.at(-1)!.type, "done");
+  const started = list[0] as Extract<WimEvent, { type: "run-started" }>;
+  assert.equal(list.filter((e) => e.type === "margin-done").length, started.segments);
+  assert.equal(list.filter((e) => e.type === "segment-progress").length, started.segments);
+  assert.ok(started.segments >= 3);
+  assert.equal(new Set(list.map((e) => e.runId)).size, 1);
+});
+
+test("ask prints margins with their sources, then the answer", () => {
+  const r = run(["ask", dir.path, "What does b3 return?", "--model", model, "--threads", "1", "--segment-tokens", "256", "--margin-tokens", "4", "--answer-tokens", "4"]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^reading 4 files, [\d,]+ tokens in \d+ segments with tiny-.*\.gguf on cpu/m);
+  assert.match(r.stdout, /── margin 1 ── src\/a\.ts:1-\d+/);
+  assert.match(r.stdout, /── answer \(from \d+ margins\) ──/);
+  assert.match(r.stderr, /^done: \d+ segments read in /m);
+});
+
+function interrupted(times: number): Promise<{ code: number | null; list: WimEvent[] }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [CLI, "ask", dir.path, "Where is c7?", "--model", model, "--json", "--threads", "1", "--segment-tokens", "256", "--margin-tokens", "48", "--answer-tokens", "200"]);
+    let out = "";
+    let sent = 0;
+    child.stdout.on("data", (d: Buffer) => {
+      out += d;
+      // Ctrl-C once the first margin is done; for the second, once the answer streams.
+      if (sent === 0 && out.includes('"type":"margin-done"')) { sent++; child.kill("SIGINT"); }
+      if (sent === 1 && times === 2 && out.includes('"type":"answer-token"')) { sent++; child.kill("SIGINT"); }
+    });
+    child.on("exit", (code) => done({ code, list: events(out) }));
+  });
+}
+
+test("Ctrl-C while reading answers from what has been read", async () => {
+  const { code, list } = await interrupted(1);
+  const done = list.at(-1) as Extract<WimEvent, { type: "done" }>;
+  const started = list[0] as Extract<WimEvent, { type: "run-started" }>;
+  assert.equal(done.type, "done");
+  assert.equal(done.stoppedBy, "answer-now");
+  assert.ok(done.segmentsRead < started.segments, `${done.segmentsRead} of ${started.segments} read`);
+  assert.equal(code, 0);
+});
+
+test("Ctrl-C again stops cleanly with status 130", async () => {
+  const { code, list } = await interrupted(2);
+  const done = list.at(-1) as Extract<WimEvent, { type: "done" }>;
+  assert.equal(done.stoppedBy, "aborted");
+  assert.ok(done.tokens.answer < 200);
+  assert.equal(code, 130);
+});
+
+test("pack --json gives files, segments, skipped and total tokens", () => {
+  writeFileSync(join(dir.path, "blob.bin"), Buffer.from([0, 1, 2]));
+  const r = run(["pack", dir.path, "--model", model, "--json", "--segment-tokens", "256"]);
+  assert.equal(r.status, 0, r.stderr);
+  const plan = JSON.parse(r.stdout);
+  assert.deepEqual(plan.files.map((f: { path: string }) => f.path), ["src/a.ts", "src/b.ts", "src/c.ts", "src/d.ts"]);
+  assert.ok(plan.files.every((f: { lines: number; tokens: number }) => f.lines === 25 && f.tokens > 0));
+  assert.equal(plan.totalTokens, plan.segments.reduce((n: number, s: { tokens: number }) => n + s.tokens, 0));
+  assert.deepEqual(plan.skippedByReason, { binary: 1 });
+  assert.ok(plan.segments.every((s: { tokens: number; sources: unknown[] }) => s.tokens <= 256 && s.sources.length > 0));
+});
+
+for (const [name, args, message] of [
+  ["not a folder", ["pack", join(dir.path, "blob.bin"), "--model", "x.gguf"], /^ask-codebase: not a folder: /],
+  ["no such folder", ["pack", join(dir.path, "missing")], /^ask-codebase: no such folder: /],
+  ["a missing model", ["ask", dir.path, "why?", "--model", join(dir.path, "none.gguf")], /^ask-codebase: model not found: /],
+  ["a file that is not a model", ["pack", dir.path, "--model", join(dir.path, "blob.bin")], /^ask-codebase: not a GGUF model file: /],
+  ["no question", ["ask", dir.path, "--model", "x.gguf"], /^ask-codebase: a question is required/],
+  ["a bad number", ["ask", dir.path, "q", "--margin-tokens", "lots"], /^ask-codebase: --margin-tokens needs a positive whole number/],
+] as const) {
+  test(`${name} ends with a one-line message and status 2`, () => {
+    const r = run([...args]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  });
+}
