@@ -22,6 +22,7 @@ const builds = [
   { ...node, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.js" },
   { ...node, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } },
   { ...node, entryPoints: ["src/engine/tokenizerWorker.ts"], outfile: "dist/tokenizerWorker.js" },
+  { ...node, entryPoints: ["src/engine/host.ts"], outfile: "dist/engineHost.js" },
   {
     bundle: true,
     platform: "browser",

@@ -17,7 +17,7 @@ export interface CodebasePlan {
 export interface PlanOptions extends ReadOptions {
   segmentTokens?: number;
   countTokens: CountTokens;
-  /** A faster way to measure many files (worker threads); defaults to countTokens on each file in turn. */
+  /** A faster way to measure many files (helper processes); defaults to countTokens on each file in turn. */
   measureFiles?: (files: readonly WorkspaceFile[], budget: number) => Promise<MeasuredFile[]>;
 }
 

@@ -1,0 +1,19 @@
+// Entry point of the engine's process (forked by the extension): messages in over IPC, one
+// EngineService, messages out. If the extension host goes away, so does this process.
+import type { FromEngine, ToEngine } from "../shared/engineProtocol";
+import { EngineService } from "./engineService";
+
+const send = (message: FromEngine): void => {
+  if (process.connected) process.send!(message);
+};
+const service = new EngineService(send);
+
+process.on("message", (message: ToEngine) => {
+  // Handled at once: control messages must reach a running question; the service orders the work.
+  service.handle(message).then(
+    () => { if (message.type === "shutdown") process.exit(0); },
+    (err: unknown) => send({ type: "status", text: `engine error: ${(err as Error).message}` }),
+  );
+});
+process.on("disconnect", () => process.exit(0));
+send({ type: "ready", pid: process.pid });

@@ -1,0 +1,142 @@
+// The extension's handle on the engine process. No vscode import: it is tested under plain Node.
+// The process is started on first use, restarted after it dies (the user is told why), and a run
+// it was serving ends with an error event instead of hanging.
+import { fork, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import type { WimEvent } from "../core/wim/events";
+import type { FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
+
+export interface EngineClientOptions {
+  /** The engine's entry script (dist/engineHost.js). */
+  script: string;
+  execArgv?: string[];
+  env?: NodeJS.ProcessEnv;
+  onEvent: (event: WimEvent) => void;
+  onStatus?: (text: string) => void;
+  /** The process died: `reason` says how, for the user. */
+  onExit?: (reason: string) => void;
+}
+
+export class EngineClient {
+  private child?: ChildProcess;
+  private ready?: Promise<void>;
+  private readonly plans = new Map<string, { resolve: (s: PlanSummary) => void; reject: (e: Error) => void }>();
+  private readonly runs = new Set<string>();
+  private stderr = "";
+  private disposed = false;
+  restarts = 0;
+
+  constructor(private readonly options: EngineClientOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private start(): Promise<void> {
+    if (this.ready) return this.ready;
+    const child = fork(this.options.script, [], {
+      execArgv: this.options.execArgv ?? [],
+      env: this.options.env ?? process.env,
+      stdio: ["ignore", "ignore", "pipe", "ipc"],
+    });
+    this.child = child;
+    this.stderr = "";
+    child.stderr!.on("data", (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    this.ready = new Promise<void>((resolve, reject) => {
+      child.once("error", reject);
+      child.on("message", (message: FromEngine) => {
+        if (message.type === "ready") resolve();
+        this.receive(message);
+      });
+      child.once("exit", (code, signal) => {
+        reject(new Error("the engine exited while starting"));
+        this.exited(child, code, signal);
+      });
+    });
+    return this.ready;
+  }
+
+  private receive(message: FromEngine): void {
+    switch (message.type) {
+      case "ready":
+        return;
+      case "status":
+        this.options.onStatus?.(message.text);
+        return;
+      case "planned": {
+        const waiting = this.plans.get(message.requestId);
+        this.plans.delete(message.requestId);
+        if (message.summary) waiting?.resolve(message.summary);
+        else waiting?.reject(new Error(message.error ?? "planning failed"));
+        return;
+      }
+      case "event":
+        this.options.onEvent(message.event);
+        return;
+      case "run-ended":
+        this.runs.delete(message.runId);
+        return;
+      default: {
+        const never: never = message;
+        throw new Error(`unknown engine message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.ready = undefined;
+    if (this.disposed) return;
+    const detail = this.stderr.trim().split("\n").filter(Boolean).slice(-2).join(" / ");
+    const reason = `the engine process stopped (${signal ?? `exit code ${code}`})${detail ? `: ${detail}` : ""}`;
+    for (const runId of this.runs) this.options.onEvent({ type: "error", runId, message: `${reason}. It will be restarted: ask again.` });
+    this.runs.clear();
+    for (const [, waiting] of this.plans) waiting.reject(new Error(reason));
+    this.plans.clear();
+    this.restarts++;
+    this.options.onExit?.(reason);
+  }
+
+  private async send(message: ToEngine): Promise<void> {
+    await this.start();
+    this.child?.send(message);
+  }
+
+  async plan(roots: string[], settings: RunSettings): Promise<PlanSummary> {
+    await this.start();
+    const requestId = randomUUID();
+    const result = new Promise<PlanSummary>((resolve, reject) => this.plans.set(requestId, { resolve, reject }));
+    await this.send({ type: "plan", requestId, roots, settings });
+    return result;
+  }
+
+  async ask(runId: string, roots: string[], question: string, settings: RunSettings): Promise<void> {
+    this.runs.add(runId);
+    await this.send({ type: "ask", runId, roots, question, settings });
+  }
+
+  async reanswer(runId: string): Promise<void> {
+    this.runs.add(runId);
+    await this.send({ type: "reanswer", runId });
+  }
+
+  control(message: Extract<ToEngine, { type: "answer-now" | "stop" | "reject" | "crash" }>): void {
+    this.child?.send(message);
+  }
+
+  isRunning(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const child = this.child;
+    if (!child) return;
+    const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.send({ type: "shutdown" } satisfies ToEngine);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+    await gone;
+    clearTimeout(timer);
+  }
+}

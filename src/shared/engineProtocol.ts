@@ -1,0 +1,49 @@
+// Messages between the extension host and the engine's own process. The engine lives in a child
+// process so that a native abort, a GPU fault or running out of memory kills only that process.
+import type { WimEvent } from "../core/wim/events";
+import type { SkipReason } from "../core/workspace/reader";
+import type { GpuChoice } from "../engine/llama";
+
+export interface RunSettings {
+  modelPath: string;
+  gpu: GpuChoice;
+  segmentTokens: number;
+  marginTokens: number;
+  answerTokens: number;
+  classify: boolean;
+  include: string[];
+  exclude: string[];
+  respectGitignore: boolean;
+  /** CPU threads; 0 means the machine's cores. */
+  threads: number;
+}
+
+export interface PlanSummary {
+  files: number;
+  bytes: number;
+  tokens: number;
+  segments: number;
+  skipped: number;
+  skippedByReason: Partial<Record<SkipReason, number>>;
+  /** The model's context, to say before reading whether the codebase fits. */
+  contextSize: number;
+}
+
+export type ToEngine =
+  | { type: "plan"; requestId: string; roots: string[]; settings: RunSettings }
+  | { type: "ask"; runId: string; roots: string[]; question: string; settings: RunSettings }
+  | { type: "answer-now"; runId: string }
+  | { type: "stop"; runId: string }
+  | { type: "reject"; runId: string; segment: number; rejected: boolean }
+  | { type: "reanswer"; runId: string }
+  | { type: "crash"; how: "abort" }
+  | { type: "shutdown" };
+
+export type FromEngine =
+  | { type: "ready"; pid: number }
+  | { type: "status"; text: string }
+  | { type: "planned"; requestId: string; summary?: PlanSummary; error?: string }
+  | { type: "event"; event: WimEvent }
+  | { type: "run-ended"; runId: string };
+
+export type ToEngineType = ToEngine["type"];

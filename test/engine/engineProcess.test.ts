@@ -1,0 +1,108 @@
+// The engine in its own process, driven through EngineClient as the extension drives it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { WimEvent } from "../../src/core/wim/events";
+import type { RunSettings } from "../../src/shared/engineProtocol";
+import { EngineClient } from "../../src/extension/engineClient";
+import { tempDir, writeTree } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+
+const HOST = resolve("dist/engineHost.js");
+const dir = tempDir();
+let settings: RunSettings;
+const events: WimEvent[] = [];
+const statuses: string[] = [];
+const exits: string[] = [];
+let client: EngineClient;
+
+before(() => {
+  const files: Record<string, string> = {};
+  for (const name of ["a", "b", "c"]) files[`${name}.ts`] = Array.from({ length: 30 }, (_, i) => `export const ${name}${i} = ${i}; // ${name}\n`).join("");
+  writeTree(dir.path, files);
+  settings = {
+    modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 6, answerTokens: 6,
+    classify: true, include: [], exclude: [], respectGitignore: true, threads: 1,
+  };
+  client = new EngineClient({ script: HOST, onEvent: (e) => events.push(e), onStatus: (s) => statuses.push(s), onExit: (r) => exits.push(r) });
+});
+after(async () => {
+  await client.dispose();
+  dir.dispose();
+});
+
+async function finished(runId: string, timeoutMs = 60_000): Promise<WimEvent> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const end = events.find((e) => e.runId === runId && (e.type === "done" || e.type === "error"));
+    if (end) return end;
+    if (Date.now() > until) throw new Error(`run ${runId} did not finish`);
+    await sleep(20);
+  }
+}
+
+const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+test("a question runs in the engine process and its events reach the extension", async () => {
+  const summary = await client.plan([dir.path], settings);
+  assert.equal(summary.files, 3);
+  assert.ok(summary.segments >= 2 && summary.tokens > 0 && summary.contextSize === 32768);
+  await client.ask("run-1", [dir.path], "What is b7?", settings);
+  const end = await finished("run-1");
+  assert.equal(end.type, "done");
+  assert.equal((end as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
+  assert.equal(events.filter((e) => e.runId === "run-1" && e.type === "margin-done").length, summary.segments);
+  assert.notEqual(client.pid, process.pid);
+});
+
+test("the model stays loaded between questions", async () => {
+  const loadsBefore = statuses.filter((s) => s === "loading the model").length;
+  await client.ask("run-2", [dir.path], "What is c3?", settings);
+  assert.equal((await finished("run-2")).type, "done");
+  assert.equal(statuses.filter((s) => s === "loading the model").length, loadsBefore);
+});
+
+test("a second question while one runs stops the first and answers the second", async () => {
+  await client.ask("run-3", [dir.path], "What is a1?", { ...settings, marginTokens: 200 });
+  while (!events.some((e) => e.runId === "run-3" && e.type === "margin-token")) await sleep(10);
+  await client.ask("run-4", [dir.path], "What is a2?", settings);
+  const first = (await finished("run-3")) as Extract<WimEvent, { type: "done" }>;
+  assert.equal(first.type, "done");
+  assert.equal(first.stoppedBy, "aborted");
+  assert.equal(((await finished("run-4")) as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
+});
+
+test("a native abort kills only the engine process; the run ends with a reason, and the next question works", async () => {
+  await client.ask("run-5", [dir.path], "What is b1?", { ...settings, marginTokens: 200 });
+  while (!events.some((e) => e.runId === "run-5" && e.type === "margin-token")) await sleep(10);
+  const pid = client.pid!;
+  client.control({ type: "crash", how: "abort" });
+  const end = await finished("run-5");
+  assert.equal(end.type, "error");
+  assert.match((end as Extract<WimEvent, { type: "error" }>).message, /the engine process stopped \(SIGABRT\).*ask again/);
+  assert.equal(exits.length, 1);
+  assert.ok(!alive(pid));
+  await client.ask("run-6", [dir.path], "What is b2?", settings);
+  assert.equal(((await finished("run-6")) as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
+  assert.notEqual(client.pid, pid);
+});
+
+test("when the extension host dies, the engine process does not stay behind", async () => {
+  // A parent that starts an engine and is then killed outright, as a reloaded extension host is.
+  const script = `
+    const { EngineClient } = require(${JSON.stringify(resolve("src/extension/engineClient.ts"))});
+    const c = new EngineClient({ script: ${JSON.stringify(HOST)}, onEvent: () => {} });
+    c.plan([${JSON.stringify(dir.path)}], ${JSON.stringify(settings)}).then(() => console.log("engine " + c.pid));`;
+  const parent = spawn(process.execPath, ["--require", "tsx/cjs", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  parent.stdout.on("data", (d: Buffer) => (out += d));
+  while (!/engine \d+/.test(out)) await sleep(20);
+  const pid = Number(/engine (\d+)/.exec(out)![1]);
+  assert.ok(alive(pid));
+  parent.kill("SIGKILL");
+  const until = Date.now() + 10_000;
+  while (alive(pid) && Date.now() < until) await sleep(50);
+  assert.ok(!alive(pid), "the engine process exits once its parent is gone");
+});
