@@ -1,8 +1,8 @@
-// Builds the extension and the CLI (node, cjs) and the webview (browser).
+// Builds the extension, the engine's process and the CLI (node, cjs) and the webview (browser).
 // node-llama-cpp stays external: it is ESM-only with top-level await and native binaries, so it
 // is loaded at run time with import() from node_modules, which the VSIX ships.
 import * as esbuild from "esbuild";
-import { chmodSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, rmSync } from "node:fs";
 
 const production = process.argv.includes("--production");
 const watch = process.argv.includes("--watch");
@@ -18,6 +18,9 @@ const node = {
   logLevel: "warning",
 };
 
+// A clean dist: the VSIX ships all of it, so nothing stale may linger.
+rmSync("dist", { recursive: true, force: true });
+
 const builds = [
   { ...node, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.js" },
   { ...node, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } },
@@ -31,10 +34,15 @@ const builds = [
     sourcemap: !production,
     minify: production,
     entryPoints: ["webview/main.ts"],
-    outfile: "dist/webview.js",
+    outfile: "dist/media/webview.js",
     logLevel: "warning",
   },
 ];
+
+// The webview may load only from dist/media (its localResourceRoots): styles and codicons go there.
+mkdirSync("dist/media", { recursive: true });
+copyFileSync("webview/style.css", "dist/media/webview.css");
+for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `dist/media/${f}`);
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();

@@ -1,5 +1,256 @@
-// The sidebar's script: it tells the extension it is ready before any message is sent to it.
-declare function acquireVsCodeApi(): { postMessage(message: unknown): void };
+// The Margins view. It renders what the extension sends and posts back what the user does; all
+// model and file text goes into the DOM as text (see markdown.ts), never as markup.
+import type { WimEvent } from "../src/core/wim/events";
+import type { FromWebview, RunHeader, ToWebview } from "../src/shared/webviewProtocol";
+import { renderMarkdown } from "./markdown";
 
+declare function acquireVsCodeApi(): { postMessage(message: FromWebview): void; getState(): unknown; setState(state: unknown): void };
 const vscode = acquireVsCodeApi();
-vscode.postMessage({ type: "ready" });
+const post = (message: FromWebview): void => vscode.postMessage(message);
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+const icon = (name: string): HTMLElement => el("span", { class: `codicon codicon-${name}`, "aria-hidden": "true" });
+const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+const secs = (s: number): string => (!Number.isFinite(s) ? "?" : s < 60 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+
+// ── layout ──
+const question = el("textarea", { id: "question", rows: "2", placeholder: "Ask about this codebase…", "aria-label": "Question" });
+const askButton = el("button", { id: "ask", type: "submit", title: "Ask (Ctrl+Enter)" }, icon("send"), " Ask");
+const form = el("form", { id: "ask-form" }, question, askButton);
+const statusLine = el("div", { id: "status-line", role: "status", "aria-live": "polite" });
+const bar = el("progress", { id: "progress", max: "1", value: "0", "aria-label": "Reading progress" });
+const stopButton = el("button", { id: "stop", class: "secondary", title: "Stop reading and answering" }, icon("debug-stop"), " Stop");
+const answerNowButton = el("button", { id: "answer-now", title: "Stop reading and answer from what has been read" }, icon("run-all"), " Answer now");
+const controls = el("div", { class: "controls" }, stopButton, answerNowButton);
+const progress = el("section", { id: "progress-section", hidden: "" }, bar, statusLine, controls);
+const heading = el("h2", { id: "run-question" });
+const margins = el("section", { id: "margins", "aria-label": "Margins" });
+const answerBody = el("div", { id: "answer", "aria-live": "polite" });
+const copyButton = el("button", { id: "copy", class: "secondary", title: "Copy the answer" }, icon("copy"), " Copy");
+const reanswerButton = el("button", { id: "reanswer", title: "Answer again with the margins now kept" }, icon("refresh"), " Re-answer");
+const answerSection = el("section", { id: "answer-section", hidden: "" }, el("h3", {}, "Answer"), answerBody, el("div", { class: "controls" }, copyButton, reanswerButton));
+const errorBox = el("div", { id: "error", role: "alert", hidden: "" });
+// The answer, once there is one, sits above the margins it came from.
+document.body.append(form, progress, heading, errorBox, answerSection, margins);
+
+// ── state ──
+interface Card {
+  details: HTMLDetailsElement; text: HTMLElement; verdict: HTMLElement; reject: HTMLButtonElement; citations: HTMLElement;
+  raw: string; relevant?: boolean; rejected: boolean;
+}
+let run: RunHeader | undefined;
+const cards = new Map<number, Card>();
+let answerText = "";
+let answerMarginIds: number[] | undefined;
+let active = false;
+let answering = false;
+
+const saved = vscode.getState() as { draft?: string } | undefined;
+question.value = saved?.draft ?? "";
+question.addEventListener("input", () => vscode.setState({ draft: question.value }));
+
+function fileLink(path: string, startLine: number, endLine: number, label?: string): HTMLButtonElement {
+  const b = el("button", { class: "link source", title: `Open ${path} at line ${startLine}`, "data-path": path, "data-start": String(startLine), "data-end": String(endLine) },
+    label ?? (endLine !== startLine ? `${path}:${startLine}-${endLine}` : `${path}:${startLine}`));
+  b.addEventListener("click", () => post({ type: "open", path, startLine, endLine }));
+  return b;
+}
+
+function citationLink(path: string, startLine: number, endLine: number): HTMLElement | undefined {
+  // Only files this run read can be linked: the extension checks again before opening anything.
+  for (const card of cards.values()) {
+    const known = card.details.querySelectorAll<HTMLElement>(".sources .source");
+    for (const s of known) {
+      const p = s.dataset.path!;
+      if (p === path || p.endsWith("/" + path)) return fileLink(p, startLine, endLine);
+    }
+  }
+  return undefined;
+}
+
+function kept(): number[] {
+  return [...cards.entries()].filter(([, c]) => !c.rejected && c.relevant !== false && c.raw.trim()).map(([k]) => k).sort((a, b) => a - b);
+}
+
+function refreshButtons(): void {
+  const reading = active && !answering;
+  progress.hidden = !run;
+  stopButton.disabled = !active;
+  answerNowButton.disabled = !reading;
+  const changed = answerMarginIds !== undefined && kept().join() !== answerMarginIds.join();
+  reanswerButton.disabled = active || !run || answerMarginIds === undefined || !changed;
+  copyButton.disabled = !answerText;
+  askButton.disabled = !question.value.trim();
+}
+
+function card(segment: number): Card {
+  let c = cards.get(segment);
+  if (c) return c;
+  const verdict = el("span", { class: "verdict" });
+  const reject = el("button", { class: "reject icon-button", "aria-pressed": "false", title: "Reject this margin (leave it out of the answer)" }, icon("close"));
+  const text = el("div", { class: "margin-text" });
+  const citations = el("div", { class: "citations" });
+  const summary = el("summary", {}, el("span", { class: "segment-title" }, `Segment ${segment + 1}`), verdict);
+  const details = el("details", { class: "margin", "data-segment": String(segment), open: "" }, summary, el("div", { class: "sources" }), text, citations);
+  const entry: Card = { details, text, verdict, reject, citations, raw: "", rejected: false };
+  reject.addEventListener("click", (e) => {
+    e.preventDefault();
+    setRejected(segment, !entry.rejected, true);
+  });
+  summary.append(reject);
+  cards.set(segment, entry);
+  const after = [...margins.children].find((n) => Number((n as HTMLElement).dataset.segment) > segment);
+  margins.insertBefore(details, after ?? null);
+  return entry;
+}
+
+function setRejected(segment: number, rejected: boolean, tell: boolean): void {
+  const c = card(segment);
+  c.rejected = rejected;
+  c.details.classList.toggle("rejected", rejected);
+  c.reject.setAttribute("aria-pressed", String(rejected));
+  c.reject.replaceChildren(icon(rejected ? "discard" : "close"));
+  c.reject.title = rejected ? "Restore this margin" : "Reject this margin (leave it out of the answer)";
+  if (tell && run) post({ type: "reject", runId: run.runId, segment, rejected });
+  refreshButtons();
+}
+
+function renderAnswer(): void {
+  answerBody.replaceChildren(renderMarkdown(answerText, { link: citationLink }));
+}
+
+let answerFrame = 0;
+function apply(event: WimEvent): void {
+  if (!run || event.runId !== run.runId) return;
+  switch (event.type) {
+    case "run-started":
+      active = true;
+      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}`;
+      break;
+    case "segment-progress":
+      bar.value = event.tokensRead / Math.max(1, event.totalTokens);
+      statusLine.textContent = `Segment ${event.segment + 1}/${event.segments} · ${fmt(event.tokensRead)}/${fmt(event.totalTokens)} tokens · ${fmt(event.tokensPerSecond)} tok/s · ~${secs(event.etaSeconds)} left`;
+      break;
+    case "margin-token": {
+      const c = card(event.segment);
+      c.raw += event.text;
+      c.text.textContent = c.raw;
+      c.details.classList.add("streaming");
+      break;
+    }
+    case "margin-done": {
+      const c = card(event.segment);
+      c.raw = event.text;
+      c.details.classList.remove("streaming");
+      const sources = c.details.querySelector(".sources")!;
+      sources.replaceChildren(...event.sources.map((s) => fileLink(s.path, s.startLine, s.endLine)));
+      c.text.replaceChildren(event.text.trim() ? renderMarkdown(event.text, { link: citationLink }) : el("em", {}, "(empty)"));
+      c.citations.replaceChildren(...(event.citations.length ? [el("span", { class: "label" }, "Cites "), ...event.citations.map((x) => fileLink(x.path, x.line, x.endLine))] : []));
+      if (event.partial) c.verdict.textContent = "stopped early";
+      break;
+    }
+    case "margin-classified": {
+      const c = card(event.segment);
+      c.relevant = event.relevant;
+      c.verdict.textContent = event.relevant ? "relevant" : "not relevant";
+      c.verdict.className = `verdict ${event.relevant ? "relevant" : "irrelevant"}`;
+      // Folded away, but one click opens it.
+      if (!event.relevant) c.details.open = false;
+      break;
+    }
+    case "answer-started":
+      answering = true;
+      answerText = "";
+      answerMarginIds = event.marginIds;
+      answerSection.hidden = false;
+      statusLine.textContent = `Answering from ${event.marginIds.length} margins…`;
+      renderAnswer();
+      break;
+    case "answer-token":
+      answerText += event.text;
+      if (!answerFrame) answerFrame = requestAnimationFrame(() => { answerFrame = 0; renderAnswer(); });
+      break;
+    case "done":
+      active = false;
+      answering = false;
+      answerText = event.answer || answerText;
+      renderAnswer();
+      bar.value = event.stoppedBy === "finished" ? 1 : bar.value;
+      statusLine.textContent = `${event.stoppedBy === "finished" ? "Done" : event.stoppedBy === "answer-now" ? "Answered early" : "Stopped"} · ${event.segmentsRead} segments read in ${secs(event.timings.totalMs / 1000)}`;
+      break;
+    case "error":
+      active = false;
+      answering = false;
+      errorBox.hidden = false;
+      errorBox.textContent = event.message;
+      break;
+    default: {
+      const never: never = event;
+      throw new Error(`unknown event ${JSON.stringify(never)}`);
+    }
+  }
+  refreshButtons();
+}
+
+function reset(header: RunHeader | undefined): void {
+  run = header;
+  cards.clear();
+  margins.replaceChildren();
+  answerText = "";
+  answerMarginIds = undefined;
+  active = false;
+  answering = false;
+  bar.value = 0;
+  statusLine.textContent = "";
+  errorBox.hidden = true;
+  answerSection.hidden = true;
+  heading.textContent = header ? header.question : "";
+  refreshButtons();
+}
+
+window.addEventListener("message", (e: MessageEvent<ToWebview>) => {
+  const message = e.data;
+  switch (message.type) {
+    case "replay":
+      reset(message.run);
+      for (const event of message.events) apply(event);
+      for (const segment of message.rejected) setRejected(segment, true, false);
+      if (message.status && !message.events.length) statusLine.textContent = message.status;
+      renderAnswer();
+      break;
+    case "event":
+      apply(message.event);
+      break;
+    case "status":
+      statusLine.textContent = message.text;
+      break;
+    case "focus-question":
+      question.focus();
+      break;
+    default: {
+      const never: never = message;
+      throw new Error(`unknown message ${JSON.stringify(never)}`);
+    }
+  }
+});
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (question.value.trim()) post({ type: "ask", question: question.value.trim() });
+});
+question.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) form.requestSubmit();
+});
+question.addEventListener("input", refreshButtons);
+stopButton.addEventListener("click", () => run && post({ type: "stop", runId: run.runId }));
+answerNowButton.addEventListener("click", () => run && post({ type: "answer-now", runId: run.runId }));
+reanswerButton.addEventListener("click", () => run && post({ type: "reanswer", runId: run.runId }));
+copyButton.addEventListener("click", () => post({ type: "copy", text: answerText }));
+
+refreshButtons();
+post({ type: "ready" });

@@ -5,6 +5,7 @@ import { planCodebase, type CodebasePlan } from "../core/plan";
 import { WimSession } from "../core/wim/session";
 import type { FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 import { openLlamaEngine, type LlamaEngine } from "./llamaEngine";
+import { resolveModel } from "./modelResolve";
 
 export class EngineService {
   private engine?: { key: string; engine: Promise<LlamaEngine> };
@@ -12,6 +13,7 @@ export class EngineService {
   private last?: { runId: string; session: WimSession };
   /** Questions and re-answers run one after another; `latest` names the one the user wants now. */
   private chain: Promise<void> = Promise.resolve();
+  private readonly downloads = new Map<string, AbortController>();
   private latest?: string;
 
   constructor(private readonly send: (message: FromEngine) => void) {}
@@ -36,6 +38,12 @@ export class EngineService {
       case "reanswer":
         await this.reanswer(message.runId);
         return;
+      case "resolve-model":
+        await this.resolveModel(message.requestId, message.spec, message.directory);
+        return;
+      case "cancel-resolve":
+        this.downloads.get(message.requestId)?.abort();
+        return;
       case "crash":
         // For tests of the extension's recovery: a native abort, as a GPU driver fault would cause.
         process.abort();
@@ -49,6 +57,23 @@ export class EngineService {
         const never: never = message;
         throw new Error(`unknown message ${JSON.stringify(never)}`);
       }
+    }
+  }
+
+  private async resolveModel(requestId: string, spec: string, directory: string): Promise<void> {
+    const controller = new AbortController();
+    this.downloads.set(requestId, controller);
+    try {
+      const path = await resolveModel(spec, {
+        directory,
+        signal: controller.signal,
+        onProgress: (downloaded, total) => this.send({ type: "model-progress", requestId, downloaded, total }),
+      });
+      this.send({ type: "model-resolved", requestId, path });
+    } catch (err) {
+      this.send({ type: "model-resolved", requestId, error: controller.signal.aborted ? "cancelled" : (err as Error).message });
+    } finally {
+      this.downloads.delete(requestId);
     }
   }
 

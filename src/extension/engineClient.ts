@@ -22,6 +22,7 @@ export class EngineClient {
   private ready?: Promise<void>;
   private readonly plans = new Map<string, { resolve: (s: PlanSummary) => void; reject: (e: Error) => void }>();
   private readonly runs = new Set<string>();
+  private readonly models = new Map<string, { resolve: (path: string) => void; reject: (e: Error) => void; progress?: (downloaded: number, total: number) => void }>();
   private stderr = "";
   private disposed = false;
   restarts = 0;
@@ -73,6 +74,16 @@ export class EngineClient {
       case "event":
         this.options.onEvent(message.event);
         return;
+      case "model-progress":
+        this.models.get(message.requestId)?.progress?.(message.downloaded, message.total);
+        return;
+      case "model-resolved": {
+        const waiting = this.models.get(message.requestId);
+        this.models.delete(message.requestId);
+        if (message.path) waiting?.resolve(message.path);
+        else waiting?.reject(new Error(message.error ?? "the model could not be resolved"));
+        return;
+      }
       case "run-ended":
         this.runs.delete(message.runId);
         return;
@@ -94,6 +105,8 @@ export class EngineClient {
     this.runs.clear();
     for (const [, waiting] of this.plans) waiting.reject(new Error(reason));
     this.plans.clear();
+    for (const [, waiting] of this.models) waiting.reject(new Error(reason));
+    this.models.clear();
     this.restarts++;
     this.options.onExit?.(reason);
   }
@@ -108,6 +121,16 @@ export class EngineClient {
     const requestId = randomUUID();
     const result = new Promise<PlanSummary>((resolve, reject) => this.plans.set(requestId, { resolve, reject }));
     await this.send({ type: "plan", requestId, roots, settings });
+    return result;
+  }
+
+  /** A path, or an hf: URI / URL downloaded into `directory` (progress reported); `signal` cancels the download. */
+  async resolveModel(spec: string, directory: string, progress?: (downloaded: number, total: number) => void, signal?: AbortSignal): Promise<string> {
+    await this.start();
+    const requestId = randomUUID();
+    const result = new Promise<string>((resolve, reject) => this.models.set(requestId, { resolve, reject, ...(progress ? { progress } : {}) }));
+    signal?.addEventListener("abort", () => this.child?.send({ type: "cancel-resolve", requestId } satisfies ToEngine), { once: true });
+    await this.send({ type: "resolve-model", requestId, spec, directory });
     return result;
   }
 

@@ -36,6 +36,8 @@ export type ToEngine =
   | { type: "stop"; runId: string }
   | { type: "reject"; runId: string; segment: number; rejected: boolean }
   | { type: "reanswer"; runId: string }
+  | { type: "resolve-model"; requestId: string; spec: string; directory: string }
+  | { type: "cancel-resolve"; requestId: string }
   | { type: "crash"; how: "abort" }
   | { type: "shutdown" };
 
@@ -44,6 +46,8 @@ export type FromEngine =
   | { type: "status"; text: string }
   | { type: "planned"; requestId: string; summary?: PlanSummary; error?: string }
   | { type: "event"; event: WimEvent }
-  | { type: "run-ended"; runId: string };
+  | { type: "run-ended"; runId: string }
+  | { type: "model-progress"; requestId: string; downloaded: number; total: number }
+  | { type: "model-resolved"; requestId: string; path?: string; error?: string };
 
 export type ToEngineType = ToEngine["type"];

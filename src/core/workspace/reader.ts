@@ -96,7 +96,8 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function displayNames(roots: string[]): Map<string, string> {
+/** The name each root's files are shown under: none for a single root, else the folder's name (made unique). */
+export function displayNames(roots: string[]): Map<string, string> {
   const out = new Map<string, string>();
   const used = new Set<string>();
   for (const root of roots) {

@@ -1,0 +1,36 @@
+// One typed view of the `askCodebase.*` settings (package.json contributes.configuration).
+import * as vscode from "vscode";
+import type { GpuChoice } from "../engine/llama";
+
+export interface AskConfig {
+  model: string;
+  gpu: GpuChoice;
+  threads: number;
+  segmentTokens: number;
+  marginTokens: number;
+  answerTokens: number;
+  include: string[];
+  exclude: string[];
+  respectGitignore: boolean;
+  classify: boolean;
+  confirmAboveTokens: number;
+}
+
+export const SECTION = "askCodebase";
+
+export function readConfig(): AskConfig {
+  const c = vscode.workspace.getConfiguration(SECTION);
+  return {
+    model: c.get<string>("model", "").trim(),
+    gpu: c.get<GpuChoice>("gpu", "auto"),
+    threads: c.get<number>("threads", 0),
+    segmentTokens: c.get<number>("segmentTokens", 4096),
+    marginTokens: c.get<number>("marginTokens", 128),
+    answerTokens: c.get<number>("answerTokens", 512),
+    include: c.get<string[]>("include", []),
+    exclude: c.get<string[]>("exclude", []),
+    respectGitignore: c.get<boolean>("respectGitignore", true),
+    classify: c.get<boolean>("classify", true),
+    confirmAboveTokens: c.get<number>("confirmAboveTokens", 100_000),
+  };
+}

@@ -1,0 +1,28 @@
+// Messages between the extension and the Margins webview. Both sides switch on `type`
+// exhaustively; every run message carries its run id so a stopped run's stragglers are ignored.
+import type { WimEvent } from "../core/wim/events";
+
+export interface RunHeader { runId: string; question: string }
+
+export type ToWebview =
+  /** Everything of the current run so far: sent when the view (re)loads, and when a run starts. */
+  | { type: "replay"; run?: RunHeader; events: WimEvent[]; rejected: number[]; status?: string }
+  | { type: "event"; event: WimEvent }
+  | { type: "status"; text: string }
+  | { type: "focus-question" };
+
+export type FromWebview =
+  | { type: "ready" }
+  | { type: "ask"; question: string }
+  | { type: "stop"; runId: string }
+  | { type: "answer-now"; runId: string }
+  | { type: "reject"; runId: string; segment: number; rejected: boolean }
+  | { type: "reanswer"; runId: string }
+  | { type: "open"; path: string; startLine: number; endLine: number }
+  | { type: "copy"; text: string };
+
+export function isFromWebview(value: unknown): value is FromWebview {
+  const v = value as { type?: unknown } | null;
+  return typeof v === "object" && v !== null && typeof v.type === "string" &&
+    ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy"].includes(v.type);
+}

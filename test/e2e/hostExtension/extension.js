@@ -1,0 +1,36 @@
+// Test-only companion extension: answers the e2e driver from inside the extension host, writing
+// JSON files into $ASK_CODEBASE_E2E_DIR (environment variables on code-server reach the host).
+const fs = require("node:fs");
+const path = require("node:path");
+const vscode = require("vscode");
+
+function write(name, data) {
+  const dir = process.env.ASK_CODEBASE_E2E_DIR;
+  if (!dir) return;
+  fs.writeFileSync(path.join(dir, `${name}.tmp`), JSON.stringify(data, null, 1));
+  fs.renameSync(path.join(dir, `${name}.tmp`), path.join(dir, name));
+}
+
+function activate(context) {
+  let reports = 0;
+  context.subscriptions.push(
+    vscode.commands.registerCommand("askCodebaseTest.report", async () => {
+      const api = vscode.extensions.getExtension("ask-codebase.ask-codebase").exports;
+      const editor = vscode.window.activeTextEditor;
+      const run = api.lastRun();
+      write(`report-${++reports}.json`, {
+        editor: editor ? { path: editor.document.uri.fsPath, start: editor.selection.start.line, end: editor.selection.end.line } : null,
+        run: run ? { runId: run.runId, question: run.question, events: run.events.filter((e) => e.type !== "margin-token" && e.type !== "answer-token") } : null,
+        answerMarginIds: api.answerMarginIds() ?? null,
+        enginePid: api.engineProcessId() ?? null,
+      });
+    }),
+    vscode.commands.registerCommand("askCodebaseTest.runSuite", async () => {
+      const suite = require(process.env.ASK_CODEBASE_E2E_SUITE);
+      write("suite.json", await suite.run());
+    }),
+  );
+  write("host-ready.json", { pid: process.pid });
+}
+
+module.exports = { activate };

@@ -1,0 +1,192 @@
+// End-to-end: the packaged extension in a real VS Code (code-server), driven through headless
+// Chromium like a user, with a tiny model the suite writes. Prints "ok"/"not ok" per check and a
+// final "N passed, N failed". Needs test/e2e/setup.sh first (npm run test:e2e runs it).
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const tools = join(root, "test/e2e/tools/node_modules");
+const { chromium } = await import(join(tools, "playwright-core/index.mjs"));
+const out = join(root, "test-output");
+mkdirSync(out, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), "ask-e2e-"));
+const results = [];
+const check = (name, ok, detail = "") => {
+  results.push({ name, ok });
+  console.log(`${ok ? "ok" : "not ok"} - ${name}${ok || !detail ? "" : `: ${detail}`}`);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(fn, what, timeoutMs = 90_000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(100);
+  }
+}
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); }); });
+
+// ── what the test reads: a small git repository, and a model written here ──
+const workspace = join(work, "workspace");
+mkdirSync(join(workspace, "src"), { recursive: true });
+for (let f = 0; f < 12; f++) {
+  let text = "";
+  for (let i = 1; i <= 24; i++) text += `export function part${f}_${i}(value: number): number {\n  return value * ${i} + ${f}; // step ${i}\n}\n`;
+  writeFileSync(join(workspace, "src", `module${String(f).padStart(2, "0")}.ts`), text);
+}
+writeFileSync(join(workspace, "src", "<img src=x onerror=alert(1)>.ts"), "export const evil = '<script>alert(1)</script>';\n");
+writeFileSync(join(workspace, ".gitignore"), "build/\n");
+execFileSync("git", ["init", "-q"], { cwd: workspace });
+const model = join(work, "tiny.gguf");
+execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", model, "--shape", "tiny"], { cwd: root, stdio: "ignore" });
+
+// ── package both extensions and install them into a fresh code-server ──
+const vsce = join(tools, ".bin/vsce");
+const vsix = join(work, "ask-codebase.vsix");
+const hostVsix = join(work, "host.vsix");
+const pack = ["package", "--no-update-package-json", "--allow-missing-repository", "--no-rewrite-relative-links"];
+execFileSync(vsce, [...pack, "-o", vsix], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+execFileSync(vsce, [...pack, "--skip-license", "--no-dependencies", "-o", hostVsix], { cwd: join(root, "test/e2e/hostExtension"), stdio: ["ignore", "ignore", "inherit"] });
+const ext = join(work, "ext"), data = join(work, "data"), reports = join(work, "reports");
+for (const d of [ext, data, reports, join(work, "xdg"), join(work, "tmp")]) mkdirSync(d, { recursive: true });
+mkdirSync(join(data, "User"), { recursive: true });
+writeFileSync(join(data, "User", "settings.json"), JSON.stringify({
+  "workbench.startupEditor": "none",
+  "security.workspace.trust.enabled": false,
+  "askCodebase.model": model,
+  "askCodebase.gpu": "cpu",
+  "askCodebase.threads": 1,
+  "askCodebase.segmentTokens": 256,
+  "askCodebase.marginTokens": 48,
+  "askCodebase.answerTokens": 32,
+}));
+const env = {
+  ...process.env, XDG_CONFIG_HOME: join(work, "xdg"), XDG_DATA_HOME: join(work, "xdg"), XDG_CACHE_HOME: join(work, "xdg"), TMPDIR: join(work, "tmp"),
+  ASK_CODEBASE_E2E_DIR: reports, ASK_CODEBASE_E2E_SUITE: join(root, "test/e2e/suite/inHost.js"),
+};
+const codeServer = join(tools, ".bin/code-server");
+for (const v of [vsix, hostVsix]) execFileSync(codeServer, ["--extensions-dir", ext, "--user-data-dir", data, "--install-extension", v], { env, stdio: "ignore" });
+const port = await freePort();
+const server = spawn(codeServer, ["--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+  "--disable-getting-started-override", "--extensions-dir", ext, "--user-data-dir", data, workspace], { env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+let serverLog = "";
+server.stderr.on("data", (d) => { serverLog = (serverLog + d).slice(-8000); });
+
+let browser;
+let enginePids = [];
+try {
+  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), "code-server to answer", 60_000);
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+  // Any alert, confirm or prompt would mean text from a file name or the model ran as code.
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+  await page.waitForSelector('.activitybar [aria-label^="Ask codebase"]', { timeout: 120_000 });
+  await until(() => existsSync(join(reports, "host-ready.json")), "the in-host test extension");
+
+  const palette = async (command) => {
+    await page.keyboard.press("Control+Shift+P");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor();
+    await input.fill(`>${command}`);
+    await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).first().waitFor({ timeout: 20_000 });
+    await page.keyboard.press("Enter");
+  };
+  let reportCount = 0;
+  const report = async () => {
+    await palette("Ask codebase tests: Report");
+    const file = join(reports, `report-${++reportCount}.json`);
+    await until(() => existsSync(file), "a report");
+    return JSON.parse(readFileSync(file, "utf8"));
+  };
+  const lastDone = (r) => r.run?.events.filter((e) => e.type === "done" || e.type === "error").at(-1);
+
+  // 1. "Ask codebase" from the palette: the question box, then the sidebar fills.
+  await palette("Ask codebase");
+  const box = page.locator(".quick-input-widget input");
+  await page.locator('.quick-input-widget:has-text("Ask a question about this codebase")').waitFor();
+  await box.fill("Which function multiplies by 7?");
+  await page.keyboard.press("Enter");
+  const view = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+  await view.locator(".margin").first().waitFor({ timeout: 120_000 });
+  await until(async () => (await view.locator(".margin").count()) >= 2, "two margins");
+  await page.screenshot({ path: join(out, "sidebar-mid-run.png") });
+  check("margins stream into the sidebar while reading", (await view.locator(".margin").count()) >= 2);
+  await until(async () => /^Done/.test((await view.locator("#status-line").textContent()) ?? ""), "the first answer", 180_000);
+  await page.screenshot({ path: join(out, "sidebar-answer.png") });
+  const first = await report();
+  const started = first.run.events.find((e) => e.type === "run-started");
+  check("the run read every segment and answered", lastDone(first)?.stoppedBy === "finished" && first.run.events.filter((e) => e.type === "margin-done").length === started.segments);
+  check("the answer is shown", (await view.locator("#answer-section:not([hidden])").count()) === 1);
+  check("a file name holding HTML shows as text and runs nothing",
+    (await view.locator(".source", { hasText: "src/<img src=x onerror=alert(1)>.ts" }).count()) >= 1 && (await view.locator("img").count()) === 0 && dialogs.length === 0);
+
+  // 2. A source link opens the file with those lines selected.
+  const link = view.locator(".margin .sources .source").nth(1);
+  const want = { path: await link.getAttribute("data-path"), start: Number(await link.getAttribute("data-start")), end: Number(await link.getAttribute("data-end")) };
+  await link.click();
+  await until(async () => (await page.locator(".editor-group-container .tab.active").count()) > 0, "an editor");
+  await sleep(500);
+  const opened = await report();
+  check("a source link opens the editor with those lines selected", opened.editor && opened.editor.path === join(workspace, ...want.path.split("/")) && opened.editor.start === want.start - 1 && opened.editor.end === want.end - 1, JSON.stringify({ want, got: opened.editor }));
+
+  // 3. Reject a margin, re-answer: the answer prompt leaves it out.
+  const kept = opened.answerMarginIds;
+  const target = kept[1];
+  await view.locator(`.margin[data-segment="${target}"] .reject`).click();
+  await view.locator("#reanswer:not([disabled])").click();
+  await until(async () => { const r = await report(); return r.answerMarginIds && !r.answerMarginIds.includes(target) && lastDone(r) ? r : undefined; }, "the re-answer", 120_000);
+  check("a rejected margin is absent from the re-answer's prompt", true);
+
+  // 4. Ask from the sidebar and press Answer Now after the first margin.
+  await view.locator("#question").fill("Where is part3_5 defined? <img src=x onerror=alert(2)><script>alert(3)</script>");
+  await view.locator("#ask").click();
+  await until(async () => (await view.locator("#run-question", { hasText: "part3_5" }).count()) === 1 && (await view.locator(".margin").count()) >= 1, "the second run's first margin");
+  check("a question holding HTML shows as text and runs nothing",
+    (await view.locator("#run-question").textContent()).includes("<script>alert(3)</script>") && (await view.locator("#run-question *").count()) === 0 &&
+    (await view.locator("img").count()) === 0 && dialogs.length === 0,
+    JSON.stringify({ text: await view.locator("#run-question").textContent(), children: await view.locator("#run-question *").count(), imgs: await view.locator("img").count(), dialogs }));
+  await view.locator("#answer-now:not([disabled])").click();
+  await until(async () => /^(Answered early|Done)/.test((await view.locator("#status-line").textContent()) ?? ""), "the early answer", 120_000);
+  const early = await report();
+  const earlyDone = lastDone(early);
+  const earlyStarted = early.run.events.find((e) => e.type === "run-started");
+  check("Answer Now stops reading early", earlyDone?.stoppedBy === "answer-now" && earlyDone.segmentsRead < earlyStarted.segments, JSON.stringify({ stoppedBy: earlyDone?.stoppedBy, read: earlyDone?.segmentsRead, of: earlyStarted?.segments }));
+
+  // 5. Kill the engine process; the next question still works.
+  const pid = early.enginePid;
+  enginePids.push(pid);
+  process.kill(pid, "SIGKILL");
+  await sleep(500);
+  await view.locator("#question").fill("What does module01 export?");
+  await view.locator("#ask").click();
+  await until(async () => { const r = await report(); const d = lastDone(r); return r.run.question.includes("module01") && d ? r : undefined; }, "a question after the kill", 120_000);
+  const after = await report();
+  enginePids.push(after.enginePid);
+  check("after the engine process is killed the next question works", lastDone(after)?.stoppedBy === "finished" && after.enginePid !== pid);
+
+  // 6. The in-host suite.
+  await palette("Ask codebase tests: Run Suite");
+  const suite = await until(() => existsSync(join(reports, "suite.json")) && JSON.parse(readFileSync(join(reports, "suite.json"), "utf8")), "the in-host suite", 300_000);
+  for (const r of suite.results) check(`in-host: ${r.name}`, r.ok, r.error);
+  await page.screenshot({ path: join(out, "after-suite.png") });
+} catch (err) {
+  check("the e2e run completed", false, `${err.stack}\ncode-server: ${serverLog.slice(-2000)}`);
+} finally {
+  await browser?.close().catch(() => {});
+  try { process.kill(-server.pid, "SIGTERM"); } catch {}
+  await sleep(1000);
+  try { process.kill(-server.pid, "SIGKILL"); } catch {}
+  const left = enginePids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
+  check("no engine process is left behind after VS Code stops", left.length === 0, `left: ${left}`);
+  rmSync(work, { recursive: true, force: true });
+}
+const failed = results.filter((r) => !r.ok).length;
+console.log(`${results.length - failed} passed, ${failed} failed`);
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,108 @@
+// In-host tests: they run inside VS Code's extension host and call the vscode API and the
+// extension's API. The same run() serves code-server (through test/e2e/hostExtension) and
+// @vscode/test-electron (test/e2e/electron.js). Plain JavaScript: it is loaded as it is.
+const assert = require("node:assert/strict");
+const path = require("node:path");
+const vscode = require("vscode");
+
+const EXTENSION_ID = "ask-codebase.ask-codebase";
+
+async function api() {
+  const ext = vscode.extensions.getExtension(EXTENSION_ID);
+  assert.ok(ext, `${EXTENSION_ID} is installed`);
+  return ext.isActive ? ext.exports : ext.activate();
+}
+
+async function until(check, timeoutMs = 60000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const tests = [
+  ["the extension activates and contributes its commands", async () => {
+    await api();
+    const commands = await vscode.commands.getCommands(true);
+    for (const c of ["askCodebase.ask", "askCodebase.stop", "askCodebase.answerNow", "askCodebase.selectModel", "askCodebase.reanswer"]) assert.ok(commands.includes(c), c);
+  }],
+  ["a question runs to an answer, with a margin per segment", async () => {
+    const a = await api();
+    const runId = await a.ask("Which function multiplies by 7?");
+    const end = await a.whenEnded(runId);
+    assert.equal(end.type, "done", JSON.stringify(end));
+    assert.equal(end.stoppedBy, "finished");
+    const events = a.lastRun().events;
+    const started = events.find((e) => e.type === "run-started");
+    assert.equal(events.filter((e) => e.type === "margin-done").length, started.segments);
+    assert.ok(events.every((e) => e.runId === runId));
+  }],
+  ["a rejected margin is left out of the re-answer's prompt", async () => {
+    const a = await api();
+    const before = a.answerMarginIds();
+    assert.ok(before.length >= 2, `kept ${before}`);
+    const rejected = before[1];
+    a.setRejected(rejected, true);
+    const runId = a.lastRun().runId;
+    await a.reanswer();
+    await until(() => a.lastRun().events.some((e) => e.type === "done"));
+    assert.ok(!a.answerMarginIds().includes(rejected));
+    a.setRejected(rejected, false);
+    assert.equal(a.lastRun().runId, runId);
+  }],
+  ["answer now stops reading early", async () => {
+    const a = await api();
+    const runId = await a.ask("Where is the main entry point?");
+    await until(() => a.lastRun().events.some((e) => e.type === "margin-done"));
+    await vscode.commands.executeCommand("askCodebase.answerNow");
+    const end = await a.whenEnded(runId);
+    const started = a.lastRun().events.find((e) => e.type === "run-started");
+    assert.equal(end.stoppedBy, "answer-now");
+    assert.ok(end.segmentsRead < started.segments, `${end.segmentsRead} of ${started.segments}`);
+  }],
+  ["a source opens in the editor with its lines selected; a path outside the run is refused", async () => {
+    const a = await api();
+    const margin = a.lastRun().events.find((e) => e.type === "margin-done");
+    const source = margin.sources[margin.sources.length - 1];
+    assert.ok(await a.openSource(source.path, source.startLine, source.endLine));
+    const editor = vscode.window.activeTextEditor;
+    assert.ok(editor.document.uri.fsPath.endsWith(path.join(...source.path.split("/"))));
+    assert.equal(editor.selection.start.line, source.startLine - 1);
+    assert.equal(editor.selection.end.line, source.endLine - 1);
+    assert.equal(await a.openSource("../../etc/passwd", 1, 1), false);
+  }],
+  ["when the engine process dies mid-run the run ends with a reason and the next question works", async () => {
+    const a = await api();
+    const runId = await a.ask("What does util return?");
+    await until(() => a.lastRun().events.some((e) => e.type === "margin-token"));
+    const pid = a.engineProcessId();
+    a.crashEngine();
+    const end = await a.whenEnded(runId);
+    assert.equal(end.type, "error");
+    assert.match(end.message, /engine process stopped/);
+    const next = await a.ask("What does util return?");
+    assert.equal((await a.whenEnded(next)).stoppedBy, "finished");
+    assert.notEqual(a.engineProcessId(), pid);
+  }],
+];
+
+/** Runs every test; returns { passed, failed, results }. */
+async function run() {
+  const results = [];
+  for (const [name, fn] of tests) {
+    const started = Date.now();
+    try {
+      await fn();
+      results.push({ name, ok: true, ms: Date.now() - started });
+    } catch (err) {
+      results.push({ name, ok: false, ms: Date.now() - started, error: String(err && err.stack || err) });
+    }
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  return { passed: results.length - failed, failed, results };
+}
+
+module.exports = { run };
