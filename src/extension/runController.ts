@@ -3,10 +3,9 @@
 // status bar and the view's progress, and carries out what the user does in the view.
 import { randomUUID } from "node:crypto";
 import { totalmem } from "node:os";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isAbsolute, join, resolve, sep } from "node:path";
 import * as vscode from "vscode";
 import type { WimEvent } from "../core/wim/events";
-import { displayNames } from "../core/workspace/reader";
 import { isRemoteModel } from "../engine/modelResolve";
 import type { PlanSummary, RunSettings } from "../shared/engineProtocol";
 import type { FromWebview, ToWebview } from "../shared/webviewProtocol";
@@ -14,6 +13,7 @@ import { readConfig, type AskConfig } from "./config";
 import type { EngineClient } from "./engineClient";
 import type { MarginsView } from "./marginsView";
 import { defaultModel } from "./modelChoice";
+import { absolutePath } from "./paths";
 
 export interface RunRecord {
   runId: string;
@@ -301,17 +301,4 @@ export class RunController implements vscode.Disposable {
     this.endProgress?.();
     this.statusBar.dispose();
   }
-}
-
-/** The file a display path names, only if it lies inside one of the run's roots. */
-export function absolutePath(roots: readonly string[], display: string): string | undefined {
-  const names = displayNames(roots.map((r) => resolve(r)));
-  for (const [root, name] of names) {
-    const rel = name ? (display.startsWith(name + "/") ? display.slice(name.length + 1) : undefined) : display;
-    if (rel === undefined) continue;
-    const abs = resolve(root, ...rel.split("/"));
-    const inside = relative(root, abs);
-    if (inside && !inside.startsWith("..") && !isAbsolute(inside)) return abs;
-  }
-  return undefined;
 }

@@ -64,6 +64,8 @@ writeFileSync(join(data, "User", "settings.json"), JSON.stringify({
   "askCodebase.segmentTokens": 256,
   "askCodebase.marginTokens": 48,
   "askCodebase.answerTokens": 32,
+  // Below this workspace's size: every question asked from the UI first shows the summary dialog.
+  "askCodebase.confirmAboveTokens": 5000,
 }));
 const env = {
   ...process.env, XDG_CONFIG_HOME: join(work, "xdg"), XDG_DATA_HOME: join(work, "xdg"), XDG_CACHE_HOME: join(work, "xdg"), TMPDIR: join(work, "tmp"),
@@ -106,6 +108,13 @@ try {
     return JSON.parse(readFileSync(file, "utf8"));
   };
   const lastDone = (r) => r.run?.events.filter((e) => e.type === "done" || e.type === "error").at(-1);
+  let dialogText = "";
+  const confirmGo = async () => {
+    const dialog = page.locator(".monaco-dialog-box");
+    await dialog.waitFor({ timeout: 60_000 });
+    dialogText = (await dialog.textContent()) ?? "";
+    await dialog.locator(".monaco-button", { hasText: "Go" }).click();
+  };
 
   // 1. "Ask codebase" from the palette: the question box, then the sidebar fills.
   await palette("Ask codebase");
@@ -113,6 +122,9 @@ try {
   await page.locator('.quick-input-widget:has-text("Ask a question about this codebase")').waitFor();
   await box.fill("Which function multiplies by 7?");
   await page.keyboard.press("Enter");
+  await confirmGo();
+  check("a large workspace is summarised before reading (files, tokens, Go / Narrow Scope)",
+    /\d+ files, [\d,]+ tokens in \d+ segments/.test(dialogText) && dialogText.includes("Narrow Scope"), dialogText);
   const view = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
   await view.locator(".margin").first().waitFor({ timeout: 120_000 });
   await until(async () => (await view.locator(".margin").count()) >= 2, "two margins");
@@ -126,6 +138,16 @@ try {
   check("the answer is shown", (await view.locator("#answer-section:not([hidden])").count()) === 1);
   check("a file name holding HTML shows as text and runs nothing",
     (await view.locator(".source", { hasText: "src/<img src=x onerror=alert(1)>.ts" }).count()) >= 1 && (await view.locator("img").count()) === 0 && dialogs.length === 0);
+
+  // Hidden and shown again, the view comes back as it was (the extension replays the run).
+  const cardsBefore = await view.locator(".margin").count();
+  const answerBefore = await view.locator("#answer").textContent();
+  await page.locator('.activitybar a.action-label[aria-label^="Explorer"]').click();
+  await page.locator('.activitybar a.action-label[aria-label^="Ask codebase"]').click();
+  const reloaded = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
+  await until(async () => (await reloaded.locator(".margin").count()) === cardsBefore, "the view to come back", 30_000).catch(() => undefined);
+  check("the view hidden and shown again comes back as it was",
+    (await reloaded.locator(".margin").count()) === cardsBefore && (await reloaded.locator("#answer").textContent()) === answerBefore);
 
   // 2. A source link opens the file with those lines selected.
   const link = view.locator(".margin .sources .source").nth(1);
@@ -147,6 +169,7 @@ try {
   // 4. Ask from the sidebar and press Answer Now after the first margin.
   await view.locator("#question").fill("Where is part3_5 defined? <img src=x onerror=alert(2)><script>alert(3)</script>");
   await view.locator("#ask").click();
+  await confirmGo();
   await until(async () => (await view.locator("#run-question", { hasText: "part3_5" }).count()) === 1 && (await view.locator(".margin").count()) >= 1, "the second run's first margin");
   check("a question holding HTML shows as text and runs nothing",
     (await view.locator("#run-question").textContent()).includes("<script>alert(3)</script>") && (await view.locator("#run-question *").count()) === 0 &&
@@ -166,6 +189,7 @@ try {
   await sleep(500);
   await view.locator("#question").fill("What does module01 export?");
   await view.locator("#ask").click();
+  await confirmGo();
   await until(async () => { const r = await report(); const d = lastDone(r); return r.run.question.includes("module01") && d ? r : undefined; }, "a question after the kill", 120_000);
   const after = await report();
   enginePids.push(after.enginePid);

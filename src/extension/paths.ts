@@ -1,0 +1,19 @@
+// Maps the paths a run shows back to files, refusing anything outside the run's roots.
+// No vscode import: tested under Node.
+import { isAbsolute, relative, resolve } from "node:path";
+import { displayNames } from "../core/workspace/reader";
+
+/** The file a display path names, only if it lies inside one of the run's roots. */
+export function absolutePath(roots: readonly string[], display: string): string | undefined {
+  // Shown paths are always relative, with no empty, "." or ".." parts.
+  if (!display || display.split("/").some((part) => part === "" || part === "." || part === "..")) return undefined;
+  const names = displayNames(roots.map((r) => resolve(r)));
+  for (const [root, name] of names) {
+    const rel = name ? (display.startsWith(name + "/") ? display.slice(name.length + 1) : undefined) : display;
+    if (rel === undefined) continue;
+    const abs = resolve(root, ...rel.split("/"));
+    const inside = relative(root, abs);
+    if (inside && !inside.startsWith("..") && !isAbsolute(inside)) return abs;
+  }
+  return undefined;
+}
