@@ -130,11 +130,14 @@ function apply(event: WimEvent): void {
   switch (event.type) {
     case "run-started":
       active = true;
-      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}`;
+      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}`;
+      break;
+    case "window-started":
+      statusLine.textContent = `Window ${event.window + 1} of ${event.windows}: the codebase is larger than the model's context, so each window is read after clearing the last; margins are kept`;
       break;
     case "segment-progress":
       bar.value = event.tokensRead / Math.max(1, event.totalTokens);
-      statusLine.textContent = `Segment ${event.segment + 1}/${event.segments} · ${fmt(event.tokensRead)}/${fmt(event.totalTokens)} tokens · ${fmt(event.tokensPerSecond)} tok/s · ~${secs(event.etaSeconds)} left`;
+      statusLine.textContent = `${event.windows > 1 ? `Window ${event.window + 1}/${event.windows} · ` : ""}Segment ${event.segment + 1}/${event.segments} · ${fmt(event.tokensRead)}/${fmt(event.totalTokens)} tokens · ${fmt(event.tokensPerSecond)} tok/s · ~${secs(event.etaSeconds)} left`;
       break;
     case "margin-token": {
       const c = card(event.segment);

@@ -13,7 +13,10 @@ export class TerminalRenderer {
   handle(e: WimEvent): void {
     switch (e.type) {
       case "run-started":
-        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
+        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
+        break;
+      case "window-started":
+        this.note(`window ${e.window + 1} of ${e.windows} (the codebase is larger than the context: the cache is cleared, margins are kept)`);
         break;
       case "segment-progress":
         this.progress(e);
@@ -64,7 +67,7 @@ export class TerminalRenderer {
   }
 
   private progress(e: Extract<WimEvent, { type: "segment-progress" }>): void {
-    const line = `segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left`;
+    const line = `${e.windows > 1 ? `window ${e.window + 1}/${e.windows}  ` : ""}segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left`;
     if (this.err.isTTY) {
       const width = 24;
       const filled = Math.round((e.tokensRead / Math.max(1, e.totalTokens)) * width);

@@ -166,8 +166,8 @@ export class RunController implements vscode.Disposable {
       : "time unknown until a first run on this machine";
     const detail = `${summary.files.toLocaleString("en-US")} files, ${summary.tokens.toLocaleString("en-US")} tokens in ${summary.segments} segments (${eta}).` +
       (summary.skipped ? ` ${summary.skipped} files skipped.` : "") +
-      (tooLarge ? ` This is more than the model's context (${summary.contextSize.toLocaleString("en-US")} tokens): narrow the scope.` : "");
-    const choices = tooLarge ? ["Narrow Scope…"] : ["Go", "Narrow Scope…"];
+      (tooLarge ? ` This is more than the model's context (${summary.contextSize.toLocaleString("en-US")} tokens): it will be read in windows, each margin seeing only its own window, the answer the last window and every kept margin. Narrowing the scope keeps it in one.` : "");
+    const choices = ["Go", "Narrow Scope…"];
     const pick = await vscode.window.showWarningMessage("Ask codebase: read this much?", { modal: true, detail }, ...choices);
     if (pick === "Go") return roots;
     if (pick !== "Narrow Scope…") return undefined;

@@ -111,3 +111,14 @@ for (const [name, args, message] of [
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   });
 }
+
+test("an empty folder is reported, not read", () => {
+  const empty = tempDir();
+  try {
+    const r = run(["ask", empty.path, "anything?", "--model", model, "--threads", "1"]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^ask-codebase: nothing to read in /);
+  } finally {
+    empty.dispose();
+  }
+});

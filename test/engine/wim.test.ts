@@ -66,11 +66,11 @@ async function greedy(seq: EngineSequence, prompt: readonly Token[], max: number
   return out;
 }
 
-/** The reader's tokens up to the end of segment k, built independently of the session. */
-function expectedPrefix(k: number): Token[] {
+/** The reader's tokens up to the end of segment k (from segment `from` on), built independently of the session. */
+function expectedPrefix(k: number, from = 0): Token[] {
   const reader = engine.chatParts(prompts.READER_SYSTEM);
   const out = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
-  for (let i = 0; i <= k; i++) for (const chunk of segmentChunks(plan.segments[i]!)) out.push(...engine.tokenizeText(chunk));
+  for (let i = from; i <= k; i++) for (const chunk of segmentChunks(plan.segments[i]!)) out.push(...engine.tokenizeText(chunk));
   return out;
 }
 
@@ -213,7 +213,7 @@ test("a model without a chat template runs with a plain fallback format", async 
   }
 });
 
-test("a codebase larger than the model's context is refused with a clear message", async () => {
+test("a segment that cannot fit the model's context beside the prompts is refused with a clear message", async () => {
   const small = join(dir.path, "small-context.gguf");
   writeTestModel(small, { shape: { layers: 1, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 1024, type: 0 } });
   const smallEngine = await openLlamaEngine({ modelPath: small, gpu: "cpu", threads: 1 });
@@ -230,4 +230,85 @@ test("a codebase larger than the model's context is refused with a clear message
 
 test("an empty question is refused", () => {
   assert.throws(() => new WimSession(engine, { segments: plan.segments, files: 1 }, "   "), /empty/);
+});
+
+test("a 100 KB question is refused with its length, before anything is read", async () => {
+  const long = "why ".repeat(25_000);
+  const events = await collect(new WimSession(engine, { segments: plan.segments, files: 1 }, long).run());
+  const error = of(events, "error")[0];
+  assert.match(error?.message ?? "", /^the question is too long: [\d,]+ tokens, at most 2,048$/);
+  assert.equal(of(events, "run-started").length, 0);
+});
+
+test("a truncated or corrupt model file is refused with a one-line reason", async () => {
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const whole = readFileSync(testModelPath("tiny"));
+  const truncated = join(dir.path, "truncated.gguf");
+  writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 3)));
+  await assert.rejects(openLlamaEngine({ modelPath: truncated, gpu: "cpu", threads: 1 }), (err: Error) => {
+    assert.equal(err.name, "ModelFileError");
+    assert.match(err.message, /^cannot load model .*truncated\.gguf: /);
+    return true;
+  });
+  const garbage = join(dir.path, "garbage.gguf");
+  writeFileSync(garbage, Buffer.concat([Buffer.from("GGUF"), Buffer.from([3, 0, 0, 0]), Buffer.alloc(64, 0xff)]));
+  await assert.rejects(openLlamaEngine({ modelPath: garbage, gpu: "cpu", threads: 1 }), { name: "ModelFileError" });
+  // The engine already open is unharmed.
+  const events = await collect(session({ classify: false }).run());
+  assert.equal(of(events, "done")[0]!.stoppedBy, "finished");
+});
+
+test("a codebase larger than the context is read in windows: exact within each, the answer sees the last window and every margin", async () => {
+  const s = session({ classify: false, contextTokens: 1500 });
+  const events = await collect(s.run());
+  assert.deepEqual(of(events, "error"), []);
+  const started = of(events, "run-started")[0]!;
+  assert.ok(started.windows >= 2, `${started.windows} windows`);
+  const windowStarts = of(events, "window-started");
+  assert.equal(windowStarts.length, started.windows - 1);
+  const firstOf = (k: number): number => [0, ...windowStarts.map((w) => w.firstSegment)].filter((f) => f <= k).at(-1)!;
+  assert.equal(s.trace.margins.length, plan.segments.length, "every segment still gets its margin");
+  const fresh = await engine.freshSequence(2048);
+  try {
+    for (const [k, m] of s.trace.margins.entries()) {
+      assert.deepEqual(m.before, expectedPrefix(k, firstOf(k)), `margin ${k} sees its own window only`);
+      assert.ok(m.before.length + m.prompt.length + MARGIN <= 1500);
+      await fresh.sequence.truncate(0);
+      await fresh.sequence.append(m.before);
+      assert.deepEqual(await greedy(fresh.sequence, m.prompt, MARGIN), m.margin, `margin ${k}`);
+    }
+    const a = s.trace.answers[0]!;
+    const last = plan.segments.length - 1;
+    assert.deepEqual(a.context, expectedPrefix(last, firstOf(last)), "the answer sees the last window");
+    assert.deepEqual(of(events, "answer-started")[0]!.marginIds, plan.segments.map((_, i) => i), "and every margin");
+    await fresh.sequence.truncate(0);
+    await fresh.sequence.append(a.context);
+    assert.deepEqual(await greedy(fresh.sequence, a.prompt, ANSWER), a.answer);
+  } finally {
+    await fresh.dispose();
+  }
+});
+
+test("windows group segments in order and refuse a segment that cannot fit alone", async () => {
+  const { assignWindows } = await import("../../src/core/wim/session");
+  assert.deepEqual(assignWindows([5, 5, 5, 5], 10), [0, 0, 1, 1]);
+  assert.deepEqual(assignWindows([9, 2, 8, 3], 10), [0, 1, 1, 2]);
+  assert.equal(assignWindows([5, 11], 10), undefined);
+});
+
+test("with more margins than half the context holds, the answer takes the best-judged ones and still fits", async () => {
+  const small = await planCodebase([dir.path], { segmentTokens: 64, countTokens: (t) => engine.tokenizeText(t).length });
+  const s = new WimSession(engine, { segments: small.segments, files: small.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, contextTokens: 900, trace: true });
+  const events = await collect(s.run());
+  assert.deepEqual(of(events, "error"), []);
+  const kept = s.keptMarginIds();
+  const used = of(events, "answer-started")[0]!.marginIds;
+  assert.ok(used.length < kept.length, `${used.length} of ${kept.length} kept margins`);
+  assert.ok(used.every((id) => kept.includes(id)));
+  assert.deepEqual(used, [...used].sort((a, b) => a - b));
+  const scoreOf = (id: number): number => s.margins[id]!.score ?? 0.5;
+  const weakestUsed = Math.min(...used.map(scoreOf));
+  assert.ok(kept.filter((id) => !used.includes(id)).every((id) => scoreOf(id) <= weakestUsed), "no left-out margin scored above one used");
+  const a = s.trace.answers[0]!;
+  assert.ok(a.context.length + a.prompt.length + 8 <= 900);
 });

@@ -172,3 +172,21 @@ test("files and folders it may not read are skipped as unreadable (checked as an
     dir.dispose();
   }
 });
+
+test("a 50 MiB file is skipped by its size without being read", async () => {
+  const dir = tempDir();
+  try {
+    const { openSync, ftruncateSync, closeSync } = await import("node:fs");
+    writeTree(dir.path, { "small.ts": "ok\n" });
+    const fd = openSync(join(dir.path, "huge.log.txt"), "w");
+    ftruncateSync(fd, 50 * 1024 * 1024);
+    closeSync(fd);
+    const before = process.memoryUsage().rss;
+    const { files, skipped } = await readWorkspace([dir.path]);
+    assert.deepEqual(files.map((f) => f.path), ["small.ts"]);
+    assert.deepEqual(skipped, [{ path: "huge.log.txt", reason: "too-large", detail: `${50 * 1024 * 1024} bytes` }]);
+    assert.ok(process.memoryUsage().rss - before < 20 * 1024 * 1024, "the big file was not loaded");
+  } finally {
+    dir.dispose();
+  }
+});

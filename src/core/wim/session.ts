@@ -20,6 +20,8 @@ export interface WimOptions {
   signal?: AbortSignal;
   /** Record token sequences at each step, for exactness tests. */
   trace?: boolean;
+  /** Use at most this much of the model's context (tests use it to make windows). */
+  contextTokens?: number;
 }
 
 export interface MarginRecord {
@@ -38,6 +40,8 @@ export interface WimTrace {
 }
 
 export const DEFAULT_MARGIN_TOKENS = 128;
+/** The question is repeated after every segment: past this it crowds out the codebase. */
+export const MAX_QUESTION_TOKENS = 2048;
 export const DEFAULT_ANSWER_TOKENS = 512;
 
 export interface CodebaseInput { segments: readonly Segment[]; files: number }
@@ -53,6 +57,7 @@ export class WimSession {
   private chat?: prompts.MarginForAnswer[];
   private lastAnswerMarginIds: number[] = [];
   private busy = false;
+  private maxAnswerMargins = Infinity;
 
   constructor(
     private readonly engine: WimEngine,
@@ -125,6 +130,10 @@ export class WimSession {
     const signal = this.options.signal;
     const engine = this.engine;
     const timings = emptyTimings();
+    const questionTokens = engine.tokenizeText(this.question).length;
+    if (questionTokens > MAX_QUESTION_TOKENS) {
+      throw new Error(`the question is too long: ${questionTokens.toLocaleString("en-US")} tokens, at most ${MAX_QUESTION_TOKENS.toLocaleString("en-US")}`);
+    }
     const segmentTokens = this.codebase.segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
     const total = segmentTokens.reduce((n, t) => n + t.length, 0);
     const reader = engine.chatParts(prompts.READER_SYSTEM);
@@ -132,12 +141,22 @@ export class WimSession {
     const extract = [...engine.tokenizeText(prompts.extractivePrompt(this.question)), ...reader.suffix];
     const placeholder = this.codebase.segments.map((s) => ({ segment: s.index, text: "" }));
     const answerFixed = engine.tokenizeText(prompts.answerPrompt(placeholder, this.question)).length + reader.suffix.length;
-    // Each kept margin may come back re-tokenized a little longer than it was generated.
-    const answerRoom = answerFixed + this.codebase.segments.length * (this.marginTokens + 8) + this.answerTokens;
-    const needed = opening.length + total + Math.max(extract.length + this.marginTokens, answerRoom);
-    if (needed > engine.info.trainContextSize) {
-      throw new ContextTooSmallError(needed, engine.info.trainContextSize, "narrow the scope (a folder or globs), or use a model with a longer context");
+    const contextLimit = Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity);
+    // Each kept margin may come back re-tokenized a little longer than it was generated. With more
+    // segments than half the context can hold margins for, the answer takes the best-judged ones.
+    const perMargin = this.marginTokens + 8;
+    this.maxAnswerMargins = Math.max(1, Math.min(this.codebase.segments.length, Math.floor((contextLimit / 2 - answerFixed - this.answerTokens) / perMargin)));
+    const answerRoom = answerFixed + this.maxAnswerMargins * perMargin + this.answerTokens;
+    const reserve = Math.max(extract.length + this.marginTokens, answerRoom);
+    const windows = assignWindows(segmentTokens.map((t) => t.length), contextLimit - opening.length - reserve);
+    if (!windows) {
+      const largest = Math.max(...segmentTokens.map((t) => t.length));
+      throw new ContextTooSmallError(opening.length + largest + reserve, contextLimit,
+        `a ${largest.toLocaleString("en-US")}-token segment and room for ${this.codebase.segments.length} margins and the answer do not fit; use smaller segments or shorter margins`);
     }
+    const windowCount = windows.length ? windows[windows.length - 1]! + 1 : 1;
+    const largestWindow = Math.max(0, ...Array.from({ length: windowCount }, (_, w) => segmentTokens.reduce((n, t, k) => n + (windows[k] === w ? t.length : 0), 0)));
+    const needed = opening.length + largestWindow + reserve;
     const classify = this.options.classify ?? true;
     const classifierParts = classify ? engine.chatParts(prompts.CLASSIFIER_SYSTEM) : undefined;
     let prepared: EngineSequence[];
@@ -151,7 +170,7 @@ export class WimSession {
     const [seq, classifierSeq] = prepared;
     this.reader = seq!;
     yield {
-      type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length,
+      type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length, windows: windowCount,
       model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed,
     };
 
@@ -190,6 +209,12 @@ export class WimSession {
       for (let k = 0; k < segmentTokens.length; k++) {
         if (signal?.aborted) throw abortError(signal);
         if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
+        if (k > 0 && windows[k] !== windows[k - 1]) {
+          // The next segment does not fit: keep the margins, clear the codebase, read on.
+          await pending;
+          await seq!.truncate(opening.length);
+          yield { type: "window-started", runId: this.runId, window: windows[k]!, windows: windowCount, firstSegment: k };
+        }
         prefillStarted = performance.now();
         // Queued in the same tick as the previous margin's classification: one decode batch serves both.
         const prefill = seq!.append(segmentTokens[k]!, signal);
@@ -202,7 +227,7 @@ export class WimSession {
         const rate = tokensRead / Math.max(timings.prefillMs / 1000, 1e-6);
         const perMargin = read > 1 ? timings.marginMs / 1000 / (read - 1) : 0;
         yield {
-          type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, tokensRead, totalTokens: total,
+          type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, window: windows[k]!, windows: windowCount, tokensRead, totalTokens: total,
           tokensPerSecond: rate, etaSeconds: (total - tokensRead) / rate + perMargin * (segmentTokens.length - k),
         };
 
@@ -254,8 +279,12 @@ export class WimSession {
     const seq = this.reader!;
     const answerStarted = performance.now();
     await seq.truncate(this.codebaseEnd);
-    const kept = this.keptMarginIds();
     const byId = new Map(this.margins.map((m) => [m.segment, m]));
+    let kept = this.keptMarginIds();
+    if (kept.length > this.maxAnswerMargins) {
+      const best = [...kept].sort((a, b) => (byId.get(b)!.score ?? 0.5) - (byId.get(a)!.score ?? 0.5) || a - b).slice(0, this.maxAnswerMargins);
+      kept = kept.filter((id) => best.includes(id));
+    }
     this.chat = kept.map((id) => ({ segment: id, text: byId.get(id)!.text }));
     const reader = engine.chatParts(prompts.READER_SYSTEM);
     const prompt = [...engine.tokenizeText(prompts.answerPrompt(this.chat, this.question)), ...reader.suffix];
@@ -301,4 +330,24 @@ function verdictTokens(engine: WimEngine): { yes: Token[]; no: Token[] } {
   const yes = first(prompts.VERDICT_WORDS.yes);
   const no = first(prompts.VERDICT_WORDS.no).filter((t) => !yes.includes(t));
   return { yes, no };
+}
+
+/**
+ * Groups segments into windows of at most `room` tokens, in order: the window index of each
+ * segment. Undefined when a single segment does not fit.
+ */
+export function assignWindows(sizes: readonly number[], room: number): number[] | undefined {
+  const out: number[] = [];
+  let window = 0;
+  let used = 0;
+  for (const size of sizes) {
+    if (size > room) return undefined;
+    if (used + size > room) {
+      window++;
+      used = 0;
+    }
+    out.push(window);
+    used += size;
+  }
+  return out;
 }
