@@ -44,6 +44,17 @@ export class EngineService {
       case "cancel-resolve":
         this.downloads.get(message.requestId)?.abort();
         return;
+      case "stats": {
+        const engine = await this.engine?.engine.catch(() => undefined);
+        // With --expose-gc (the soak test) garbage is collected first, so what remains is what is held.
+        (globalThis as { gc?: () => void }).gc?.();
+        const memory = process.memoryUsage();
+        this.send({
+          type: "stats", requestId: message.requestId,
+          stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, contexts: engine?.holdings.contexts ?? 0, sequences: engine?.holdings.sequences ?? 0, modelsLoaded: engine ? 1 : 0 },
+        });
+        return;
+      }
       case "crash":
         // For tests of the extension's recovery: a native abort, as a GPU driver fault would cause.
         process.abort();

@@ -140,6 +140,11 @@ export class LlamaEngine implements WimEngine {
     return { sequence: new LlamaSequence(context.getSequence(), this), dispose: () => context.dispose() };
   }
 
+  /** Contexts and sequences held now: one context, reused, whose sequences are reused too. */
+  get holdings(): { contexts: number; sequences: number } {
+    return { contexts: this.context ? 1 : 0, sequences: this.sequences.length };
+  }
+
   get gpu(): string | false {
     return this.llama.gpu;
   }

@@ -38,6 +38,7 @@ export type ToEngine =
   | { type: "reanswer"; runId: string }
   | { type: "resolve-model"; requestId: string; spec: string; directory: string }
   | { type: "cancel-resolve"; requestId: string }
+  | { type: "stats"; requestId: string }
   | { type: "crash"; how: "abort" }
   | { type: "shutdown" };
 
@@ -48,6 +49,10 @@ export type FromEngine =
   | { type: "event"; event: WimEvent }
   | { type: "run-ended"; runId: string }
   | { type: "model-progress"; requestId: string; downloaded: number; total: number }
-  | { type: "model-resolved"; requestId: string; path?: string; error?: string };
+  | { type: "model-resolved"; requestId: string; path?: string; error?: string }
+  | { type: "stats"; requestId: string; stats: EngineStats };
+
+/** What the engine's process holds, for the soak test and diagnostics. */
+export interface EngineStats { rssBytes: number; heapUsedBytes: number; contexts: number; sequences: number; modelsLoaded: number }
 
 export type ToEngineType = ToEngine["type"];
