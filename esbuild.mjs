@@ -26,6 +26,7 @@ const builds = [
   { ...node, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } },
   { ...node, entryPoints: ["src/engine/tokenizerWorker.ts"], outfile: "dist/tokenizerWorker.js" },
   { ...node, entryPoints: ["src/engine/host.ts"], outfile: "dist/engineHost.js" },
+  { ...node, entryPoints: ["src/engine/gpuProbe.ts"], outfile: "dist/gpuProbe.js" },
   {
     bundle: true,
     platform: "browser",

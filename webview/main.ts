@@ -130,7 +130,7 @@ function apply(event: WimEvent): void {
   switch (event.type) {
     case "run-started":
       active = true;
-      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}`;
+      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}${event.backendNote ? `. ${event.backendNote}` : ""}`;
       break;
     case "window-started":
       statusLine.textContent = `Window ${event.window + 1} of ${event.windows}: the codebase is larger than the model's context, so each window is read after clearing the last; margins are kept`;

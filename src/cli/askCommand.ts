@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
 import { planCodebase } from "../core/plan";
 import { DEFAULT_ANSWER_TOKENS, DEFAULT_MARGIN_TOKENS, WimSession } from "../core/wim/session";
+import { chooseBackend, defaultBackendMemory } from "../engine/backendChoice";
 import type { GpuChoice } from "../engine/llama";
 import { openLlamaEngine } from "../engine/llamaEngine";
 import { resolveModel } from "../engine/modelResolve";
@@ -66,8 +67,9 @@ export async function askCommand(argv: string[]): Promise<number> {
     });
     // Planning (tokenizing every file) and loading the weights overlap.
     const tokenizer = await openTokenizer(modelPath);
+    const choice = await chooseBackend(gpu, modelPath, defaultBackendMemory(), { onStatus: note });
     const [engine, plan] = await Promise.all([
-      openLlamaEngine({ modelPath, gpu, signal: controller.signal, ...(threads ? { threads } : {}) }),
+      openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) }),
       planCodebase([root], {
         segmentTokens,
         countTokens: tokenizer.countTokens,

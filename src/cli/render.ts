@@ -14,6 +14,7 @@ export class TerminalRenderer {
     switch (e.type) {
       case "run-started":
         this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
+        if (e.backendNote) this.err.write(`note: ${e.backendNote}\n`);
         break;
       case "window-started":
         this.note(`window ${e.window + 1} of ${e.windows} (the codebase is larger than the context: the cache is cleared, margins are kept)`);

@@ -4,6 +4,7 @@
 import { planCodebase, type CodebasePlan } from "../core/plan";
 import { WimSession } from "../core/wim/session";
 import type { FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
+import { BackendMemory, chooseBackend, defaultBackendMemory } from "./backendChoice";
 import { openLlamaEngine, type LlamaEngine } from "./llamaEngine";
 import { resolveModel } from "./modelResolve";
 
@@ -16,7 +17,7 @@ export class EngineService {
   private readonly downloads = new Map<string, AbortController>();
   private latest?: string;
 
-  constructor(private readonly send: (message: FromEngine) => void) {}
+  constructor(private readonly send: (message: FromEngine) => void, private readonly backends: BackendMemory = defaultBackendMemory()) {}
 
   async handle(message: ToEngine): Promise<void> {
     switch (message.type) {
@@ -101,7 +102,11 @@ export class EngineService {
       this.send({ type: "status", text: "loading the model" });
       const engine = (async () => {
         await (await previous?.catch(() => undefined))?.dispose();
-        return openLlamaEngine({ modelPath: settings.modelPath, gpu: settings.gpu, ...(settings.threads ? { threads: settings.threads } : {}), ...(signal ? { signal } : {}) });
+        const choice = await chooseBackend(settings.gpu, settings.modelPath, this.backends, { onStatus: (text) => this.send({ type: "status", text }) });
+        return openLlamaEngine({
+          modelPath: settings.modelPath, gpu: choice.backend, ...(choice.note ? { backendNote: choice.note } : {}),
+          ...(settings.threads ? { threads: settings.threads } : {}), ...(signal ? { signal } : {}),
+        });
       })();
       this.engine = { key, engine };
       engine.catch(() => { if (this.engine?.engine === engine) this.engine = undefined; });

@@ -21,6 +21,8 @@ export interface LlamaEngineOptions {
    */
   threads?: number;
   flashAttention?: boolean;
+  /** Shown with each run: why this backend runs rather than the one asked for. */
+  backendNote?: string;
   /** Called with the tokens each sequence contributes to every decode batch. */
   onBatch?: (tokensPerItem: number[]) => void;
 }
@@ -76,6 +78,7 @@ export class LlamaEngine implements WimEngine {
       gpuLayers: model.gpuLayers,
       totalLayers: model.fileInsights.totalLayers,
       trainContextSize: model.trainContextSize,
+      ...(options.backendNote ? { backendNote: options.backendNote } : {}),
     };
   }
 

@@ -4,6 +4,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { WimEvent } from "../core/wim/events";
+import { BackendMemory, defaultBackendMemory } from "../engine/backendChoice";
+import type { GpuChoice } from "../engine/llama";
 import type { EngineStats, FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 
 export interface EngineClientOptions {
@@ -15,6 +17,8 @@ export interface EngineClientOptions {
   onStatus?: (text: string) => void;
   /** The process died: `reason` says how, for the user. */
   onExit?: (reason: string) => void;
+  /** Where backend verdicts are kept (defaults to the user's cache folder). */
+  backends?: BackendMemory;
 }
 
 export class EngineClient {
@@ -25,6 +29,8 @@ export class EngineClient {
   private readonly statsRequests = new Map<string, (stats: EngineStats) => void>();
   private readonly models = new Map<string, { resolve: (path: string) => void; reject: (e: Error) => void; progress?: (downloaded: number, total: number) => void }>();
   private stderr = "";
+  /** The backend of the last run started, so a GPU that crashes the engine is remembered as failed. */
+  private backend?: string;
   private disposed = false;
   restarts = 0;
 
@@ -78,6 +84,7 @@ export class EngineClient {
         return;
       }
       case "event":
+        if (message.event.type === "run-started") this.backend = message.event.backend;
         this.options.onEvent(message.event);
         return;
       case "stats":
@@ -111,7 +118,11 @@ export class EngineClient {
     if (this.disposed) return;
     const detail = this.stderr.trim().split("\n").filter(Boolean).slice(-2).join(" / ");
     const reason = `the engine process stopped (${signal ?? `exit code ${code}`})${detail ? `: ${detail}` : ""}`;
-    for (const runId of this.runs) this.options.onEvent({ type: "error", runId, message: `${reason}. It will be restarted: ask again.` });
+    const crashedOnGpu = signal !== null && this.runs.size > 0 && this.backend !== undefined && this.backend !== "cpu";
+    if (crashedOnGpu) (this.options.backends ?? defaultBackendMemory()).set(this.backend as GpuChoice, { ok: false, reason, at: new Date().toISOString() });
+    for (const runId of this.runs) {
+      this.options.onEvent({ type: "error", runId, message: `${reason}.${crashedOnGpu ? ` The ${this.backend} backend will not be used again on this machine.` : ""} It will be restarted: ask again.` });
+    }
     this.runs.clear();
     for (const [, waiting] of this.plans) waiting.reject(new Error(reason));
     this.plans.clear();

@@ -14,6 +14,8 @@ export interface EngineInfo {
   gpuLayers: number;
   totalLayers: number;
   trainContextSize: number;
+  /** Why the backend differs from the one asked for (a GPU that failed here), if it does. */
+  backendNote?: string;
 }
 
 export interface GenerateOptions {

@@ -16,7 +16,7 @@ export interface RunTimings {
 }
 
 export type WimEvent =
-  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; contextSize: number }
+  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number }
   /** Only when the codebase is larger than the context: the cache is cleared and reading goes on from `firstSegment`. */
   | { type: "window-started"; runId: string; window: number; windows: number; firstSegment: number }
   | { type: "segment-progress"; runId: string; segment: number; segments: number; window: number; windows: number; tokensRead: number; totalTokens: number; tokensPerSecond: number; etaSeconds: number }

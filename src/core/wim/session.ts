@@ -172,6 +172,7 @@ export class WimSession {
     yield {
       type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length, windows: windowCount,
       model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed,
+      ...(engine.info.backendNote ? { backendNote: engine.info.backendNote } : {}),
     };
 
     const evaluatedAtStart = engine.evaluatedTokens;

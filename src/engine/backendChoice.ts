@@ -1,0 +1,107 @@
+// Which backend runs the model. "auto" tries CUDA, then Vulkan (then Metal on a Mac), then the
+// CPU; an explicit GPU falls back the same way when it fails. Each GPU backend is first tried in
+// a throwaway process (gpuProbe), since a failing one can abort natively rather than throw. The
+// verdicts are remembered per machine and node-llama-cpp version, so the probing costs once.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { dirname, join } from "node:path";
+import type { GpuChoice } from "./llama";
+
+/** `unavailable`: this machine has no such GPU or build (not a failure, and no news under "auto"). */
+export interface BackendVerdict { ok: boolean; unavailable?: boolean; reason?: string; at: string }
+export interface BackendChoice { backend: GpuChoice; note?: string }
+
+const ORDER: readonly GpuChoice[] = process.platform === "darwin" ? ["metal", "cpu"] : ["cuda", "vulkan", "cpu"];
+
+function probeScript(): { script: string; execArgv: string[] } {
+  const js = join(__dirname, "gpuProbe.js");
+  return existsSync(js) ? { script: js, execArgv: [] } : { script: join(__dirname, "gpuProbe.ts"), execArgv: ["--import", "tsx"] };
+}
+
+/** Tries one backend in its own process; resolves with the verdict, never throws. */
+export function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 180_000): Promise<BackendVerdict> {
+  const { script, execArgv } = probeScript();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...execArgv, script, backend, modelPath], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (err = (err + d).slice(-2000)));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const at = new Date().toISOString();
+      const line = out.trim().split("\n").pop();
+      try {
+        const result = JSON.parse(line ?? "") as { ok: boolean; error?: string };
+        if (result.ok && code === 0) return resolve({ ok: true, at });
+        if (result.error) return resolve({ ok: false, unavailable: /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error), reason: result.error, at });
+      } catch {
+        // No verdict printed: the process died first.
+      }
+      const last = err.trim().split("\n").filter(Boolean).slice(-1)[0];
+      resolve({ ok: false, reason: `the ${backend} build crashed (${signal ?? `exit code ${code}`})${last ? `: ${last.slice(0, 300)}` : ""}`, at });
+    });
+  });
+}
+
+export function defaultBackendMemory(): BackendMemory {
+  return new BackendMemory(join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ask-codebase", "backends.json"));
+}
+
+export class BackendMemory {
+  constructor(private readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${libraryVersion()}`) {}
+
+  private read(): Record<string, Record<string, BackendVerdict>> {
+    try {
+      return JSON.parse(readFileSync(this.file, "utf8"));
+    } catch {
+      return {};
+    }
+  }
+
+  get(backend: GpuChoice): BackendVerdict | undefined {
+    return this.read()[this.key]?.[backend];
+  }
+
+  set(backend: GpuChoice, verdict: BackendVerdict): void {
+    const all = this.read();
+    all[this.key] = { ...all[this.key], [backend]: verdict };
+    mkdirSync(dirname(this.file), { recursive: true });
+    writeFileSync(this.file, JSON.stringify(all, null, 1));
+  }
+}
+
+function libraryVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(require.resolve("node-llama-cpp/package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * The first backend from `requested` on (in CUDA → Vulkan → CPU order) that works here. `onStatus`
+ * hears about probes as they happen; the note says why a backend other than the one asked for runs.
+ */
+export async function chooseBackend(requested: GpuChoice, modelPath: string, memory: BackendMemory, options: { onStatus?: (text: string) => void; probe?: typeof probeBackend } = {}): Promise<BackendChoice> {
+  if (requested === "cpu") return { backend: "cpu" };
+  const probe = options.probe ?? probeBackend;
+  const start = requested === "auto" ? 0 : Math.max(0, ORDER.indexOf(requested));
+  const reasons: string[] = [];
+  for (const backend of ORDER.slice(start)) {
+    if (backend === "cpu") break;
+    let verdict = memory.get(backend);
+    if (!verdict) {
+      options.onStatus?.(`checking the ${backend} backend (once on this machine)`);
+      verdict = await probe(backend, modelPath);
+      memory.set(backend, verdict);
+    }
+    if (verdict.ok) {
+      return reasons.length || (requested !== "auto" && requested !== backend) ? { backend, note: `${reasons.join("; ")}; using ${backend}` } : { backend };
+    }
+    if (!verdict.unavailable || requested !== "auto") reasons.push(`${backend} ${verdict.unavailable ? "is not available" : "failed"} on this machine: ${verdict.reason}`);
+  }
+  return reasons.length ? { backend: "cpu", note: `${reasons.join("; ")}; using the CPU` } : { backend: "cpu" };
+}
