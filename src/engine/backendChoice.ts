@@ -27,7 +27,7 @@ export function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
-    child.stderr.on("data", (d: Buffer) => (err = (err + d).slice(-2000)));
+    child.stderr.on("data", (d: Buffer) => (err = (err + d).slice(-20000)));
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
@@ -40,8 +40,10 @@ export function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 
       } catch {
         // No verdict printed: the process died first.
       }
-      const last = err.trim().split("\n").filter(Boolean).slice(-1)[0];
-      resolve({ ok: false, reason: `the ${backend} build crashed (${signal ?? `exit code ${code}`})${last ? `: ${last.slice(0, 300)}` : ""}`, at });
+      // The line that names the error (CUDA's is several lines above the stack trace), else the last one.
+      const lines = err.trim().split("\n").map((l) => l.replace(/^\[node-llama-cpp\]\s*/, "").trim()).filter(Boolean);
+      const telling = lines.find((l) => /\berror\b/i.test(l)) ?? lines.at(-1);
+      resolve({ ok: false, reason: `the ${backend} build crashed (${signal ?? `exit code ${code}`})${telling ? `: ${telling.slice(0, 300)}` : ""}`, at });
     });
   });
 }
@@ -73,11 +75,18 @@ export class BackendMemory {
   }
 }
 
+/** node-llama-cpp's version, read from its package.json (the ESM-only package does not export it to require.resolve). */
 function libraryVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(require.resolve("node-llama-cpp/package.json"), "utf8")) as { version: string }).version;
-  } catch {
-    return "unknown";
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const file = join(dir, "node_modules", "node-llama-cpp", "package.json");
+    if (existsSync(file)) {
+      try {
+        return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+      } catch {
+        return "unknown";
+      }
+    }
+    if (dirname(dir) === dir) return "unknown";
   }
 }
 

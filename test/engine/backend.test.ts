@@ -34,6 +34,8 @@ test("a GPU build that aborts natively kills only its probe; the run falls back 
     assert.equal(choice.backend, "cpu");
     assert.match(choice.note ?? "", /^vulkan failed on this machine: the vulkan build crashed \(SIGABRT\).*; using the CPU$/);
     assert.equal(memory.get("vulkan")?.ok, false);
+    const stored = JSON.parse((await import("node:fs")).readFileSync(join(dir.path, "abort.json"), "utf8"));
+    assert.match(Object.keys(stored)[0]!, /\|node-llama-cpp 3\.21\.1$/, "verdicts are keyed by machine and library version");
   } finally {
     delete process.env.ASK_CODEBASE_PROBE_ABORT;
   }
