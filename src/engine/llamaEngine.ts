@@ -108,15 +108,7 @@ export class LlamaEngine implements WimEngine {
     }
     if (!this.context) {
       const observe = this.options.onBatch;
-      this.context = await this.model.createContext({
-        contextSize: Math.min(size, this.model.trainContextSize),
-        sequences,
-        threads: this.options.threads ?? machineThreads(),
-        ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}),
-        ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
-        ...(signal ? { createSignal: signal } : {}),
-        batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
-      });
+      this.context = await this.createContext(size, sequences, observe, signal);
       for (let i = 0; i < sequences; i++) {
         this.sequences.push(this.context.getSequence({
           // Never drop the start of the codebase silently: a run is sized so this cannot happen.
@@ -130,6 +122,31 @@ export class LlamaEngine implements WimEngine {
       out.push(new LlamaSequence(seq, this, i));
     }
     return out;
+  }
+
+  /** A context that does not fit is refused with the sizes involved, never retried into a hang. */
+  private async createContext(size: number, sequences: number, observe: LlamaEngineOptions["onBatch"], signal?: AbortSignal): Promise<LlamaContext> {
+    const contextSize = Math.min(size, this.model.trainContextSize);
+    try {
+      return await this.model.createContext({
+        contextSize,
+        sequences,
+        threads: this.options.threads ?? machineThreads(),
+        ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}),
+        ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
+        ...(signal ? { createSignal: signal } : {}),
+        batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
+      });
+    } catch (err) {
+      // node-llama-cpp's InsufficientMemoryError does not set its name: compare the class.
+      const { InsufficientMemoryError } = await nodeLlamaCpp();
+      if (!(err instanceof InsufficientMemoryError)) throw err;
+      const where = this.info.backend === "cpu" ? "memory" : `${this.info.backend} memory (${this.info.gpuNames.join(", ") || "GPU"})`;
+      throw new Error(
+        `a context of ${contextSize.toLocaleString("en-US")} tokens for ${sequences} sequences does not fit in ${where} beside the model: ` +
+        "narrow the scope, use smaller segments, or fewer margin tokens",
+      );
+    }
   }
 
   async dispose(): Promise<void> {

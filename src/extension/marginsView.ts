@@ -45,8 +45,10 @@ export class MarginsView implements vscode.WebviewViewProvider, vscode.Disposabl
     if (this.view && this.ready) void this.view.webview.postMessage(message);
   }
 
+  /** Shows the view without taking focus from where the user is; creates it (focused) if it never was. */
   async reveal(): Promise<void> {
-    await vscode.commands.executeCommand(`${MarginsView.viewId}.focus`);
+    if (this.view) this.view.show(true);
+    else await vscode.commands.executeCommand(`${MarginsView.viewId}.focus`);
   }
 
   get visible(): boolean {

@@ -82,8 +82,9 @@ server.stderr.on("data", (d) => { serverLog = (serverLog + d).slice(-8000); });
 let browser;
 let enginePids = [];
 try {
-  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), "code-server to answer", 60_000);
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  await markdownStaysText(browser);
+  await until(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), "code-server to answer", 60_000);
   const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
   // Any alert, confirm or prompt would mean text from a file name or the model ran as code.
   const dialogs = [];
@@ -93,12 +94,24 @@ try {
   await until(() => existsSync(join(reports, "host-ready.json")), "the in-host test extension");
 
   const palette = async (command) => {
-    await page.keyboard.press("Control+Shift+P");
     const input = page.locator(".quick-input-widget input");
-    await input.waitFor();
-    await input.fill(`>${command}`);
-    await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).first().waitFor({ timeout: 20_000 });
-    await page.keyboard.press("Enter");
+    // The quick input closes when focus leaves it (a view revealing itself, a notification): the
+    // whole open-type-pick sequence is retried, with focus first taken back from the webview's frame.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await page.keyboard.press("Escape");
+        // (Not a click: a click in the editor would move its selection, which a check reads.)
+        await page.evaluate(() => document.activeElement?.blur());
+        await page.keyboard.press(attempt % 2 ? "F1" : "Control+Shift+P");
+        await input.waitFor({ state: "visible", timeout: 5000 });
+        await input.fill(`>${command}`, { timeout: 5000 });
+        await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).first().waitFor({ timeout: 10_000 });
+        await page.keyboard.press("Enter");
+        return;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+      }
+    }
   };
   let reportCount = 0;
   const report = async () => {
@@ -211,6 +224,48 @@ try {
   check("no engine process is left behind after VS Code stops", left.length === 0, `left: ${left}`);
   rmSync(work, { recursive: true, force: true });
 }
+/**
+ * The webview's Markdown renderer, bundled as the webview gets it, fed hostile model output in
+ * Chromium: only the elements it may make, no attribute that runs anything, no dialog.
+ */
+async function markdownStaysText(browser) {
+  const esbuild = await import(join(root, "node_modules/esbuild/lib/main.js"));
+  const bundle = await esbuild.build({ entryPoints: [join(root, "webview/markdown.ts")], bundle: true, format: "iife", globalName: "md", write: false, platform: "browser" });
+  const page = await browser.newPage();
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
+  await page.setContent("<!DOCTYPE html><body></body>");
+  await page.addScriptTag({ content: bundle.outputFiles[0].text });
+  const hostile = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "[click me](javascript:alert(3)) and <a href=\"javascript:alert(4)\">x</a>",
+    "**<b onmouseover=alert(5)>bold</b>** and *<svg onload=alert(6)>*",
+    "```\n</code></pre><script>alert(7)</script>\n```",
+    "`<iframe src=javascript:alert(8)>` see src/a.ts:3-5",
+    "# <style>body{display:none}</style>\n- <details open ontoggle=alert(9)>\n1. <body onload=alert(10)>",
+  ];
+  const report = await page.evaluate((inputs) => {
+    const out = [];
+    for (const text of inputs) {
+      const host = document.createElement("div");
+      host.append(window.md.renderMarkdown(text, { link: (path, a, b) => { const btn = document.createElement("button"); btn.className = "link source"; btn.textContent = `${path}:${a}-${b}`; return btn; } }));
+      document.body.append(host);
+      const tags = [...host.querySelectorAll("*")].map((e) => e.tagName);
+      const attrs = [...host.querySelectorAll("*")].flatMap((e) => [...e.attributes].map((a) => a.name));
+      out.push({ text, tags, attrs, shown: host.textContent });
+    }
+    return out;
+  }, hostile);
+  await new Promise((r) => setTimeout(r, 300));
+  const allowed = new Set(["P", "STRONG", "EM", "CODE", "PRE", "UL", "OL", "LI", "H3", "H4", "H5", "H6", "BUTTON"]);
+  const bad = report.filter((r) => r.tags.some((t) => !allowed.has(t)) || r.attrs.some((a) => a !== "class"));
+  const visible = report.every((r) => /<(script|img|a|b|svg|iframe|style|details|body)\b/.test(r.shown) || r.text.startsWith("```"));
+  check("hostile Markdown from the model renders as text in Chromium: no script, handler, link or dialog", bad.length === 0 && dialogs.length === 0 && visible,
+    JSON.stringify({ bad, dialogs }));
+  await page.close();
+}
+
 const failed = results.filter((r) => !r.ok).length;
 console.log(`${results.length - failed} passed, ${failed} failed`);
 process.exitCode = failed ? 1 : 0;

@@ -312,3 +312,22 @@ test("with more margins than half the context holds, the answer takes the best-j
   const a = s.trace.answers[0]!;
   assert.ok(a.context.length + a.prompt.length + 8 <= 900);
 });
+
+test("a context too large for memory is refused with the sizes, not attempted", async () => {
+  // A model that claims a 200M-token context: 60M tokens of KV cache for two sequences (~30 GB) fit in no memory here.
+  const huge = join(dir.path, "huge-context.gguf");
+  writeTestModel(huge, { shape: { layers: 2, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 200_000_000, type: 0 } });
+  const big = await openLlamaEngine({ modelPath: huge, gpu: "cpu", threads: 1 });
+  try {
+    await assert.rejects(big.prepare({ tokensPerSequence: 60_000_000, sequences: 2 }), (err: Error) => {
+      assert.match(err.message, /^a context of 60,000,000 tokens for 2 sequences does not fit in memory beside the model: narrow the scope/);
+      return true;
+    });
+    // Still usable at a size that fits.
+    const [seq] = await big.prepare({ tokensPerSequence: 512, sequences: 1 });
+    await seq!.append(big.tokenizeText("still here\n"));
+    assert.ok(seq!.length > 0);
+  } finally {
+    await big.dispose();
+  }
+});

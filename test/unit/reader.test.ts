@@ -190,3 +190,22 @@ test("a 50 MiB file is skipped by its size without being read", async () => {
     dir.dispose();
   }
 });
+
+test("100,000 small files are all read, in order, with bounded concurrency", async () => {
+  const dir = tempDir();
+  try {
+    for (let i = 0; i < 100_000; i++) {
+      if (i % 1000 === 0) mkdirSync(join(dir.path, `d${String(i / 1000).padStart(3, "0")}`));
+      writeFileSync(join(dir.path, `d${String(Math.floor(i / 1000)).padStart(3, "0")}`, `f${String(i % 1000).padStart(3, "0")}.ts`), `export const v${i} = ${i};\n`);
+    }
+    const { files, skipped } = await readWorkspace([dir.path]);
+    assert.equal(files.length, 100_000);
+    assert.deepEqual(skipped, []);
+    assert.equal(files[0]!.path, "d000/f000.ts");
+    assert.equal(files[99_999]!.path, "d099/f999.ts");
+    assert.ok(files.every((f, i) => i === 0 || files[i - 1]!.path < f.path), "sorted");
+    assert.equal(files[12_345]!.text, "export const v12345 = 12345;\n");
+  } finally {
+    dir.dispose();
+  }
+});
