@@ -89,12 +89,17 @@ test("a native abort kills only the engine process; the run ends with a reason, 
   assert.notEqual(client.pid, pid);
 });
 
-test("when the extension host dies, the engine process does not stay behind", async () => {
-  // A parent that starts an engine and is then killed outright, as a reloaded extension host is.
+test("when the extension host dies mid-run, the engine process does not stay behind", async () => {
+  // A parent that starts a question and is killed outright while margins are being written, as a
+  // reloaded extension host is.
+  const long = { ...settings, marginTokens: 400 };
   const script = `
     const { EngineClient } = require(${JSON.stringify(resolve("src/extension/engineClient.ts"))});
-    const c = new EngineClient({ script: ${JSON.stringify(HOST)}, onEvent: () => {} });
-    c.plan([${JSON.stringify(dir.path)}], ${JSON.stringify(settings)}).then(() => console.log("engine " + c.pid));`;
+    let told = false;
+    const c = new EngineClient({ script: ${JSON.stringify(HOST)}, onEvent: (e) => {
+      if (e.type === "margin-token" && !told) { told = true; console.log("engine " + c.pid); }
+    } });
+    c.ask("orphan", [${JSON.stringify(dir.path)}], "What is a3?", ${JSON.stringify(long)});`;
   const parent = spawn(process.execPath, ["--require", "tsx/cjs", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   parent.stdout.on("data", (d: Buffer) => (out += d));
