@@ -1,7 +1,5 @@
 // `ask-codebase ask DIR "QUESTION"`: read a folder with Writing in the Margins and answer.
 import { parseArgs } from "node:util";
-import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
-import { planCodebase } from "../core/plan";
 import { DEFAULT_ANSWER_TOKENS, DEFAULT_MARGIN_TOKENS, WimSession } from "../core/wim/session";
 import { chooseBackend, defaultBackendMemory } from "../engine/backendChoice";
 import type { GpuChoice } from "../engine/llama";
@@ -11,6 +9,7 @@ import { openTokenizer } from "../engine/tokenizer";
 import { folder, modelSpec, positiveInt, UsageError } from "./args";
 import { bytes, int } from "./format";
 import { TerminalRenderer } from "./render";
+import { planScope, SCOPE_OPTIONS, segmentTokensOf } from "./scope";
 
 const GPUS: readonly GpuChoice[] = ["auto", "cuda", "vulkan", "metal", "cpu"];
 
@@ -22,12 +21,9 @@ export async function askCommand(argv: string[]): Promise<number> {
       model: { type: "string" },
       gpu: { type: "string" },
       threads: { type: "string" },
-      "segment-tokens": { type: "string" },
+      ...SCOPE_OPTIONS,
       "margin-tokens": { type: "string" },
       "answer-tokens": { type: "string" },
-      include: { type: "string", multiple: true },
-      exclude: { type: "string", multiple: true },
-      "no-gitignore": { type: "boolean" },
       "no-classify": { type: "boolean" },
       json: { type: "boolean" },
     },
@@ -37,7 +33,7 @@ export async function askCommand(argv: string[]): Promise<number> {
   if (!question.trim()) throw new UsageError('a question is required: ask-codebase ask DIR "QUESTION"');
   const gpu = (values.gpu ?? "auto") as GpuChoice;
   if (!GPUS.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPUS.join(", ")}`);
-  const segmentTokens = positiveInt(values["segment-tokens"], "--segment-tokens", DEFAULT_SEGMENT_TOKENS);
+  segmentTokensOf(values); // a bad --segment-tokens fails now, before any model loads
   const marginTokens = positiveInt(values["margin-tokens"], "--margin-tokens", DEFAULT_MARGIN_TOKENS);
   const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, "--threads", 1);
@@ -70,16 +66,7 @@ export async function askCommand(argv: string[]): Promise<number> {
     const choice = await chooseBackend(gpu, modelPath, defaultBackendMemory(), { onStatus: note });
     const [engine, plan] = await Promise.all([
       openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) }),
-      planCodebase([root], {
-        segmentTokens,
-        countTokens: tokenizer.countTokens,
-        measureFiles: tokenizer.measureFiles,
-      onSize: tokenizer.prewarm,
-        include: values.include ?? [],
-        exclude: values.exclude ?? [],
-        respectGitignore: !values["no-gitignore"],
-        signal: controller.signal,
-      }).finally(() => tokenizer.dispose()),
+      planScope(root, values, tokenizer, controller.signal).finally(() => tokenizer.dispose()),
     ]);
     try {
       if (!plan.files.length) throw new UsageError(`nothing to read in ${root}${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);

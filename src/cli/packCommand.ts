@@ -1,11 +1,11 @@
 // `ask-codebase pack DIR --model FILE`: what a question would read, before any model runs.
 import { parseArgs } from "node:util";
-import { planCodebase, type CodebasePlan } from "../core/plan";
-import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
+import type { CodebasePlan } from "../core/plan";
 import { openTokenizer } from "../engine/tokenizer";
 import { resolveModel } from "../engine/modelResolve";
-import { folder, modelSpec, positiveInt } from "./args";
+import { folder, modelSpec } from "./args";
 import { bytes, int } from "./format";
+import { planScope, SCOPE_OPTIONS, segmentTokensOf } from "./scope";
 
 export async function packCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -13,26 +13,15 @@ export async function packCommand(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       model: { type: "string" },
-      "segment-tokens": { type: "string" },
-      include: { type: "string", multiple: true },
-      exclude: { type: "string", multiple: true },
-      "no-gitignore": { type: "boolean" },
+      ...SCOPE_OPTIONS,
       json: { type: "boolean" },
     },
   });
   const root = await folder(positionals[0]);
-  const segmentTokens = positiveInt(values["segment-tokens"], "--segment-tokens", DEFAULT_SEGMENT_TOKENS);
+  segmentTokensOf(values); // a bad --segment-tokens fails now, before any model loads
   const tokenizer = await openTokenizer(await resolveModel(modelSpec(values.model)));
   try {
-    const plan = await planCodebase([root], {
-      segmentTokens,
-      countTokens: tokenizer.countTokens,
-      measureFiles: tokenizer.measureFiles,
-      onSize: tokenizer.prewarm,
-      include: values.include ?? [],
-      exclude: values.exclude ?? [],
-      respectGitignore: !values["no-gitignore"],
-    });
+    const plan = await planScope(root, values, tokenizer);
     process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : planText(plan));
   } finally {
     await tokenizer.dispose();

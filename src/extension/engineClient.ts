@@ -24,10 +24,9 @@ export interface EngineClientOptions {
 export class EngineClient {
   private child?: ChildProcess;
   private ready?: Promise<void>;
-  private readonly plans = new Map<string, { resolve: (s: PlanSummary) => void; reject: (e: Error) => void }>();
+  /** Requests awaiting their answer (plans, model downloads, stats), by request id. */
+  private readonly pending = new Map<string, { resolve: (value: never) => void; reject: (e: Error) => void; progress?: (downloaded: number, total: number) => void }>();
   private readonly runs = new Set<string>();
-  private readonly statsRequests = new Map<string, (stats: EngineStats) => void>();
-  private readonly models = new Map<string, { resolve: (path: string) => void; reject: (e: Error) => void; progress?: (downloaded: number, total: number) => void }>();
   private stderr = "";
   /** The backend of the last run started, so a GPU that crashes the engine is remembered as failed. */
   private backend?: string;
@@ -76,31 +75,22 @@ export class EngineClient {
       case "status":
         this.options.onStatus?.(message.text);
         return;
-      case "planned": {
-        const waiting = this.plans.get(message.requestId);
-        this.plans.delete(message.requestId);
-        if (message.summary) waiting?.resolve(message.summary);
-        else waiting?.reject(new Error(message.error ?? "planning failed"));
+      case "planned":
+        this.settle(message.requestId, message.summary, message.error ?? "planning failed");
         return;
-      }
       case "event":
         if (message.event.type === "run-started") this.backend = message.event.backend;
         this.options.onEvent(message.event);
         return;
       case "stats":
-        this.statsRequests.get(message.requestId)?.(message.stats);
-        this.statsRequests.delete(message.requestId);
+        this.settle(message.requestId, message.stats, "no stats");
         return;
       case "model-progress":
-        this.models.get(message.requestId)?.progress?.(message.downloaded, message.total);
+        this.pending.get(message.requestId)?.progress?.(message.downloaded, message.total);
         return;
-      case "model-resolved": {
-        const waiting = this.models.get(message.requestId);
-        this.models.delete(message.requestId);
-        if (message.path) waiting?.resolve(message.path);
-        else waiting?.reject(new Error(message.error ?? "the model could not be resolved"));
+      case "model-resolved":
+        this.settle(message.requestId, message.path, message.error ?? "the model could not be resolved");
         return;
-      }
       case "run-ended":
         this.runs.delete(message.runId);
         return;
@@ -124,10 +114,8 @@ export class EngineClient {
       this.options.onEvent({ type: "error", runId, message: `${reason}.${crashedOnGpu ? ` The ${this.backend} backend will not be used again on this machine.` : ""} It will be restarted: ask again.` });
     }
     this.runs.clear();
-    for (const [, waiting] of this.plans) waiting.reject(new Error(reason));
-    this.plans.clear();
-    for (const [, waiting] of this.models) waiting.reject(new Error(reason));
-    this.models.clear();
+    for (const [, waiting] of this.pending) waiting.reject(new Error(reason));
+    this.pending.clear();
     this.restarts++;
     this.options.onExit?.(reason);
   }
@@ -137,30 +125,36 @@ export class EngineClient {
     this.child?.send(message);
   }
 
-  async plan(roots: string[], settings: RunSettings): Promise<PlanSummary> {
+  private settle(requestId: string, value: unknown, error: string): void {
+    const waiting = this.pending.get(requestId);
+    this.pending.delete(requestId);
+    if (value !== undefined) waiting?.resolve(value as never);
+    else waiting?.reject(new Error(error));
+  }
+
+  /** Sends a message that carries a fresh request id and resolves with the engine's answer to it. */
+  private async request<T>(build: (requestId: string) => ToEngine, progress?: (downloaded: number, total: number) => void): Promise<T> {
     await this.start();
     const requestId = randomUUID();
-    const result = new Promise<PlanSummary>((resolve, reject) => this.plans.set(requestId, { resolve, reject }));
-    await this.send({ type: "plan", requestId, roots, settings });
-    return result;
+    const answer = new Promise<T>((resolve, reject) => this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject, ...(progress ? { progress } : {}) }));
+    await this.send(build(requestId));
+    return answer;
+  }
+
+  stats(): Promise<EngineStats> {
+    return this.request((requestId) => ({ type: "stats", requestId }));
+  }
+
+  plan(roots: string[], settings: RunSettings): Promise<PlanSummary> {
+    return this.request((requestId) => ({ type: "plan", requestId, roots, settings }));
   }
 
   /** A path, or an hf: URI / URL downloaded into `directory` (progress reported); `signal` cancels the download. */
-  async resolveModel(spec: string, directory: string, progress?: (downloaded: number, total: number) => void, signal?: AbortSignal): Promise<string> {
-    await this.start();
-    const requestId = randomUUID();
-    const result = new Promise<string>((resolve, reject) => this.models.set(requestId, { resolve, reject, ...(progress ? { progress } : {}) }));
-    signal?.addEventListener("abort", () => this.child?.send({ type: "cancel-resolve", requestId } satisfies ToEngine), { once: true });
-    await this.send({ type: "resolve-model", requestId, spec, directory });
-    return result;
-  }
-
-  async stats(): Promise<EngineStats> {
-    await this.start();
-    const requestId = randomUUID();
-    const result = new Promise<EngineStats>((resolve) => this.statsRequests.set(requestId, resolve));
-    await this.send({ type: "stats", requestId });
-    return result;
+  resolveModel(spec: string, directory: string, progress?: (downloaded: number, total: number) => void, signal?: AbortSignal): Promise<string> {
+    return this.request((requestId) => {
+      signal?.addEventListener("abort", () => this.child?.send({ type: "cancel-resolve", requestId } satisfies ToEngine), { once: true });
+      return { type: "resolve-model", requestId, spec, directory };
+    }, progress);
   }
 
   async ask(runId: string, roots: string[], question: string, settings: RunSettings): Promise<void> {
