@@ -143,6 +143,9 @@ try {
   await until(async () => (await view.locator(".margin").count()) >= 2, "two margins");
   await page.screenshot({ path: join(out, "sidebar-mid-run.png") });
   check("margins stream into the sidebar while reading", (await view.locator(".margin").count()) >= 2);
+  const csp = (await view.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute("content")) ?? "";
+  check("the view runs under a strict Content-Security-Policy: nothing by default, scripts only with its nonce",
+    /(^|; )default-src 'none'/.test(csp) && /script-src 'nonce-[A-Za-z0-9+/=]{16,}'(;|$)/.test(csp) && !/unsafe-(inline|eval)/.test(csp), csp);
   // Hidden and shown again mid-run, the view comes back as it was (the extension replays the run) and goes on.
   const cardsBefore = await view.locator(".margin").count();
   const stillReading = (await view.locator("#stop:not([disabled])").count()) === 1;
