@@ -54,7 +54,6 @@ export class WimSession {
   private answerNowFlag = false;
   private reader?: EngineSequence;
   private codebaseEnd = 0;
-  private chat?: prompts.MarginForAnswer[];
   private lastAnswerMarginIds: number[] = [];
   private busy = false;
   private maxAnswerMargins = Infinity;
@@ -286,9 +285,9 @@ export class WimSession {
       const best = [...kept].sort((a, b) => (byId.get(b)!.score ?? 0.5) - (byId.get(a)!.score ?? 0.5) || a - b).slice(0, this.maxAnswerMargins);
       kept = kept.filter((id) => best.includes(id));
     }
-    this.chat = kept.map((id) => ({ segment: id, text: byId.get(id)!.text }));
+    const notes = kept.map((id) => ({ segment: id, text: byId.get(id)!.text }));
     const reader = engine.chatParts(prompts.READER_SYSTEM);
-    const prompt = [...engine.tokenizeText(prompts.answerPrompt(this.chat, this.question)), ...reader.suffix];
+    const prompt = [...engine.tokenizeText(prompts.answerPrompt(notes, this.question)), ...reader.suffix];
     this.lastAnswerMarginIds = kept;
     yield { type: "answer-started", runId: this.runId, marginIds: kept, promptTokens: prompt.length };
     const context = this.options.trace ? [...seq.tokens] : [];
