@@ -10,7 +10,7 @@ import { resolveModel } from "./modelResolve";
 
 export class EngineService {
   private engine?: { key: string; engine: Promise<LlamaEngine> };
-  private run?: { runId: string; session?: WimSession; controller: AbortController; done: Promise<void> };
+  private run?: { runId: string; session?: WimSession; controller: AbortController };
   private last?: { runId: string; session: WimSession };
   /** Questions and re-answers run one after another; `latest` names the one the user wants now. */
   private chain: Promise<void> = Promise.resolve();
@@ -61,8 +61,10 @@ export class EngineService {
         process.abort();
         return;
       case "shutdown":
+        // Queued questions end unread (superseded); the running one stops at its next token.
+        this.latest = undefined;
         this.run?.controller.abort();
-        await this.run?.done;
+        await this.chain;
         await (await this.engine?.engine.catch(() => undefined))?.dispose();
         return;
       default: {
@@ -87,6 +89,13 @@ export class EngineService {
     } finally {
       this.downloads.delete(requestId);
     }
+  }
+
+  /** Runs `work` after whatever question or re-answer is ahead of it; the chain settles when all have ended. */
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const turn = this.chain.then(work);
+    this.chain = turn.catch(() => undefined);
+    return turn;
   }
 
   private sessionFor(runId: string): WimSession | undefined {
@@ -143,16 +152,12 @@ export class EngineService {
   private ask(runId: string, roots: string[], question: string, settings: RunSettings): Promise<void> {
     this.latest = runId;
     this.run?.controller.abort();
-    const turn = this.chain.then(() => this.runAsk(runId, roots, question, settings));
-    this.chain = turn.catch(() => undefined);
-    return turn;
+    return this.enqueue(() => this.runAsk(runId, roots, question, settings));
   }
 
   private async runAsk(runId: string, roots: string[], question: string, settings: RunSettings): Promise<void> {
     const controller = new AbortController();
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    this.run = { runId, controller, done };
+    this.run = { runId, controller };
     const emit = (event: FromEngine): void => this.send(event);
     // Superseded by a later question before its turn came: it ends without reading.
     if (this.latest !== runId) controller.abort();
@@ -175,15 +180,12 @@ export class EngineService {
       }
     } finally {
       this.run = undefined;
-      finish();
       emit({ type: "run-ended", runId });
     }
   }
 
   private reanswer(runId: string): Promise<void> {
-    const turn = this.chain.then(() => this.runReanswer(runId));
-    this.chain = turn.catch(() => undefined);
-    return turn;
+    return this.enqueue(() => this.runReanswer(runId));
   }
 
   private async runReanswer(runId: string): Promise<void> {
@@ -192,15 +194,12 @@ export class EngineService {
       return;
     }
     const controller = new AbortController();
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    this.run = { runId, session: this.last.session, controller, done };
+    this.run = { runId, session: this.last.session, controller };
     this.latest = runId;
     try {
       for await (const event of this.last.session.reanswer(controller.signal)) this.send({ type: "event", event });
     } finally {
       this.run = undefined;
-      finish();
       this.send({ type: "run-ended", runId });
     }
   }
