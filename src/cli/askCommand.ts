@@ -1,6 +1,7 @@
 // `ask-codebase ask DIR "QUESTION"`: read a folder with Writing in the Margins and answer.
 import { parseArgs } from "node:util";
 import { DEFAULT_ANSWER_TOKENS, DEFAULT_MARGIN_TOKENS, WimSession } from "../core/wim/session";
+import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
 import { chooseBackend, defaultBackendMemory } from "../engine/backendChoice";
 import type { GpuChoice } from "../engine/llama";
 import { openLlamaEngine } from "../engine/llamaEngine";
@@ -24,6 +25,7 @@ export async function askCommand(argv: string[]): Promise<number> {
       ...SCOPE_OPTIONS,
       "margin-tokens": { type: "string" },
       "answer-tokens": { type: "string" },
+      classify: { type: "string" },
       "no-classify": { type: "boolean" },
       json: { type: "boolean" },
     },
@@ -38,6 +40,8 @@ export async function askCommand(argv: string[]): Promise<number> {
   const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, "--threads", 1);
   const json = values.json ?? false;
+  const classify = values["no-classify"] ? "off" : ((values.classify ?? "fused") as ClassifyMode);
+  if (!CLASSIFY_MODES.includes(classify)) throw new UsageError(`--classify must be one of ${CLASSIFY_MODES.join(", ")}`);
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
   const note = (text: string): void => { if (!json) renderer.note(text); };
 
@@ -72,7 +76,7 @@ export async function askCommand(argv: string[]): Promise<number> {
       if (!plan.files.length) throw new UsageError(`nothing to read in ${root}${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
       if (plan.skipped.length) note(`skipped ${int(plan.skipped.length)} files: ${Object.entries(plan.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
       session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
-        marginTokens, answerTokens, classify: !values["no-classify"], signal: controller.signal,
+        marginTokens, answerTokens, classify, signal: controller.signal,
       });
       let stopped = false;
       for await (const event of session.run()) {

@@ -8,7 +8,7 @@ import { packCommand } from "./packCommand";
 
 const USAGE = `usage:
   ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--threads N] [--segment-tokens N]
-                   [--margin-tokens N] [--answer-tokens N] [--no-classify] [--include GLOB]... [--exclude GLOB]... [--json]
+                   [--margin-tokens N] [--answer-tokens N] [--classify fused|separate|off] [--include GLOB]... [--exclude GLOB]... [--json]
   ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
 
 --model takes a GGUF path, an hf: URI or a URL; it defaults to $ASK_CODEBASE_MODEL, else to

@@ -1,7 +1,7 @@
 // The WiM engine on node-llama-cpp: one context whose sequences are the reader and the
 // classifier, sized for each run and reused while it is large enough.
 import { basename } from "node:path";
-import type { BatchItem, Llama, LlamaContext, LlamaContextSequence, LlamaModel, PrioritizedBatchItem, Token as LlamaToken } from "node-llama-cpp";
+import type { BatchItem, GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, PrioritizedBatchItem, Token as LlamaToken } from "node-llama-cpp";
 import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
 import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./llama";
@@ -17,6 +17,10 @@ export interface LlamaEngineOptions {
   /** CPU threads; by default the machine's cores, or one for a tiny model (see defaultThreads). */
   threads?: number;
   flashAttention?: boolean;
+  /** The KV cache's element type: q8_0 halves its memory (llama.cpp needs flash attention for a quantised V cache). */
+  kvCacheType?: "f16" | "q8_0";
+  /** Prompt-lookup decoding: draft tokens copied from the context, verified in one batch. */
+  promptLookup?: boolean;
   /** Shown with each run: why this backend runs rather than the one asked for. */
   backendNote?: string;
   /** Called with the tokens each sequence contributes to every decode batch. */
@@ -114,8 +118,10 @@ export class LlamaEngine implements WimEngine {
     if (!this.context) {
       const observe = this.options.onBatch;
       this.context = await this.createContext(size, sequences, observe, signal);
+      const { InputLookupTokenPredictor } = await nodeLlamaCpp();
       for (let i = 0; i < sequences; i++) {
         this.sequences.push(this.context.getSequence({
+          ...(this.options.promptLookup && i === 0 ? { tokenPredictor: new InputLookupTokenPredictor() } : {}),
           // Never drop the start of the codebase silently: a run is sized so this cannot happen.
           contextShift: { strategy: () => { throw new ContextOverflowError("the context is full"); } },
         }));
@@ -139,6 +145,7 @@ export class LlamaEngine implements WimEngine {
         threads: this.options.threads ?? defaultThreads(this.model.size),
         ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}),
         ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
+        ...this.kvCacheTypes(),
         ...(signal ? { createSignal: signal } : {}),
         batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
       });
@@ -152,6 +159,14 @@ export class LlamaEngine implements WimEngine {
         "narrow the scope, use smaller segments, or fewer margin tokens",
       );
     }
+  }
+
+  private kvCacheTypes(): { experimentalKvCacheKeyType?: keyof typeof GgmlType; experimentalKvCacheValueType?: keyof typeof GgmlType } {
+    const type = this.options.kvCacheType;
+    if (!type || type === "f16") return {};
+    // The option is marked experimental in node-llama-cpp 3.21: offered as a measured setting, not a default.
+    const name = type.toUpperCase() as keyof typeof GgmlType;
+    return { experimentalKvCacheKeyType: name, experimentalKvCacheValueType: name };
   }
 
   async dispose(): Promise<void> {
@@ -170,12 +185,17 @@ export class LlamaEngine implements WimEngine {
     return { contexts: this.context ? 1 : 0, sequences: this.sequences.length };
   }
 
+  /** GPU memory in use now (bytes; 0 on the CPU), for the benchmark's memory figures. */
+  async gpuMemoryUsed(): Promise<number> {
+    return this.llama.gpu ? (await this.llama.getVramState()).used : 0;
+  }
+
   get gpu(): string | false {
     return this.llama.gpu;
   }
 
   /** The model's shape, so benchmark figures from different models are never confused. */
-  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto" } {
+  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean } {
     const arch = this.model.fileInfo.architectureMetadata as { embedding_length?: number };
     return {
       name: String(this.model.fileInfo.metadata.general?.name ?? this.info.model),
@@ -183,6 +203,8 @@ export class LlamaEngine implements WimEngine {
       embedding: arch.embedding_length ?? 0,
       vocab: this.model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? 0,
       bytes: this.model.size,
+      kvCacheType: this.options.kvCacheType ?? "f16",
+      promptLookup: this.options.promptLookup ?? false,
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }

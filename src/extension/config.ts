@@ -1,6 +1,7 @@
 // One typed view of the `askCodebase.*` settings (package.json contributes.configuration).
 import * as vscode from "vscode";
 import type { GpuChoice } from "../engine/llama";
+import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
 
 export interface AskConfig {
   model: string;
@@ -12,7 +13,7 @@ export interface AskConfig {
   include: string[];
   exclude: string[];
   respectGitignore: boolean;
-  classify: boolean;
+  classify: ClassifyMode;
   confirmAboveTokens: number;
 }
 
@@ -30,7 +31,13 @@ export function readConfig(): AskConfig {
     include: c.get<string[]>("include", []),
     exclude: c.get<string[]>("exclude", []),
     respectGitignore: c.get<boolean>("respectGitignore", true),
-    classify: c.get<boolean>("classify", true),
+    classify: classifyMode(c.get<unknown>("classify", "fused")),
     confirmAboveTokens: c.get<number>("confirmAboveTokens", 100_000),
   };
+}
+
+/** Settings written before the modes existed hold true or false. */
+function classifyMode(value: unknown): ClassifyMode {
+  if (value === false) return "off";
+  return CLASSIFY_MODES.includes(value as ClassifyMode) ? (value as ClassifyMode) : "fused";
 }

@@ -3,6 +3,7 @@
 import type { WimEvent } from "../core/wim/events";
 import type { SkipReason } from "../core/workspace/reader";
 import type { GpuChoice } from "../engine/llama";
+import type { ClassifyMode } from "../core/wim/verdict";
 
 export interface RunSettings {
   modelPath: string;
@@ -10,7 +11,7 @@ export interface RunSettings {
   segmentTokens: number;
   marginTokens: number;
   answerTokens: number;
-  classify: boolean;
+  classify: ClassifyMode;
   include: string[];
   exclude: string[];
   respectGitignore: boolean;

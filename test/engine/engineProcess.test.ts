@@ -24,7 +24,7 @@ before(() => {
   writeTree(dir.path, files);
   settings = {
     modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 6, answerTokens: 6,
-    classify: true, include: [], exclude: [], respectGitignore: true, threads: 1,
+    classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1,
   };
   client = new EngineClient({ script: HOST, onEvent: (e) => events.push(e), onStatus: (s) => statuses.push(s), onExit: (r) => exits.push(r) });
 });

@@ -6,6 +6,7 @@ import { planCodebase, type CodebasePlan } from "../../src/core/plan";
 import { segmentChunks } from "../../src/core/pack/packer";
 import * as prompts from "../../src/core/wim/prompts";
 import { WimSession, type WimOptions } from "../../src/core/wim/session";
+import * as verdict from "../../src/core/wim/verdict";
 import type { WimEvent } from "../../src/core/wim/events";
 import type { EngineSequence, Token } from "../../src/core/wim/engine";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
@@ -76,46 +77,83 @@ function expectedPrefix(k: number, from = 0): Token[] {
 
 let reference: { margins: string[]; answer: string } | undefined;
 
-test("each margin equals a fresh single pass over the same prefix; each erase restores the cache; the answer too", async () => {
-  const s = session();
-  const events = await collect(s.run());
-  assert.deepEqual(of(events, "error"), []);
-  const done = of(events, "done")[0]!;
-  assert.equal(done.stoppedBy, "finished");
-  assert.equal(done.segmentsRead, plan.segments.length);
-  assert.equal(s.trace.margins.length, plan.segments.length);
-  const fresh = await engine.freshSequence(8192);
-  try {
-    for (const [k, m] of s.trace.margins.entries()) {
-      assert.deepEqual(m.before, expectedPrefix(k), `reader tokens before margin ${k}`);
-      assert.deepEqual(m.afterErase, m.before, `erase after margin ${k} restores the cache exactly`);
-      assert.equal(m.margin.length, MARGIN);
+/** The verdict a fresh sequence holding `before` gives after the fused prompt: the score, and the "yes" a relevant margin continues from. */
+async function freshVerdict(seq: EngineSequence, before: Token[], prompt: Token[]): Promise<{ score: number; yes: Token }> {
+  const v = verdict.verdictTokens(engine);
+  await seq.truncate(0);
+  await seq.append(before);
+  const p = await seq.nextTokenProbabilities(prompt, verdict.candidates(v));
+  await seq.truncate(before.length);
+  return { score: verdict.score(v, p), yes: verdict.likeliestYes(v, p) };
+}
+
+// "fused" (the default) with the default judge; "fused" with a judge that alternates, so that both
+// the stopped and the continued path are checked whatever the random weights say; and "off", where
+// every margin runs to its cap.
+for (const variant of ["fused", "fused, alternating judge", "off"] as const) {
+  test(`${variant}: each margin equals a fresh single pass over the same prefix; each erase restores the cache; the answer too`, async () => {
+    const options: WimOptions = variant === "off" ? { classify: "off" } : variant === "fused" ? {} : { judge: (k) => k % 2 === 0 };
+    const s = session(options);
+    const events = await collect(s.run());
+    assert.deepEqual(of(events, "error"), []);
+    const done = of(events, "done")[0]!;
+    assert.equal(done.stoppedBy, "finished");
+    assert.equal(done.segmentsRead, plan.segments.length);
+    assert.equal(s.trace.margins.length, plan.segments.length);
+    const fusedPrompt = [...engine.tokenizeText(prompts.fusedExtractivePrompt(QUESTION)), ...engine.chatParts(prompts.READER_SYSTEM).suffix];
+    const classified = of(events, "margin-classified");
+    const fresh = await engine.freshSequence(8192);
+    try {
+      for (const [k, m] of s.trace.margins.entries()) {
+        assert.deepEqual(m.before, expectedPrefix(k), `reader tokens before margin ${k}`);
+        assert.deepEqual(m.afterErase, m.before, `erase after margin ${k} restores the cache exactly`);
+        let prompt = m.prompt;
+        if (variant !== "off") {
+          // The verdict is read from the prompt's own evaluation, as a fresh pass computes it.
+          const v = await freshVerdict(fresh.sequence, m.before, fusedPrompt);
+          assert.ok(Math.abs(v.score - m.score!) < 1e-3, `verdict score ${k}: ${m.score} vs fresh ${v.score}`);
+          const relevant = variant === "fused" ? m.score! >= 0.5 : k % 2 === 0;
+          assert.deepEqual(classified.find((e) => e.segment === k), { type: "margin-classified", runId: s.runId, segment: k, relevant, score: m.score });
+          if (!relevant) {
+            assert.deepEqual(m.margin, [], `an irrelevant margin ${k} stops at its verdict`);
+            assert.equal(s.margins[k]!.text, "");
+            continue;
+          }
+          assert.deepEqual(m.prompt, [...fusedPrompt, v.yes], `a relevant margin ${k} goes on after its "yes"`);
+          prompt = m.prompt;
+        }
+        assert.equal(m.margin.length, MARGIN);
+        await fresh.sequence.truncate(0);
+        await fresh.sequence.append(m.before);
+        assert.deepEqual(await greedy(fresh.sequence, prompt, MARGIN), m.margin, `margin ${k}`);
+      }
+      if (variant === "fused, alternating judge") {
+        assert.deepEqual(of(events, "answer-started")[0]!.marginIds, plan.segments.map((_, i) => i).filter((i) => i % 2 === 0), "only the relevant margins reach the answer");
+      }
+      const a = s.trace.answers[0]!;
+      assert.deepEqual(a.context, expectedPrefix(plan.segments.length - 1), "the answer sees every segment and no margin");
+      const kept = of(events, "answer-started")[0]!.marginIds.map((id) => ({ segment: id, text: s.margins[id]!.text }));
+      const reader = engine.chatParts(prompts.READER_SYSTEM);
+      assert.deepEqual(a.prompt, [...engine.tokenizeText(prompts.answerPrompt(kept, QUESTION)), ...reader.suffix]);
       await fresh.sequence.truncate(0);
-      await fresh.sequence.append(m.before);
-      assert.deepEqual(await greedy(fresh.sequence, m.prompt, MARGIN), m.margin, `margin ${k}`);
+      await fresh.sequence.append(a.context);
+      assert.deepEqual(await greedy(fresh.sequence, a.prompt, ANSWER), a.answer, "answer");
+    } finally {
+      await fresh.dispose();
     }
-    const a = s.trace.answers[0]!;
-    assert.deepEqual(a.context, expectedPrefix(plan.segments.length - 1), "the answer sees every segment and no margin");
-    const kept = of(events, "answer-started")[0]!.marginIds.map((id) => ({ segment: id, text: s.margins[id]!.text }));
-    const reader = engine.chatParts(prompts.READER_SYSTEM);
-    assert.deepEqual(a.prompt, [...engine.tokenizeText(prompts.answerPrompt(kept, QUESTION)), ...reader.suffix]);
-    await fresh.sequence.truncate(0);
-    await fresh.sequence.append(a.context);
-    assert.deepEqual(await greedy(fresh.sequence, a.prompt, ANSWER), a.answer, "answer");
-  } finally {
-    await fresh.dispose();
-  }
-  reference = { margins: of(events, "margin-done").map((e) => e.text), answer: done.answer };
-  // Streamed text adds up to the margins and the answer.
-  for (const [k, text] of reference.margins.entries()) {
-    assert.equal(of(events, "margin-token").filter((e) => e.segment === k).map((e) => e.text).join(""), text);
-  }
-  assert.equal(of(events, "answer-token").map((e) => e.text).join(""), done.answer);
-  assert.ok(events.every((e) => e.runId === s.runId));
-});
+    // Streamed text adds up to the margins and the answer.
+    const margins = of(events, "margin-done").map((e) => e.text);
+    for (const [k, text] of margins.entries()) {
+      assert.equal(of(events, "margin-token").filter((e) => e.segment === k).map((e) => e.text).join(""), text);
+    }
+    assert.equal(of(events, "answer-token").map((e) => e.text).join(""), done.answer);
+    assert.ok(events.every((e) => e.runId === s.runId));
+    if (variant === "fused") reference = { margins, answer: done.answer };
+  });
+}
 
 test("margins carry their segment's sources, and citations only of lines in that segment", async () => {
-  const s = session({ classify: false });
+  const s = session({ classify: "off" });
   const events = await collect(s.run());
   for (const e of of(events, "margin-done")) {
     assert.deepEqual(e.sources, plan.segments[e.segment]!.sources.map((p) => ({ path: p.path, startLine: p.startLine, endLine: p.endLine })));
@@ -125,16 +163,16 @@ test("margins carry their segment's sources, and citations only of lines in that
 
 test("classification shares decode batches with the next segment's prefill", async () => {
   batches.length = 0;
-  await collect(session({ classify: true }).run());
+  await collect(session({ classify: "separate" }).run());
   const shared = batches.filter((b) => b.length >= 2);
   assert.ok(shared.length >= plan.segments.length - 1, `batches with two sequences: ${shared.length}`);
   batches.length = 0;
-  await collect(session({ classify: false }).run());
+  await collect(session({ classify: "off" }).run());
   assert.equal(batches.filter((b) => b.length >= 2).length, 0, "without a classifier no batch holds two sequences");
 });
 
 test("answer now after margin k reads no further segment and answers from margins 0..k only", async () => {
-  const s = session({ classify: false });
+  const s = session({ classify: "off" });
   const events = await collect(s.run(), (e) => { if (e.type === "margin-done" && e.segment === 1) s.answerNow(); });
   const done = of(events, "done")[0]!;
   assert.equal(done.stoppedBy, "answer-now");
@@ -145,7 +183,7 @@ test("answer now after margin k reads no further segment and answers from margin
 });
 
 test("a rejected margin is absent from the answer prompt; re-answer does not read the codebase again", async () => {
-  const s = session({ classify: false });
+  const s = session({ classify: "off" });
   const first = await collect(s.run());
   assert.deepEqual(of(first, "answer-started")[0]!.marginIds, plan.segments.map((_, i) => i));
   s.setRejected(2, true);
@@ -254,12 +292,12 @@ test("a truncated or corrupt model file is refused with a one-line reason", asyn
   writeFileSync(garbage, Buffer.concat([Buffer.from("GGUF"), Buffer.from([3, 0, 0, 0]), Buffer.alloc(64, 0xff)]));
   await assert.rejects(openLlamaEngine({ modelPath: garbage, gpu: "cpu", threads: 1 }), { name: "ModelFileError" });
   // The engine already open is unharmed.
-  const events = await collect(session({ classify: false }).run());
+  const events = await collect(session({ classify: "off" }).run());
   assert.equal(of(events, "done")[0]!.stoppedBy, "finished");
 });
 
 test("a codebase larger than the context is read in windows: exact within each, the answer sees the last window and every margin", async () => {
-  const s = session({ classify: false, contextTokens: 1500 });
+  const s = session({ classify: "off", contextTokens: 1500 });
   const events = await collect(s.run());
   assert.deepEqual(of(events, "error"), []);
   const started = of(events, "run-started")[0]!;
@@ -298,7 +336,7 @@ test("windows group segments in order and refuse a segment that cannot fit alone
 
 test("with more margins than half the context holds, the answer takes the best-judged ones and still fits", async () => {
   const small = await planCodebase([dir.path], { segmentTokens: 64, countTokens: (t) => engine.tokenizeText(t).length });
-  const s = new WimSession(engine, { segments: small.segments, files: small.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, contextTokens: 900, trace: true });
+  const s = new WimSession(engine, { segments: small.segments, files: small.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, contextTokens: 900, trace: true, classify: "separate" });
   const events = await collect(s.run());
   assert.deepEqual(of(events, "error"), []);
   const kept = s.keptMarginIds();

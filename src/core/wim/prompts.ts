@@ -15,6 +15,15 @@ export function extractivePrompt(question: string): string {
   );
 }
 
+/** The fused variant: the margin opens with its own verdict, so an irrelevant one can stop there. */
+export function fusedExtractivePrompt(question: string): string {
+  return (
+    "\n---\nQuestion: " + question +
+    "\nDoes the code above hold anything relevant to the question? Reply yes or no first. " +
+    "After yes, extract only what is relevant, citing path:line."
+  );
+}
+
 export interface MarginForAnswer { segment: number; text: string }
 
 export function answerPrompt(margins: readonly MarginForAnswer[], question: string): string {

@@ -1,8 +1,8 @@
 // Writing in the Margins over an engine's token sequences (Russak et al., 2024). The codebase is
 // prefilled once, segment by segment, on the reader sequence; after each segment an extractive
-// prompt is appended, a margin generated greedily, and both erased from the end of the cache. A
-// second sequence classifies each margin, queued in the same tick as the next segment's prefill
-// so both share decode batches. The answer sees every segment plus the margins kept.
+// prompt is appended, a margin generated greedily, and both erased from the end of the cache. Each
+// margin is judged relevant or not (verdict.ts: fused into the margin, or on a second sequence).
+// The answer sees every segment plus the margins kept.
 import { randomUUID } from "node:crypto";
 import { segmentChunks, type Segment } from "../pack/packer";
 import { findCitations } from "./citations";
@@ -10,12 +10,18 @@ import { abortError, ContextTooSmallError, isAbortError, type EngineSequence, ty
 import { sourcesOf, type RunTimings, type StopReason, type WimEvent } from "./events";
 import * as prompts from "./prompts";
 import { TextStream } from "./textStream";
+import * as verdict from "./verdict";
+import { assignWindows } from "./windows";
+
+export { assignWindows };
 
 export interface WimOptions {
   marginTokens?: number;
   answerTokens?: number;
-  /** Judge each margin relevant or not on a second sequence; off keeps every margin. */
-  classify?: boolean;
+  /** How margins are judged relevant (see verdict.ts); "off" keeps every margin. Default "fused". */
+  classify?: verdict.ClassifyMode;
+  /** Turns a verdict's score (P(yes) over yes and no) into relevant or not; default score >= 0.5. The benchmark fixes it to measure a known share of relevant segments. */
+  judge?: (segment: number, score: number) => boolean;
   runId?: string;
   signal?: AbortSignal;
   /** Record token sequences at each step, for exactness tests. */
@@ -34,8 +40,8 @@ export interface MarginRecord {
 }
 
 export interface WimTrace {
-  /** Reader tokens before each margin's prompt, the prompt, and the margin generated. */
-  margins: { before: Token[]; prompt: Token[]; margin: Token[]; afterErase: Token[] }[];
+  /** Reader tokens before each margin's prompt, the prompt (with a fused verdict's "yes" when it was relevant), the margin generated, and a fused verdict's score. */
+  margins: { before: Token[]; prompt: Token[]; margin: Token[]; afterErase: Token[]; score?: number }[];
   answers: { context: Token[]; prompt: Token[]; answer: Token[] }[];
 }
 
@@ -137,7 +143,10 @@ export class WimSession {
     const total = segmentTokens.reduce((n, t) => n + t.length, 0);
     const reader = engine.chatParts(prompts.READER_SYSTEM);
     const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
-    const extract = [...engine.tokenizeText(prompts.extractivePrompt(this.question)), ...reader.suffix];
+    const mode = this.options.classify ?? "fused";
+    const judge = this.options.judge ?? verdict.byScore;
+    const extractText = mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question);
+    const extract = [...engine.tokenizeText(extractText), ...reader.suffix];
     const placeholder = this.codebase.segments.map((s) => ({ segment: s.index, text: "" }));
     const answerFixed = engine.tokenizeText(prompts.answerPrompt(placeholder, this.question)).length + reader.suffix.length;
     const contextLimit = Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity);
@@ -156,7 +165,7 @@ export class WimSession {
     const windowCount = windows.length ? windows[windows.length - 1]! + 1 : 1;
     const largestWindow = Math.max(0, ...Array.from({ length: windowCount }, (_, w) => segmentTokens.reduce((n, t, k) => n + (windows[k] === w ? t.length : 0), 0)));
     const needed = opening.length + largestWindow + reserve;
-    const classify = this.options.classify ?? true;
+    const classify = mode === "separate";
     const classifierParts = classify ? engine.chatParts(prompts.CLASSIFIER_SYSTEM) : undefined;
     let prepared: EngineSequence[];
     try {
@@ -175,19 +184,17 @@ export class WimSession {
     };
 
     const evaluatedAtStart = engine.evaluatedTokens;
-    const yesNo = classify ? verdictTokens(engine) : undefined;
+    const yesNo = mode !== "off" ? verdict.verdictTokens(engine) : undefined;
     const classifierTail = classifierParts ? [...engine.tokenizeText(prompts.CLASSIFIER_TAIL), ...classifierParts.suffix] : [];
     let classifierHead = 0;
     let pending: Promise<MarginRecord> | undefined;
     const startClassify = (record: MarginRecord): Promise<MarginRecord> => {
       const began = performance.now();
       const prompt = [...engine.tokenizeText(record.text), ...classifierTail];
-      return classifierSeq!.nextTokenProbabilities(prompt, [...yesNo!.yes, ...yesNo!.no]).then(async (p) => {
+      return classifierSeq!.nextTokenProbabilities(prompt, verdict.candidates(yesNo!)).then(async (p) => {
         await classifierSeq!.truncate(classifierHead);
-        const yes = p.slice(0, yesNo!.yes.length).reduce((a, b) => a + b, 0);
-        const no = p.slice(yesNo!.yes.length).reduce((a, b) => a + b, 0);
-        record.score = yes + no > 0 ? yes / (yes + no) : 0.5;
-        record.relevant = record.score >= 0.5;
+        record.score = verdict.score(yesNo!, p);
+        record.relevant = judge(record.segment, record.score);
         timings.classifyMs += performance.now() - began;
         return record;
       });
@@ -234,10 +241,23 @@ export class WimSession {
         const marginStarted = performance.now();
         const before = seq!.length;
         const beforeTokens = this.options.trace ? [...seq!.tokens] : [];
-        const text = new TextStream((t) => engine.detokenize(t));
-        for await (const token of seq!.generate(extract, { maxTokens: this.marginTokens, ...(signal ? { signal } : {}), shouldStop: () => this.answerNowRequested })) {
-          const delta = text.push(token);
-          if (delta) yield { type: "margin-token", runId: this.runId, segment: k, text: delta };
+        // Fused: the prompt's own evaluation yields the verdict; only a relevant margin decodes on, after its "yes".
+        let fused: { score: number; relevant: boolean } | undefined;
+        let prompt = extract;
+        let continueFrom = extract;
+        if (mode === "fused") {
+          const p = await seq!.nextTokenProbabilities(extract, verdict.candidates(yesNo!));
+          const s = verdict.score(yesNo!, p);
+          fused = { score: s, relevant: judge(k, s) };
+          continueFrom = fused.relevant ? [verdict.likeliestYes(yesNo!, p)] : [];
+          prompt = [...extract, ...continueFrom];
+        }
+        const text = new TextStream((t) => engine.detokenize(t), fused ? verdict.VERDICT_SEPARATOR : undefined);
+        if (continueFrom.length) {
+          for await (const token of seq!.generate(continueFrom, { maxTokens: this.marginTokens, ...(signal ? { signal } : {}), shouldStop: () => this.answerNowRequested })) {
+            const delta = text.push(token);
+            if (delta) yield { type: "margin-token", runId: this.runId, segment: k, text: delta };
+          }
         }
         const rest = text.flush();
         if (rest) yield { type: "margin-token", runId: this.runId, segment: k, text: rest };
@@ -245,12 +265,13 @@ export class WimSession {
         if (signal?.aborted) throw abortError(signal);
         timings.marginMs += performance.now() - marginStarted;
         marginTokens += text.count;
-        if (this.options.trace) this.trace.margins.push({ before: beforeTokens, prompt: extract, margin: [...text.all], afterErase: [...seq!.tokens] });
-        const partial = this.answerNowRequested && text.count < this.marginTokens;
-        const record: MarginRecord = { segment: k, text: text.text, tokens: text.count, partial };
+        if (this.options.trace) this.trace.margins.push({ before: beforeTokens, prompt, margin: [...text.all], afterErase: [...seq!.tokens], ...(fused ? { score: fused.score } : {}) });
+        const partial = this.answerNowRequested && fused?.relevant !== false && text.count < this.marginTokens;
+        const record: MarginRecord = { segment: k, text: text.text, tokens: text.count, partial, ...fused };
         this.margins.push(record);
         const sources = this.codebase.segments[k]!.sources;
         yield { type: "margin-done", runId: this.runId, segment: k, text: text.text, tokens: text.count, sources: sourcesOf(sources), citations: findCitations(text.text, sources), partial };
+        if (fused) yield classified(record);
         if (classifierSeq && text.text.trim()) pending = startClassify(record);
       }
       if (pending) yield classified(await pending);
@@ -322,32 +343,4 @@ export class WimSession {
 
 function emptyTimings(): RunTimings {
   return { totalMs: 0, prefillMs: 0, marginMs: 0, classifyMs: 0, answerMs: 0 };
-}
-
-/** First tokens of "yes" and "no" in their usual spellings: the classifier's two answers. */
-function verdictTokens(engine: WimEngine): { yes: Token[]; no: Token[] } {
-  const first = (words: readonly string[]): Token[] => [...new Set(words.map((w) => engine.tokenizeText(w)[0]!).filter((t) => t !== undefined))];
-  const yes = first(prompts.VERDICT_WORDS.yes);
-  const no = first(prompts.VERDICT_WORDS.no).filter((t) => !yes.includes(t));
-  return { yes, no };
-}
-
-/**
- * Groups segments into windows of at most `room` tokens, in order: the window index of each
- * segment. Undefined when a single segment does not fit.
- */
-export function assignWindows(sizes: readonly number[], room: number): number[] | undefined {
-  const out: number[] = [];
-  let window = 0;
-  let used = 0;
-  for (const size of sizes) {
-    if (size > room) return undefined;
-    if (used + size > room) {
-      window++;
-      used = 0;
-    }
-    out.push(window);
-    used += size;
-  }
-  return out;
 }

@@ -7,11 +7,17 @@ export class TextStream {
   private sent = 0;
   text = "";
 
-  constructor(private readonly detokenize: (tokens: readonly Token[]) => string) {}
+  /** `dropLeading` strips a prefix (such as separators after a verdict word) from the text and its deltas alike. */
+  constructor(private readonly detokenize: (tokens: readonly Token[]) => string, private readonly dropLeading?: RegExp) {}
+
+  private render(): string {
+    const text = this.detokenize(this.tokens);
+    return this.dropLeading ? text.replace(this.dropLeading, "") : text;
+  }
 
   push(token: Token): string {
     this.tokens.push(token);
-    const text = this.detokenize(this.tokens);
+    const text = this.render();
     if (text.endsWith("\uFFFD")) return "";
     this.text = text;
     const delta = text.slice(this.sent);
@@ -21,7 +27,7 @@ export class TextStream {
 
   /** Whatever is left once generation ends, complete or not. */
   flush(): string {
-    this.text = this.detokenize(this.tokens);
+    this.text = this.render();
     const delta = this.text.slice(this.sent);
     this.sent = this.text.length;
     return delta;
