@@ -222,9 +222,11 @@ class LlamaSequence implements EngineSequence {
   }
 
   async append(tokens: readonly Token[], signal?: AbortSignal): Promise<void> {
-    for (let i = 0; i < tokens.length; i += APPEND_PIECE) {
+    // A piece at least one batch long, so that a large batch size is not cut down by the piece.
+    const step = Math.max(APPEND_PIECE, this.seq.context.batchSize);
+    for (let i = 0; i < tokens.length; i += step) {
       if (signal?.aborted) throw abortError(signal);
-      const piece = tokens.slice(i, i + APPEND_PIECE);
+      const piece = tokens.slice(i, i + step);
       await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
       this.engine.evaluatedTokens += piece.length;
     }
