@@ -16,6 +16,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
 }
 const icon = (name: string): HTMLElement => el("span", { class: `codicon codicon-${name}`, "aria-hidden": "true" });
 const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
+const mib = (n: number): string => fmt(n / 1048576);
 const secs = (s: number): string => (!Number.isFinite(s) ? "?" : s < 60 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
 
 // ── layout ──
@@ -130,7 +131,7 @@ function apply(event: WimEvent): void {
   switch (event.type) {
     case "run-started":
       active = true;
-      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}${event.backendNote ? `. ${event.backendNote}` : ""}`;
+      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}${event.backendNote ? `. ${event.backendNote}` : ""}${event.reusedSegments ? ` · ${event.reusedSegments} of ${event.segments} segments already read (warm cache)` : ""}`;
       break;
     case "window-started":
       statusLine.textContent = `Window ${event.window + 1} of ${event.windows}: the codebase is larger than the model's context, so each window is read after clearing the last; margins are kept`;
@@ -152,7 +153,7 @@ function apply(event: WimEvent): void {
       c.details.classList.remove("streaming");
       const sources = c.details.querySelector(".sources")!;
       sources.replaceChildren(...event.sources.map((s) => fileLink(s.path, s.startLine, s.endLine)));
-      c.text.replaceChildren(event.text.trim() ? renderMarkdown(event.text, { link: citationLink }) : el("em", {}, "(empty)"));
+      c.text.replaceChildren(event.text.trim() ? renderMarkdown(event.text, { link: citationLink }) : el("em", {}, "(nothing relevant)"));
       c.citations.replaceChildren(...(event.citations.length ? [el("span", { class: "label" }, "Cites "), ...event.citations.map((x) => fileLink(x.path, x.line, x.endLine))] : []));
       if (event.partial) c.verdict.textContent = "stopped early";
       break;
@@ -185,6 +186,11 @@ function apply(event: WimEvent): void {
       renderAnswer();
       bar.value = event.stoppedBy === "finished" ? 1 : bar.value;
       statusLine.textContent = `${event.stoppedBy === "finished" ? "Done" : event.stoppedBy === "answer-now" ? "Answered early" : "Stopped"} · ${event.segmentsRead} segments read in ${secs(event.timings.totalMs / 1000)}`;
+      break;
+    case "cache-saved":
+      statusLine.textContent += event.error
+        ? ` · not cached: ${event.error}`
+        : event.bytes ? ` · cached for the next question (${mib(event.totalBytes)} of ${mib(event.limitBytes)} MiB used)` : " · too large for the cache limit";
       break;
     case "error":
       active = false;

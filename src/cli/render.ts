@@ -1,6 +1,6 @@
 // How a run looks in a terminal: a progress line on stderr, margins and the answer on stdout.
 import type { WimEvent } from "../core/wim/events";
-import { int, seconds } from "./format";
+import { bytes, int, seconds } from "./format";
 
 export interface Output { write(text: string): void; isTTY?: boolean }
 
@@ -15,6 +15,7 @@ export class TerminalRenderer {
       case "run-started":
         this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
         if (e.backendNote) this.err.write(`note: ${e.backendNote}\n`);
+        if (e.reusedSegments) this.err.write(`warm cache: ${e.reusedSegments} of ${e.segments} segments already read; their margins are written last to first\n`);
         break;
       case "window-started":
         this.note(`window ${e.window + 1} of ${e.windows} (the codebase is larger than the context: the cache is cleared, margins are kept)`);
@@ -51,6 +52,13 @@ export class TerminalRenderer {
         );
         break;
       }
+      case "cache-saved":
+        this.err.write(e.error
+          ? `could not cache the codebase for the next question: ${e.error}\n`
+          : e.bytes
+            ? `cached ${e.segments} segments (${bytes(e.bytes)}) for the next question; the cache holds ${e.entries} (${bytes(e.totalBytes)} of ${bytes(e.limitBytes)})\n`
+            : `the codebase's state is larger than the cache limit (${bytes(e.limitBytes)}): not cached\n`);
+        break;
       case "error":
         this.clearProgress();
         this.err.write(`ask-codebase: ${e.message}\n`);

@@ -53,7 +53,7 @@ export function defaultBackendMemory(): BackendMemory {
 }
 
 export class BackendMemory {
-  constructor(private readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${libraryVersion()}`) {}
+  constructor(private readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${nodeLlamaCppVersion()}`) {}
 
   private read(): Record<string, Record<string, BackendVerdict>> {
     try {
@@ -76,7 +76,7 @@ export class BackendMemory {
 }
 
 /** node-llama-cpp's version, read from its package.json (the ESM-only package does not export it to require.resolve). */
-function libraryVersion(): string {
+export function nodeLlamaCppVersion(): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
     const file = join(dir, "node_modules", "node-llama-cpp", "package.json");
     if (existsSync(file)) {

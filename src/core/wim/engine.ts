@@ -16,6 +16,8 @@ export interface EngineInfo {
   trainContextSize: number;
   /** Why the backend differs from the one asked for (a GPU that failed here), if it does. */
   backendNote?: string;
+  /** Names everything a saved KV state depends on (model file, backend, cache settings); absent when states cannot be saved. */
+  stateKey?: string;
 }
 
 export interface GenerateOptions {
@@ -38,6 +40,10 @@ export interface EngineSequence {
   truncate(length: number): Promise<void>;
   /** Appends `prompt` and returns the next-token probability of each candidate. */
   nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]>;
+  /** Writes the sequence's tokens and KV state to a file (engines that can). */
+  saveState?(file: string): Promise<void>;
+  /** Replaces the sequence's contents with a state saveState wrote for the same stateKey. */
+  loadState?(file: string): Promise<void>;
 }
 
 export interface PrepareOptions {

@@ -16,7 +16,8 @@ export interface RunTimings {
 }
 
 export type WimEvent =
-  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number }
+  /** `reusedSegments`: leading segments whose prefill came from the warm cache (their margins are written last to first). */
+  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; reusedSegments: number }
   /** Only when the codebase is larger than the context: the cache is cleared and reading goes on from `firstSegment`. */
   | { type: "window-started"; runId: string; window: number; windows: number; firstSegment: number }
   | { type: "segment-progress"; runId: string; segment: number; segments: number; window: number; windows: number; tokensRead: number; totalTokens: number; tokensPerSecond: number; etaSeconds: number }
@@ -26,7 +27,9 @@ export type WimEvent =
   | { type: "answer-started"; runId: string; marginIds: number[]; promptTokens: number }
   | { type: "answer-token"; runId: string; text: string }
   | { type: "done"; runId: string; stoppedBy: StopReason; answer: string; segmentsRead: number; timings: RunTimings; tokens: { prefilled: number; margins: number; answer: number; evaluated: number } }
-  | { type: "error"; runId: string; message: string };
+  | { type: "error"; runId: string; message: string }
+  /** After done: the codebase's state was saved for the next question (or could not be: `error`). */
+  | { type: "cache-saved"; runId: string; segments: number; bytes: number; entries: number; totalBytes: number; limitBytes: number; error?: string };
 
 export type WimEventType = WimEvent["type"];
 

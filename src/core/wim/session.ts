@@ -5,15 +5,16 @@
 // The answer sees every segment plus the margins kept.
 import { randomUUID } from "node:crypto";
 import { segmentChunks, type Segment } from "../pack/packer";
-import { findCitations } from "./citations";
+import { tokenChain, type CodebaseStateCache } from "../cache/stateCache";
 import { abortError, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type WimEngine } from "./engine";
-import { sourcesOf, type RunTimings, type StopReason, type WimEvent } from "./events";
+import type { RunTimings, StopReason, WimEvent } from "./events";
+import { MarginWriter, type MarginRecord, type MarginTrace } from "./marginWriter";
 import * as prompts from "./prompts";
 import { TextStream } from "./textStream";
 import * as verdict from "./verdict";
 import { assignWindows } from "./windows";
 
-export { assignWindows };
+export { assignWindows, type MarginRecord };
 
 export interface WimOptions {
   marginTokens?: number;
@@ -28,20 +29,13 @@ export interface WimOptions {
   trace?: boolean;
   /** Use at most this much of the model's context (tests use it to make windows). */
   contextTokens?: number;
-}
-
-export interface MarginRecord {
-  segment: number;
-  text: string;
-  tokens: number;
-  partial: boolean;
-  relevant?: boolean;
-  score?: number;
+  /** The warm codebase cache: a codebase read before is not prefilled again. */
+  cache?: CodebaseStateCache;
 }
 
 export interface WimTrace {
   /** Reader tokens before each margin's prompt, the prompt (with a fused verdict's "yes" when it was relevant), the margin generated, and a fused verdict's score. */
-  margins: { before: Token[]; prompt: Token[]; margin: Token[]; afterErase: Token[]; score?: number }[];
+  margins: MarginTrace[];
   answers: { context: Token[]; prompt: Token[]; answer: Token[] }[];
 }
 
@@ -144,9 +138,7 @@ export class WimSession {
     const reader = engine.chatParts(prompts.READER_SYSTEM);
     const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
     const mode = this.options.classify ?? "fused";
-    const judge = this.options.judge ?? verdict.byScore;
-    const extractText = mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question);
-    const extract = [...engine.tokenizeText(extractText), ...reader.suffix];
+    const extractLength = engine.tokenizeText(mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question)).length + reader.suffix.length + 1;
     const placeholder = this.codebase.segments.map((s) => ({ segment: s.index, text: "" }));
     const answerFixed = engine.tokenizeText(prompts.answerPrompt(placeholder, this.question)).length + reader.suffix.length;
     const contextLimit = Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity);
@@ -155,7 +147,7 @@ export class WimSession {
     const perMargin = this.marginTokens + 8;
     this.maxAnswerMargins = Math.max(1, Math.min(this.codebase.segments.length, Math.floor((contextLimit / 2 - answerFixed - this.answerTokens) / perMargin)));
     const answerRoom = answerFixed + this.maxAnswerMargins * perMargin + this.answerTokens;
-    const reserve = Math.max(extract.length + this.marginTokens, answerRoom);
+    const reserve = Math.max(extractLength + this.marginTokens, answerRoom);
     const windows = assignWindows(segmentTokens.map((t) => t.length), contextLimit - opening.length - reserve);
     if (!windows) {
       const largest = Math.max(...segmentTokens.map((t) => t.length));
@@ -165,121 +157,109 @@ export class WimSession {
     const windowCount = windows.length ? windows[windows.length - 1]! + 1 : 1;
     const largestWindow = Math.max(0, ...Array.from({ length: windowCount }, (_, w) => segmentTokens.reduce((n, t, k) => n + (windows[k] === w ? t.length : 0), 0)));
     const needed = opening.length + largestWindow + reserve;
-    const classify = mode === "separate";
-    const classifierParts = classify ? engine.chatParts(prompts.CLASSIFIER_SYSTEM) : undefined;
     let prepared: EngineSequence[];
     try {
-      prepared = await engine.prepare({ tokensPerSequence: needed, sequences: classify ? 2 : 1, ...(signal ? { signal } : {}) });
+      prepared = await engine.prepare({ tokensPerSequence: needed, sequences: mode === "separate" ? 2 : 1, ...(signal ? { signal } : {}) });
     } catch (err) {
       if (!isAbortError(err) && !signal?.aborted) throw err;
       yield this.doneEvent("aborted", "", 0, started, timings, { prefilled: 0, margins: 0, answer: 0, evaluated: 0 });
       return;
     }
-    const [seq, classifierSeq] = prepared;
-    this.reader = seq!;
+    const [seq, classifierSeq] = prepared as [EngineSequence, EngineSequence | undefined];
+    this.reader = seq;
+    // Where each segment ends in the reader; with windows, the cache is not used.
+    const ends: number[] = [];
+    for (const t of segmentTokens) ends.push((ends.at(-1) ?? opening.length) + t.length);
+    const cache = windowCount === 1 && engine.info.stateKey && seq.saveState && seq.loadState ? this.options.cache : undefined;
+    const chain = cache ? tokenChain(opening, segmentTokens) : [];
+    const warm = cache ? await this.warmStart(cache, chain, seq, opening, segmentTokens, ends) : undefined;
+    const reused = warm?.segments ?? 0;
     yield {
       type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length, windows: windowCount,
-      model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed,
+      model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed, reusedSegments: reused,
       ...(engine.info.backendNote ? { backendNote: engine.info.backendNote } : {}),
     };
 
     const evaluatedAtStart = engine.evaluatedTokens;
-    const yesNo = mode !== "off" ? verdict.verdictTokens(engine) : undefined;
-    const classifierTail = classifierParts ? [...engine.tokenizeText(prompts.CLASSIFIER_TAIL), ...classifierParts.suffix] : [];
-    let classifierHead = 0;
-    let pending: Promise<MarginRecord> | undefined;
-    const startClassify = (record: MarginRecord): Promise<MarginRecord> => {
-      const began = performance.now();
-      const prompt = [...engine.tokenizeText(record.text), ...classifierTail];
-      return classifierSeq!.nextTokenProbabilities(prompt, verdict.candidates(yesNo!)).then(async (p) => {
-        await classifierSeq!.truncate(classifierHead);
-        record.score = verdict.score(yesNo!, p);
-        record.relevant = judge(record.segment, record.score);
-        timings.classifyMs += performance.now() - began;
-        return record;
-      });
-    };
-    const classified = (r: MarginRecord): WimEvent => ({ type: "margin-classified", runId: this.runId, segment: r.segment, relevant: r.relevant!, score: r.score! });
-
+    const writer = new MarginWriter({
+      engine, reader: seq, ...(classifierSeq ? { classifier: classifierSeq } : {}), mode, judge: this.options.judge ?? verdict.byScore,
+      question: this.question, assistantOpening: reader.suffix, marginTokens: this.marginTokens, runId: this.runId, timings,
+      ...(signal ? { signal } : {}), answerNow: () => this.answerNowRequested,
+      ...(this.options.trace ? { trace: (t: MarginTrace) => this.trace.margins.push(t) } : {}),
+    });
     let stoppedBy: StopReason = "finished";
     let read = 0;
     let tokensRead = 0;
     let marginTokens = 0;
+    const progress = (k: number): WimEvent => {
+      // Tokens the reader holds, prefilled now or loaded from the cache; the rate counts prefill only.
+      const covered = ends[read - 1]! - opening.length;
+      const rate = tokensRead / Math.max(timings.prefillMs / 1000, 1e-6);
+      const perMargin = this.margins.length > 0 ? timings.marginMs / 1000 / this.margins.length : 0;
+      const etaSeconds = (rate > 0 ? (total - covered) / rate : 0) + perMargin * (segmentTokens.length - this.margins.length);
+      return { type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, window: windows[k]!, windows: windowCount, tokensRead: covered, totalTokens: total, tokensPerSecond: rate, etaSeconds };
+    };
+    const keep = (record: MarginRecord): void => {
+      this.margins.push(record);
+      marginTokens += record.tokens;
+    };
     try {
-      let prefillStarted = performance.now();
-      await seq!.append(opening, signal);
-      timings.prefillMs += performance.now() - prefillStarted;
-      if (classifierSeq && classifierParts) {
-        await classifierSeq.append([...classifierParts.prefix, ...engine.tokenizeText(prompts.classifierHead(this.question))], signal);
-        classifierHead = classifierSeq.length;
+      await writer.open();
+      if (warm) {
+        // Warm: the cache holds segments 0..reused-1. Margins from the last of them backwards, each
+        // after erasing the segments past it, so margin k sees exactly segments 0..k, as when read.
+        read = reused;
+        for (let k = reused - 1; k >= 0; k--) {
+          if (signal?.aborted) throw abortError(signal);
+          if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
+          await seq.truncate(ends[k]!);
+          yield progress(k);
+          keep(yield* writer.write(k, this.codebase.segments[k]!.sources));
+          const judged = await writer.takePending();
+          if (judged) yield writer.classified(judged);
+        }
+        this.margins.sort((a, b) => a.segment - b.segment);
+        try {
+          await cache!.guardLoad(warm.file, () => this.restore(seq, warm.file, ends[reused - 1]!));
+        } catch {
+          // Evicted or damaged since it was loaded (another window or the CLI shares the cache): read it.
+          await seq.truncate(0);
+          const prefillStarted = performance.now();
+          await seq.append([...opening, ...segmentTokens.slice(0, reused).flat()], signal);
+          timings.prefillMs += performance.now() - prefillStarted;
+          tokensRead += ends[reused - 1]! - opening.length;
+        }
+      } else {
+        const prefillStarted = performance.now();
+        await seq.append(opening, signal);
+        timings.prefillMs += performance.now() - prefillStarted;
       }
-      for (let k = 0; k < segmentTokens.length; k++) {
+      for (let k = reused; k < segmentTokens.length && stoppedBy === "finished"; k++) {
         if (signal?.aborted) throw abortError(signal);
         if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
         if (k > 0 && windows[k] !== windows[k - 1]) {
           // The next segment does not fit: keep the margins, clear the codebase, read on.
-          await pending;
-          await seq!.truncate(opening.length);
+          const judged = await writer.takePending();
+          if (judged) yield writer.classified(judged);
+          await seq.truncate(opening.length);
           yield { type: "window-started", runId: this.runId, window: windows[k]!, windows: windowCount, firstSegment: k };
         }
-        prefillStarted = performance.now();
+        const prefillStarted = performance.now();
         // Queued in the same tick as the previous margin's classification: one decode batch serves both.
-        const prefill = seq!.append(segmentTokens[k]!, signal);
-        const [, done] = await Promise.all([prefill, pending]);
-        pending = undefined;
+        const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal), writer.takePending()]);
         timings.prefillMs += performance.now() - prefillStarted;
-        if (done) yield classified(done);
+        if (judged) yield writer.classified(judged);
         read = k + 1;
         tokensRead += segmentTokens[k]!.length;
-        const rate = tokensRead / Math.max(timings.prefillMs / 1000, 1e-6);
-        const perMargin = read > 1 ? timings.marginMs / 1000 / (read - 1) : 0;
-        yield {
-          type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, window: windows[k]!, windows: windowCount, tokensRead, totalTokens: total,
-          tokensPerSecond: rate, etaSeconds: (total - tokensRead) / rate + perMargin * (segmentTokens.length - k),
-        };
-
-        const marginStarted = performance.now();
-        const before = seq!.length;
-        const beforeTokens = this.options.trace ? [...seq!.tokens] : [];
-        // Fused: the prompt's own evaluation yields the verdict; only a relevant margin decodes on, after its "yes".
-        let fused: { score: number; relevant: boolean } | undefined;
-        let prompt = extract;
-        let continueFrom = extract;
-        if (mode === "fused") {
-          const p = await seq!.nextTokenProbabilities(extract, verdict.candidates(yesNo!));
-          const s = verdict.score(yesNo!, p);
-          fused = { score: s, relevant: judge(k, s) };
-          continueFrom = fused.relevant ? [verdict.likeliestYes(yesNo!, p)] : [];
-          prompt = [...extract, ...continueFrom];
-        }
-        const text = new TextStream((t) => engine.detokenize(t), fused ? verdict.VERDICT_SEPARATOR : undefined);
-        if (continueFrom.length) {
-          for await (const token of seq!.generate(continueFrom, { maxTokens: this.marginTokens, ...(signal ? { signal } : {}), shouldStop: () => this.answerNowRequested })) {
-            const delta = text.push(token);
-            if (delta) yield { type: "margin-token", runId: this.runId, segment: k, text: delta };
-          }
-        }
-        const rest = text.flush();
-        if (rest) yield { type: "margin-token", runId: this.runId, segment: k, text: rest };
-        await seq!.truncate(before);
-        if (signal?.aborted) throw abortError(signal);
-        timings.marginMs += performance.now() - marginStarted;
-        marginTokens += text.count;
-        if (this.options.trace) this.trace.margins.push({ before: beforeTokens, prompt, margin: [...text.all], afterErase: [...seq!.tokens], ...(fused ? { score: fused.score } : {}) });
-        const partial = this.answerNowRequested && fused?.relevant !== false && text.count < this.marginTokens;
-        const record: MarginRecord = { segment: k, text: text.text, tokens: text.count, partial, ...fused };
-        this.margins.push(record);
-        const sources = this.codebase.segments[k]!.sources;
-        yield { type: "margin-done", runId: this.runId, segment: k, text: text.text, tokens: text.count, sources: sourcesOf(sources), citations: findCitations(text.text, sources), partial };
-        if (fused) yield classified(record);
-        if (classifierSeq && text.text.trim()) pending = startClassify(record);
+        yield progress(k);
+        keep(yield* writer.write(k, this.codebase.segments[k]!.sources));
       }
-      if (pending) yield classified(await pending);
-      pending = undefined;
+      const judged = await writer.takePending();
+      if (judged) yield writer.classified(judged);
     } catch (err) {
       // An evaluation cannot be interrupted: let the classifier finish before the sequences are reused.
-      await pending?.catch(() => undefined);
-      await seq!.truncate(0).catch(() => undefined);
+      await writer.settle();
+      await seq.truncate(0).catch(() => undefined);
       this.reader = undefined;
       if (isAbortError(err)) {
         yield this.doneEvent("aborted", "", read, started, timings, { prefilled: tokensRead, margins: marginTokens, answer: 0, evaluated: engine.evaluatedTokens - evaluatedAtStart });
@@ -287,9 +267,45 @@ export class WimSession {
       }
       throw err;
     }
-    this.codebaseEnd = seq!.length;
+    this.codebaseEnd = seq.length;
     timings.totalMs = performance.now() - started;
     yield* this.answerPhase(started, signal, stoppedBy, read, timings, { prefilled: tokensRead, margins: marginTokens, evaluatedAtStart });
+    // After the answer, so that saving never delays it: the reader holds the codebase again.
+    const held = ends.filter((e) => e <= this.codebaseEnd).length;
+    if (cache && held > reused && this.reader === seq) yield await this.save(cache, chain.slice(0, held + 1), seq, held);
+  }
+
+  /** Loads the entry sharing the longest prefix and cuts it to that prefix; anything amiss means a cold start. */
+  private async warmStart(cache: CodebaseStateCache, chain: string[], seq: EngineSequence, opening: Token[], segmentTokens: Token[][], ends: number[]): Promise<{ file: string; segments: number } | undefined> {
+    const hit = await cache.find(this.engine.info.stateKey!, chain).catch(() => undefined);
+    if (!hit) return undefined;
+    try {
+      await cache.guardLoad(hit.file, () => this.restore(seq, hit.file, ends[hit.segments - 1]!));
+      // The file's own tokens must be exactly the codebase's: a hash collision or a foreign file is refused.
+      const expected = [...opening, ...segmentTokens.slice(0, hit.segments).flat()];
+      const held = seq.tokens;
+      if (held.length !== expected.length || expected.some((t, i) => held[i] !== t)) throw new Error("the cached state holds other tokens");
+      return { file: hit.file, segments: hit.segments };
+    } catch {
+      await seq.truncate(0).catch(() => undefined);
+      return undefined;
+    }
+  }
+
+  private async restore(seq: EngineSequence, file: string, end: number): Promise<void> {
+    await seq.loadState!(file);
+    if (seq.length < end) throw new Error("the cached state is shorter than expected");
+    await seq.truncate(end);
+  }
+
+  private async save(cache: CodebaseStateCache, chain: string[], seq: EngineSequence, segments: number): Promise<WimEvent> {
+    try {
+      const r = await cache.store(this.engine.info.stateKey!, chain, (file) => seq.saveState!(file));
+      return { type: "cache-saved", runId: this.runId, segments, bytes: r.stored, entries: r.entries, totalBytes: r.bytes, limitBytes: r.limitBytes };
+    } catch (err) {
+      // A full disk or an unwritable folder costs the next question its warm start, nothing more.
+      return { type: "cache-saved", runId: this.runId, segments, bytes: 0, entries: 0, totalBytes: 0, limitBytes: 0, error: (err as Error).message };
+    }
   }
 
   private async *answerPhase(

@@ -1,0 +1,136 @@
+// The warm codebase cache on a real model: a second question loads the saved KV state instead of
+// prefilling, writes the margins from the last segment backwards, and must give exactly what a cold
+// run gives; an edit reuses the unchanged prefix; a damaged cache falls back to a cold read.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DiskStateCache } from "../../src/core/cache/stateCache";
+import { planCodebase, type CodebasePlan } from "../../src/core/plan";
+import type { WimEvent } from "../../src/core/wim/events";
+import { WimSession, type WimOptions } from "../../src/core/wim/session";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
+import { tempDir, writeTree } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+
+const FIRST = "Where is the retry delay computed?";
+const SECOND = "Which function parses the HTTP status line?";
+const dir = tempDir();
+const cacheDir = join(dir.path, "kv");
+let engine: LlamaEngine;
+
+function file(name: string, lines: number): string {
+  let out = "";
+  for (let i = 1; i <= lines; i++) out += `export function ${name}${i}(attempt: number) { return attempt * ${i} + 1; } // ${name} line ${i}\n`;
+  return out;
+}
+
+before(async () => {
+  writeTree(join(dir.path, "repo"), { "a/retry.ts": file("retry", 30), "b/http.ts": file("http", 30), "c/util.ts": file("util", 30), "d/last.ts": file("last", 30) });
+  engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1 });
+});
+after(async () => {
+  await engine.dispose();
+  dir.dispose();
+});
+
+const plan = (): Promise<CodebasePlan> => planCodebase([join(dir.path, "repo")], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
+
+async function run(p: CodebasePlan, question: string, options: WimOptions = {}): Promise<{ events: WimEvent[]; session: WimSession }> {
+  const session = new WimSession(engine, { segments: p.segments, files: p.files.length }, question, { marginTokens: 10, answerTokens: 12, ...options });
+  const events: WimEvent[] = [];
+  for await (const e of session.run()) events.push(e);
+  assert.deepEqual(events.filter((e) => e.type === "error"), []);
+  return { events, session };
+}
+
+function of<T extends WimEvent["type"]>(events: WimEvent[], type: T): Extract<WimEvent, { type: T }>[] {
+  return events.filter((e): e is Extract<WimEvent, { type: T }> => e.type === type);
+}
+
+/** What a run produced, in segment order: comparable between a cold and a warm run. */
+function outcome(r: { events: WimEvent[]; session: WimSession }): { margins: { segment: number; text: string; relevant?: boolean }[]; answerMargins: number[]; answer: string } {
+  return {
+    margins: r.session.margins.map((m) => ({ segment: m.segment, text: m.text, relevant: m.relevant })),
+    answerMargins: of(r.events, "answer-started")[0]!.marginIds,
+    answer: of(r.events, "done")[0]!.answer,
+  };
+}
+
+test("a second question on an unchanged codebase prefills nothing and equals a cold run, margin for margin", async () => {
+  const p = await plan();
+  assert.ok(p.segments.length >= 4, `${p.segments.length} segments`);
+  const cache = new DiskStateCache(cacheDir, 1 << 30);
+  const coldSecond = outcome(await run(p, SECOND));
+
+  const first = await run(p, FIRST, { cache });
+  assert.equal(of(first.events, "run-started")[0]!.reusedSegments, 0);
+  const saved = of(first.events, "cache-saved")[0];
+  assert.ok(saved && !saved.error && saved.bytes > 0, `saved: ${JSON.stringify(saved)}`);
+  assert.equal(saved.segments, p.segments.length);
+  assert.equal(first.events.at(-1)!.type, "cache-saved", "saved after the answer, never before it");
+
+  const evaluatedBefore = engine.evaluatedTokens;
+  const second = await run(p, SECOND, { cache });
+  const evaluated = engine.evaluatedTokens - evaluatedBefore;
+  const started = of(second.events, "run-started")[0]!;
+  assert.equal(started.reusedSegments, p.segments.length);
+  assert.deepEqual(of(second.events, "margin-done").map((e) => e.segment), p.segments.map((_, i) => i).reverse(), "margins from the last segment backwards");
+  assert.deepEqual(outcome(second), coldSecond);
+  const done = of(second.events, "done")[0]!;
+  assert.equal(done.tokens.prefilled, 0);
+  assert.ok(evaluated < started.tokens / 2, `evaluated ${evaluated} tokens for a ${started.tokens}-token codebase`);
+  assert.equal(of(second.events, "cache-saved").length, 0, "nothing new to save");
+});
+
+test("after an edit to the last file, the unchanged segments are reused and the run still equals a cold one", async () => {
+  const cache = new DiskStateCache(cacheDir, 1 << 30);
+  const before = await plan();
+  await run(before, FIRST, { cache });
+  appendFileSync(join(dir.path, "repo", "d/last.ts"), "export const edited = true; // one more line\n");
+  const p = await plan();
+  const firstChanged = p.segments.findIndex((s, i) => s.text !== before.segments[i]?.text);
+  assert.ok(firstChanged > 0, `the edit changes segment ${firstChanged} on`);
+  const cold = outcome(await run(p, SECOND));
+  const warm = await run(p, SECOND, { cache });
+  const started = of(warm.events, "run-started")[0]!;
+  assert.equal(started.reusedSegments, firstChanged);
+  assert.deepEqual(outcome(warm), cold);
+  const changedTokens = p.segments.slice(firstChanged).reduce((n, s) => n + s.tokens, 0);
+  assert.equal(of(warm.events, "done")[0]!.tokens.prefilled, changedTokens, "only the changed segments are prefilled");
+  assert.equal(of(warm.events, "cache-saved")[0]?.segments, p.segments.length, "the edited codebase is cached in turn");
+});
+
+test("a damaged cache file means a cold read with the same result, never a crash", async () => {
+  const cache = new DiskStateCache(cacheDir, 1 << 30);
+  const p = await plan();
+  const cold = outcome(await run(p, SECOND));
+  await run(p, FIRST, { cache });
+  // Cut inside the KV data, then inside the header; each warm attempt's cold read saves a whole file again.
+  for (const cut of [(n: number) => Math.floor(n * 0.6), () => 1000]) {
+    for (const f of readdirSync(cacheDir).filter((n) => n.endsWith(".state"))) {
+      const path = join(cacheDir, f);
+      const whole = readFileSync(path);
+      writeFileSync(path, whole.subarray(0, cut(whole.length)));
+    }
+    const r = await run(p, SECOND, { cache });
+    assert.equal(of(r.events, "run-started")[0]!.reusedSegments, 0);
+    assert.deepEqual(outcome(r), cold);
+    assert.ok(of(r.events, "cache-saved")[0]!.bytes > 0, "the cold read is cached again");
+  }
+});
+
+test("answer now during the backward pass answers from the margins written so far", async () => {
+  const cache = new DiskStateCache(cacheDir, 1 << 30);
+  const p = await plan();
+  await run(p, FIRST, { cache, classify: "off" });
+  const last = p.segments.length - 1;
+  const session = new WimSession(engine, { segments: p.segments, files: p.files.length }, SECOND, { marginTokens: 10, answerTokens: 12, cache, classify: "off" });
+  const events: WimEvent[] = [];
+  for await (const e of session.run()) {
+    events.push(e);
+    if (e.type === "margin-done" && e.segment === last - 1) session.answerNow();
+  }
+  assert.equal(of(events, "done")[0]!.stoppedBy, "answer-now");
+  assert.deepEqual(of(events, "answer-started")[0]!.marginIds, [last - 1, last]);
+});
