@@ -9,6 +9,7 @@ import { resolveModel } from "../engine/modelResolve";
 import { openTokenizer } from "../engine/tokenizer";
 import { folder, modelSpec, positiveInt, UsageError } from "./args";
 import { bytes, int } from "./format";
+import { CACHE_OPTIONS, cacheOf } from "./cacheCommand";
 import { TerminalRenderer } from "./render";
 import { planScope, SCOPE_OPTIONS, segmentTokensOf } from "./scope";
 
@@ -28,6 +29,7 @@ export async function askCommand(argv: string[]): Promise<number> {
       classify: { type: "string" },
       "no-classify": { type: "boolean" },
       json: { type: "boolean" },
+      ...CACHE_OPTIONS,
     },
   });
   const root = await folder(positionals[0]);
@@ -40,6 +42,7 @@ export async function askCommand(argv: string[]): Promise<number> {
   const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, "--threads", 1);
   const json = values.json ?? false;
+  const cache = cacheOf(values);
   const classify = values["no-classify"] ? "off" : ((values.classify ?? "fused") as ClassifyMode);
   if (!CLASSIFY_MODES.includes(classify)) throw new UsageError(`--classify must be one of ${CLASSIFY_MODES.join(", ")}`);
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
@@ -76,7 +79,7 @@ export async function askCommand(argv: string[]): Promise<number> {
       if (!plan.files.length) throw new UsageError(`nothing to read in ${root}${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
       if (plan.skipped.length) note(`skipped ${int(plan.skipped.length)} files: ${Object.entries(plan.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
       session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
-        marginTokens, answerTokens, classify, signal: controller.signal,
+        marginTokens, answerTokens, classify, signal: controller.signal, ...(cache ? { cache } : {}),
       });
       let stopped = false;
       for await (const event of session.run()) {

@@ -1,18 +1,24 @@
 // ask-codebase: the same pipeline as the extension, in a terminal.
+import { DEFAULT_CACHE_MIB, defaultStateCacheDirectory } from "../core/cache/stateCache";
 import { ContextTooSmallError } from "../core/wim/engine";
 import { ModelFileError } from "../engine/modelFile";
 import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/modelResolve";
 import { UsageError } from "./args";
 import { askCommand } from "./askCommand";
+import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
 
 const USAGE = `usage:
   ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--threads N] [--segment-tokens N]
                    [--margin-tokens N] [--answer-tokens N] [--classify fused|separate|off] [--include GLOB]... [--exclude GLOB]... [--json]
+                   [--cache-dir DIR] [--cache-mib N]
   ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
+  ask-codebase cache [--clear] [--cache-dir DIR]
 
 --model takes a GGUF path, an hf: URI or a URL; it defaults to $ASK_CODEBASE_MODEL, else to
 ${DEFAULT_MODEL}, downloaded once into ${defaultModelDirectory()}.
+After a question the codebase's model state is kept in ${defaultStateCacheDirectory()} (at most
+--cache-mib, default ${DEFAULT_CACHE_MIB}; 0 turns it off), so the next question about it reads nothing again.
 While reading, Ctrl-C answers from what has been read; Ctrl-C again stops.
 `;
 
@@ -23,6 +29,9 @@ async function main(argv: string[]): Promise<number> {
       return askCommand(rest);
     case "pack":
       await packCommand(rest);
+      return 0;
+    case "cache":
+      await cacheCommand(rest);
       return 0;
     case "help":
     case "--help":

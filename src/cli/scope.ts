@@ -27,6 +27,7 @@ export function planScope(root: string, values: ScopeValues, tokenizer: Tokenize
     include: values.include ?? [],
     exclude: values.exclude ?? [],
     respectGitignore: !values["no-gitignore"],
+    order: "recent-last",
     ...(signal ? { signal } : {}),
   });
 }

@@ -1,6 +1,7 @@
 // The engine process's work, independent of how messages arrive: keeps one model loaded between
 // questions, plans and runs questions one at a time, and routes control messages to the run they
 // name. A message for a run that has ended is ignored.
+import { DiskStateCache } from "../core/cache/stateCache";
 import { planCodebase, type CodebasePlan } from "../core/plan";
 import { WimSession } from "../core/wim/session";
 import type { FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
@@ -130,6 +131,7 @@ export class EngineService {
       include: settings.include,
       exclude: settings.exclude,
       respectGitignore: settings.respectGitignore,
+      order: "recent-last",
       ...(signal ? { signal } : {}),
     });
   }
@@ -168,6 +170,7 @@ export class EngineService {
       if (!plan.files.length) throw new Error(`nothing to read${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
       const session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
         runId, signal: controller.signal, marginTokens: settings.marginTokens, answerTokens: settings.answerTokens, classify: settings.classify,
+        ...(settings.cacheLimitBytes > 0 ? { cache: new DiskStateCache(settings.cacheDir, settings.cacheLimitBytes) } : {}),
       });
       this.run.session = session;
       for await (const event of session.run()) emit({ type: "event", event });

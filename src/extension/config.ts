@@ -2,6 +2,7 @@
 import * as vscode from "vscode";
 import type { GpuChoice } from "../engine/llama";
 import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
+import { DEFAULT_CACHE_MIB } from "../core/cache/stateCache";
 
 export interface AskConfig {
   model: string;
@@ -15,6 +16,7 @@ export interface AskConfig {
   respectGitignore: boolean;
   classify: ClassifyMode;
   confirmAboveTokens: number;
+  cacheSizeMiB: number;
 }
 
 export const SECTION = "askCodebase";
@@ -33,6 +35,7 @@ export function readConfig(): AskConfig {
     respectGitignore: c.get<boolean>("respectGitignore", true),
     classify: classifyMode(c.get<unknown>("classify", "fused")),
     confirmAboveTokens: c.get<number>("confirmAboveTokens", 100_000),
+    cacheSizeMiB: c.get<number>("cacheSizeMiB", DEFAULT_CACHE_MIB),
   };
 }
 

@@ -4,6 +4,7 @@ import type { WimEvent } from "../core/wim/events";
 import { EngineClient } from "./engineClient";
 import { MarginsView } from "./marginsView";
 import { selectModel } from "./selectModel";
+import { clearCache } from "./clearCache";
 import { RunController, type RunRecord } from "./runController";
 
 /** What activate returns: used by the in-host tests, and by anyone scripting the extension. */
@@ -43,6 +44,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
     vscode.commands.registerCommand("askCodebase.answerNow", () => run.answerNow()),
     vscode.commands.registerCommand("askCodebase.reanswer", () => run.reanswer()),
     vscode.commands.registerCommand("askCodebase.selectModel", () => selectModel(context)),
+    vscode.commands.registerCommand("askCodebase.clearCache", () => clearCache(context)),
   );
   return {
     ask: (question, options) => run.ask(question, { ...options, confirm: false }),

@@ -1,6 +1,7 @@
 // One question at a time, from the command palette or the sidebar: plans (asking first when the
 // codebase is large), starts the run in the engine process, forwards its events to the view, the
 // status bar and the view's progress, and carries out what the user does in the view.
+import { codebaseCacheDirectory } from "./clearCache";
 import { randomUUID } from "node:crypto";
 import { totalmem } from "node:os";
 import { isAbsolute, join, resolve, sep } from "node:path";
@@ -190,6 +191,7 @@ export class RunController implements vscode.Disposable {
     return {
       modelPath, gpu: config.gpu, threads: config.threads, segmentTokens: config.segmentTokens, marginTokens: config.marginTokens,
       answerTokens: config.answerTokens, classify: config.classify, include: config.include, exclude: config.exclude, respectGitignore: config.respectGitignore,
+      cacheDir: codebaseCacheDirectory(this.context), cacheLimitBytes: Math.max(0, config.cacheSizeMiB) * 1048576,
     };
   }
 

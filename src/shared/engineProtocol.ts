@@ -17,6 +17,9 @@ export interface RunSettings {
   respectGitignore: boolean;
   /** CPU threads; 0 means the machine's cores. */
   threads: number;
+  /** The warm codebase cache's folder and size limit; a limit of 0 turns it off. */
+  cacheDir: string;
+  cacheLimitBytes: number;
 }
 
 export interface PlanSummary {

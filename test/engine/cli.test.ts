@@ -10,6 +10,8 @@ import { testModelPath } from "../support/models";
 
 const CLI = resolve("dist/cli.js");
 const dir = tempDir();
+// The warm cache lives under XDG_CACHE_HOME: a folder of the test's own, never the user's.
+const cacheHome = tempDir();
 let model: string;
 
 before(() => {
@@ -20,10 +22,13 @@ before(() => {
   }
   writeTree(dir.path, files);
 });
-after(() => dir.dispose());
+after(() => {
+  dir.dispose();
+  cacheHome.dispose();
+});
 
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, ASK_CODEBASE_MODEL: "" } });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...process.env, ASK_CODEBASE_MODEL: "", XDG_CACHE_HOME: cacheHome.path } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,7 +39,7 @@ test("ask --json writes one event per line, from run-started to done, under one 
   assert.equal(r.status, 0, r.stderr);
   const list = events(r.stdout);
   assert.equal(list[0]!.type, "run-started");
-  assert.equal(list.at(-1)!.type, "done");
+  assert.deepEqual(list.slice(-2).map((e) => e.type), ["done", "cache-saved"], "the codebase is cached after the answer");
   const started = list[0] as Extract<WimEvent, { type: "run-started" }>;
   assert.equal(list.filter((e) => e.type === "margin-done").length, started.segments);
   assert.equal(list.filter((e) => e.type === "segment-progress").length, started.segments);
@@ -51,9 +56,24 @@ test("ask prints margins with their sources, then the answer", () => {
   assert.match(r.stderr, /^done: \d+ segments read in /m);
 });
 
+test("the next question reads the codebase from the warm cache; `cache` shows it, `cache --clear` empties it", () => {
+  const ask = (): ReturnType<typeof run> => run(["ask", dir.path, "Which constant is c2?", "--model", model, "--threads", "1", "--segment-tokens", "256", "--margin-tokens", "4", "--answer-tokens", "4"]);
+  ask();
+  const r = ask();
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^warm cache: (\d+) of \1 segments already read; their margins are written last to first$/m);
+  const listed = run(["cache"]);
+  assert.match(listed.stdout, new RegExp(`^${join(cacheHome.path, "ask-codebase", "kv")}: [1-9]\\d* codebases?, [\\d.]+ [KM]iB of 4\\.00 GiB\n$`));
+  const cleared = run(["cache", "--clear"]);
+  assert.match(cleared.stdout, /^cleared /);
+  assert.match(run(["cache"]).stdout, /: 0 codebases, 0 B of /);
+  assert.doesNotMatch(ask().stderr, /warm cache/, "cleared: read again");
+  assert.match(run(["ask", dir.path, "x?", "--model", model, "--cache-mib=-1"]).stderr, /--cache-mib needs a whole number/);
+});
+
 function interrupted(times: number): Promise<{ code: number | null; list: WimEvent[] }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, "ask", dir.path, "Where is c7?", "--model", model, "--json", "--threads", "1", "--segment-tokens", "256", "--margin-tokens", "48", "--answer-tokens", "200"]);
+    const child = spawn(process.execPath, [CLI, "ask", dir.path, "Where is c7?", "--model", model, "--json", "--threads", "1", "--segment-tokens", "256", "--margin-tokens", "48", "--answer-tokens", "200", "--cache-mib", "0"]);
     let out = "";
     let sent = 0;
     child.stdout.on("data", (d: Buffer) => {

@@ -12,6 +12,7 @@ import { testModelPath } from "../support/models";
 
 const HOST = resolve("dist/engineHost.js");
 const dir = tempDir();
+const cacheDir = tempDir();
 let settings: RunSettings;
 const events: WimEvent[] = [];
 const statuses: string[] = [];
@@ -24,13 +25,14 @@ before(() => {
   writeTree(dir.path, files);
   settings = {
     modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 6, answerTokens: 6,
-    classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1,
+    classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1, cacheDir: cacheDir.path, cacheLimitBytes: 1 << 30,
   };
   client = new EngineClient({ script: HOST, onEvent: (e) => events.push(e), onStatus: (s) => statuses.push(s), onExit: (r) => exits.push(r) });
 });
 after(async () => {
   await client.dispose();
   dir.dispose();
+  cacheDir.dispose();
 });
 
 async function finished(runId: string, timeoutMs = 60_000): Promise<WimEvent> {
@@ -57,11 +59,14 @@ test("a question runs in the engine process and its events reach the extension",
   assert.notEqual(client.pid, process.pid);
 });
 
-test("the model stays loaded between questions", async () => {
+test("the model stays loaded between questions, and the second reads the codebase from the warm cache", async () => {
   const loadsBefore = statuses.filter((s) => s === "loading the model").length;
   await client.ask("run-2", [dir.path], "What is c3?", settings);
   assert.equal((await finished("run-2")).type, "done");
   assert.equal(statuses.filter((s) => s === "loading the model").length, loadsBefore);
+  assert.ok(events.some((e) => e.runId === "run-1" && e.type === "cache-saved" && e.bytes > 0), "the first run cached the codebase");
+  const started = events.find((e): e is Extract<WimEvent, { type: "run-started" }> => e.runId === "run-2" && e.type === "run-started")!;
+  assert.equal(started.reusedSegments, started.segments);
 });
 
 test("a second question while one runs stops the first and answers the second", async () => {

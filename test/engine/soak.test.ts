@@ -20,7 +20,7 @@ before(() => {
   const files: Record<string, string> = {};
   for (const name of ["a", "b", "c", "d"]) files[`${name}.ts`] = Array.from({ length: 30 }, (_, i) => `export const ${name}${i} = ${i} * 3; // ${name}\n`).join("");
   writeTree(dir.path, files);
-  settings = { modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 8, answerTokens: 8, classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1 };
+  settings = { modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 8, answerTokens: 8, classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1, cacheDir: "", cacheLimitBytes: 0 };
   client = new EngineClient({ script: resolve("dist/engineHost.js"), execArgv: ["--expose-gc"], onEvent: (e) => { if (e.type === "done" || e.type === "error") ended.set(e.runId, e); } });
 });
 after(async () => {

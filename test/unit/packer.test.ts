@@ -5,7 +5,7 @@ import { headerPath, packFiles, pieceHeader, splitLines } from "../../src/core/p
 import type { WorkspaceFile } from "../../src/core/workspace/reader";
 
 const count = (text: string): number => Math.ceil(text.length / 4);
-const file = (path: string, text: string): WorkspaceFile => ({ path, absPath: "/" + path, root: "/", bytes: text.length, text });
+const file = (path: string, text: string): WorkspaceFile => ({ path, absPath: "/" + path, root: "/", bytes: text.length, text, modifiedMs: 0 });
 
 test("a line longer than a whole segment is skipped with its reason, the rest still packed", () => {
   const r = packFiles([file("a.txt", "short\n"), file("b.json", "x".repeat(2000) + "\n"), file("c.txt", "after\n")], { segmentTokens: 100, countTokens: count });

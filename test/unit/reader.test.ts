@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { countByReason, readWorkspace } from "../../src/core/workspace/reader";
@@ -119,6 +119,27 @@ test("skips by reason without throwing: size cap, minified, generated marker, in
     assert.deepEqual(Object.fromEntries(skipped.map((s) => [s.path, s.reason])), {
       "api.go": "generated", "bad.txt": "binary", "big.txt": "too-large", "bundle.js": "minified",
     });
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("recent-last order: files modified in the last day go last, oldest first; the rest by path", async () => {
+  const dir = tempDir();
+  try {
+    writeTree(dir.path, { "b.ts": "b\n", "a.ts": "a\n", "z.ts": "z\n", "c.ts": "c\n", "d.ts": "d\n" });
+    const at = (rel: string, msAgo: number): void => { const t = new Date(Date.now() - msAgo); utimesSync(join(dir.path, rel), t, t); };
+    at("a.ts", 3 * 86400_000);
+    at("b.ts", 2 * 86400_000);
+    at("z.ts", 60_000);
+    at("c.ts", 30_000);
+    at("d.ts", 30_000);
+    const paths = async (order?: "path" | "recent-last"): Promise<string[]> => (await readWorkspace([dir.path], order ? { order } : {})).files.map((f) => f.path);
+    assert.deepEqual(await paths(), ["a.ts", "b.ts", "c.ts", "d.ts", "z.ts"]);
+    assert.deepEqual(await paths("recent-last"), ["a.ts", "b.ts", "z.ts", "c.ts", "d.ts"]);
+    // Editing a file moves it to the end and leaves the order before it alone.
+    at("a.ts", 0);
+    assert.deepEqual(await paths("recent-last"), ["b.ts", "z.ts", "c.ts", "d.ts", "a.ts"]);
   } finally {
     dir.dispose();
   }

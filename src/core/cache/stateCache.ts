@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Token } from "../wim/engine";
 
@@ -38,6 +39,14 @@ export interface CodebaseStateCache {
   store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>): Promise<StoreResult>;
   stats(): Promise<CacheStats>;
   clear(): Promise<void>;
+}
+
+/** A state is a few hundred MiB for a small model and 32k tokens: room for a handful of codebases. */
+export const DEFAULT_CACHE_MIB = 4096;
+
+/** Where the CLI keeps its cache (the extension uses its own storage folder). */
+export function defaultStateCacheDirectory(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ask-codebase", "kv");
 }
 
 /** The hash chain over the opening tokens and each segment's tokens. */

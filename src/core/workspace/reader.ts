@@ -23,6 +23,8 @@ export interface WorkspaceFile {
   root: string;
   bytes: number;
   text: string;
+  /** Last modification time, for ordering the files that change least first. */
+  modifiedMs: number;
 }
 
 export interface ReadOptions {
@@ -36,14 +38,21 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Told the total size of the files about to be read, once the walk is done and before reading. */
   onSize?: (bytes: number) => void;
+  /**
+   * "path" (default): by path. "recent-last": files modified in the last day go last, oldest
+   * first, the rest by path; an edit then changes only the end of the packed text, so the warm
+   * cache reuses everything before it.
+   */
+  order?: "path" | "recent-last";
 }
 
 export interface WorkspaceRead { files: WorkspaceFile[]; skipped: SkippedFile[] }
 
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 export const IGNORE_FILE = ".askcodebaseignore";
+const RECENT_MS = 24 * 3600 * 1000;
 
-interface Candidate { root: string; rel: string; abs: string; display: string; size: number }
+interface Candidate { root: string; rel: string; abs: string; display: string; size: number; modifiedMs: number }
 
 export async function readWorkspace(roots: readonly string[], options: ReadOptions = {}): Promise<WorkspaceRead> {
   const skipped: SkippedFile[] = [];
@@ -74,14 +83,21 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     if (bytes.length > maxBytes) return { path: c.display, reason: "too-large", detail: `${bytes.length} bytes` };
     const verdict = sniff(bytes);
     if (verdict !== "text") return { path: c.display, reason: verdict };
-    return { path: c.display, absPath: c.abs, root: c.root, bytes: bytes.length, text: decodeText(bytes) };
+    return { path: c.display, absPath: c.abs, root: c.root, bytes: bytes.length, text: decodeText(bytes), modifiedMs: c.modifiedMs };
   });
   const files: WorkspaceFile[] = [];
   for (const r of read) {
     if ("reason" in r) skipped.push(r);
     else files.push(r);
   }
-  files.sort((a, b) => compare(a.path, b.path));
+  if (options.order === "recent-last") {
+    const recent = Date.now() - RECENT_MS;
+    // Whole seconds: files written together (a checkout, a save-all) keep their path order.
+    const key = (f: WorkspaceFile): number => (f.modifiedMs < recent ? 0 : Math.floor(f.modifiedMs / 1000));
+    files.sort((a, b) => key(a) - key(b) || compare(a.path, b.path));
+  } else {
+    files.sort((a, b) => compare(a.path, b.path));
+  }
   skipped.sort((a, b) => compare(a.path, b.path));
   return { files, skipped };
 }
@@ -140,11 +156,11 @@ async function collect(root: string, name: string, options: ReadOptions, out: Ca
   const limit = semaphore(options.concurrency ?? 32);
   const seenFiles = new Set<string>();
 
-  const consider = (rel: string, size: number, abs: string): void => {
+  const consider = (rel: string, st: { size: number; mtimeMs: number }, abs: string): void => {
     if (included && !included(rel)) return;
     if (seenFiles.has(rel)) return;
     seenFiles.add(rel);
-    out.push({ root, rel, abs, display: display(rel), size });
+    out.push({ root, rel, abs, display: display(rel), size: st.size, modifiedMs: st.mtimeMs });
   };
 
   const walk = async (dirRel: string, rules: IgnoreStack): Promise<void> => {
@@ -182,13 +198,13 @@ async function collect(root: string, name: string, options: ReadOptions, out: Ca
       if (entry.isSymbolicLink()) {
         const verdict = await followLink(abs, realRoot);
         if (verdict.reason) skipped.push({ path: display(rel), reason: verdict.reason, ...(verdict.detail ? { detail: verdict.detail } : {}) });
-        else consider(rel, verdict.size, abs);
+        else consider(rel, verdict, abs);
         return;
       }
       if (!entry.isFile()) return;
       try {
         const st = await limit(() => lstat(abs));
-        consider(rel, st.size, abs);
+        consider(rel, st, abs);
       } catch (err) {
         skipped.push({ path: display(rel), reason: "unreadable", detail: errorCode(err) });
       }
@@ -203,7 +219,7 @@ async function collect(root: string, name: string, options: ReadOptions, out: Ca
     const abs = join(root, ...rel.split("/"));
     try {
       const st = await lstat(abs);
-      if (st.isFile()) consider(rel, st.size, abs);
+      if (st.isFile()) consider(rel, st, abs);
     } catch {
       // Deleted in the work tree but still in the index: git ls-files lists it, there is nothing to read.
     }
@@ -224,25 +240,25 @@ async function isNestedRepository(dir: string): Promise<boolean> {
 }
 
 /** A symlink is read only when it resolves to a regular file inside the root. */
-async function followLink(abs: string, realRoot: string): Promise<{ reason?: SkipReason; detail?: string; size: number }> {
+async function followLink(abs: string, realRoot: string): Promise<{ reason?: SkipReason; detail?: string; size: number; mtimeMs: number }> {
   let target: string;
   try {
     target = await realpath(abs);
   } catch (err) {
     const code = errorCode(err);
-    if (code === "ELOOP") return { reason: "symlink-loop", size: 0 };
+    if (code === "ELOOP") return { reason: "symlink-loop", size: 0, mtimeMs: 0 };
     const to = await readlink(abs).catch(() => "?");
-    return { reason: "unreadable", detail: `${code}: link to ${to}`, size: 0 };
+    return { reason: "unreadable", detail: `${code}: link to ${to}`, size: 0, mtimeMs: 0 };
   }
   const rel = relative(realRoot, target);
   if (rel === "" || rel === ".." || rel.startsWith(".." + sep) || isAbsolute(rel)) {
-    return { reason: "symlink-outside", detail: target, size: 0 };
+    return { reason: "symlink-outside", detail: target, size: 0, mtimeMs: 0 };
   }
   const st = await stat(target).catch(() => undefined);
-  if (!st) return { reason: "unreadable", size: 0 };
+  if (!st) return { reason: "unreadable", size: 0, mtimeMs: 0 };
   // The directory is read under its own path already; following the link would read it twice.
-  if (st.isDirectory()) return { reason: "symlink-directory", detail: rel, size: 0 };
-  return { size: st.size };
+  if (st.isDirectory()) return { reason: "symlink-directory", detail: rel, size: 0, mtimeMs: 0 };
+  return { size: st.size, mtimeMs: st.mtimeMs };
 }
 
 function globalExcludesFile(): string {
