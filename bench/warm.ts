@@ -1,0 +1,132 @@
+// npm run bench:warm -- --model FILE [--tokens N] [--segment-tokens N] [--margin-tokens N] [--answer-tokens N] [--gpu G]
+// The warm codebase cache, in one process and one run, on a folder of real files written for it
+// (recent-last order, as the CLI and the extension read): a first question (cold, then saved); a
+// second question on the unchanged codebase (warm) against the same question cold; an edit to the
+// last file; an edit to a file in the middle, twice (the first edit moves it to the end, so
+// everything after its old place is packed anew; the second reuses all but the end). Relevance is
+// fixed to 1 segment in 8, as in bench/wim.ts. Prints the figures and a final JSON line.
+import { appendFileSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { DiskStateCache } from "../src/core/cache/stateCache";
+import { planCodebase, type CodebasePlan } from "../src/core/plan";
+import type { WimEvent } from "../src/core/wim/events";
+import { WimSession } from "../src/core/wim/session";
+import type { GpuChoice } from "../src/engine/llama";
+import { openLlamaEngine, type LlamaEngine } from "../src/engine/llamaEngine";
+import { tempDir } from "../test/support/fixtures";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    tokens: { type: "string", default: "32768" },
+    "segment-tokens": { type: "string", default: "4096" },
+    "margin-tokens": { type: "string", default: "100" },
+    "answer-tokens": { type: "string", default: "100" },
+    gpu: { type: "string", default: "auto" },
+    threads: { type: "string" },
+  },
+});
+const settings = {
+  tokens: Number(values.tokens), segmentTokens: Number(values["segment-tokens"]), marginTokens: Number(values["margin-tokens"]),
+  answerTokens: Number(values["answer-tokens"]), gpu: values.gpu as GpuChoice, threads: values.threads ? Number(values.threads) : undefined,
+};
+const FIRST = "Which function multiplies its argument by 7919, and where is it defined?";
+const SECOND = "Which handler adds 17 to its result?";
+
+interface Run { s: number; reused: number; prefilled: number; total: number; saveS: number; margins: string[]; answer: string }
+
+async function ask(engine: LlamaEngine, plan: CodebasePlan, question: string, cache?: DiskStateCache): Promise<Run> {
+  const started = performance.now();
+  const session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
+    marginTokens: settings.marginTokens, answerTokens: settings.answerTokens, judge: (k) => k % 8 === 0, ...(cache ? { cache } : {}),
+  });
+  let done: Extract<WimEvent, { type: "done" }> | undefined;
+  let doneAt = 0;
+  let reused = 0;
+  let total = 0;
+  for await (const e of session.run()) {
+    if (e.type === "run-started") { reused = e.reusedSegments; total = e.tokens; }
+    if (e.type === "done") { done = e; doneAt = performance.now(); }
+    if (e.type === "error") throw new Error(e.message);
+  }
+  // The question is answered at `done`; saving for the next one comes after it.
+  return { s: (doneAt - started) / 1000, reused, prefilled: done!.tokens.prefilled, total, saveS: (performance.now() - doneAt) / 1000, margins: session.margins.map((m) => m.text), answer: done!.answer };
+}
+
+async function main(): Promise<void> {
+  if (!values.model) throw new Error("usage: npm run bench:warm -- --model FILE [--tokens N] [--segment-tokens N] [--gpu auto|vulkan|cpu]");
+  const engine = await openLlamaEngine({ modelPath: values.model, gpu: settings.gpu, ...(settings.threads ? { threads: settings.threads } : {}) });
+  const work = tempDir("ask-codebase-warm-");
+  try {
+    const repo = join(work.path, "repo");
+    const cache = new DiskStateCache(join(work.path, "cache"), 64 * 2 ** 30);
+    // Files last touched two days ago, each ~1/40 of the budget, so an edit is one typical file.
+    const old = new Date(Date.now() - 2 * 86400_000);
+    const perFile = Math.max(8, Math.round(settings.tokens / 40 / 30));
+    let written = 0;
+    const files: string[] = [];
+    for (let f = 0; written < settings.tokens * 1.02; f++) {
+      let text = "";
+      for (let i = 0; i < perFile; i++) text += `export function handler${f}_${i}(value: number): number {\n  return value * ${(f * 60 + i) % 9973} + ${i};\n}\n`;
+      const rel = `src/module${String(f).padStart(4, "0")}.ts`;
+      mkdirSync(join(repo, "src"), { recursive: true });
+      writeFileSync(join(repo, rel), text);
+      utimesSync(join(repo, rel), old, old);
+      files.push(rel);
+      written += engine.tokenizeText(text).length;
+    }
+    const plan = (): Promise<CodebasePlan> => planCodebase([repo], { segmentTokens: settings.segmentTokens, countTokens: (t) => engine.tokenizeText(t).length, order: "recent-last" });
+    const log = (line: string): boolean => process.stderr.write(line + "\n");
+    const p = await plan();
+    log(`${engine.info.backend}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${p.files.length} files, ${p.totalTokens} tokens, ${p.segments.length} segments`);
+    // Warm-up (pipelines, the context at its full size), on a cache of its own.
+    await ask(engine, p, FIRST, new DiskStateCache(join(work.path, "warmup"), 64 * 2 ** 30));
+
+    const first = await ask(engine, p, FIRST, cache);
+    log(`first question, cold: ${first.s.toFixed(2)} s (then ${first.saveS.toFixed(2)} s to save the state)`);
+    const coldSecond = await ask(engine, p, SECOND);
+    log(`second question, cold: ${coldSecond.s.toFixed(2)} s`);
+    const warmSecond = await ask(engine, p, SECOND, cache);
+    log(`second question, warm: ${warmSecond.s.toFixed(2)} s, ${warmSecond.reused} of ${p.segments.length} segments from the cache`);
+    const identical = JSON.stringify([warmSecond.margins, warmSecond.answer]) === JSON.stringify([coldSecond.margins, coldSecond.answer]);
+
+    const edit = async (rel: string): Promise<Run> => {
+      appendFileSync(join(repo, rel), `export const edited${Date.now()} = 1;\n`);
+      return ask(engine, await plan(), SECOND, cache);
+    };
+    const lastFile = p.files.at(-1)!.path;
+    const editLast = await edit(lastFile);
+    log(`edit to the last file: ${editLast.s.toFixed(2)} s, ${(100 * (1 - editLast.prefilled / editLast.total)).toFixed(1)}% of the prefill reused`);
+    const middle = files[Math.floor(files.length / 2)]!;
+    const editMiddle = await edit(middle);
+    log(`first edit to a file in the middle: ${editMiddle.s.toFixed(2)} s, ${(100 * (1 - editMiddle.prefilled / editMiddle.total)).toFixed(1)}% reused`);
+    const editMiddleAgain = await edit(middle);
+    log(`second edit to it: ${editMiddleAgain.s.toFixed(2)} s, ${(100 * (1 - editMiddleAgain.prefilled / editMiddleAgain.total)).toFixed(1)}% reused`);
+    const stats = await cache.stats();
+    const reuse = (r: Run): number => 1 - r.prefilled / r.total;
+    const result = {
+      backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape,
+      settings: { ...settings, files: p.files.length, segments: p.segments.length, totalTokens: p.totalTokens },
+      firstColdS: first.s, saveS: first.saveS, stateBytes: stats.bytes / stats.entries,
+      secondColdS: coldSecond.s, secondWarmS: warmSecond.s, warmIdenticalToCold: identical,
+      editLast: { s: editLast.s, reusedPrefill: reuse(editLast) },
+      editMiddleFirst: { s: editMiddle.s, reusedPrefill: reuse(editMiddle) },
+      editMiddleSecond: { s: editMiddleAgain.s, reusedPrefill: reuse(editMiddleAgain) },
+      ratios: { secondWarmOverFirst: warmSecond.s / first.s, secondWarmOverSecondCold: warmSecond.s / coldSecond.s, editLastReusedPrefill: reuse(editLast) },
+    };
+    const f = (x: number): string => x.toFixed(2);
+    console.log(`second question warm / first question: ${f(result.ratios.secondWarmOverFirst)} (warm / the same question cold: ${f(result.ratios.secondWarmOverSecondCold)}); identical margins and answer: ${identical}`);
+    console.log(`edit to the last file: ${(100 * reuse(editLast)).toFixed(1)}% of the prefill reused; a middle file: ${(100 * reuse(editMiddle)).toFixed(1)}% on its first edit, ${(100 * reuse(editMiddleAgain)).toFixed(1)}% on the next`);
+    console.log(`state file ${(result.stateBytes / 2 ** 20).toFixed(0)} MiB, saved in ${f(first.saveS)} s after the answer`);
+    console.log(JSON.stringify(result));
+  } finally {
+    await engine.dispose();
+    work.dispose();
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench:warm: ${(err as Error).message}`);
+  process.exitCode = 1;
+});
