@@ -1,4 +1,6 @@
 // npm run model:test -- --out FILE --shape tiny|0.5b|1.5b [--seed N] [--no-template]
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { SHAPES, writeTestModel, type ShapeName } from "../test/support/testModel";
 
 const args = process.argv.slice(2);
@@ -9,6 +11,7 @@ if (!out || !(shape in SHAPES)) {
   console.error(`usage: npm run model:test -- --out FILE --shape ${Object.keys(SHAPES).join("|")} [--seed N] [--no-template]`);
   process.exit(2);
 }
+mkdirSync(dirname(out), { recursive: true });
 const started = performance.now();
 const { bytes } = writeTestModel(out, { shape, seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined });
 console.log(`wrote ${out}: ${shape}, ${(bytes / 1048576).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
