@@ -64,6 +64,11 @@ writeFileSync(join(data, "User", "settings.json"), JSON.stringify({
   "askCodebase.segmentTokens": 256,
   "askCodebase.marginTokens": 48,
   "askCodebase.answerTokens": 32,
+  // The flows below ask several questions about one workspace and count what each reads: they run
+  // cold, with the second-pass classifier; the in-host suite turns the warm cache and the fused
+  // verdict on for its own test.
+  "askCodebase.cacheSizeMiB": 0,
+  "askCodebase.classify": "separate",
   // Below this workspace's size: every question asked from the UI first shows the summary dialog.
   "askCodebase.confirmAboveTokens": 5000,
 }));

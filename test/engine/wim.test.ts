@@ -369,3 +369,29 @@ test("a context too large for memory is refused with the sizes, not attempted", 
     await big.dispose();
   }
 });
+
+test("margins that come back longer when re-tokenized never overflow the context: the weakest are dropped", async () => {
+  // Found in the end-to-end run: 49 margins of 48 tokens, every one judged relevant, grew past the
+  // room set aside for them once labelled and re-tokenized, and the answer hit "the context is full".
+  const many = tempDir();
+  try {
+    for (let f = 0; f < 12; f++) {
+      let text = "";
+      for (let i = 1; i <= 24; i++) text += `export function part${f}_${i}(value: number): number {\n  return value * ${i} + ${f}; // step ${i}\n}\n`;
+      writeTree(many.path, { [`src/module${String(f).padStart(2, "0")}.ts`]: text });
+    }
+    writeTree(many.path, { "src/<img src=x onerror=alert(1)>.ts": "export const evil = 1;\n" });
+    const p = await planCodebase([many.path], { segmentTokens: 256, countTokens: (t) => engine.tokenizeText(t).length });
+    const s = new WimSession(engine, { segments: p.segments, files: p.files.length }, "Where is the retry delay computed?", { marginTokens: 48, answerTokens: 32, judge: () => true, trace: true });
+    const events = await collect(s.run());
+    assert.deepEqual(of(events, "error"), []);
+    const started = of(events, "run-started")[0]!;
+    const answer = of(events, "answer-started")[0]!;
+    assert.ok(answer.marginIds.length < s.keptMarginIds().length, `${answer.marginIds.length} of ${s.keptMarginIds().length} margins fit: this case must need the dropping`);
+    const a = s.trace.answers[0]!;
+    assert.ok(a.context.length + a.prompt.length + 32 <= started.contextSize, "prompt and answer fit the context prepared");
+    assert.equal(of(events, "done")[0]!.stoppedBy, "finished");
+  } finally {
+    many.dispose();
+  }
+});

@@ -57,6 +57,8 @@ export class WimSession {
   private lastAnswerMarginIds: number[] = [];
   private busy = false;
   private maxAnswerMargins = Infinity;
+  /** Tokens the reader sequence was prepared to hold. */
+  private readerTokens = Infinity;
 
   constructor(
     private readonly engine: WimEngine,
@@ -166,6 +168,7 @@ export class WimSession {
       return;
     }
     const [seq, classifierSeq] = prepared as [EngineSequence, EngineSequence | undefined];
+    this.readerTokens = needed;
     this.reader = seq;
     // Where each segment ends in the reader; with windows, the cache is not used.
     const ends: number[] = [];
@@ -322,9 +325,17 @@ export class WimSession {
       const best = [...kept].sort((a, b) => (byId.get(b)!.score ?? 0.5) - (byId.get(a)!.score ?? 0.5) || a - b).slice(0, this.maxAnswerMargins);
       kept = kept.filter((id) => best.includes(id));
     }
-    const notes = kept.map((id) => ({ segment: id, text: byId.get(id)!.text }));
     const reader = engine.chatParts(prompts.READER_SYSTEM);
-    const prompt = [...engine.tokenizeText(prompts.answerPrompt(notes, this.question)), ...reader.suffix];
+    const build = (ids: number[]): Token[] => [...engine.tokenizeText(prompts.answerPrompt(ids.map((id) => ({ segment: id, text: byId.get(id)!.text })), this.question)), ...reader.suffix];
+    let prompt = build(kept);
+    // Model text can come back re-tokenized longer than it was written: drop the weakest margins
+    // until the prompt and the answer fit, rather than overflow the context.
+    const room = this.readerTokens - this.codebaseEnd - this.answerTokens;
+    while (prompt.length > room && kept.length) {
+      const weakest = kept.reduce((w, id) => ((byId.get(id)!.score ?? 0.5) <= (byId.get(w)!.score ?? 0.5) ? id : w), kept[0]!);
+      kept = kept.filter((id) => id !== weakest);
+      prompt = build(kept);
+    }
     this.lastAnswerMarginIds = kept;
     yield { type: "answer-started", runId: this.runId, marginIds: kept, promptTokens: prompt.length };
     const context = this.options.trace ? [...seq.tokens] : [];

@@ -27,7 +27,7 @@ const tests = [
   ["the extension activates and contributes its commands", async () => {
     await api();
     const commands = await vscode.commands.getCommands(true);
-    for (const c of ["askCodebase.ask", "askCodebase.stop", "askCodebase.answerNow", "askCodebase.selectModel", "askCodebase.reanswer"]) assert.ok(commands.includes(c), c);
+    for (const c of ["askCodebase.ask", "askCodebase.stop", "askCodebase.answerNow", "askCodebase.selectModel", "askCodebase.reanswer", "askCodebase.clearCache"]) assert.ok(commands.includes(c), c);
   }],
   ["a question runs to an answer, with a margin per segment", async () => {
     const a = await api();
@@ -86,6 +86,32 @@ const tests = [
     const next = await a.ask("What does util return?");
     assert.equal((await a.whenEnded(next)).stoppedBy, "finished");
     assert.notEqual(a.engineProcessId(), pid);
+  }],
+  ["with the warm cache on, a second question reads the codebase from it, fused verdicts and all", async () => {
+    const a = await api();
+    const config = vscode.workspace.getConfiguration("askCodebase");
+    await config.update("cacheSizeMiB", 512, vscode.ConfigurationTarget.Global);
+    await config.update("classify", "fused", vscode.ConfigurationTarget.Global);
+    try {
+      const first = await a.ask("Where is the retry delay computed?");
+      const firstEnd = await a.whenEnded(first);
+      assert.equal(firstEnd.stoppedBy, "finished", JSON.stringify(firstEnd));
+      await until(() => a.lastRun().events.some((e) => e.type === "cache-saved"));
+      const saved = a.lastRun().events.find((e) => e.type === "cache-saved");
+      assert.ok(!saved.error && saved.bytes > 0, JSON.stringify(saved));
+      const second = await a.ask("Which function multiplies by 7?");
+      const secondEnd = await a.whenEnded(second);
+      assert.equal(secondEnd.stoppedBy, "finished", JSON.stringify(secondEnd));
+      const events = a.lastRun().events;
+      const started = events.find((e) => e.type === "run-started");
+      assert.equal(started.reusedSegments, started.segments);
+      assert.deepEqual(events.filter((e) => e.type === "margin-done").map((e) => e.segment), [...Array(started.segments).keys()].reverse());
+      // Fused: every margin's verdict arrives with it.
+      assert.equal(events.filter((e) => e.type === "margin-classified").length, started.segments);
+    } finally {
+      await config.update("cacheSizeMiB", undefined, vscode.ConfigurationTarget.Global);
+      await config.update("classify", undefined, vscode.ConfigurationTarget.Global);
+    }
   }],
 ];
 
