@@ -5,6 +5,9 @@ import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
 import { chooseBackend, defaultBackendMemory } from "../engine/backendChoice";
 import type { GpuChoice } from "../engine/llama";
 import { openLlamaEngine } from "../engine/llamaEngine";
+import type { ServerKind } from "../engine/serverApi";
+import { openServerEngine } from "../engine/serverEngine";
+import type { WimEngine } from "../core/wim/engine";
 import { resolveModel } from "../engine/modelResolve";
 import { openTokenizer } from "../engine/tokenizer";
 import { folder, modelSpec, positiveInt, UsageError } from "./args";
@@ -30,6 +33,9 @@ export async function askCommand(argv: string[]): Promise<number> {
       "no-classify": { type: "boolean" },
       json: { type: "boolean" },
       ...CACHE_OPTIONS,
+      server: { type: "string" },
+      "server-kind": { type: "string" },
+      "server-model": { type: "string" },
     },
   });
   const root = await folder(positionals[0]);
@@ -45,6 +51,9 @@ export async function askCommand(argv: string[]): Promise<number> {
   const cache = cacheOf(values);
   const classify = values["no-classify"] ? "off" : ((values.classify ?? "fused") as ClassifyMode);
   if (!CLASSIFY_MODES.includes(classify)) throw new UsageError(`--classify must be one of ${CLASSIFY_MODES.join(", ")}`);
+  const serverKind = values["server-kind"] as ServerKind | undefined;
+  if (serverKind && serverKind !== "llama-server" && serverKind !== "vllm") throw new UsageError("--server-kind must be llama-server or vllm");
+  if (!values.server && (serverKind || values["server-model"])) throw new UsageError("--server-kind and --server-model go with --server URL");
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
   const note = (text: string): void => { if (!json) renderer.note(text); };
 
@@ -70,9 +79,17 @@ export async function askCommand(argv: string[]): Promise<number> {
     });
     // Planning (tokenizing every file) and loading the weights overlap.
     const tokenizer = await openTokenizer(modelPath);
-    const choice = await chooseBackend(gpu, modelPath, defaultBackendMemory(), { onStatus: note });
+    const openEngine = async (): Promise<WimEngine> => {
+      // With --server the GGUF serves only for its tokenizer and chat template: the server runs the model.
+      if (values.server) {
+        const apiKey = process.env.ASK_CODEBASE_API_KEY;
+        return openServerEngine({ url: values.server, modelPath, signal: controller.signal, ...(apiKey ? { apiKey } : {}), ...(serverKind ? { kind: serverKind } : {}), ...(values["server-model"] ? { model: values["server-model"] } : {}) });
+      }
+      const choice = await chooseBackend(gpu, modelPath, defaultBackendMemory(), { onStatus: note });
+      return openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) });
+    };
     const [engine, plan] = await Promise.all([
-      openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) }),
+      openEngine(),
       planScope(root, values, tokenizer, controller.signal).finally(() => tokenizer.dispose()),
     ]);
     try {

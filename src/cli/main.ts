@@ -2,6 +2,7 @@
 import { DEFAULT_CACHE_MIB, defaultStateCacheDirectory } from "../core/cache/stateCache";
 import { ContextTooSmallError } from "../core/wim/engine";
 import { ModelFileError } from "../engine/modelFile";
+import { ServerError } from "../engine/serverApi";
 import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/modelResolve";
 import { UsageError } from "./args";
 import { askCommand } from "./askCommand";
@@ -11,7 +12,7 @@ import { packCommand } from "./packCommand";
 const USAGE = `usage:
   ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--threads N] [--segment-tokens N]
                    [--margin-tokens N] [--answer-tokens N] [--classify fused|separate|off] [--include GLOB]... [--exclude GLOB]... [--json]
-                   [--cache-dir DIR] [--cache-mib N]
+                   [--cache-dir DIR] [--cache-mib N] [--server URL [--server-kind llama-server|vllm] [--server-model NAME]]
   ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
   ask-codebase cache [--clear] [--cache-dir DIR]
 
@@ -19,6 +20,8 @@ const USAGE = `usage:
 ${DEFAULT_MODEL}, downloaded once into ${defaultModelDirectory()}.
 After a question the codebase's model state is kept in ${defaultStateCacheDirectory()} (at most
 --cache-mib, default ${DEFAULT_CACHE_MIB}; 0 turns it off), so the next question about it reads nothing again.
+With --server, a llama-server or vLLM server runs the model ($ASK_CODEBASE_API_KEY is sent as its
+key); --model then names a GGUF of the same model, for its tokenizer and chat template only.
 While reading, Ctrl-C answers from what has been read; Ctrl-C again stops.
 `;
 
@@ -47,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof ModelFileError || err instanceof ContextTooSmallError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
+    const known = err instanceof UsageError || err instanceof ModelFileError || err instanceof ContextTooSmallError || err instanceof ServerError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
     process.stderr.write(`ask-codebase: ${known ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
     process.exitCode = known ? 2 : 1;
   },

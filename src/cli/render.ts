@@ -2,6 +2,8 @@
 import type { WimEvent } from "../core/wim/events";
 import { bytes, int, seconds } from "./format";
 
+const share = (c: { promptTokens: number; cachedTokens: number }): string => `${Math.round((100 * c.cachedTokens) / Math.max(1, c.promptTokens))}%`;
+
 export interface Output { write(text: string): void; isTTY?: boolean }
 
 export class TerminalRenderer {
@@ -50,6 +52,9 @@ export class TerminalRenderer {
           `${e.stoppedBy === "finished" ? "done" : e.stoppedBy === "answer-now" ? "answered early" : "stopped"}: ` +
           `${e.segmentsRead} segments read in ${seconds(t.totalMs / 1000)} (prefill ${seconds(t.prefillMs / 1000)}, margins ${seconds(t.marginMs / 1000)}, answer ${seconds(t.answerMs / 1000)})\n`,
         );
+        if (e.serverCache) {
+          this.err.write(`server: ${int(e.serverCache.promptTokens)} prompt tokens sent, ${int(e.serverCache.cachedTokens)} (${share(e.serverCache)}) served from its prefix cache\n`);
+        }
         break;
       }
       case "cache-saved":
@@ -76,7 +81,7 @@ export class TerminalRenderer {
   }
 
   private progress(e: Extract<WimEvent, { type: "segment-progress" }>): void {
-    const line = `${e.windows > 1 ? `window ${e.window + 1}/${e.windows}  ` : ""}segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left`;
+    const line = `${e.windows > 1 ? `window ${e.window + 1}/${e.windows}  ` : ""}segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left${e.serverCache ? `  server cache ${share(e.serverCache)}` : ""}`;
     if (this.err.isTTY) {
       const width = 24;
       const filled = Math.round((e.tokensRead / Math.max(1, e.totalTokens)) * width);

@@ -6,11 +6,12 @@ import { planCodebase, type CodebasePlan } from "../core/plan";
 import { WimSession } from "../core/wim/session";
 import type { FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 import { BackendMemory, chooseBackend, defaultBackendMemory } from "./backendChoice";
-import { openLlamaEngine, type LlamaEngine } from "./llamaEngine";
+import { LlamaEngine, openLlamaEngine } from "./llamaEngine";
+import { openServerEngine, type ServerEngine } from "./serverEngine";
 import { resolveModel } from "./modelResolve";
 
 export class EngineService {
-  private engine?: { key: string; engine: Promise<LlamaEngine> };
+  private engine?: { key: string; engine: Promise<LlamaEngine | ServerEngine> };
   private run?: { runId: string; session?: WimSession; controller: AbortController };
   private last?: { runId: string; session: WimSession };
   /** Questions and re-answers run one after another; `latest` names the one the user wants now. */
@@ -53,7 +54,7 @@ export class EngineService {
         const memory = process.memoryUsage();
         this.send({
           type: "stats", requestId: message.requestId,
-          stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, contexts: engine?.holdings.contexts ?? 0, sequences: engine?.holdings.sequences ?? 0, modelsLoaded: engine ? 1 : 0 },
+          stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, contexts: engine instanceof LlamaEngine ? engine.holdings.contexts : 0, sequences: engine instanceof LlamaEngine ? engine.holdings.sequences : 0, modelsLoaded: engine ? 1 : 0 },
         });
         return;
       }
@@ -105,13 +106,18 @@ export class EngineService {
     return undefined;
   }
 
-  private loadEngine(settings: RunSettings, signal?: AbortSignal): Promise<LlamaEngine> {
-    const key = `${settings.modelPath}|${settings.gpu}|${settings.threads}`;
+  private loadEngine(settings: RunSettings, signal?: AbortSignal): Promise<LlamaEngine | ServerEngine> {
+    const server = settings.server;
+    const key = JSON.stringify([settings.modelPath, settings.gpu, settings.threads, server?.url, server?.kind, server?.model, server?.apiKey]);
     if (this.engine?.key !== key) {
       const previous = this.engine?.engine;
       this.send({ type: "status", text: "loading the model" });
       const engine = (async () => {
         await (await previous?.catch(() => undefined))?.dispose();
+        if (server) {
+          this.send({ type: "status", text: `connecting to ${server.url}` });
+          return openServerEngine({ ...server, modelPath: settings.modelPath, ...(signal ? { signal } : {}) });
+        }
         const choice = await chooseBackend(settings.gpu, settings.modelPath, this.backends, { onStatus: (text) => this.send({ type: "status", text }) });
         return openLlamaEngine({
           modelPath: settings.modelPath, gpu: choice.backend, ...(choice.note ? { backendNote: choice.note } : {}),
@@ -124,7 +130,7 @@ export class EngineService {
     return this.engine.engine;
   }
 
-  private async planFor(roots: string[], settings: RunSettings, engine: LlamaEngine, signal?: AbortSignal): Promise<CodebasePlan> {
+  private async planFor(roots: string[], settings: RunSettings, engine: LlamaEngine | ServerEngine, signal?: AbortSignal): Promise<CodebasePlan> {
     return planCodebase(roots, {
       segmentTokens: settings.segmentTokens,
       countTokens: (t) => engine.tokenizeText(t).length,

@@ -17,6 +17,9 @@ export interface AskConfig {
   classify: ClassifyMode;
   confirmAboveTokens: number;
   cacheSizeMiB: number;
+  serverUrl: string;
+  serverKind: "auto" | "llama-server" | "vllm";
+  serverModel: string;
 }
 
 export const SECTION = "askCodebase";
@@ -36,6 +39,9 @@ export function readConfig(): AskConfig {
     classify: classifyMode(c.get<unknown>("classify", "fused")),
     confirmAboveTokens: c.get<number>("confirmAboveTokens", 100_000),
     cacheSizeMiB: c.get<number>("cacheSizeMiB", DEFAULT_CACHE_MIB),
+    serverUrl: c.get<string>("serverUrl", "").trim(),
+    serverKind: c.get<"auto" | "llama-server" | "vllm">("serverKind", "auto"),
+    serverModel: c.get<string>("serverModel", "").trim(),
   };
 }
 

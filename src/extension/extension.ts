@@ -5,6 +5,7 @@ import { EngineClient } from "./engineClient";
 import { MarginsView } from "./marginsView";
 import { selectModel } from "./selectModel";
 import { clearCache } from "./clearCache";
+import { setServerApiKey } from "./serverKey";
 import { RunController, type RunRecord } from "./runController";
 
 /** What activate returns: used by the in-host tests, and by anyone scripting the extension. */
@@ -45,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
     vscode.commands.registerCommand("askCodebase.reanswer", () => run.reanswer()),
     vscode.commands.registerCommand("askCodebase.selectModel", () => selectModel(context)),
     vscode.commands.registerCommand("askCodebase.clearCache", () => clearCache(context)),
+    vscode.commands.registerCommand("askCodebase.setServerApiKey", () => setServerApiKey(context)),
   );
   return {
     ask: (question, options) => run.ask(question, { ...options, confirm: false }),

@@ -2,6 +2,7 @@
 // codebase is large), starts the run in the engine process, forwards its events to the view, the
 // status bar and the view's progress, and carries out what the user does in the view.
 import { codebaseCacheDirectory } from "./clearCache";
+import { serverApiKey } from "./serverKey";
 import { randomUUID } from "node:crypto";
 import { totalmem } from "node:os";
 import { isAbsolute, join, resolve, sep } from "node:path";
@@ -192,6 +193,15 @@ export class RunController implements vscode.Disposable {
       modelPath, gpu: config.gpu, threads: config.threads, segmentTokens: config.segmentTokens, marginTokens: config.marginTokens,
       answerTokens: config.answerTokens, classify: config.classify, include: config.include, exclude: config.exclude, respectGitignore: config.respectGitignore,
       cacheDir: codebaseCacheDirectory(this.context), cacheLimitBytes: Math.max(0, config.cacheSizeMiB) * 1048576,
+      ...(config.serverUrl ? { server: await this.server(config) } : {}),
+    };
+  }
+
+  private async server(config: AskConfig): Promise<NonNullable<RunSettings["server"]>> {
+    const apiKey = await serverApiKey(this.context);
+    return {
+      url: config.serverUrl, ...(config.serverKind !== "auto" ? { kind: config.serverKind } : {}),
+      ...(config.serverModel ? { model: config.serverModel } : {}), ...(apiKey ? { apiKey } : {}),
     };
   }
 

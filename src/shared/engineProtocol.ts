@@ -20,6 +20,8 @@ export interface RunSettings {
   /** The warm codebase cache's folder and size limit; a limit of 0 turns it off. */
   cacheDir: string;
   cacheLimitBytes: number;
+  /** Run the model on a server instead (llama-server or vLLM); the model file then serves for its tokenizer. */
+  server?: { url: string; kind?: "llama-server" | "vllm"; model?: string; apiKey?: string };
 }
 
 export interface PlanSummary {

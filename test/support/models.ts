@@ -7,14 +7,14 @@ import { writeTestModel, type ShapeName } from "./testModel";
 
 const VERSION = 1;
 
-export function testModelPath(shape: ShapeName = "tiny", options: { chatTemplate?: null; seed?: number } = {}): string {
+export function testModelPath(shape: ShapeName = "tiny", options: { chatTemplate?: null; seed?: number; byteTokens?: "control" } = {}): string {
   const dir = process.env.ASK_CODEBASE_MODEL_CACHE ?? join(tmpdir(), "ask-codebase-test-models");
   mkdirSync(dir, { recursive: true });
-  const name = `${shape}-s${options.seed ?? 1234}${options.chatTemplate === null ? "-notemplate" : ""}-v${VERSION}.gguf`;
+  const name = `${shape}-s${options.seed ?? 1234}${options.chatTemplate === null ? "-notemplate" : ""}${options.byteTokens === "control" ? "-controlbytes" : ""}-v${VERSION}.gguf`;
   const path = join(dir, name);
   if (!existsSync(path)) {
     const partial = `${path}.${process.pid}.partial`;
-    writeTestModel(partial, { shape, seed: options.seed ?? 1234, ...(options.chatTemplate === null ? { chatTemplate: null } : {}) });
+    writeTestModel(partial, { shape, seed: options.seed ?? 1234, ...(options.chatTemplate === null ? { chatTemplate: null } : {}), ...(options.byteTokens === "control" ? { byteTokens: "control" as const } : {}) });
     renameSync(partial, path);
   }
   return path;

@@ -31,7 +31,7 @@ const KEYWORDS = (
 ).split(" ");
 
 /** Deterministic SentencePiece pieces: every prefix of every piece is itself a piece, so merges reach it. */
-export function buildVocab(size: number): { tokens: string[]; scores: number[]; types: number[] } {
+export function buildVocab(size: number, byteTokens: "byte" | "control" = "byte"): { tokens: string[]; scores: number[]; types: number[] } {
   const tokens: string[] = [];
   const types: number[] = [];
   const seen = new Set<string>();
@@ -40,7 +40,7 @@ export function buildVocab(size: number): { tokens: string[]; scores: number[]; 
     seen.add(t); tokens.push(t); types.push(type);
   };
   for (const s of SPECIAL_TOKENS) add(s, s === "<unk>" ? 2 : 3);
-  for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, 6);
+  for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, byteTokens === "byte" ? 6 : 3);
   const addWithPrefixes = (piece: string): void => { for (let i = 1; i <= piece.length; i++) add(piece.slice(0, i), 1); };
   add("▁", 1);
   for (let c = 33; c < 127; c++) { add(String.fromCharCode(c), 1); add("▁" + String.fromCharCode(c), 1); }
@@ -103,12 +103,21 @@ function f32ToF16(v: number): number {
   return sign | (exp << 10) | mant;
 }
 
-export interface WriteModelOptions { shape: ShapeName | ModelShape; seed?: number; chatTemplate?: string | null; name?: string }
+export interface WriteModelOptions {
+  shape: ShapeName | ModelShape; seed?: number; chatTemplate?: string | null; name?: string;
+  /**
+   * "control": the byte-fallback tokens are control tokens, which are never shown as text, so what a
+   * random model generates is always valid UTF-8. llama-server fails a completion whose text is not
+   * ("does not match the expected Content-only format"), and random weights pick stray bytes often.
+   * (llama.cpp needs the byte tokens themselves: it looks up "<0x0A>" when it loads a vocabulary.)
+   */
+  byteTokens?: "byte" | "control";
+}
 
 export function writeTestModel(path: string, options: WriteModelOptions): { bytes: number; vocab: number } {
   const shape = typeof options.shape === "string" ? SHAPES[options.shape] : options.shape;
   const next = rng(options.seed ?? 1234);
-  const vocab = buildVocab(shape.vocab);
+  const vocab = buildVocab(shape.vocab, options.byteTokens ?? "byte");
   const headDim = shape.embd / shape.heads;
   const kvDim = headDim * shape.kvHeads;
   const u32 = (value: number): MetaValue => ({ type: ValueType.U32, value });

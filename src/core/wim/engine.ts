@@ -65,6 +65,8 @@ export interface WimEngine {
   prepare(options: PrepareOptions): Promise<EngineSequence[]>;
   /** Tokens the engine has evaluated since it opened (prefill and generation), for tests and benchmarks. */
   readonly evaluatedTokens: number;
+  /** A server engine's running totals: prompt tokens sent, and how many the server's prefix cache served. */
+  readonly reuse?: { readonly promptTokens: number; readonly cachedTokens: number };
   dispose(): Promise<void>;
 }
 

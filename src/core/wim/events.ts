@@ -20,16 +20,20 @@ export type WimEvent =
   | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; reusedSegments: number }
   /** Only when the codebase is larger than the context: the cache is cleared and reading goes on from `firstSegment`. */
   | { type: "window-started"; runId: string; window: number; windows: number; firstSegment: number }
-  | { type: "segment-progress"; runId: string; segment: number; segments: number; window: number; windows: number; tokensRead: number; totalTokens: number; tokensPerSecond: number; etaSeconds: number }
+  /** `serverCache`: with a server engine, the share of this run's prompt tokens its prefix cache served. */
+  | { type: "segment-progress"; runId: string; segment: number; segments: number; window: number; windows: number; tokensRead: number; totalTokens: number; tokensPerSecond: number; etaSeconds: number; serverCache?: ServerCacheUse }
   | { type: "margin-token"; runId: string; segment: number; text: string }
   | { type: "margin-done"; runId: string; segment: number; text: string; tokens: number; sources: SegmentSource[]; citations: Citation[]; partial: boolean }
   | { type: "margin-classified"; runId: string; segment: number; relevant: boolean; score: number }
   | { type: "answer-started"; runId: string; marginIds: number[]; promptTokens: number }
   | { type: "answer-token"; runId: string; text: string }
-  | { type: "done"; runId: string; stoppedBy: StopReason; answer: string; segmentsRead: number; timings: RunTimings; tokens: { prefilled: number; margins: number; answer: number; evaluated: number } }
+  | { type: "done"; runId: string; stoppedBy: StopReason; answer: string; segmentsRead: number; timings: RunTimings; tokens: { prefilled: number; margins: number; answer: number; evaluated: number }; serverCache?: ServerCacheUse }
   | { type: "error"; runId: string; message: string }
   /** After done: the codebase's state was saved for the next question (or could not be: `error`). */
   | { type: "cache-saved"; runId: string; segments: number; bytes: number; entries: number; totalBytes: number; limitBytes: number; error?: string };
+
+/** Prompt tokens a server engine was sent during the run, and how many its prefix cache served. */
+export interface ServerCacheUse { promptTokens: number; cachedTokens: number }
 
 export type WimEventType = WimEvent["type"];
 

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { segmentChunks, type Segment } from "../pack/packer";
 import { tokenChain, type CodebaseStateCache } from "../cache/stateCache";
 import { abortError, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type WimEngine } from "./engine";
-import type { RunTimings, StopReason, WimEvent } from "./events";
+import type { RunTimings, ServerCacheUse, StopReason, WimEvent } from "./events";
 import { MarginWriter, type MarginRecord, type MarginTrace } from "./marginWriter";
 import * as prompts from "./prompts";
 import { TextStream } from "./textStream";
@@ -57,6 +57,8 @@ export class WimSession {
   private lastAnswerMarginIds: number[] = [];
   private busy = false;
   private maxAnswerMargins = Infinity;
+  /** The server engine's totals when this phase began, for the run's own share. */
+  private reuseStart?: ServerCacheUse;
   /** Tokens the reader sequence was prepared to hold. */
   private readerTokens = Infinity;
 
@@ -109,6 +111,7 @@ export class WimSession {
   /** Answers again with the current kept margins, without reading the codebase again. */
   async *reanswer(signal?: AbortSignal): AsyncGenerator<WimEvent> {
     if (!this.reader) throw new Error("nothing has been read yet");
+    this.markReuse();
     yield* this.guard(() => this.answerPhase(performance.now(), signal ?? this.options.signal, "finished", this.margins.length, emptyTimings()));
   }
 
@@ -128,6 +131,7 @@ export class WimSession {
 
   private async *read(): AsyncGenerator<WimEvent> {
     const started = performance.now();
+    this.markReuse();
     const signal = this.options.signal;
     const engine = this.engine;
     const timings = emptyTimings();
@@ -200,7 +204,7 @@ export class WimSession {
       const rate = tokensRead / Math.max(timings.prefillMs / 1000, 1e-6);
       const perMargin = this.margins.length > 0 ? timings.marginMs / 1000 / this.margins.length : 0;
       const etaSeconds = (rate > 0 ? (total - covered) / rate : 0) + perMargin * (segmentTokens.length - this.margins.length);
-      return { type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, window: windows[k]!, windows: windowCount, tokensRead: covered, totalTokens: total, tokensPerSecond: rate, etaSeconds };
+      return { type: "segment-progress", runId: this.runId, segment: k, segments: segmentTokens.length, window: windows[k]!, windows: windowCount, tokensRead: covered, totalTokens: total, tokensPerSecond: rate, etaSeconds, ...this.serverCache() };
     };
     const keep = (record: MarginRecord): void => {
       this.margins.push(record);
@@ -364,7 +368,18 @@ export class WimSession {
   }
 
   private doneEvent(stoppedBy: StopReason, answer: string, read: number, started: number, timings: RunTimings, tokens: { prefilled: number; margins: number; answer: number; evaluated: number }): WimEvent {
-    return { type: "done", runId: this.runId, stoppedBy, answer, segmentsRead: read, timings: { ...timings, totalMs: performance.now() - started }, tokens };
+    return { type: "done", runId: this.runId, stoppedBy, answer, segmentsRead: read, timings: { ...timings, totalMs: performance.now() - started }, tokens, ...this.serverCache() };
+  }
+
+  private serverCache(): { serverCache?: ServerCacheUse } {
+    const now = this.engine.reuse;
+    if (!now || !this.reuseStart) return {};
+    return { serverCache: { promptTokens: now.promptTokens - this.reuseStart.promptTokens, cachedTokens: now.cachedTokens - this.reuseStart.cachedTokens } };
+  }
+
+  private markReuse(): void {
+    const r = this.engine.reuse;
+    this.reuseStart = r ? { promptTokens: r.promptTokens, cachedTokens: r.cachedTokens } : undefined;
   }
 }
 
