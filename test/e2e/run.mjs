@@ -2,7 +2,7 @@
 // Chromium like a user, with a tiny model the suite writes. Prints "ok"/"not ok" per check and a
 // final "N passed, N failed". Needs test/e2e/setup.sh first (npm run test:e2e runs it).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -118,12 +118,21 @@ try {
       }
     }
   };
-  let reportCount = 0;
+  const latestReport = () => Math.max(0, ...readdirSync(reports).map((n) => Number(/^report-(\d+)\.json$/.exec(n)?.[1] ?? 0)));
   const report = async () => {
-    await palette("Ask codebase tests: Report");
-    const file = join(reports, `report-${++reportCount}.json`);
-    await until(() => existsSync(file), "a report");
-    return JSON.parse(readFileSync(file, "utf8"));
+    const wanted = latestReport() + 1;
+    // The palette can swallow an Enter while the workbench is busy (seen once in a full run): ask
+    // again, and read the newest report, which is fresh even if an earlier ask ran late.
+    for (let attempt = 1; ; attempt++) {
+      await palette("Ask codebase tests: Report");
+      try {
+        await until(() => latestReport() >= wanted, "a report", 20_000);
+        break;
+      } catch (err) {
+        if (attempt >= 4) throw err;
+      }
+    }
+    return JSON.parse(readFileSync(join(reports, `report-${latestReport()}.json`), "utf8"));
   };
   const lastDone = (r) => r.run?.events.filter((e) => e.type === "done" || e.type === "error").at(-1);
   let dialogText = "";
