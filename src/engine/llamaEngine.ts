@@ -1,6 +1,7 @@
 // The WiM engine on node-llama-cpp: one context whose sequences are the reader and the
 // classifier, sized for each run and reused while it is large enough.
 import { statSync } from "node:fs";
+import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { BatchItem, GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, PrioritizedBatchItem, Token as LlamaToken } from "node-llama-cpp";
 import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
@@ -57,10 +58,12 @@ export class ContextOverflowError extends Error {
 }
 
 export async function openLlamaEngine(options: LlamaEngineOptions): Promise<LlamaEngine> {
-  await checkModelFile(options.modelPath);
+  const { bytes } = await checkModelFile(options.modelPath);
   const lib = await nodeLlamaCpp();
   const llama = await loadLlama(options.gpu ?? "auto");
   if (options.signal?.aborted) throw abortError(options.signal);
+  // On the CPU llama.cpp maps the file and would read it from disk at every token: refuse instead.
+  if (!llama.gpu && bytes > totalmem()) throw new ModelFileError(tooLargeForMemory(options.modelPath, bytes, bytes));
   let model: LlamaModel;
   try {
     model = await llama.loadModel({ modelPath: options.modelPath, gpuLayers: "auto", ...(options.signal ? { loadSignal: options.signal } : {}) });
@@ -69,7 +72,24 @@ export async function openLlamaEngine(options: LlamaEngineOptions): Promise<Llam
     throw new ModelFileError(`cannot load model ${options.modelPath}: ${(err as Error).message}`);
   }
   const gpuNames = llama.gpu ? await llama.getGpuDeviceNames().catch(() => []) : [];
-  return new LlamaEngine(llama, model, templateSplitter(lib, model), options, gpuNames);
+  const total = model.fileInsights.totalLayers;
+  let backendNote = options.backendNote;
+  if (llama.gpu && model.gpuLayers < total) {
+    // What did not fit on the GPU runs on the CPU, from memory: it has to fit there.
+    const onCpu = Math.round((bytes * (total - model.gpuLayers)) / Math.max(1, total));
+    if (onCpu > totalmem()) {
+      await model.dispose();
+      throw new ModelFileError(tooLargeForMemory(options.modelPath, bytes, onCpu, `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory`));
+    }
+    backendNote = [backendNote, `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory (${gpuNames.join(", ") || "GPU"}); the rest run on the CPU, more slowly`].filter(Boolean).join(". ");
+  }
+  return new LlamaEngine(llama, model, templateSplitter(lib, model), { ...options, ...(backendNote ? { backendNote } : {}) }, gpuNames);
+}
+
+function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, gpuPart?: string): string {
+  const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  return `the model ${basename(path)} is ${gib(modelBytes)}${gpuPart ? `; ${gpuPart}, leaving ${gib(cpuBytes)} for the CPU` : ""}, more than this machine's ${gib(totalmem())} of memory: ` +
+    "it would run from disk, far too slowly. Use a smaller or more quantised model" + (gpuPart ? "." : ", or a GPU with room for it.");
 }
 
 export class LlamaEngine implements WimEngine {

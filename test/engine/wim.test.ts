@@ -13,6 +13,7 @@ import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine"
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { writeTestModel } from "../support/testModel";
+import { TensorType } from "../support/gguf";
 
 const QUESTION = "Where is the retry delay computed?";
 const MARGIN = 10;
@@ -394,4 +395,18 @@ test("margins that come back longer when re-tokenized never overflow the context
   } finally {
     many.dispose();
   }
+});
+
+test("a model larger than this machine's memory is refused before it loads, with both sizes", async () => {
+  // A llama of 8192-wide layers, as many as make it 1.5 times this machine's memory; written hollow
+  // (a sparse file), so it costs no disk. llama.cpp would map it and read it from disk at every token.
+  const perLayer = ((2 * 8192 * 8192 + 2 * 8192 * 1024 + 3 * 8192 * 28672) / 32) * 34;
+  const layers = Math.ceil((1.5 * (await import("node:os")).totalmem()) / perLayer);
+  const huge = join(dir.path, "huge-model.gguf");
+  writeTestModel(huge, { hollow: true, shape: { layers, embd: 8192, heads: 64, kvHeads: 8, ffn: 28672, vocab: 32000, context: 4096, type: TensorType.Q8_0 } });
+  await assert.rejects(openLlamaEngine({ modelPath: huge, gpu: "cpu", threads: 1 }), (err: Error) => {
+    assert.equal(err.name, "ModelFileError");
+    assert.match(err.message, /^the model huge-model\.gguf is [\d.]+ GiB, more than this machine's [\d.]+ GiB of memory: it would run from disk, far too slowly\. Use a smaller or more quantised model, or a GPU with room for it\.$/);
+    return true;
+  });
 });

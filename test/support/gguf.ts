@@ -1,6 +1,6 @@
 // Writes GGUF v3 files: just enough of the format to produce llama-architecture models that
 // node-llama-cpp loads. No model can be downloaded where tests run, so the suite writes its own.
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
 
 const ALIGNMENT = 32;
 
@@ -65,7 +65,8 @@ export function tensorBytes(type: TensorType, elements: number): number {
   }
 }
 
-export function writeGguf(path: string, metadata: Record<string, MetaValue>, tensors: TensorSpec[]): number {
+/** `hollow`: the tensors' bytes are left as a hole (a sparse file of zeros): a model of any size, written at once. */
+export function writeGguf(path: string, metadata: Record<string, MetaValue>, tensors: TensorSpec[], hollow = false): number {
   const head = new ByteSink();
   head.push(Buffer.from("GGUF", "ascii"));
   head.u32(3);
@@ -90,6 +91,10 @@ export function writeGguf(path: string, metadata: Record<string, MetaValue>, ten
   try {
     writeSync(fd, head.concat());
     let written = head.length;
+    if (hollow) {
+      ftruncateSync(fd, written + offset);
+      return written + offset;
+    }
     for (const t of tensors) {
       const elements = t.dims.reduce((a, b) => a * b, 1);
       const data = t.fill(elements);

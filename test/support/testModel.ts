@@ -112,6 +112,8 @@ export interface WriteModelOptions {
    * (llama.cpp needs the byte tokens themselves: it looks up "<0x0A>" when it loads a vocabulary.)
    */
   byteTokens?: "byte" | "control";
+  /** Header only, the weights a hole of zeros: for a model far larger than the disk has room for. */
+  hollow?: boolean;
 }
 
 export function writeTestModel(path: string, options: WriteModelOptions): { bytes: number; vocab: number } {
@@ -165,5 +167,5 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
     );
   }
   tensors.push(norm("output_norm.weight"), weight("output.weight", [shape.embd, shape.vocab]));
-  return { bytes: writeGguf(path, meta, tensors), vocab: vocab.tokens.length };
+  return { bytes: writeGguf(path, meta, tensors, options.hollow ?? false), vocab: vocab.tokens.length };
 }
