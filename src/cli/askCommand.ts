@@ -33,6 +33,7 @@ export async function askCommand(argv: string[]): Promise<number> {
       "no-classify": { type: "boolean" },
       json: { type: "boolean" },
       ...CACHE_OPTIONS,
+      "gpu-reserve-mib": { type: "string" },
       server: { type: "string" },
       "server-kind": { type: "string" },
       "server-model": { type: "string" },
@@ -47,6 +48,7 @@ export async function askCommand(argv: string[]): Promise<number> {
   const marginTokens = positiveInt(values["margin-tokens"], "--margin-tokens", DEFAULT_MARGIN_TOKENS);
   const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
   const threads = values.threads === undefined ? undefined : positiveInt(values.threads, "--threads", 1);
+  const gpuReserveMiB = values["gpu-reserve-mib"] === undefined ? 0 : positiveInt(values["gpu-reserve-mib"], "--gpu-reserve-mib", 0);
   const json = values.json ?? false;
   const cache = cacheOf(values);
   const classify = values["no-classify"] ? "off" : ((values.classify ?? "fused") as ClassifyMode);
@@ -86,7 +88,7 @@ export async function askCommand(argv: string[]): Promise<number> {
         return openServerEngine({ url: values.server, modelPath, signal: controller.signal, ...(apiKey ? { apiKey } : {}), ...(serverKind ? { kind: serverKind } : {}), ...(values["server-model"] ? { model: values["server-model"] } : {}) });
       }
       const choice = await chooseBackend(gpu, modelPath, defaultBackendMemory(), { onStatus: note });
-      return openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) });
+      return openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, gpuReserveMiB, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) });
     };
     const [engine, plan] = await Promise.all([
       openEngine(),

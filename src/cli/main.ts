@@ -10,7 +10,7 @@ import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
 
 const USAGE = `usage:
-  ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--threads N] [--segment-tokens N]
+  ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--gpu-reserve-mib N] [--threads N] [--segment-tokens N]
                    [--margin-tokens N] [--answer-tokens N] [--classify fused|separate|off] [--include GLOB]... [--exclude GLOB]... [--json]
                    [--cache-dir DIR] [--cache-mib N] [--server URL [--server-kind llama-server|vllm] [--server-model NAME]]
   ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]

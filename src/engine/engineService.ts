@@ -108,7 +108,7 @@ export class EngineService {
 
   private loadEngine(settings: RunSettings, signal?: AbortSignal): Promise<LlamaEngine | ServerEngine> {
     const server = settings.server;
-    const key = JSON.stringify([settings.modelPath, settings.gpu, settings.threads, server?.url, server?.kind, server?.model, server?.apiKey]);
+    const key = JSON.stringify([settings.modelPath, settings.gpu, settings.threads, settings.gpuReserveMiB ?? 0, server?.url, server?.kind, server?.model, server?.apiKey]);
     if (this.engine?.key !== key) {
       const previous = this.engine?.engine;
       this.send({ type: "status", text: "loading the model" });
@@ -122,6 +122,7 @@ export class EngineService {
         return openLlamaEngine({
           modelPath: settings.modelPath, gpu: choice.backend, ...(choice.note ? { backendNote: choice.note } : {}),
           ...(settings.threads ? { threads: settings.threads } : {}), ...(signal ? { signal } : {}),
+          ...(settings.gpuReserveMiB ? { gpuReserveMiB: settings.gpuReserveMiB } : {}),
         });
       })();
       this.engine = { key, engine };

@@ -16,15 +16,20 @@ export function machineThreads(): number {
 
 const runtimes = new Map<string, Promise<Llama>>();
 
-export function loadLlama(gpu: GpuChoice = "auto"): Promise<Llama> {
-  let runtime = runtimes.get(gpu);
+/** `gpuReserveBytes`: GPU memory to leave to other programs; layers that do not fit in the rest run on the CPU. */
+export function loadLlama(gpu: GpuChoice = "auto", gpuReserveBytes = 0): Promise<Llama> {
+  const key = `${gpu}|${gpuReserveBytes}`;
+  let runtime = runtimes.get(key);
   if (!runtime) {
     runtime = nodeLlamaCpp().then(({ getLlama, LlamaLogLevel }) =>
       // build "never": a GPU whose prebuilt cannot load must fail fast, not start a from-source build.
-      getLlama({ gpu: gpu === "cpu" ? false : gpu, build: "never", maxThreads: machineThreads(), logLevel: LlamaLogLevel.error, progressLogs: false }),
+      getLlama({
+        gpu: gpu === "cpu" ? false : gpu, build: "never", maxThreads: machineThreads(), logLevel: LlamaLogLevel.error, progressLogs: false,
+        ...(gpuReserveBytes > 0 ? { vramPadding: gpuReserveBytes } : {}),
+      }),
     );
-    runtime.catch(() => runtimes.delete(gpu));
-    runtimes.set(gpu, runtime);
+    runtime.catch(() => runtimes.delete(key));
+    runtimes.set(key, runtime);
   }
   return runtime;
 }

@@ -24,6 +24,8 @@ export interface LlamaEngineOptions {
   kvCacheType?: "f16" | "q8_0";
   /** Prompt-lookup decoding: draft tokens copied from the context, verified in one batch. */
   promptLookup?: boolean;
+  /** GPU memory to leave free for other programs, in MiB. */
+  gpuReserveMiB?: number;
   /** Shown with each run: why this backend runs rather than the one asked for. */
   backendNote?: string;
   /** Called with the tokens each sequence contributes to every decode batch. */
@@ -60,7 +62,7 @@ export class ContextOverflowError extends Error {
 export async function openLlamaEngine(options: LlamaEngineOptions): Promise<LlamaEngine> {
   const { bytes } = await checkModelFile(options.modelPath);
   const lib = await nodeLlamaCpp();
-  const llama = await loadLlama(options.gpu ?? "auto");
+  const llama = await loadLlama(options.gpu ?? "auto", (options.gpuReserveMiB ?? 0) * 1048576);
   if (options.signal?.aborted) throw abortError(options.signal);
   // On the CPU llama.cpp maps the file and would read it from disk at every token: refuse instead.
   if (!llama.gpu && bytes > totalmem()) throw new ModelFileError(tooLargeForMemory(options.modelPath, bytes, bytes));
@@ -199,7 +201,9 @@ export class LlamaEngine implements WimEngine {
       const where = this.info.backend === "cpu" ? "memory" : `${this.info.backend} memory (${this.info.gpuNames.join(", ") || "GPU"})`;
       throw new Error(
         `a context of ${contextSize.toLocaleString("en-US")} tokens for ${sequences} sequences does not fit in ${where} beside the model: ` +
-        "narrow the scope, use smaller segments, or fewer margin tokens",
+        (this.options.gpuReserveMiB
+          ? `keep less GPU memory in reserve (${this.options.gpuReserveMiB.toLocaleString("en-US")} MiB now), narrow the scope, or use smaller segments`
+          : "narrow the scope, use smaller segments, or fewer margin tokens"),
       );
     }
   }

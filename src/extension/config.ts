@@ -8,6 +8,7 @@ export interface AskConfig {
   model: string;
   gpu: GpuChoice;
   threads: number;
+  gpuMemoryReserveMiB: number;
   segmentTokens: number;
   marginTokens: number;
   answerTokens: number;
@@ -30,6 +31,7 @@ export function readConfig(): AskConfig {
     model: c.get<string>("model", "").trim(),
     gpu: c.get<GpuChoice>("gpu", "auto"),
     threads: c.get<number>("threads", 0),
+    gpuMemoryReserveMiB: c.get<number>("gpuMemoryReserveMiB", 0),
     segmentTokens: c.get<number>("segmentTokens", 4096),
     marginTokens: c.get<number>("marginTokens", 128),
     answerTokens: c.get<number>("answerTokens", 512),

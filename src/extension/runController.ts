@@ -190,7 +190,7 @@ export class RunController implements vscode.Disposable {
     const modelPath = await this.modelPath(config);
     if (!modelPath) return undefined;
     return {
-      modelPath, gpu: config.gpu, threads: config.threads, segmentTokens: config.segmentTokens, marginTokens: config.marginTokens,
+      modelPath, gpu: config.gpu, threads: config.threads, gpuReserveMiB: Math.max(0, config.gpuMemoryReserveMiB), segmentTokens: config.segmentTokens, marginTokens: config.marginTokens,
       answerTokens: config.answerTokens, classify: config.classify, include: config.include, exclude: config.exclude, respectGitignore: config.respectGitignore,
       cacheDir: codebaseCacheDirectory(this.context), cacheLimitBytes: Math.max(0, config.cacheSizeMiB) * 1048576,
       ...(config.serverUrl ? { server: await this.server(config) } : {}),

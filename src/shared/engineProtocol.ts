@@ -17,6 +17,8 @@ export interface RunSettings {
   respectGitignore: boolean;
   /** CPU threads; 0 means the machine's cores. */
   threads: number;
+  /** GPU memory to leave free for other programs, in MiB (absent or 0: none). */
+  gpuReserveMiB?: number;
   /** The warm codebase cache's folder and size limit; a limit of 0 turns it off. */
   cacheDir: string;
   cacheLimitBytes: number;
