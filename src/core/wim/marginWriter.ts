@@ -28,8 +28,8 @@ export interface MarginWriterOptions {
   mode: verdict.ClassifyMode;
   judge: (segment: number, score: number) => boolean;
   question: string;
-  /** The reader template's assistant opening, closing the extractive prompt. */
-  assistantOpening: Token[];
+  /** The extractive prompt as appended after each segment, the template's assistant opening included (the session sizes the context by it). */
+  extract: Token[];
   marginTokens: number;
   runId: string;
   timings: RunTimings;
@@ -40,7 +40,7 @@ export interface MarginWriterOptions {
 }
 
 export class MarginWriter {
-  readonly extract: Token[];
+  private readonly extract: Token[];
   private readonly yesNo?: verdict.VerdictTokens;
   private readonly classifierTail: Token[] = [];
   private classifierHead = 0;
@@ -48,8 +48,7 @@ export class MarginWriter {
 
   constructor(private readonly o: MarginWriterOptions) {
     const e = o.engine;
-    const text = o.mode === "fused" ? prompts.fusedExtractivePrompt(o.question) : prompts.extractivePrompt(o.question);
-    this.extract = [...e.tokenizeText(text), ...o.assistantOpening];
+    this.extract = o.extract;
     if (o.mode !== "off") this.yesNo = verdict.verdictTokens(e);
     if (o.mode === "separate") this.classifierTail = [...e.tokenizeText(prompts.CLASSIFIER_TAIL), ...e.chatParts(prompts.CLASSIFIER_SYSTEM).suffix];
   }

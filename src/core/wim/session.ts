@@ -144,7 +144,9 @@ export class WimSession {
     const reader = engine.chatParts(prompts.READER_SYSTEM);
     const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
     const mode = this.options.classify ?? "fused";
-    const extractLength = engine.tokenizeText(mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question)).length + reader.suffix.length + 1;
+    const extract = [...engine.tokenizeText(mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question)), ...reader.suffix];
+    // A relevant fused margin continues after its "yes": one token more than the prompt.
+    const extractLength = extract.length + 1;
     const placeholder = this.codebase.segments.map((s) => ({ segment: s.index, text: "" }));
     const answerFixed = engine.tokenizeText(prompts.answerPrompt(placeholder, this.question)).length + reader.suffix.length;
     const contextLimit = Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity);
@@ -190,7 +192,7 @@ export class WimSession {
     const evaluatedAtStart = engine.evaluatedTokens;
     const writer = new MarginWriter({
       engine, reader: seq, ...(classifierSeq ? { classifier: classifierSeq } : {}), mode, judge: this.options.judge ?? verdict.byScore,
-      question: this.question, assistantOpening: reader.suffix, marginTokens: this.marginTokens, runId: this.runId, timings,
+      question: this.question, extract, marginTokens: this.marginTokens, runId: this.runId, timings,
       ...(signal ? { signal } : {}), answerNow: () => this.answerNowRequested,
       ...(this.options.trace ? { trace: (t: MarginTrace) => this.trace.margins.push(t) } : {}),
     });
