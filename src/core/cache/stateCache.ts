@@ -150,8 +150,8 @@ export class DiskStateCache implements CodebaseStateCache {
       await rm(partial, { force: true });
     }
     await this.evict();
-    const after = await this.stats();
-    return { ...after, stored: (await this.entries()).some((e) => e.id === id) ? stored : 0 };
+    const kept = await this.entries();
+    return { ...this.statsOf(kept), stored: kept.some((e) => e.id === id) ? stored : 0 };
   }
 
   /** Least recently used first, until the rest fit the limit. */
@@ -173,7 +173,10 @@ export class DiskStateCache implements CodebaseStateCache {
   }
 
   async stats(): Promise<CacheStats> {
-    const entries = await this.entries();
+    return this.statsOf(await this.entries());
+  }
+
+  private statsOf(entries: readonly Entry[]): CacheStats {
     return { entries: entries.length, bytes: entries.reduce((n, e) => n + e.bytes, 0), limitBytes: this.limitBytes, directory: this.directory };
   }
 
