@@ -1,17 +1,20 @@
-// npm run model:test -- --out FILE --shape tiny|0.5b|1.5b [--seed N] [--no-template]
+// npm run model:test -- --out FILE --shape tiny|0.5b|1.5b [--seed N] [--no-template] [--hostile]
+// --hostile: a model that writes test/support/hostile.ts's text whatever it is asked (for UI tests).
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { SHAPES, writeTestModel, type ShapeName } from "../test/support/testModel";
+import { HOSTILE_OUTPUT } from "../test/support/hostile";
 
 const args = process.argv.slice(2);
 const value = (flag: string): string | undefined => { const i = args.indexOf(flag); return i >= 0 ? args[i + 1] : undefined; };
 const out = value("--out");
 const shape = (value("--shape") ?? "tiny") as ShapeName;
 if (!out || !(shape in SHAPES)) {
-  console.error(`usage: npm run model:test -- --out FILE --shape ${Object.keys(SHAPES).join("|")} [--seed N] [--no-template]`);
+  console.error(`usage: npm run model:test -- --out FILE --shape ${Object.keys(SHAPES).join("|")} [--seed N] [--no-template] [--hostile]`);
   process.exit(2);
 }
 mkdirSync(dirname(out), { recursive: true });
 const started = performance.now();
-const { bytes } = writeTestModel(out, { shape, seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined });
+const { bytes } = writeTestModel(out, { shape, seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined,
+  ...(args.includes("--hostile") ? { script: HOSTILE_OUTPUT, name: "ask-codebase-test-hostile" } : {}) });
 console.log(`wrote ${out}: ${shape}, ${(bytes / 1048576).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { WimEvent } from "../../src/core/wim/events";
 import { tempDir, writeTree } from "../support/fixtures";
+import { HOSTILE_LITERAL, HOSTILE_OUTPUT } from "../support/hostile";
 import { testModelPath } from "../support/models";
 
 const CLI = resolve("dist/cli.js");
@@ -140,5 +141,29 @@ test("an empty folder is reported, not read", () => {
     assert.match(r.stderr, /^ask-codebase: nothing to read in /);
   } finally {
     empty.dispose();
+  }
+});
+
+test("what the model writes and what files are named reach the terminal as text, never as escape sequences", () => {
+  const hostile = testModelPath("tiny", { hostile: true });
+  const tree = tempDir();
+  try {
+    writeTree(tree.path, { [`src/title\u001b]0;owned\u0007\u202e.ts`]: "export const x = 1;\n" });
+    const args = ["ask", tree.path, "What is x?", "--model", hostile, "--threads", "1", "--classify", "separate", "--cache-mib", "0"];
+    const json = run([...args, "--json"]);
+    assert.equal(json.status, 0, json.stderr);
+    const done = events(json.stdout).find((e) => e.type === "done") as Extract<WimEvent, { type: "done" }>;
+    assert.equal(done.answer, HOSTILE_OUTPUT.join(""), "the scripted model wrote its script, escapes and all, through the engine");
+    for (const r of [run(args), run(["pack", tree.path, "--model", hostile])]) {
+      assert.equal(r.status, 0, r.stderr);
+      const shown = r.stdout + r.stderr;
+      assert.doesNotMatch(shown, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/, "no control character or bidirectional override is printed");
+      assert.match(shown, /src\/title\\x1b\]0;owned\\x07\\u202e\.ts/, "the file name is shown with its escapes spelled out");
+    }
+    const text = run(args).stdout;
+    assert.ok(text.includes(HOSTILE_LITERAL), "the model's Markdown is printed as written");
+    assert.ok(text.includes("\\x1b]52;c;cGF5bG9hZA==\\x07"), "a clipboard-writing escape is spelled out, not sent");
+  } finally {
+    tree.dispose();
   }
 });

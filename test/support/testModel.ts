@@ -1,7 +1,7 @@
 // Llama-architecture models with seeded random weights and a SentencePiece-style vocabulary.
 // "tiny" is for tests (about 1 MB, loads in a blink); the others have the shapes of real small
 // models so speed can be measured. Random weights say nothing about quality.
-import { TensorType, ValueType, writeGguf, type MetaValue, type TensorSpec } from "./gguf";
+import { TensorType, ValueType, tensorBytes, writeGguf, type MetaValue, type TensorSpec } from "./gguf";
 
 export interface ModelShape {
   layers: number; embd: number; heads: number; kvHeads: number; ffn: number;
@@ -31,7 +31,7 @@ const KEYWORDS = (
 ).split(" ");
 
 /** Deterministic SentencePiece pieces: every prefix of every piece is itself a piece, so merges reach it. */
-export function buildVocab(size: number, byteTokens: "byte" | "control" = "byte"): { tokens: string[]; scores: number[]; types: number[] } {
+export function buildVocab(size: number, byteTokens: "byte" | "control" = "byte", script: readonly string[] = []): { tokens: string[]; scores: number[]; types: number[] } {
   const tokens: string[] = [];
   const types: number[] = [];
   const seen = new Set<string>();
@@ -41,6 +41,8 @@ export function buildVocab(size: number, byteTokens: "byte" | "control" = "byte"
   };
   for (const s of SPECIAL_TOKENS) add(s, s === "<unk>" ? 2 : 3);
   for (let b = 0; b < 256; b++) add(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`, byteTokens === "byte" ? 6 : 3);
+  // Whole pieces without their prefixes: no merge of file text reaches them, only generation does.
+  for (const piece of script) add(piece.replaceAll(" ", "▁"), 1);
   const addWithPrefixes = (piece: string): void => { for (let i = 1; i <= piece.length; i++) add(piece.slice(0, i), 1); };
   add("▁", 1);
   for (let c = 33; c < 127; c++) { add(String.fromCharCode(c), 1); add("▁" + String.fromCharCode(c), 1); }
@@ -114,12 +116,21 @@ export interface WriteModelOptions {
   byteTokens?: "byte" | "control";
   /** Header only, the weights a hole of zeros: for a model far larger than the disk has room for. */
   hollow?: boolean;
+  /**
+   * A model that writes these pieces, in this order and then end-of-turn, after any prompt: each
+   * piece becomes one vocabulary token and the weights make a bigram chain of them. It lets a test
+   * put chosen text (hostile Markdown, say) through the real engine into the real UI. At most
+   * embedding-size - 1 distinct pieces.
+   */
+  script?: readonly string[];
 }
 
 export function writeTestModel(path: string, options: WriteModelOptions): { bytes: number; vocab: number } {
   const shape = typeof options.shape === "string" ? SHAPES[options.shape] : options.shape;
   const next = rng(options.seed ?? 1234);
-  const vocab = buildVocab(shape.vocab, options.byteTokens ?? "byte");
+  const script = options.script ?? [];
+  if (new Set(script).size !== script.length || script.length >= shape.embd) throw new Error(`a script needs distinct pieces, fewer than ${shape.embd}`);
+  const vocab = buildVocab(shape.vocab, options.byteTokens ?? "byte", script);
   const headDim = shape.embd / shape.heads;
   const kvDim = headDim * shape.kvHeads;
   const u32 = (value: number): MetaValue => ({ type: ValueType.U32, value });
@@ -151,7 +162,8 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
   const std = 0.5 / Math.sqrt(shape.embd);
   const weight = (name: string, dims: number[]): TensorSpec => ({ name, dims, type: shape.type, fill: (n) => fillRandom(shape.type, n, std, next) });
   const norm = (name: string): TensorSpec => ({ name, dims: [shape.embd], type: TensorType.F32, fill: (n) => Buffer.from(new Float32Array(n).fill(1).buffer) });
-  const tensors: TensorSpec[] = [weight("token_embd.weight", [shape.embd, shape.vocab])];
+  const chain = script.length ? scriptChain(vocab.tokens, script, vocab.tokens.indexOf("<|im_end|>"), shape) : undefined;
+  const tensors: TensorSpec[] = [chain ? chain.embedding : weight("token_embd.weight", [shape.embd, shape.vocab])];
   for (let l = 0; l < shape.layers; l++) {
     const p = `blk.${l}.`;
     tensors.push(
@@ -166,6 +178,25 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
       weight(p + "ffn_down.weight", [shape.ffn, shape.embd]),
     );
   }
-  tensors.push(norm("output_norm.weight"), weight("output.weight", [shape.embd, shape.vocab]));
+  tensors.push(norm("output_norm.weight"), chain ? chain.output : weight("output.weight", [shape.embd, shape.vocab]));
+  if (chain) for (const t of tensors) if (t.name.startsWith("blk.") && !t.name.endsWith("norm.weight")) t.fill = (n) => Buffer.alloc(tensorBytes(t.type, n));
   return { bytes: writeGguf(path, meta, tensors, options.hollow ?? false), vocab: vocab.tokens.length };
+}
+
+/**
+ * Weights of a bigram chain. With every block's weights zero, attention and feed-forward add
+ * nothing, so the last hidden state is the last token's embedding: piece i embeds as basis vector
+ * i + 1, every other token as vector 0. The output row of each piece's successor (the first piece
+ * after any other token, end-of-turn after the last) reads that vector, so greedy decoding walks
+ * the chain whatever the prompt was.
+ */
+function scriptChain(tokens: readonly string[], script: readonly string[], end: number, shape: ModelShape): { embedding: TensorSpec; output: TensorSpec } {
+  const ids = script.map((piece) => tokens.indexOf(piece.replaceAll(" ", "▁")));
+  const embedding = new Float32Array(shape.embd * shape.vocab);
+  for (let t = 0; t < shape.vocab; t++) embedding[t * shape.embd] = 1;
+  ids.forEach((id, i) => { embedding[id * shape.embd] = 0; embedding[id * shape.embd + i + 1] = 1; });
+  const output = new Float32Array(shape.embd * shape.vocab);
+  [...ids, end].forEach((next, i) => { output[next * shape.embd + i] = 10; });
+  const tensor = (name: string, data: Float32Array): TensorSpec => ({ name, dims: [shape.embd, shape.vocab], type: TensorType.F32, fill: () => Buffer.from(data.buffer) });
+  return { embedding: tensor("token_embd.weight", embedding), output: tensor("output.weight", output) };
 }
