@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOSTILE_LITERAL } from "../support/hostile.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const tools = join(root, "test/e2e/tools/node_modules");
@@ -44,6 +45,9 @@ writeFileSync(join(workspace, ".gitignore"), "build/\n");
 execFileSync("git", ["init", "-q"], { cwd: workspace });
 const model = join(work, "tiny.gguf");
 execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", model, "--shape", "tiny"], { cwd: root, stdio: "ignore" });
+// Writes test/support/hostile.ts's text whatever it is asked: model output a user could meet.
+const hostileModel = join(work, "hostile.gguf");
+execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", hostileModel, "--shape", "tiny", "--hostile"], { cwd: root, stdio: "ignore" });
 
 // ── package both extensions and install them into a fresh code-server ──
 const vsce = join(tools, ".bin/vsce");
@@ -226,7 +230,37 @@ try {
   enginePids.push(after.enginePid);
   check("after the engine process is killed the next question works", lastDone(after)?.stoppedBy === "finished" && after.enginePid !== pid);
 
-  // 6. The in-host suite.
+  // 6. A model that writes hostile Markdown and HTML: in the real webview it stays text.
+  const useModel = async (path) => {
+    writeFileSync(join(reports, "use-model.json"), JSON.stringify({ path }));
+    await palette("Ask codebase tests: Use Model");
+    await until(async () => (await report()).model === path, `the model setting to become ${path}`, 60_000);
+  };
+  await useModel(hostileModel);
+  await view.locator("#question").fill("What does module02 export?");
+  await view.locator("#ask").click();
+  await confirmGo();
+  await until(async () => { const r = await report(); const d = lastDone(r); return r.run.question.includes("module02") && d ? r : undefined; }, "the hostile model's answer", 120_000);
+  await until(async () => /^Done/.test((await view.locator("#status-line").textContent()) ?? ""), "the view to show the answer", 30_000);
+  const hostile = await report();
+  const hostileDone = lastDone(hostile);
+  const shown = await Promise.all([view.locator(".margin-text").first(), view.locator("#answer")].map((l) => l.evaluate((root) => ({
+    text: root.textContent,
+    tags: [...root.querySelectorAll("*")].map((e) => e.tagName),
+    attrs: [...root.querySelectorAll("*")].flatMap((e) => [...e.attributes].map((a) => a.name)),
+  }))));
+  const allowedTags = new Set(["P", "STRONG", "EM", "CODE", "PRE", "UL", "OL", "LI", "H3", "H4", "H5", "H6", "BUTTON"]);
+  const allowedAttrs = new Set(["class", "title", "data-path", "data-start", "data-end"]);
+  await page.screenshot({ path: join(out, "sidebar-hostile.png") });
+  check("hostile Markdown and HTML from the model stay text in the real webview: no script, handler, link, outside file or dialog",
+    hostileDone?.stoppedBy === "finished" && hostileDone.answer.includes(HOSTILE_LITERAL) &&
+    shown.every((s) => s.text.includes(HOSTILE_LITERAL) && s.tags.every((t) => allowedTags.has(t)) && s.attrs.every((a) => allowedAttrs.has(a))) &&
+    (await view.locator("img, iframe, a, svg, b, [onerror], [onmouseover]").count()) === 0 &&
+    (await view.locator('.source[data-path*="passwd"]').count()) === 0 && dialogs.length === 0,
+    JSON.stringify({ stoppedBy: hostileDone?.stoppedBy, shown, dialogs }));
+  await useModel(model);
+
+  // 7. The in-host suite.
   await palette("Ask codebase tests: Run Suite");
   const suite = await until(() => existsSync(join(reports, "suite.json")) && JSON.parse(readFileSync(join(reports, "suite.json"), "utf8")), "the in-host suite", 300_000);
   for (const r of suite.results) check(`in-host: ${r.name}`, r.ok, r.error);

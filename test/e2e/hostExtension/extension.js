@@ -23,7 +23,14 @@ function activate(context) {
         run: run ? { runId: run.runId, question: run.question, events: run.events.filter((e) => e.type !== "margin-token" && e.type !== "answer-token") } : null,
         answerMarginIds: api.answerMarginIds() ?? null,
         enginePid: api.engineProcessId() ?? null,
+        model: vscode.workspace.getConfiguration("askCodebase").get("model"),
       });
+    }),
+    // The model file named in use-model.json, set as a user would (editing settings.json by hand
+    // from the driver was not seen by code-server's settings watcher).
+    vscode.commands.registerCommand("askCodebaseTest.useModel", async () => {
+      const { path: model } = JSON.parse(fs.readFileSync(path.join(process.env.ASK_CODEBASE_E2E_DIR, "use-model.json"), "utf8"));
+      await vscode.workspace.getConfiguration("askCodebase").update("model", model, vscode.ConfigurationTarget.Global);
     }),
     vscode.commands.registerCommand("askCodebaseTest.runSuite", async () => {
       const suite = require(process.env.ASK_CODEBASE_E2E_SUITE);
