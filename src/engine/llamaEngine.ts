@@ -3,13 +3,15 @@
 import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
-import type { BatchItem, GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, PrioritizedBatchItem, Token as LlamaToken } from "node-llama-cpp";
-import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
+import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token as LlamaToken } from "node-llama-cpp";
+import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
 import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./llama";
 import { nodeLlamaCppVersion } from "./backendChoice";
 import { checkModelFile, ModelFileError } from "./modelFile";
 import { chunkTokenizer } from "./tokenizer";
+import { gpuNeedOf, layersThatFit } from "./gpuFit";
+import { asLlama, LlamaSequence, shareBatch } from "./llamaSequence";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -32,9 +34,6 @@ export interface LlamaEngineOptions {
   onBatch?: (tokensPerItem: number[]) => void;
 }
 
-/** node-llama-cpp brands its token type; ours is a plain number. */
-const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
-
 /**
  * Threads when none are asked for. Measured here (2 cores): a 1.3 MB test model decoded 20x
  * slower on two threads than on one (they spin-wait against the JS thread: the work per token is
@@ -44,8 +43,6 @@ function defaultThreads(modelBytes: number): number {
   return modelBytes < 64 * 1024 * 1024 ? 1 : machineThreads();
 }
 
-/** Largest prefill handed to node-llama-cpp at once: an abort is noticed between these. */
-const APPEND_PIECE = 2048;
 const CONTEXT_STEP = 256;
 /**
  * Decode batch on a GPU when none is asked for. Measured on the H200 (Vulkan, `npm run bench`,
@@ -75,7 +72,7 @@ export async function openLlamaEngine(options: LlamaEngineOptions): Promise<Llam
   }
   const gpuNames = llama.gpu ? await llama.getGpuDeviceNames().catch(() => []) : [];
   const total = model.fileInsights.totalLayers;
-  let backendNote = options.backendNote;
+  let offloadNote: string | undefined;
   if (llama.gpu && model.gpuLayers < total) {
     // What did not fit on the GPU runs on the CPU, from memory: it has to fit there.
     const onCpu = Math.round((bytes * (total - model.gpuLayers)) / Math.max(1, total));
@@ -83,9 +80,9 @@ export async function openLlamaEngine(options: LlamaEngineOptions): Promise<Llam
       await model.dispose();
       throw new ModelFileError(tooLargeForMemory(options.modelPath, bytes, onCpu, `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory`));
     }
-    backendNote = [backendNote, `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory (${gpuNames.join(", ") || "GPU"}); the rest run on the CPU, more slowly`].filter(Boolean).join(". ");
+    offloadNote = `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory (${gpuNames.join(", ") || "GPU"}); the rest run on the CPU, more slowly`;
   }
-  return new LlamaEngine(llama, model, templateSplitter(lib, model), { ...options, ...(backendNote ? { backendNote } : {}) }, gpuNames);
+  return new LlamaEngine(llama, model, templateSplitter(lib, model), options, gpuNames, offloadNote);
 }
 
 function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, gpuPart?: string): string {
@@ -95,8 +92,8 @@ function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, g
 }
 
 export class LlamaEngine implements WimEngine {
-  readonly info: EngineInfo;
-  readonly tokenizeText: (text: string) => Token[];
+  info: EngineInfo;
+  tokenizeText: (text: string) => Token[];
   evaluatedTokens = 0;
   /** Erases from the end of each sequence (index 0 is the reader): how many and how long, for the benchmark. */
   readonly erases: { count: number; totalMs: number }[] = [];
@@ -105,10 +102,11 @@ export class LlamaEngine implements WimEngine {
 
   constructor(
     private readonly llama: Llama,
-    readonly model: LlamaModel,
-    private readonly template: TemplateSplitter,
+    private model: LlamaModel,
+    private template: TemplateSplitter,
     private readonly options: LlamaEngineOptions,
     gpuNames: string[],
+    offloadNote?: string,
   ) {
     this.tokenizeText = chunkTokenizer(model);
     this.info = {
@@ -118,9 +116,15 @@ export class LlamaEngine implements WimEngine {
       gpuLayers: model.gpuLayers,
       totalLayers: model.fileInsights.totalLayers,
       trainContextSize: model.trainContextSize,
-      ...(options.backendNote ? { backendNote: options.backendNote } : {}),
+      ...this.notes(offloadNote),
       stateKey: this.stateKey(),
     };
+  }
+
+  /** Why the backend is the one it is (from the backend choice), then how much of the model is on the GPU. */
+  private notes(offload?: string): { backendNote?: string } {
+    const note = [this.options.backendNote, offload].filter(Boolean).join(". ");
+    return note ? { backendNote: note } : {};
   }
 
   /**
@@ -180,24 +184,35 @@ export class LlamaEngine implements WimEngine {
     return out;
   }
 
-  /** A context that does not fit is refused with the sizes involved, never retried into a hang. */
+  /**
+   * A context that does not fit beside the model's GPU layers gets fewer of them (see gpuFit.ts);
+   * one that fits nowhere is refused with the sizes involved, never retried into a hang.
+   */
   private async createContext(size: number, sequences: number, observe: LlamaEngineOptions["onBatch"], signal?: AbortSignal): Promise<LlamaContext> {
     const contextSize = Math.min(size, this.model.trainContextSize);
+    const create = (): Promise<LlamaContext> => this.model.createContext({
+      contextSize,
+      sequences,
+      threads: this.options.threads ?? defaultThreads(this.model.size),
+      ...this.batchSize(),
+      ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
+      ...this.kvCacheTypes(),
+      ...(signal ? { createSignal: signal } : {}),
+      batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
+    });
+    // node-llama-cpp's InsufficientMemoryError does not set its name: compare the class.
+    const { InsufficientMemoryError } = await nodeLlamaCpp();
     try {
-      return await this.model.createContext({
-        contextSize,
-        sequences,
-        threads: this.options.threads ?? defaultThreads(this.model.size),
-        ...this.batchSize(),
-        ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
-        ...this.kvCacheTypes(),
-        ...(signal ? { createSignal: signal } : {}),
-        batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
-      });
+      return await create();
     } catch (err) {
-      // node-llama-cpp's InsufficientMemoryError does not set its name: compare the class.
-      const { InsufficientMemoryError } = await nodeLlamaCpp();
       if (!(err instanceof InsufficientMemoryError)) throw err;
+    }
+    try {
+      if (await this.offloadFewerLayers(contextSize, sequences)) return await create();
+    } catch (err) {
+      if (!(err instanceof InsufficientMemoryError)) throw err;
+    }
+    {
       const where = this.info.backend === "cpu" ? "memory" : `${this.info.backend} memory (${this.info.gpuNames.join(", ") || "GPU"})`;
       throw new Error(
         `a context of ${contextSize.toLocaleString("en-US")} tokens for ${sequences} sequences does not fit in ${where} beside the model: ` +
@@ -206,6 +221,41 @@ export class LlamaEngine implements WimEngine {
           : "narrow the scope, use smaller segments, or fewer margin tokens"),
       );
     }
+  }
+
+  /**
+   * Reloads the model with as many GPU layers as leave room for this context; false when even one
+   * layer would not. The layers stay fewer for later questions: the next engine (new settings, a
+   * restart) starts from "auto" again.
+   */
+  private async offloadFewerLayers(contextSize: number, sequences: number): Promise<boolean> {
+    const before = this.model.gpuLayers;
+    if (!this.llama.gpu || before === 0) return false;
+    const insights = this.model.fileInsights;
+    // What the device has free, less the padding node-llama-cpp keeps (our reserve), plus what the
+    // layers now loaded hold and would give back.
+    const held = (await insights.estimateModelResourceRequirementsV2({ gpuLayers: before })).gpuVram;
+    const available = (await this.llama.getVramState()).free - this.llama.vramPaddingSize + held;
+    const need = gpuNeedOf(insights, { contextSize, sequences, batchSize: GPU_BATCH, ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}) });
+    const layers = await layersThatFit(need, available, before);
+    // What leaves the GPU runs on the CPU from memory; more than there is would run from disk.
+    if (layers === 0 || (this.model.size * (this.info.totalLayers - layers)) / this.info.totalLayers > totalmem()) return false;
+    await this.model.dispose();
+    // Not cancellable: an engine without weights could serve nothing, and a load takes seconds.
+    try {
+      this.model = await this.llama.loadModel({ modelPath: this.options.modelPath, gpuLayers: layers });
+    } catch (err) {
+      this.model = await this.llama.loadModel({ modelPath: this.options.modelPath, gpuLayers: before });
+      throw new ModelFileError(`cannot reload ${basename(this.options.modelPath)} with ${layers} of ${this.info.totalLayers} layers on the GPU: ${(err as Error).message}`);
+    }
+    this.template = templateSplitter(await nodeLlamaCpp(), this.model);
+    this.tokenizeText = chunkTokenizer(this.model);
+    const total = this.info.totalLayers;
+    const note = `${layers} of ${total} layers run on the GPU (${this.llama.gpu}), the rest on the CPU, more slowly: ` +
+      `a context of ${contextSize.toLocaleString("en-US")} tokens did not fit in its memory beside ${before}`;
+    this.info = { ...this.info, gpuLayers: this.model.gpuLayers, ...this.notes(note) };
+    this.info.stateKey = this.stateKey();
+    return true;
   }
 
   private batchSize(): { batchSize?: number } {
@@ -260,91 +310,4 @@ export class LlamaEngine implements WimEngine {
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }
-}
-
-class LlamaSequence implements EngineSequence {
-  constructor(private readonly seq: LlamaContextSequence, private readonly engine: LlamaEngine, private readonly index = -1) {}
-
-  get length(): number {
-    return this.seq.nextTokenIndex;
-  }
-
-  get tokens(): readonly Token[] {
-    return this.seq.contextTokens;
-  }
-
-  async append(tokens: readonly Token[], signal?: AbortSignal): Promise<void> {
-    // A piece at least one batch long, so that a large batch size is not cut down by the piece.
-    const step = Math.max(APPEND_PIECE, this.seq.context.batchSize);
-    for (let i = 0; i < tokens.length; i += step) {
-      if (signal?.aborted) throw abortError(signal);
-      const piece = tokens.slice(i, i + step);
-      await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
-      this.engine.evaluatedTokens += piece.length;
-    }
-  }
-
-  async *generate(prompt: readonly Token[], { maxTokens, signal, shouldStop }: GenerateOptions): AsyncGenerator<Token> {
-    if (signal?.aborted) throw abortError(signal);
-    this.engine.evaluatedTokens += prompt.length;
-    let produced = 0;
-    // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
-    for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
-      if (this.engine.isEndOfGeneration(token)) break;
-      if (produced > 0) this.engine.evaluatedTokens++;
-      produced++;
-      yield token;
-      if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
-    }
-  }
-
-  async truncate(length: number): Promise<void> {
-    const end = this.seq.nextTokenIndex;
-    if (length >= end) return;
-    const started = performance.now();
-    await this.seq.eraseContextTokenRanges([{ start: length, end }]);
-    if (this.index >= 0) {
-      const stat = (this.engine.erases[this.index] ??= { count: 0, totalMs: 0 });
-      stat.count++;
-      stat.totalMs += performance.now() - started;
-    }
-  }
-
-  async saveState(file: string): Promise<void> {
-    await this.seq.saveStateToFile(file);
-  }
-
-  async loadState(file: string): Promise<void> {
-    // The risk node-llama-cpp names is a state from another model; the cache keys entries by the
-    // model file (stateKey) and the session checks the loaded tokens before using them.
-    await this.seq.loadStateFromFile(file, { acceptRisk: true });
-  }
-
-  async nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]> {
-    if (!prompt.length) throw new Error("nextTokenProbabilities needs a prompt");
-    const last = prompt[prompt.length - 1]!;
-    const result = await this.seq.controlledEvaluate([...prompt.slice(0, -1), [last, { generateNext: { probabilities: true } }]] as never);
-    this.engine.evaluatedTokens += prompt.length;
-    const probabilities = result[result.length - 1]?.next?.probabilities;
-    return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
-  }
-}
-
-/**
- * Each pending evaluation (one per sequence) gets an even share of the batch, the rest goes to
- * whoever needs more: a classification rides along with a prefill instead of waiting for it.
- */
-function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void): PrioritizedBatchItem[] {
-  const share = Math.max(1, Math.floor(size / items.length));
-  const out = items.map((item) => ({ item, processAmount: Math.min(item.tokens.length, share) }));
-  let left = size - out.reduce((n, p) => n + p.processAmount, 0);
-  for (const p of out) {
-    if (left <= 0) break;
-    const more = Math.min(p.item.tokens.length - p.processAmount, left);
-    p.processAmount += more;
-    left -= more;
-  }
-  const used = out.filter((p) => p.processAmount > 0);
-  observe?.(used.map((p) => p.processAmount));
-  return used;
 }

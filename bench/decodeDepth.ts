@@ -1,0 +1,50 @@
+// npm run bench:decode -- --model FILE [--gpu G] [--depths 0,4096,16384,30720] [--tokens N] [--flash-attention on|off]
+// Greedy decoding speed at several context depths, in one process and one context. It tells
+// whether a margin's decoding is bound by per-token overhead (the same speed at every depth) or by
+// attention over the context read so far (slower deeper): on a GPU, decoding margins is what WiM
+// costs. Prints a line per depth and a final JSON line with the settings, backend and GPU.
+import { parseArgs } from "node:util";
+import type { GpuChoice } from "../src/engine/llama";
+import { openLlamaEngine } from "../src/engine/llamaEngine";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    gpu: { type: "string", default: "auto" },
+    depths: { type: "string", default: "0,4096,16384,30720" },
+    tokens: { type: "string", default: "100" },
+    "flash-attention": { type: "string" },
+  },
+});
+const modelPath = values.model ?? "";
+if (!modelPath) throw new Error("--model FILE is required");
+const depths = values.depths!.split(",").map(Number).sort((a, b) => a - b);
+const want = Number(values.tokens);
+const flashAttention = values["flash-attention"] === undefined ? undefined : values["flash-attention"] === "on";
+async function main(): Promise<void> {
+  const engine = await openLlamaEngine({ modelPath, gpu: values.gpu as GpuChoice, ...(flashAttention !== undefined ? { flashAttention } : {}) });
+  const [seq] = await engine.prepare({ tokensPerSequence: depths.at(-1)! + want + 64, sequences: 1 });
+  let filler: number[] = [];
+  for (let i = 0; filler.length < depths.at(-1)!; i++) filler = filler.concat(engine.tokenizeText(`export function f${i}(x: number): number {\n  return x * ${i % 97} + ${i};\n}\n`));
+  const prompt = engine.tokenizeText("\nSummarise what the code above does:\n");
+  const rows = [];
+  for (const depth of depths) {
+    await seq!.append(filler.slice(seq!.length, depth));
+    const started = performance.now();
+    let firstAt = 0;
+    let produced = 0;
+    for await (const _ of seq!.generate(prompt, { maxTokens: want })) {
+      if (++produced === 1) firstAt = performance.now();
+    }
+    const end = performance.now();
+    await seq!.truncate(depth);
+    const perToken = produced > 1 ? (end - firstAt) / (produced - 1) : NaN;
+    rows.push({ depth, produced, promptAndFirstMs: +(firstAt - started).toFixed(2), msPerToken: +perToken.toFixed(3), tokensPerSecond: +(1000 / perToken).toFixed(1) });
+    console.log(`depth ${depth.toLocaleString("en-US").padStart(7)}: ${produced} tokens, ${perToken.toFixed(2)} ms/token (${(1000 / perToken).toFixed(0)} tok/s) after a first token in ${(firstAt - started).toFixed(1)} ms`);
+  }
+  const base = rows[0]!.msPerToken;
+  console.log(JSON.stringify({ bench: "decode-depth", backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape, flashAttention: engine.shape.flashAttention, rows, deepestOverShallowest: +(rows.at(-1)!.msPerToken / base).toFixed(2) }));
+  await engine.dispose();
+}
+
+main().catch((err: unknown) => { console.error(err); process.exitCode = 1; });

@@ -1,0 +1,104 @@
+// One node-llama-cpp context sequence behind the core's EngineSequence: prefill in abortable
+// pieces, greedy generation, erasing from the end, saved states, and next-token probabilities.
+import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken } from "node-llama-cpp";
+import { abortError, type EngineSequence, type GenerateOptions, type Token } from "../core/wim/engine";
+
+/** node-llama-cpp brands its token type; ours is a plain number. */
+export const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
+
+/** Largest prefill handed to node-llama-cpp at once: an abort is noticed between these. */
+const APPEND_PIECE = 2048;
+
+/** What a sequence reports to the engine that owns it: tokens evaluated, erases, where generation ends. */
+export interface SequenceOwner {
+  evaluatedTokens: number;
+  readonly erases: { count: number; totalMs: number }[];
+  isEndOfGeneration(token: Token): boolean;
+}
+
+export class LlamaSequence implements EngineSequence {
+  constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1) {}
+
+  get length(): number {
+    return this.seq.nextTokenIndex;
+  }
+
+  get tokens(): readonly Token[] {
+    return this.seq.contextTokens;
+  }
+
+  async append(tokens: readonly Token[], signal?: AbortSignal): Promise<void> {
+    // A piece at least one batch long, so that a large batch size is not cut down by the piece.
+    const step = Math.max(APPEND_PIECE, this.seq.context.batchSize);
+    for (let i = 0; i < tokens.length; i += step) {
+      if (signal?.aborted) throw abortError(signal);
+      const piece = tokens.slice(i, i + step);
+      await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
+      this.engine.evaluatedTokens += piece.length;
+    }
+  }
+
+  async *generate(prompt: readonly Token[], { maxTokens, signal, shouldStop }: GenerateOptions): AsyncGenerator<Token> {
+    if (signal?.aborted) throw abortError(signal);
+    this.engine.evaluatedTokens += prompt.length;
+    let produced = 0;
+    // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
+    for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
+      if (this.engine.isEndOfGeneration(token)) break;
+      if (produced > 0) this.engine.evaluatedTokens++;
+      produced++;
+      yield token;
+      if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
+    }
+  }
+
+  async truncate(length: number): Promise<void> {
+    const end = this.seq.nextTokenIndex;
+    if (length >= end) return;
+    const started = performance.now();
+    await this.seq.eraseContextTokenRanges([{ start: length, end }]);
+    if (this.index >= 0) {
+      const stat = (this.engine.erases[this.index] ??= { count: 0, totalMs: 0 });
+      stat.count++;
+      stat.totalMs += performance.now() - started;
+    }
+  }
+
+  async saveState(file: string): Promise<void> {
+    await this.seq.saveStateToFile(file);
+  }
+
+  async loadState(file: string): Promise<void> {
+    // The risk node-llama-cpp names is a state from another model; the cache keys entries by the
+    // model file (stateKey) and the session checks the loaded tokens before using them.
+    await this.seq.loadStateFromFile(file, { acceptRisk: true });
+  }
+
+  async nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]> {
+    if (!prompt.length) throw new Error("nextTokenProbabilities needs a prompt");
+    const last = prompt[prompt.length - 1]!;
+    const result = await this.seq.controlledEvaluate([...prompt.slice(0, -1), [last, { generateNext: { probabilities: true } }]] as never);
+    this.engine.evaluatedTokens += prompt.length;
+    const probabilities = result[result.length - 1]?.next?.probabilities;
+    return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
+  }
+}
+
+/**
+ * Each pending evaluation (one per sequence) gets an even share of the batch, the rest goes to
+ * whoever needs more: a classification rides along with a prefill instead of waiting for it.
+ */
+export function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void): PrioritizedBatchItem[] {
+  const share = Math.max(1, Math.floor(size / items.length));
+  const out = items.map((item) => ({ item, processAmount: Math.min(item.tokens.length, share) }));
+  let left = size - out.reduce((n, p) => n + p.processAmount, 0);
+  for (const p of out) {
+    if (left <= 0) break;
+    const more = Math.min(p.item.tokens.length - p.processAmount, left);
+    p.processAmount += more;
+    left -= more;
+  }
+  const used = out.filter((p) => p.processAmount > 0);
+  observe?.(used.map((p) => p.processAmount));
+  return used;
+}
