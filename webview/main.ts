@@ -2,6 +2,7 @@
 // model and file text goes into the DOM as text (see markdown.ts), never as markup.
 import type { WimEvent } from "../src/core/wim/events";
 import type { FromWebview, RunHeader, ToWebview } from "../src/shared/webviewProtocol";
+import { reveal } from "../src/core/reveal";
 import { renderMarkdown } from "./markdown";
 
 declare function acquireVsCodeApi(): { postMessage(message: FromWebview): void; getState(): unknown; setState(state: unknown): void };
@@ -56,8 +57,9 @@ question.value = saved?.draft ?? "";
 question.addEventListener("input", () => vscode.setState({ draft: question.value }));
 
 function fileLink(path: string, startLine: number, endLine: number, label?: string): HTMLButtonElement {
-  const b = el("button", { class: "link source", title: `Open ${path} at line ${startLine}`, "data-path": path, "data-start": String(startLine), "data-end": String(endLine) },
-    label ?? (endLine !== startLine ? `${path}:${startLine}-${endLine}` : `${path}:${startLine}`));
+  const shown = reveal(path);
+  const b = el("button", { class: "link source", title: `Open ${shown} at line ${startLine}`, "data-path": path, "data-start": String(startLine), "data-end": String(endLine) },
+    label ?? (endLine !== startLine ? `${shown}:${startLine}-${endLine}` : `${shown}:${startLine}`));
   b.addEventListener("click", () => post({ type: "open", path, startLine, endLine }));
   return b;
 }
@@ -131,7 +133,7 @@ function apply(event: WimEvent): void {
   switch (event.type) {
     case "run-started":
       active = true;
-      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${event.model} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}${event.backendNote ? `. ${event.backendNote}` : ""}${event.reusedSegments ? ` · ${event.reusedSegments} of ${event.segments} segments already read (warm cache)` : ""}`;
+      statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows)` : ""} · ${reveal(event.model)} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}${event.backendNote ? `. ${event.backendNote}` : ""}${event.reusedSegments ? ` · ${event.reusedSegments} of ${event.segments} segments already read (warm cache)` : ""}`;
       break;
     case "window-started":
       statusLine.textContent = `Window ${event.window + 1} of ${event.windows}: the codebase is larger than the model's context, so each window is read after clearing the last; margins are kept`;
@@ -143,7 +145,7 @@ function apply(event: WimEvent): void {
     case "margin-token": {
       const c = card(event.segment);
       c.raw += event.text;
-      c.text.textContent = c.raw;
+      c.text.textContent = reveal(c.raw);
       c.details.classList.add("streaming");
       break;
     }
@@ -196,7 +198,7 @@ function apply(event: WimEvent): void {
       active = false;
       answering = false;
       errorBox.hidden = false;
-      errorBox.textContent = event.message;
+      errorBox.textContent = reveal(event.message);
       break;
     default: {
       const never: never = event;
@@ -218,7 +220,7 @@ function reset(header: RunHeader | undefined): void {
   statusLine.textContent = "";
   errorBox.hidden = true;
   answerSection.hidden = true;
-  heading.textContent = header ? header.question : "";
+  heading.textContent = header ? reveal(header.question) : "";
   refreshButtons();
 }
 

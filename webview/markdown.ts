@@ -1,6 +1,7 @@
 // A small Markdown renderer that builds DOM nodes and only ever sets text: model output can make
 // paragraphs, lists, headings, code, emphasis and file links, and nothing else. No innerHTML, so
 // no markup in the text can become an element, a handler or a script.
+import { reveal } from "../src/core/reveal";
 
 export interface MarkdownOptions {
   /** Turns `path:line` references into links; return undefined to leave the text as it is. */
@@ -11,7 +12,7 @@ const CITE = /([\w@.~+-]+(?:\/[\w@.~+-]+)*\.[\w]+):(\d+)(?:-(\d+))?/g;
 
 export function renderMarkdown(text: string, options: MarkdownOptions = {}): DocumentFragment {
   const root = document.createDocumentFragment();
-  const lines = text.split("\n");
+  const lines = reveal(text).split("\n");
   let i = 0;
   while (i < lines.length) {
     const line = lines[i]!;

@@ -6,7 +6,7 @@ import { ServerError } from "../engine/serverApi";
 import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/modelResolve";
 import { UsageError } from "./args";
 import { askCommand } from "./askCommand";
-import { printable } from "./format";
+import { reveal } from "../core/reveal";
 import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
 
@@ -52,7 +52,7 @@ main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
     const known = err instanceof UsageError || err instanceof ModelFileError || err instanceof ContextTooSmallError || err instanceof ServerError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
-    process.stderr.write(`ask-codebase: ${printable(known ? (err as Error).message : (err as Error)?.stack ?? String(err))}\n`);
+    process.stderr.write(`ask-codebase: ${reveal(known ? (err as Error).message : (err as Error)?.stack ?? String(err))}\n`);
     process.exitCode = known ? 2 : 1;
   },
 );

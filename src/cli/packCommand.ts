@@ -4,7 +4,8 @@ import type { CodebasePlan } from "../core/plan";
 import { openTokenizer } from "../engine/tokenizer";
 import { resolveModel } from "../engine/modelResolve";
 import { folder, modelSpec } from "./args";
-import { bytes, int, printable } from "./format";
+import { reveal } from "../core/reveal";
+import { bytes, int } from "./format";
 import { planScope, SCOPE_OPTIONS, segmentTokensOf } from "./scope";
 
 export async function packCommand(argv: string[]): Promise<void> {
@@ -22,7 +23,7 @@ export async function packCommand(argv: string[]): Promise<void> {
   const tokenizer = await openTokenizer(await resolveModel(modelSpec(values.model)));
   try {
     const plan = await planScope(root, values, tokenizer);
-    process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : printable(planText(plan)));
+    process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
   } finally {
     await tokenizer.dispose();
   }

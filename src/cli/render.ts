@@ -1,6 +1,7 @@
 // How a run looks in a terminal: a progress line on stderr, margins and the answer on stdout.
 import type { WimEvent } from "../core/wim/events";
-import { bytes, int, printable, seconds } from "./format";
+import { reveal } from "../core/reveal";
+import { bytes, int, seconds } from "./format";
 
 const share = (c: { promptTokens: number; cachedTokens: number }): string => `${Math.round((100 * c.cachedTokens) / Math.max(1, c.promptTokens))}%`;
 
@@ -15,8 +16,8 @@ export class TerminalRenderer {
   handle(e: WimEvent): void {
     switch (e.type) {
       case "run-started":
-        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${printable(e.model)} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
-        if (e.backendNote) this.err.write(`note: ${printable(e.backendNote)}\n`);
+        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${reveal(e.model)} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
+        if (e.backendNote) this.err.write(`note: ${reveal(e.backendNote)}\n`);
         if (e.reusedSegments) this.err.write(`warm cache: ${e.reusedSegments} of ${e.segments} segments already read; their margins are written last to first\n`);
         break;
       case "window-started":
@@ -29,9 +30,9 @@ export class TerminalRenderer {
         break;
       case "margin-done": {
         this.clearProgress();
-        const where = printable(e.sources.map((s) => `${s.path}:${s.startLine}-${s.endLine}`).join(", "));
-        this.out.write(`\n── margin ${e.segment + 1}${e.partial ? " (stopped early)" : ""} ── ${where}\n${printable(e.text.trim()) || "(empty)"}\n`);
-        if (e.citations.length) this.out.write(`   cites: ${printable(e.citations.map((c) => `${c.path}:${c.line}${c.endLine !== c.line ? `-${c.endLine}` : ""}`).join(", "))}\n`);
+        const where = reveal(e.sources.map((s) => `${s.path}:${s.startLine}-${s.endLine}`).join(", "));
+        this.out.write(`\n── margin ${e.segment + 1}${e.partial ? " (stopped early)" : ""} ── ${where}\n${reveal(e.text.trim()) || "(empty)"}\n`);
+        if (e.citations.length) this.out.write(`   cites: ${reveal(e.citations.map((c) => `${c.path}:${c.line}${c.endLine !== c.line ? `-${c.endLine}` : ""}`).join(", "))}\n`);
         break;
       }
       case "margin-classified":
@@ -42,7 +43,7 @@ export class TerminalRenderer {
         this.out.write(`\n── answer (from ${e.marginIds.length} margins) ──\n`);
         break;
       case "answer-token":
-        this.out.write(printable(e.text));
+        this.out.write(reveal(e.text));
         break;
       case "done": {
         this.clearProgress();
@@ -66,7 +67,7 @@ export class TerminalRenderer {
         break;
       case "error":
         this.clearProgress();
-        this.err.write(`ask-codebase: ${printable(e.message)}\n`);
+        this.err.write(`ask-codebase: ${reveal(e.message)}\n`);
         break;
       default: {
         const never: never = e;
@@ -77,7 +78,7 @@ export class TerminalRenderer {
 
   note(text: string): void {
     this.clearProgress();
-    this.err.write(printable(text) + "\n");
+    this.err.write(reveal(text) + "\n");
   }
 
   private progress(e: Extract<WimEvent, { type: "segment-progress" }>): void {

@@ -252,9 +252,9 @@ try {
   const allowedTags = new Set(["P", "STRONG", "EM", "CODE", "PRE", "UL", "OL", "LI", "H3", "H4", "H5", "H6", "BUTTON"]);
   const allowedAttrs = new Set(["class", "title", "data-path", "data-start", "data-end"]);
   await page.screenshot({ path: join(out, "sidebar-hostile.png") });
-  check("hostile Markdown and HTML from the model stay text in the real webview: no script, handler, link, outside file or dialog",
+  check("hostile Markdown and HTML from the model stay text in the real webview: no script, handler, link, outside file, dialog or bidi override",
     hostileDone?.stoppedBy === "finished" && hostileDone.answer.includes(HOSTILE_LITERAL) &&
-    shown.every((s) => s.text.includes(HOSTILE_LITERAL) && s.tags.every((t) => allowedTags.has(t)) && s.attrs.every((a) => allowedAttrs.has(a))) &&
+    shown.every((s) => s.text.includes(HOSTILE_LITERAL) && s.text.includes("\\u202eevil\\u202c") && !/[\u202a-\u202e\u2066-\u2069\x1b]/.test(s.text) && s.tags.every((t) => allowedTags.has(t)) && s.attrs.every((a) => allowedAttrs.has(a))) &&
     (await view.locator("img, iframe, a, svg, b, [onerror], [onmouseover]").count()) === 0 &&
     (await view.locator('.source[data-path*="passwd"]').count()) === 0 && dialogs.length === 0,
     JSON.stringify({ stoppedBy: hostileDone?.stoppedBy, shown, dialogs }));
