@@ -2,10 +2,14 @@
 // Greedy decoding speed at several context depths, in one process and one context. It tells
 // whether a margin's decoding is bound by per-token overhead (the same speed at every depth) or by
 // attention over the context read so far (slower deeper): on a GPU, decoding margins is what WiM
-// costs. Prints a line per depth and a final JSON line with the settings, backend and GPU.
+// costs. At each depth it also times what an irrelevant fused margin costs (the extractive prompt
+// evaluated with next-token probabilities, then erased) against the same prompt evaluated without
+// them. Prints a line per depth and a final JSON line with the settings, backend and GPU.
 import { parseArgs } from "node:util";
 import type { GpuChoice } from "../src/engine/llama";
 import { openLlamaEngine } from "../src/engine/llamaEngine";
+import * as prompts from "../src/core/wim/prompts";
+import * as verdict from "../src/core/wim/verdict";
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +31,13 @@ async function main(): Promise<void> {
   let filler: number[] = [];
   for (let i = 0; filler.length < depths.at(-1)!; i++) filler = filler.concat(engine.tokenizeText(`export function f${i}(x: number): number {\n  return x * ${i % 97} + ${i};\n}\n`));
   const prompt = engine.tokenizeText("\nSummarise what the code above does:\n");
+  const fused = engine.tokenizeText(prompts.fusedExtractivePrompt("Which function multiplies its argument by 7919, and where is it defined?"));
+  const candidates = verdict.candidates(verdict.verdictTokens(engine));
+  const median = async (times: number, step: () => Promise<void>): Promise<number> => {
+    const ms: number[] = [];
+    for (let i = 0; i < times; i++) { const t = performance.now(); await step(); ms.push(performance.now() - t); }
+    return ms.sort((a, b) => a - b)[Math.floor(times / 2)]!;
+  };
   const rows = [];
   for (const depth of depths) {
     await seq!.append(filler.slice(seq!.length, depth));
@@ -39,8 +50,11 @@ async function main(): Promise<void> {
     const end = performance.now();
     await seq!.truncate(depth);
     const perToken = produced > 1 ? (end - firstAt) / (produced - 1) : NaN;
-    rows.push({ depth, produced, promptAndFirstMs: +(firstAt - started).toFixed(2), msPerToken: +perToken.toFixed(3), tokensPerSecond: +(1000 / perToken).toFixed(1) });
-    console.log(`depth ${depth.toLocaleString("en-US").padStart(7)}: ${produced} tokens, ${perToken.toFixed(2)} ms/token (${(1000 / perToken).toFixed(0)} tok/s) after a first token in ${(firstAt - started).toFixed(1)} ms`);
+    const verdictMs = await median(5, async () => { await seq!.nextTokenProbabilities(fused, candidates); await seq!.truncate(depth); });
+    const promptMs = await median(5, async () => { await seq!.append(fused); await seq!.truncate(depth); });
+    rows.push({ depth, produced, promptAndFirstMs: +(firstAt - started).toFixed(2), msPerToken: +perToken.toFixed(3), tokensPerSecond: +(1000 / perToken).toFixed(1), verdictMs: +verdictMs.toFixed(2), promptMs: +promptMs.toFixed(2), promptTokens: fused.length });
+    console.log(`depth ${depth.toLocaleString("en-US").padStart(7)}: ${produced} tokens, ${perToken.toFixed(2)} ms/token (${(1000 / perToken).toFixed(0)} tok/s) after a first token in ${(firstAt - started).toFixed(1)} ms; ` +
+      `a verdict (${fused.length}-token prompt, probabilities, erase) ${verdictMs.toFixed(1)} ms, the prompt alone ${promptMs.toFixed(1)} ms`);
   }
   const base = rows[0]!.msPerToken;
   console.log(JSON.stringify({ bench: "decode-depth", backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape, flashAttention: engine.shape.flashAttention, rows, deepestOverShallowest: +(rows.at(-1)!.msPerToken / base).toFixed(2) }));

@@ -3,7 +3,7 @@
 import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
-import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token as LlamaToken } from "node-llama-cpp";
+import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token as LlamaToken, TokenBias } from "node-llama-cpp";
 import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
 import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./llama";
@@ -82,7 +82,7 @@ export async function openLlamaEngine(options: LlamaEngineOptions): Promise<Llam
     }
     offloadNote = `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory (${gpuNames.join(", ") || "GPU"}); the rest run on the CPU, more slowly`;
   }
-  return new LlamaEngine(llama, model, templateSplitter(lib, model), options, gpuNames, offloadNote);
+  return new LlamaEngine(lib, llama, model, options, gpuNames, offloadNote);
 }
 
 function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, gpuPart?: string): string {
@@ -94,6 +94,7 @@ function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, g
 export class LlamaEngine implements WimEngine {
   info: EngineInfo;
   tokenizeText: (text: string) => Token[];
+  private template: TemplateSplitter;
   evaluatedTokens = 0;
   /** Erases from the end of each sequence (index 0 is the reader): how many and how long, for the benchmark. */
   readonly erases: { count: number; totalMs: number }[] = [];
@@ -101,14 +102,15 @@ export class LlamaEngine implements WimEngine {
   private sequences: LlamaContextSequence[] = [];
 
   constructor(
+    private readonly lib: typeof import("node-llama-cpp"),
     private readonly llama: Llama,
     private model: LlamaModel,
-    private template: TemplateSplitter,
     private readonly options: LlamaEngineOptions,
     gpuNames: string[],
     offloadNote?: string,
   ) {
     this.tokenizeText = chunkTokenizer(model);
+    this.template = templateSplitter(lib, model);
     this.info = {
       model: basename(options.modelPath),
       backend: llama.gpu || "cpu",
@@ -153,6 +155,10 @@ export class LlamaEngine implements WimEngine {
     return this.template.parts(system);
   }
 
+  newTokenBias(): TokenBias {
+    return new this.lib.TokenBias(this.model.tokenizer);
+  }
+
   isEndOfGeneration(token: Token): boolean {
     return this.model.isEogToken(token as LlamaToken);
   }
@@ -167,7 +173,7 @@ export class LlamaEngine implements WimEngine {
     if (!this.context) {
       const observe = this.options.onBatch;
       this.context = await this.createContext(size, sequences, observe, signal);
-      const { InputLookupTokenPredictor } = await nodeLlamaCpp();
+      const { InputLookupTokenPredictor } = this.lib;
       for (let i = 0; i < sequences; i++) {
         this.sequences.push(this.context.getSequence({
           ...(this.options.promptLookup && i === 0 ? { tokenPredictor: new InputLookupTokenPredictor() } : {}),
@@ -201,7 +207,7 @@ export class LlamaEngine implements WimEngine {
       batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
     });
     // node-llama-cpp's InsufficientMemoryError does not set its name: compare the class.
-    const { InsufficientMemoryError } = await nodeLlamaCpp();
+    const { InsufficientMemoryError } = this.lib;
     try {
       return await create();
     } catch (err) {
@@ -248,7 +254,7 @@ export class LlamaEngine implements WimEngine {
       this.model = await this.llama.loadModel({ modelPath: this.options.modelPath, gpuLayers: before });
       throw new ModelFileError(`cannot reload ${basename(this.options.modelPath)} with ${layers} of ${this.info.totalLayers} layers on the GPU: ${(err as Error).message}`);
     }
-    this.template = templateSplitter(await nodeLlamaCpp(), this.model);
+    this.template = templateSplitter(this.lib, this.model);
     this.tokenizeText = chunkTokenizer(this.model);
     const total = this.info.totalLayers;
     const note = `${layers} of ${total} layers run on the GPU (${this.llama.gpu}), the rest on the CPU, more slowly: ` +
