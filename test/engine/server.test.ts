@@ -96,8 +96,10 @@ for (const classify of ["off", "fused", "separate"] as const) {
   test(`classify ${classify}: margins, verdicts and the answer equal the local engine's, token for token`, async () => {
     const here = await run(local, { classify });
     const there = await run(remote, { classify });
-    assert.deepEqual(there.session.trace.margins.map((m) => m.margin), here.session.trace.margins.map((m) => m.margin));
+    // Prompts first: if margins ever differ, this says whether the two engines saw the same tokens.
     assert.deepEqual(there.session.trace.margins.map((m) => m.before), here.session.trace.margins.map((m) => m.before), "the same prompts were sent");
+    assert.deepEqual(there.session.trace.margins.map((m) => m.prompt), here.session.trace.margins.map((m) => m.prompt), "the same margin prompts");
+    assert.deepEqual(there.session.trace.margins.map((m) => m.margin), here.session.trace.margins.map((m) => m.margin));
     assert.deepEqual(there.session.margins.map((m) => m.relevant), here.session.margins.map((m) => m.relevant));
     for (const [i, m] of there.session.margins.entries()) {
       if (m.score !== undefined) assert.ok(Math.abs(m.score - here.session.margins[i]!.score!) < 1e-3, `score ${i}: ${m.score} vs ${here.session.margins[i]!.score}`);
