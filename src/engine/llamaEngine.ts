@@ -218,15 +218,13 @@ export class LlamaEngine implements WimEngine {
     } catch (err) {
       if (!(err instanceof InsufficientMemoryError)) throw err;
     }
-    {
-      const where = this.info.backend === "cpu" ? "memory" : `${this.info.backend} memory (${this.info.gpuNames.join(", ") || "GPU"})`;
-      throw new Error(
-        `a context of ${contextSize.toLocaleString("en-US")} tokens for ${sequences} sequences does not fit in ${where} beside the model: ` +
-        (this.options.gpuReserveMiB
-          ? `keep less GPU memory in reserve (${this.options.gpuReserveMiB.toLocaleString("en-US")} MiB now), narrow the scope, or use smaller segments`
-          : "narrow the scope, use smaller segments, or fewer margin tokens"),
-      );
-    }
+    const where = this.info.backend === "cpu" ? "memory" : `${this.info.backend} memory (${this.info.gpuNames.join(", ") || "GPU"})`;
+    throw new Error(
+      `a context of ${contextSize.toLocaleString("en-US")} tokens for ${sequences} sequences does not fit in ${where} beside the model: ` +
+      (this.options.gpuReserveMiB
+        ? `keep less GPU memory in reserve (${this.options.gpuReserveMiB.toLocaleString("en-US")} MiB now), narrow the scope, or use smaller segments`
+        : "narrow the scope, use smaller segments, or fewer margin tokens"),
+    );
   }
 
   /**
@@ -242,7 +240,7 @@ export class LlamaEngine implements WimEngine {
     // layers now loaded hold and would give back.
     const held = (await insights.estimateModelResourceRequirementsV2({ gpuLayers: before })).gpuVram;
     const available = (await this.llama.getVramState()).free - this.llama.vramPaddingSize + held;
-    const need = gpuNeedOf(insights, { contextSize, sequences, batchSize: GPU_BATCH, ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}) });
+    const need = gpuNeedOf(insights, { contextSize, sequences, batchSize: this.options.batchSize ?? GPU_BATCH, ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}) });
     const layers = await layersThatFit(need, available, before);
     // What leaves the GPU runs on the CPU from memory; more than there is would run from disk.
     if (layers === 0 || (this.model.size * (this.info.totalLayers - layers)) / this.info.totalLayers > totalmem()) return false;
