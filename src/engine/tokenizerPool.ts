@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { pieceHeader, splitLines, type MeasuredFile } from "../core/pack/packer";
+import { FileLines, pieceHeader, type MeasuredFile } from "../core/pack/packer";
 import type { SkippedFile, WorkspaceFile } from "../core/workspace/reader";
 import { machineThreads } from "./llama";
 
@@ -117,7 +117,7 @@ export class TokenizerPool {
 /** Workers send line ranges and counts, not text: the pieces' text is cut again here, cheaply. */
 function rebuild(file: FileInput, r: MeasuredShape): MeasuredFile {
   if ("skipped" in r) return { path: file.path, skipped: r.skipped };
-  const lines = splitLines(file.text);
+  const lines = new FileLines(file.text);
   return {
     path: file.path,
     lines: r.lines,
@@ -125,16 +125,16 @@ function rebuild(file: FileInput, r: MeasuredShape): MeasuredFile {
     pieces: r.pieces.map((p) => {
       let at = Math.max(0, p.startLine - 1);
       const blocks = p.blockLines.map((n, i) => {
-        const text = lines.slice(at, at + n).join("\n") + "\n";
+        const text = lines.slice(at, at + n);
         at += n;
         return { text, lines: n, tokens: p.blockTokens[i]! };
       });
-      const endLine = lines.length ? at : 0;
+      const endLine = lines.count ? at : 0;
       return {
         path: file.path,
         startLine: p.startLine,
         endLine,
-        header: pieceHeader(file.path, p.startLine, endLine, lines.length),
+        header: pieceHeader(file.path, p.startLine, endLine, lines.count),
         headerTokens: p.headerTokens,
         blocks,
         tokens: p.headerTokens + p.blockTokens.reduce((a, b) => a + b, 0),

@@ -1,7 +1,7 @@
 // Packing logic that needs no model: the budget here is characters / 4, a stand-in for a tokenizer.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { headerPath, packFiles, pieceHeader, splitLines } from "../../src/core/pack/packer";
+import { FileLines, headerPath, packFiles, pieceHeader, splitLines } from "../../src/core/pack/packer";
 import type { WorkspaceFile } from "../../src/core/workspace/reader";
 
 const count = (text: string): number => Math.ceil(text.length / 4);
@@ -41,4 +41,16 @@ test("files keep their order and small files share segments", () => {
 
 test("a budget too small to hold a header is refused", () => {
   assert.throws(() => packFiles([], { segmentTokens: 10, countTokens: count }), /at least 64/);
+});
+
+test("FileLines cuts the same lines as splitLines, as slices of the text", () => {
+  for (const text of ["", "\n", "a", "a\nb", "a\nb\n", "\n\n", "a\r\nb\r\n", "x\n\ny", "long line of text\nand another one\n"]) {
+    const lines = splitLines(text);
+    const cut = new FileLines(text);
+    assert.equal(cut.count, lines.length, JSON.stringify(text));
+    lines.forEach((l, i) => assert.equal(cut.length(i), l.length));
+    for (let from = 0; from < lines.length; from++) {
+      for (let to = from + 1; to <= lines.length; to++) assert.equal(cut.slice(from, to), lines.slice(from, to).join("\n") + "\n", `${JSON.stringify(text)} ${from}-${to}`);
+    }
+  }
 });

@@ -68,6 +68,37 @@ export function splitLines(text: string): string[] {
   return lines;
 }
 
+/**
+ * A file's lines as offsets into its text (the same lines as splitLines). Blocks are cut as
+ * slices of the text, which V8 keeps as views of it: joining split lines copied every file
+ * once more, 49 MB on a 3,600-file repository, alive beside the texts while planning.
+ */
+export class FileLines {
+  /** Where each line starts, then the text's length. */
+  private readonly starts: number[] = [0];
+
+  constructor(private readonly text: string) {
+    for (let at = text.indexOf("\n"); at >= 0 && at + 1 < text.length; at = text.indexOf("\n", at + 1)) this.starts.push(at + 1);
+    if (text !== "") this.starts.push(text.length);
+  }
+
+  get count(): number {
+    return this.starts.length - 1;
+  }
+
+  /** Line i's length, its newline left out. */
+  length(i: number): number {
+    const end = this.starts[i + 1]!;
+    return end - this.starts[i]! - (this.text.charCodeAt(end - 1) === 10 ? 1 : 0);
+  }
+
+  /** Lines from..to-1, each ending in a newline (the last gets one when the file has none). */
+  slice(from: number, to: number): string {
+    const s = this.text.slice(this.starts[from], this.starts[to]);
+    return s.endsWith("\n") ? s : s + "\n";
+  }
+}
+
 export function checkBudget(budget: number): void {
   if (!(Number.isInteger(budget) && budget >= MIN_SEGMENT_TOKENS)) throw new RangeError(`segment tokens must be a whole number of at least ${MIN_SEGMENT_TOKENS}, got ${budget}`);
 }
@@ -82,8 +113,8 @@ export function packFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | 
  * block counted once, and pieces are runs of whole blocks under a header naming their lines.
  */
 export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">, budget: number, count: CountTokens): MeasuredFile {
-  const lines = splitLines(file.text);
-  const total = lines.length;
+  const lines = new FileLines(file.text);
+  const total = lines.count;
   const blocks = toBlocks(lines, Math.min(BLOCK_CHARS, budget / 2), budget, count);
   if (!blocks) return { path: file.path, skipped: { path: file.path, reason: "line-too-long", detail: `a line longer than ${budget} tokens` } };
   const piece = (first: number, taken: Block[]): Piece => {
@@ -123,10 +154,10 @@ export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">
 }
 
 /** Groups lines into blocks of at most `chars` characters; a block over `budget` tokens is split further. */
-function toBlocks(lines: readonly string[], chars: number, budget: number, count: CountTokens): Block[] | undefined {
+function toBlocks(lines: FileLines, chars: number, budget: number, count: CountTokens): Block[] | undefined {
   const blocks: Block[] = [];
   const add = (from: number, to: number): boolean => {
-    const text = lines.slice(from, to).join("\n") + "\n";
+    const text = lines.slice(from, to);
     const tokens = count(text);
     // Leave room for a header: a block must fit a segment beside one.
     if (tokens <= budget * 0.75) {
@@ -139,8 +170,8 @@ function toBlocks(lines: readonly string[], chars: number, budget: number, count
   };
   let from = 0;
   let size = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const len = lines[i]!.length + 1;
+  for (let i = 0; i < lines.count; i++) {
+    const len = lines.length(i) + 1;
     if (i > from && size + len > chars) {
       if (!add(from, i)) return undefined;
       from = i;
@@ -148,7 +179,7 @@ function toBlocks(lines: readonly string[], chars: number, budget: number, count
     }
     size += len;
   }
-  if (from < lines.length && !add(from, lines.length)) return undefined;
+  if (from < lines.count && !add(from, lines.count)) return undefined;
   return blocks;
 }
 
