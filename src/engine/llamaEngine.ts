@@ -3,15 +3,14 @@
 import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
-import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token as LlamaToken, TokenBias } from "node-llama-cpp";
+import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, TokenBias } from "node-llama-cpp";
 import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
-import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./llama";
 import { nodeLlamaCppVersion } from "./backendChoice";
 import { checkModelFile, ModelFileError } from "./modelFile";
-import { chunkTokenizer } from "./tokenizer";
+import { ModelText } from "./modelText";
 import { gpuNeedOf, layersThatFit } from "./gpuFit";
-import { asLlama, LlamaSequence, shareBatch } from "./llamaSequence";
+import { LlamaSequence, shareBatch } from "./llamaSequence";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -93,8 +92,7 @@ function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, g
 
 export class LlamaEngine implements WimEngine {
   info: EngineInfo;
-  tokenizeText: (text: string) => Token[];
-  private template: TemplateSplitter;
+  private text: ModelText;
   evaluatedTokens = 0;
   /** Erases from the end of each sequence (index 0 is the reader): how many and how long, for the benchmark. */
   readonly erases: { count: number; totalMs: number }[] = [];
@@ -109,8 +107,7 @@ export class LlamaEngine implements WimEngine {
     gpuNames: string[],
     offloadNote?: string,
   ) {
-    this.tokenizeText = chunkTokenizer(model);
-    this.template = templateSplitter(lib, model);
+    this.text = new ModelText(lib, model);
     this.info = {
       model: basename(options.modelPath),
       backend: llama.gpu || "cpu",
@@ -142,17 +139,16 @@ export class LlamaEngine implements WimEngine {
     });
   }
 
-  get chatTemplateName(): string {
-    return this.template.wrapperName;
+  get tokenizeText(): (text: string) => Token[] {
+    return this.text.tokenizeText;
   }
 
   detokenize(tokens: readonly Token[]): string {
-    // Special tokens are not rendered: model output shows as text, never as control markup.
-    return this.model.detokenize(asLlama(tokens), false);
+    return this.text.detokenize(tokens);
   }
 
   chatParts(system: string): { prefix: Token[]; suffix: Token[] } {
-    return this.template.parts(system);
+    return this.text.chatParts(system);
   }
 
   newTokenBias(): TokenBias {
@@ -160,7 +156,7 @@ export class LlamaEngine implements WimEngine {
   }
 
   isEndOfGeneration(token: Token): boolean {
-    return this.model.isEogToken(token as LlamaToken);
+    return this.text.isEndOfGeneration(token);
   }
 
   async prepare({ tokensPerSequence, sequences, signal }: PrepareOptions): Promise<EngineSequence[]> {
@@ -252,8 +248,7 @@ export class LlamaEngine implements WimEngine {
       this.model = await this.llama.loadModel({ modelPath: this.options.modelPath, gpuLayers: before });
       throw new ModelFileError(`cannot reload ${basename(this.options.modelPath)} with ${layers} of ${this.info.totalLayers} layers on the GPU: ${(err as Error).message}`);
     }
-    this.template = templateSplitter(this.lib, this.model);
-    this.tokenizeText = chunkTokenizer(this.model);
+    this.text = new ModelText(this.lib, this.model);
     const total = this.info.totalLayers;
     const note = `${layers} of ${total} layers run on the GPU (${this.llama.gpu}), the rest on the CPU, more slowly: ` +
       `a context of ${contextSize.toLocaleString("en-US")} tokens did not fit in its memory beside ${before}`;

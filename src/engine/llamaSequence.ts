@@ -4,7 +4,7 @@ import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as Ll
 import { abortError, type EngineSequence, type GenerateOptions, type Token } from "../core/wim/engine";
 
 /** node-llama-cpp brands its token type; ours is a plain number. */
-export const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
+const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
 
 /**
  * Added to each verdict candidate's logit: far above any gap between real logits (tens), small

@@ -2,13 +2,12 @@
 // step sends the whole list plus the new part, and the server's prefix cache computes only what it
 // has not seen. Erasing a margin is the next request not containing it. Tokens come from a local
 // copy of the model's vocabulary (the same GGUF, loaded without its weights), so prompts are exact.
-import type { LlamaModel, Token as LlamaToken } from "node-llama-cpp";
+import type { LlamaModel } from "node-llama-cpp";
 import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
-import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
 import { loadLlama, nodeLlamaCpp } from "./llama";
 import { checkModelFile, ModelFileError } from "./modelFile";
 import { detectProtocol, ServerError, type ServerConnection, type ServerInfo, type ServerProtocol, type Usage } from "./serverApi";
-import { chunkTokenizer } from "./tokenizer";
+import { ModelText } from "./modelText";
 
 export interface ServerEngineOptions extends ServerConnection {
   /** A GGUF of the served model, for its tokenizer and chat template (only the vocabulary is loaded). */
@@ -30,7 +29,7 @@ export async function openServerEngine(options: ServerEngineOptions): Promise<Se
   } catch (err) {
     throw new ModelFileError(`cannot load the tokenizer of ${options.modelPath}: ${(err as Error).message}`);
   }
-  return new ServerEngine(protocol, info, model, templateSplitter(lib, model), options);
+  return new ServerEngine(protocol, info, model, new ModelText(lib, model), options);
 }
 
 export class ServerEngine implements WimEngine {
@@ -43,10 +42,10 @@ export class ServerEngine implements WimEngine {
     readonly protocol: ServerProtocol,
     readonly server: ServerInfo,
     private readonly model: LlamaModel,
-    private readonly template: TemplateSplitter,
+    private readonly text: ModelText,
     readonly options: ServerEngineOptions,
   ) {
-    this.tokenizeText = chunkTokenizer(model);
+    this.tokenizeText = text.tokenizeText;
     this.info = {
       model: `${server.model} at ${options.url}`, backend: server.kind, gpuNames: [], gpuLayers: 0, totalLayers: 0,
       trainContextSize: server.contextPerSlot,
@@ -54,15 +53,15 @@ export class ServerEngine implements WimEngine {
   }
 
   detokenize(tokens: readonly Token[]): string {
-    return this.model.detokenize(tokens as LlamaToken[], false);
+    return this.text.detokenize(tokens);
   }
 
   chatParts(system: string): { prefix: Token[]; suffix: Token[] } {
-    return this.template.parts(system);
+    return this.text.chatParts(system);
   }
 
   isEndOfGeneration(token: Token): boolean {
-    return this.model.isEogToken(token as LlamaToken);
+    return this.text.isEndOfGeneration(token);
   }
 
   async prepare({ tokensPerSequence, sequences }: PrepareOptions): Promise<EngineSequence[]> {
