@@ -74,7 +74,7 @@ export async function openLlamaEngine(options: LlamaEngineOptions): Promise<Llam
   let offloadNote: string | undefined;
   if (llama.gpu && model.gpuLayers < total) {
     // What did not fit on the GPU runs on the CPU, from memory: it has to fit there.
-    const onCpu = Math.round((bytes * (total - model.gpuLayers)) / Math.max(1, total));
+    const onCpu = cpuPart(bytes, total, model.gpuLayers);
     if (onCpu > totalmem()) {
       await model.dispose();
       throw new ModelFileError(tooLargeForMemory(options.modelPath, bytes, onCpu, `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory`));
@@ -82,6 +82,11 @@ export async function openLlamaEngine(options: LlamaEngineOptions): Promise<Llam
     offloadNote = `${model.gpuLayers} of ${total} layers fit in ${llama.gpu} memory (${gpuNames.join(", ") || "GPU"}); the rest run on the CPU, more slowly`;
   }
   return new LlamaEngine(lib, llama, model, options, gpuNames, offloadNote);
+}
+
+/** The bytes of a model's weights that stay on the CPU when `gpuLayers` of its `total` layers are offloaded. */
+function cpuPart(bytes: number, total: number, gpuLayers: number): number {
+  return Math.round((bytes * (total - gpuLayers)) / Math.max(1, total));
 }
 
 function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, gpuPart?: string): string {
@@ -239,7 +244,7 @@ export class LlamaEngine implements WimEngine {
     const need = gpuNeedOf(insights, { contextSize, sequences, batchSize: this.options.batchSize ?? GPU_BATCH, ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}) });
     const layers = await layersThatFit(need, available, before);
     // What leaves the GPU runs on the CPU from memory; more than there is would run from disk.
-    if (layers === 0 || (this.model.size * (this.info.totalLayers - layers)) / this.info.totalLayers > totalmem()) return false;
+    if (layers === 0 || cpuPart(this.model.size, this.info.totalLayers, layers) > totalmem()) return false;
     await this.model.dispose();
     // Not cancellable: an engine without weights could serve nothing, and a load takes seconds.
     try {
