@@ -1,16 +1,10 @@
 // One node-llama-cpp context sequence behind the core's EngineSequence: prefill in abortable
 // pieces, greedy generation, erasing from the end, saved states, and next-token probabilities.
 import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
-import { abortError, type EngineSequence, type GenerateOptions, type Token } from "../core/wim/engine";
+import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token } from "../core/wim/engine";
 
 /** node-llama-cpp brands its token type; ours is a plain number. */
 const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
-
-/**
- * Added to each verdict candidate's logit: far above any gap between real logits (tens), small
- * enough that float32 keeps the logits' differences to within 1e-5.
- */
-const CANDIDATE_LIFT = 100;
 
 /** Largest prefill handed to node-llama-cpp at once: an abort is noticed between these. */
 const APPEND_PIECE = 2048;
@@ -87,9 +81,8 @@ export class LlamaSequence implements EngineSequence {
    * The candidates' next-token probabilities relative to each other (what a verdict needs), without
    * the whole vocabulary's. node-llama-cpp returns every token's probability as a Map: with a
    * 32k vocabulary that cost 20-25 ms a verdict, on the CPU and on the H200 alike, two to three
-   * times the prompt's own evaluation. Instead every candidate's logit is raised by the same
-   * amount, which lifts them above every other token without changing their ratios (a softmax
-   * is unchanged by adding one number to the logits it compares), and top-k keeps just them.
+   * times the prompt's own evaluation. Instead every candidate's logit is lifted (CANDIDATE_LIFT)
+   * and top-k keeps just them.
    */
   async nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]> {
     if (!prompt.length) throw new Error("nextTokenProbabilities needs a prompt");

@@ -3,6 +3,8 @@
 // `/v1/completions` (automatic prefix caching). Each request carries the whole prefix; the server
 // computes only what its cache lacks and says how much it reused.
 
+import { CANDIDATE_LIFT } from "../core/wim/engine";
+
 export type ServerKind = "llama-server" | "vllm";
 
 export interface ServerConnection {
@@ -189,15 +191,13 @@ export class VllmProtocol implements ServerProtocol {
 }
 
 /**
- * Candidates' relative probabilities from llama-server: an equal bias lifts every candidate far above
- * the rest of the vocabulary, and the probabilities after that bias, among the candidates, keep the
- * raw distribution's ratios (a softmax is unchanged by adding the same number to the logits it
- * compares). The top probabilities of the whole vocabulary would not reach a candidate a random or
- * unsure model ranks low.
+ * Candidates' relative probabilities from llama-server: the same lift as the local engine's
+ * (CANDIDATE_LIFT), read as probabilities after that bias. The top probabilities of the whole
+ * vocabulary would not reach a candidate a random or unsure model ranks low.
  */
 function candidateSampling(candidates: readonly number[]): Record<string, unknown> {
   return {
-    logit_bias: candidates.map((c) => [c, 100]), n_probs: candidates.length, post_sampling_probs: true,
+    logit_bias: candidates.map((c) => [c, CANDIDATE_LIFT]), n_probs: candidates.length, post_sampling_probs: true,
     samplers: ["temperature"], temperature: 1,
   };
 }

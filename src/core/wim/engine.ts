@@ -38,13 +38,24 @@ export interface EngineSequence {
   generate(prompt: readonly Token[], options: GenerateOptions): AsyncGenerator<Token>;
   /** Erases everything from `length` to the end. */
   truncate(length: number): Promise<void>;
-  /** Appends `prompt` and returns the next-token probability of each candidate. */
+  /**
+   * Appends `prompt` and returns each candidate's next-token probability relative to the other
+   * candidates (the ratios are the model's; the rest of the vocabulary is left out).
+   */
   nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]>;
   /** Writes the sequence's tokens and KV state to a file (engines that can). */
   saveState?(file: string): Promise<void>;
   /** Replaces the sequence's contents with a state saveState wrote for the same stateKey. */
   loadState?(file: string): Promise<void>;
 }
+
+/**
+ * How engines read candidates' relative probabilities: every candidate's logit is raised by this
+ * much, which lifts them above the rest of the vocabulary without changing their ratios (a softmax
+ * is unchanged by adding one number to every logit it compares). Far above any gap between real
+ * logits (tens); small enough that float32 keeps their differences to within 1e-5.
+ */
+export const CANDIDATE_LIFT = 100;
 
 export interface PrepareOptions {
   /** Tokens each sequence must be able to hold. */
