@@ -5,7 +5,7 @@ import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
 import { chooseBackend, defaultBackendMemory } from "../engine/backendChoice";
 import type { GpuChoice } from "../engine/llama";
 import { openLlamaEngine } from "../engine/llamaEngine";
-import type { ServerKind } from "../engine/serverApi";
+import { SERVER_KINDS, type ServerKind } from "../engine/serverApi";
 import { openServerEngine } from "../engine/serverEngine";
 import type { WimEngine } from "../core/wim/engine";
 import { resolveModel } from "../engine/modelResolve";
@@ -54,7 +54,7 @@ export async function askCommand(argv: string[]): Promise<number> {
   const classify = values["no-classify"] ? "off" : ((values.classify ?? "fused") as ClassifyMode);
   if (!CLASSIFY_MODES.includes(classify)) throw new UsageError(`--classify must be one of ${CLASSIFY_MODES.join(", ")}`);
   const serverKind = values["server-kind"] as ServerKind | undefined;
-  if (serverKind && serverKind !== "llama-server" && serverKind !== "vllm") throw new UsageError("--server-kind must be llama-server or vllm");
+  if (serverKind && !SERVER_KINDS.includes(serverKind)) throw new UsageError(`--server-kind must be ${SERVER_KINDS.join(" or ")}`);
   if (!values.server && (serverKind || values["server-model"])) throw new UsageError("--server-kind and --server-model go with --server URL");
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
   const note = (text: string): void => { if (!json) renderer.note(text); };

@@ -5,7 +5,8 @@
 
 import { CANDIDATE_LIFT } from "../core/wim/engine";
 
-export type ServerKind = "llama-server" | "vllm";
+export const SERVER_KINDS = ["llama-server", "vllm"] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
 
 export interface ServerConnection {
   url: string;
@@ -61,8 +62,9 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 export async function request(c: ServerConnection, path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
   const url = new URL(path, c.url.endsWith("/") ? c.url : c.url + "/").toString();
   const retries = c.retries ?? 4;
+  const timeoutMs = c.timeoutMs ?? 60_000;
   for (let attempt = 0; ; attempt++) {
-    const timeout = AbortSignal.timeout(c.timeoutMs ?? 60_000);
+    const timeout = AbortSignal.timeout(timeoutMs);
     let response: Response;
     try {
       response = await fetch(url, {
@@ -73,10 +75,7 @@ export async function request(c: ServerConnection, path: string, body: unknown, 
       });
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
-      if (timeout.aborted) {
-        const ms = c.timeoutMs ?? 60_000;
-        throw new ServerError(`the server at ${c.url} did not answer within ${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`);
-      }
+      if (timeout.aborted) throw new ServerError(`the server at ${c.url} did not answer within ${(timeoutMs / 1000).toFixed(timeoutMs < 10_000 ? 1 : 0)} s`);
       const cause = (err as { cause?: { code?: string } }).cause?.code;
       throw new ServerError(`cannot reach the server at ${c.url}${cause ? ` (${cause})` : ""}: is it running, and is the URL right?`);
     }

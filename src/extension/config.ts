@@ -1,6 +1,7 @@
 // One typed view of the `askCodebase.*` settings (package.json contributes.configuration).
 import * as vscode from "vscode";
 import type { GpuChoice } from "../engine/llama";
+import type { ServerKind } from "../engine/serverApi";
 import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
 import { DEFAULT_CACHE_MIB } from "../core/cache/stateCache";
 
@@ -19,7 +20,7 @@ export interface AskConfig {
   confirmAboveTokens: number;
   cacheSizeMiB: number;
   serverUrl: string;
-  serverKind: "auto" | "llama-server" | "vllm";
+  serverKind: "auto" | ServerKind;
   serverModel: string;
 }
 
@@ -42,7 +43,7 @@ export function readConfig(): AskConfig {
     confirmAboveTokens: c.get<number>("confirmAboveTokens", 100_000),
     cacheSizeMiB: c.get<number>("cacheSizeMiB", DEFAULT_CACHE_MIB),
     serverUrl: c.get<string>("serverUrl", "").trim(),
-    serverKind: c.get<"auto" | "llama-server" | "vllm">("serverKind", "auto"),
+    serverKind: c.get<"auto" | ServerKind>("serverKind", "auto"),
     serverModel: c.get<string>("serverModel", "").trim(),
   };
 }

@@ -3,6 +3,7 @@
 import type { WimEvent } from "../core/wim/events";
 import type { SkipReason } from "../core/workspace/reader";
 import type { GpuChoice } from "../engine/llama";
+import type { ServerKind } from "../engine/serverApi";
 import type { ClassifyMode } from "../core/wim/verdict";
 
 export interface RunSettings {
@@ -23,7 +24,7 @@ export interface RunSettings {
   cacheDir: string;
   cacheLimitBytes: number;
   /** Run the model on a server instead (llama-server or vLLM); the model file then serves for its tokenizer. */
-  server?: { url: string; kind?: "llama-server" | "vllm"; model?: string; apiKey?: string };
+  server?: { url: string; kind?: ServerKind; model?: string; apiKey?: string };
 }
 
 export interface PlanSummary {
