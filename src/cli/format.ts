@@ -15,4 +15,3 @@ export function seconds(s: number): string {
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
-

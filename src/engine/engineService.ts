@@ -52,9 +52,11 @@ export class EngineService {
         // With --expose-gc (the soak test) garbage is collected first, so what remains is what is held.
         (globalThis as { gc?: () => void }).gc?.();
         const memory = process.memoryUsage();
+        // A server engine holds no context here: its sequences are token lists.
+        const held = engine instanceof LlamaEngine ? engine.holdings : { contexts: 0, sequences: 0 };
         this.send({
           type: "stats", requestId: message.requestId,
-          stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, contexts: engine instanceof LlamaEngine ? engine.holdings.contexts : 0, sequences: engine instanceof LlamaEngine ? engine.holdings.sequences : 0, modelsLoaded: engine ? 1 : 0 },
+          stats: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, ...held, modelsLoaded: engine ? 1 : 0 },
         });
         return;
       }
