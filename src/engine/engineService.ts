@@ -136,7 +136,7 @@ export class EngineService {
   private async planFor(roots: string[], settings: RunSettings, engine: LlamaEngine | ServerEngine, signal?: AbortSignal): Promise<CodebasePlan> {
     return planCodebase(roots, {
       segmentTokens: settings.segmentTokens,
-      countTokens: (t) => engine.tokenizeText(t).length,
+      countTokens: engine.countText,
       include: settings.include,
       exclude: settings.exclude,
       respectGitignore: settings.respectGitignore,

@@ -148,6 +148,10 @@ export class LlamaEngine implements WimEngine {
     return this.text.tokenizeText;
   }
 
+  get countText(): (text: string) => number {
+    return this.text.countText;
+  }
+
   detokenize(tokens: readonly Token[]): string {
     return this.text.detokenize(tokens);
   }

@@ -4,14 +4,17 @@
 import type { LlamaModel, Token as LlamaToken } from "node-llama-cpp";
 import type { Token } from "../core/wim/engine";
 import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
-import { chunkTokenizer } from "./tokenizer";
+import { chunkCounter, chunkTokenizer } from "./tokenizer";
 
 export class ModelText {
   readonly tokenizeText: (text: string) => Token[];
+  /** tokenizeText's length, counted by pieces where the vocabulary allows: planning a codebase. */
+  readonly countText: (text: string) => number;
   private readonly template: TemplateSplitter;
 
   constructor(lib: Parameters<typeof templateSplitter>[0], private readonly model: LlamaModel) {
     this.tokenizeText = chunkTokenizer(model);
+    this.countText = chunkCounter(model, this.tokenizeText);
     this.template = templateSplitter(lib, model);
   }
 

@@ -35,6 +35,7 @@ export async function openServerEngine(options: ServerEngineOptions): Promise<Se
 export class ServerEngine implements WimEngine {
   readonly info: EngineInfo;
   readonly tokenizeText: (text: string) => Token[];
+  readonly countText: (text: string) => number;
   evaluatedTokens = 0;
   readonly reuse: ServerReuse = { requests: 0, promptTokens: 0, cachedTokens: 0 };
 
@@ -46,6 +47,7 @@ export class ServerEngine implements WimEngine {
     readonly options: ServerEngineOptions,
   ) {
     this.tokenizeText = text.tokenizeText;
+    this.countText = text.countText;
     this.info = {
       model: `${server.model} at ${options.url}`, backend: server.kind, gpuNames: [], gpuLayers: 0, totalLayers: 0,
       trainContextSize: server.contextPerSlot,

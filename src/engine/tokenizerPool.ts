@@ -1,5 +1,6 @@
-// Measures (tokenizes) files in child processes: tokenizing is the dearest part of planning a
-// large codebase (~3 MB/s per core here), and files are independent of each other.
+// Measures (tokenizes) files in child processes, for vocabularies that allow no piece counter
+// (pieceCounter.ts): tokenizing whole chunks is then the dearest part of planning a large codebase
+// (~3 MB/s per core here), and files are independent of each other.
 // Processes, not worker threads: llama.cpp keeps process-wide state (its log callback among it),
 // and a worker thread that loaded it and then exited left that state pointing at a dead thread:
 // the next log line aborted the whole process (seen here about one run in eight).

@@ -42,8 +42,8 @@ for (const budget of [256, 1024, 4096]) {
     const { segments, files: packed } = packFiles(files, { segmentTokens: budget, countTokens: tokenizer.countTokens });
     const seen = new Map<string, string[]>();
     for (const segment of segments) {
-      // The engine prefills each chunk's own tokens in order: that sum is the segment's size.
-      const prefilled = segmentChunks(segment).reduce((n, t) => n + tokenizer.countTokens(t), 0);
+      // The engine prefills each chunk's own tokens, from llama.cpp, in order: that sum is the segment's size.
+      const prefilled = segmentChunks(segment).reduce((n, t) => n + tokenizer.tokenize(t).length, 0);
       assert.ok(prefilled <= budget, `segment ${segment.index}: ${prefilled} > ${budget}`);
       assert.equal(segment.tokens, prefilled);
       for (const s of segment.sources) {
@@ -93,15 +93,16 @@ test("file text is tokenized with special tokens off", () => {
 test("the plan reports files, tokens per file, segments, totals and skips before any model runs", async () => {
   writeTree(dir.path, { "z/blob.bin": Buffer.from([1, 0, 2]) });
   const plan = await planCodebase([dir.path], { segmentTokens: 1024, countTokens: tokenizer.countTokens });
-  assert.equal(plan.totalTokens, plan.segments.flatMap(segmentChunks).reduce((n, t) => n + tokenizer.countTokens(t), 0));
+  assert.equal(plan.totalTokens, plan.segments.flatMap(segmentChunks).reduce((n, t) => n + tokenizer.tokenize(t).length, 0));
   assert.equal(plan.files.length, 7);
   assert.deepEqual(plan.skippedByReason, { binary: 1 });
   assert.ok(plan.files.every((f) => f.tokens > 0));
 });
 
-test("measuring on worker threads gives exactly what measuring here gives", async () => {
+test("measuring whole chunks in helper processes gives exactly what counting pieces here gives", async () => {
   const { files } = await readWorkspace([dir.path]);
-  const pooled = await openTokenizer(testModelPath("tiny"), { workers: 2, parallelMinChars: 0 });
+  // The helpers serve vocabularies without a piece counter; here they tokenize with llama.cpp.
+  const pooled = await openTokenizer(testModelPath("tiny"), { workers: 2, parallelMinChars: 0, pieces: false });
   try {
     for (const budget of [128, 4096]) {
       const here = files.map((f) => measureFile(f, budget, tokenizer.countTokens));

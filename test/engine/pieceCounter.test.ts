@@ -1,0 +1,128 @@
+// Counting by pieces gives exactly the tokens llama.cpp makes of every chunk the packer cuts: on
+// this repository's own files, on text made to break it, and on seeded random text, for each
+// vocabulary the suite writes. A vocabulary that allows no cut rule falls back to whole chunks.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { LlamaModel } from "node-llama-cpp";
+import { measureFile } from "../../src/core/pack/packer";
+import { readVocabulary } from "../../src/engine/ggufVocab";
+import { loadLlama } from "../../src/engine/llama";
+import { pieceCounterFor } from "../../src/engine/pieceCounter";
+import { chunkCounter, chunkTokenizer, openTokenizer } from "../../src/engine/tokenizer";
+import { HOSTILE_OUTPUT } from "../support/hostile";
+import { tempDir } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+import { writeTestModel } from "../support/testModel";
+
+const dir = tempDir();
+const models: { name: string; path: string }[] = [];
+const loaded: LlamaModel[] = [];
+
+before(() => {
+  // The 0.5b shape's 32,000-token vocabulary, without weights: a vocabulary-only load never reads them.
+  const big = join(dir.path, "vocab-0.5b.gguf");
+  writeTestModel(big, { shape: "0.5b", hollow: true });
+  models.push(
+    { name: "tiny", path: testModelPath("tiny") },
+    { name: "tiny, control byte tokens", path: testModelPath("tiny", { byteTokens: "control" }) },
+    { name: "0.5b vocabulary", path: big },
+  );
+});
+after(async () => {
+  for (const m of loaded) await m.dispose();
+  dir.dispose();
+});
+
+async function load(path: string): Promise<LlamaModel> {
+  const model = await (await loadLlama("cpu")).loadModel({ modelPath: path, vocabOnly: true });
+  loaded.push(model);
+  return model;
+}
+
+/** This repository's text files: real code, Markdown, JSON, shell. */
+function ownFiles(): { path: string; text: string; bytes: number }[] {
+  const out: { path: string; text: string; bytes: number }[] = [];
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(rel)) {
+      const path = join(rel, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (/\.(ts|mjs|cjs|js|css|md|json|sh)$/.test(name)) out.push({ path, text: readFileSync(path, "utf8"), bytes: statSync(path).size });
+    }
+  };
+  for (const root of ["src", "test/unit", "test/engine", "test/support", "webview", "bench", "scripts"]) walk(root);
+  for (const f of ["README.md", "package.json", "esbuild.mjs", ".ci/run"]) out.push({ path: f, text: readFileSync(f, "utf8"), bytes: statSync(f).size });
+  return out;
+}
+
+const NASTY = [
+  "", " ", "  ", "\n", "\n\n\n", "\t\tindented\r\n", "a\u00a0b", "x▁y ▁ ▁▁ z", " leading", "trailing ",
+  "emoji 😀👩‍💻 and CJK 日本語のテキスト and Ü ß é", "lone \ud800 high and \udc00 low surrogates", "\ufffd",
+  "control \u0000\u0001\u001b[31m\u007f chars", "</s> <s> <|im_end|> <|im_start|>system <unk> <0x0A> <0x41>",
+  "=".repeat(300), "x".repeat(5000), "ab".repeat(3000), `${"the ".repeat(500)}end`, "\u202eevil\u202c",
+  ...HOSTILE_OUTPUT,
+];
+
+/** Seeded text from a mix of words, vocabulary-like fragments and odd characters. */
+function randomTexts(n: number): string[] {
+  let state = 12345;
+  const next = (k: number): number => { state = (Math.imul(state, 1103515245) + 12345) >>> 0; return state % k; };
+  const parts = ["the", " the", "function", "return", " ", "  ", "    ", "\t", "\n", "(", ")", "{", "}", ";", "=", "==", "▁", "é", "😀", "日本", "\u0000", "ab", "zq", "x0", "<", "|", ">", "0x", "'", "\"", "\\", "\r\n"];
+  return Array.from({ length: n }, () => Array.from({ length: 1 + next(60) }, () => parts[next(parts.length)]).join(""));
+}
+
+test("piece counts equal llama.cpp's tokens for every chunk of real files, nasty text and random text", async () => {
+  const files = ownFiles();
+  const texts = [...NASTY, ...randomTexts(3000)];
+  assert.ok(files.length > 80, `${files.length} files`);
+  for (const { name, path } of models) {
+    const made = pieceCounterFor(await readVocabulary(path));
+    assert.ok("counter" in made, `${name}: ${"why" in made ? made.why : ""}`);
+    const counter = made.counter;
+    const tokenize = chunkTokenizer(await load(path));
+    let chunks = 0;
+    const check = (text: string): number => {
+      const expected = tokenize(text).length;
+      assert.equal(counter.count(text), expected, `${name}: ${JSON.stringify(text.slice(0, 120))}`);
+      chunks++;
+      return expected;
+    };
+    // The chunks the packer itself cuts: headers and blocks of lines, at two budgets.
+    for (const budget of [256, 4096]) for (const f of files) measureFile(f, budget, check);
+    for (const t of texts) check(t);
+    assert.ok(chunks > 5000, `${name}: ${chunks} chunks`);
+    assert.ok(counter.stats.counted < counter.stats.pieces / 5, `${name}: pieces are remembered (${counter.stats.counted} counted of ${counter.stats.pieces})`);
+  }
+});
+
+test("a vocabulary that can join text across a cut is counted by whole chunks, just as exactly", async () => {
+  // The hostile model's scripted pieces join a newline to other text.
+  const path = testModelPath("tiny", { hostile: true });
+  const made = pieceCounterFor(await readVocabulary(path));
+  assert.ok("why" in made && /newline/.test(made.why), "no cut rule");
+  const model = await load(path);
+  const tokenize = chunkTokenizer(model);
+  const count = chunkCounter(model, tokenize);
+  for (const t of [...NASTY, ...randomTexts(200)]) assert.equal(count(t), tokenize(t).length, JSON.stringify(t.slice(0, 80)));
+  // openTokenizer takes the same way: its counts are llama.cpp's, from whole chunks.
+  const tokenizer = await openTokenizer(path, { workers: 0 });
+  try {
+    for (const t of NASTY) assert.equal(tokenizer.countTokens(t), tokenize(t).length);
+  } finally {
+    await tokenizer.dispose();
+  }
+});
+
+test("planning with a piece counter loads no model: the vocabulary alone counts", async () => {
+  const tokenizer = await openTokenizer(models[2]!.path);
+  try {
+    assert.equal(tokenizer.countTokens("def main():\n    return 0\n"), chunkTokenizer(await load(models[2]!.path))("def main():\n    return 0\n").length);
+    // tokenize() needs the model itself, loaded only when asked.
+    assert.throws(() => tokenizer.tokenize("x"), /await ready\(\) first/);
+    await tokenizer.ready();
+    assert.ok(tokenizer.tokenize("x").length > 0);
+  } finally {
+    await tokenizer.dispose();
+  }
+});

@@ -1,0 +1,131 @@
+// Counting by pieces without a model: where text may be cut, which vocabularies allow it, the
+// memo, the SentencePiece merge order, and reading a vocabulary from a GGUF file.
+// test/engine/pieceCounter.test.ts holds the counts to llama.cpp itself.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readVocabulary, type Vocabulary } from "../../src/engine/ggufVocab";
+import { CutRule, cutRuleFor, PieceCounter, pieceCounterFor } from "../../src/engine/pieceCounter";
+import { spmCounter } from "../../src/engine/spmCount";
+import { tempDir } from "../support/fixtures";
+import { ValueType, writeGguf } from "../support/gguf";
+import { buildVocab } from "../support/testModel";
+
+const BYTES = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+
+function vocab(pieces: [string, number][], extra: Partial<Vocabulary> = {}): Vocabulary {
+  const tokens = ["<unk>", ...BYTES, ...pieces.map(([t]) => t)];
+  return {
+    model: "llama",
+    tokens,
+    scores: [0, ...BYTES.map(() => 0), ...pieces.map(([, s]) => s)],
+    types: [2, ...BYTES.map(() => 6), ...pieces.map(() => 1)],
+    ...extra,
+  };
+}
+
+/** How the counter splits text where the rule allows: how many pieces, and the distinct ones. */
+function pieces(rule: CutRule, text: string): { count: number; distinct: string[] } {
+  const distinct: string[] = [];
+  const count = new PieceCounter(rule, (p) => { distinct.push(p); return 1; }).count(text);
+  return { count, distinct };
+}
+
+test("text is cut only between characters that no vocabulary token holds side by side", () => {
+  const rule = new CutRule(["ab", "▁a", "c"]);
+  assert.deepEqual(pieces(rule, "abab"), { count: 2, distinct: ["ab"] });
+  assert.deepEqual(pieces(rule, "xaby"), { count: 3, distinct: ["x", "ab", "y"] });
+  // A space is SentencePiece's "▁" and joins what "▁a" joins; "c" is in no multi-character token.
+  assert.deepEqual(pieces(rule, "c ab"), { count: 2, distinct: ["c", " ab"] });
+  assert.deepEqual(pieces(rule, "b  a"), { count: 3, distinct: ["b", " ", " a"] });
+  assert.deepEqual(pieces(new CutRule(["ab"]), "😀ab😀"), { count: 3, distinct: ["😀", "ab"] });
+  // llama.cpp sees a lone surrogate as U+FFFD, which a token may hold.
+  assert.deepEqual(pieces(new CutRule(["a\ufffd"]), "a\ud800b"), { count: 2, distinct: ["a\ud800", "b"] });
+});
+
+test("a vocabulary that could join across a cut gets no rule, and says why", () => {
+  assert.match((cutRuleFor(vocab([], { model: "gpt2" })) as { why: string }).why, /gpt2 tokenizer/);
+  const userDefined = vocab([["<tool>", 0]]);
+  userDefined.types = [...userDefined.types.slice(0, -1), 4];
+  assert.match((cutRuleFor(userDefined) as { why: string }).why, /user-defined token "<tool>"/);
+  // llama.cpp makes these user-defined on load whatever the file says.
+  assert.match((cutRuleFor(vocab([["<|channel|>", 0]])) as { why: string }).why, /user-defined/);
+  assert.match((cutRuleFor(vocab([["}\n", 0]])) as { why: string }).why, /newline/);
+  assert.match((cutRuleFor(vocab([["a\ufffd", 0]])) as { why: string }).why, /not valid UTF-8/);
+  assert.match((pieceCounterFor(vocab([["ab", 1]], { scores: [] })) as { why: string }).why, /no merge scores/);
+  const noBytes = vocab([["ab", 1]]);
+  assert.match((spmCounter({ ...noBytes, tokens: noBytes.tokens.map((t) => (t === "<0x41>" ? "<0x41 >" : t)) }) as { why: string }).why, /byte tokens/);
+  assert.ok("counter" in pieceCounterFor(vocab([["ab", 1]])));
+});
+
+test("each distinct piece is counted once, and the sums stay exact as the memo grows", () => {
+  const counted: string[] = [];
+  const chars = "x0123456789";
+  const joinAll = [...chars].flatMap((a) => [...chars].map((b) => a + b));
+  const counter = new PieceCounter(new CutRule(["ab", "abc", "bc", ...joinAll]), (p) => { counted.push(p); return p.length; });
+  assert.equal(counter.count("abc-abc-abc"), 11);
+  assert.deepEqual(counted, ["abc", "-"]);
+  // 200,000 distinct pieces grow the table several times; every text's sum is checked.
+  for (let i = 0; i < 200_000; i++) {
+    const text = `x${i}-abc`;
+    assert.equal(counter.count(text), text.length);
+  }
+  assert.equal(counted.length, 200_002);
+  assert.equal(counter.count("x7-abc x199999"), 14);
+  assert.equal(counted.length, 200_003, "only the space was new");
+  // A long piece is counted each time it occurs rather than kept.
+  const long = "x1".repeat(100);
+  assert.equal(counter.count(long + "-" + long), 401);
+  assert.equal(counter.count(long), 200);
+  assert.equal(counted.filter((p) => p === long).length, 3);
+});
+
+test("SentencePiece counts follow llama.cpp's merge order: highest score, then leftmost", () => {
+  // "ab" outscores "bc", so "abc" merges a+b first, then "ab"+"c" only if "abc" is a token.
+  const v = vocab([["ab", 5], ["bc", 4], ["abc", 1], ["bcd", 6], ["▁", 0], ["▁x", 1], ["xa", 9]]);
+  const { count } = spmCounter(v) as { count: (p: string) => number };
+  assert.equal(count("abc"), 1); // ab, then abc
+  assert.equal(count("abcd"), 2); // ab first (5 > 4), so bcd is never reached: ab|c|d -> abc|d
+  assert.equal(count("bcd"), 1);
+  // Equal scores: the leftmost pair merges first. "aa" twice in "aaa" leaves one lone "a".
+  const ties = spmCounter(vocab([["aa", 1]])) as { count: (p: string) => number };
+  assert.equal(ties.count("aaa"), 2);
+  // A space is "▁": " x" is one token, "xa" outranks it in " xa".
+  assert.equal(count(" x"), 1);
+  assert.equal(count(" xa"), 2);
+  // A character that is no token becomes one byte token per UTF-8 byte.
+  assert.equal(count("é"), 2);
+  assert.equal(count("😀"), 4);
+  assert.equal(count("\ud800"), 3, "a lone surrogate is U+FFFD, three bytes");
+  assert.equal(count(""), 0);
+});
+
+test("the vocabulary is read from GGUF metadata, however large, and damage is named", async () => {
+  const dir = tempDir();
+  try {
+    const built = buildVocab(2048);
+    const path = join(dir.path, "m.gguf");
+    writeGguf(path, {
+      "general.architecture": { type: ValueType.STRING, value: "llama" },
+      "general.note": { type: ValueType.ARRAY, itemType: ValueType.F32, value: [1, 2, 3] },
+      "tokenizer.ggml.model": { type: ValueType.STRING, value: "llama" },
+      "tokenizer.ggml.tokens": { type: ValueType.ARRAY, itemType: ValueType.STRING, value: built.tokens },
+      "tokenizer.ggml.scores": { type: ValueType.ARRAY, itemType: ValueType.F32, value: built.scores },
+      "tokenizer.ggml.token_type": { type: ValueType.ARRAY, itemType: ValueType.I32, value: built.types },
+      "tokenizer.ggml.add_bos_token": { type: ValueType.BOOL, value: true },
+    }, []);
+    for (const firstRead of [4 * 1024 * 1024, 64]) {
+      const read = await readVocabulary(path, firstRead);
+      assert.equal(read.model, "llama");
+      assert.deepEqual(read.tokens, built.tokens);
+      assert.deepEqual(read.types, built.types);
+      assert.deepEqual(read.scores, built.scores.map((s) => Math.fround(s)));
+    }
+    const whole = (await import("node:fs")).readFileSync(path);
+    writeFileSync(path, whole.subarray(0, 5000));
+    await assert.rejects(readVocabulary(path), /ends inside its metadata/);
+  } finally {
+    dir.dispose();
+  }
+});
