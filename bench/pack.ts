@@ -1,7 +1,8 @@
 // npm run bench:pack -- DIR --model FILE [--segment-tokens N]
 // Reads, packs and tokenizes DIR with ask-codebase (dist/cli.js pack) and with repomix (security
 // check off), each in a fresh process, in the same run; prints wall time, peak memory (summed over
-// every Node process each starts), files, bytes and tokens for both, their ratios, and a final JSON line.
+// every Node process each starts), files, bytes (repomix: characters) and tokens for both, their
+// ratios, and a final JSON line.
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,10 +50,12 @@ async function main(): Promise<void> {
     repomix: { wallS: theirs.wallS, peakMiB: theirs.peakMiB, processes: theirs.processes, files: figure("Total Files"), chars: figure("Total Chars"), tokens: figure("Total Tokens") },
     ratios: { wall: ours.wallS / theirs.wallS, peakMemory: ours.peakMiB / theirs.peakMiB },
   };
-  const row = (name: string, r: { wallS: number; peakMiB: number; processes: number; files: number; tokens: number }): string =>
-    `${name.padEnd(13)} ${r.wallS.toFixed(2).padStart(7)} s ${r.peakMiB.toFixed(0).padStart(6)} MiB (${r.processes} processes) ${String(r.files).padStart(7)} files ${r.tokens.toLocaleString("en-US").padStart(12)} tokens`;
-  console.log(row("ask-codebase", result.askCodebase));
-  console.log(row("repomix", result.repomix));
+  // repomix reports characters, ask-codebase bytes: the same figure for ASCII text.
+  const row = (name: string, r: { wallS: number; peakMiB: number; processes: number; files: number; tokens: number }, text: string): string =>
+    `${name.padEnd(13)} ${r.wallS.toFixed(2).padStart(7)} s ${r.peakMiB.toFixed(0).padStart(6)} MiB (${r.processes} processes) ${String(r.files).padStart(7)} files ${text.padStart(16)} ${r.tokens.toLocaleString("en-US").padStart(12)} tokens`;
+  const millions = (n: number, unit: string): string => `${(n / 1e6).toFixed(1)} M ${unit}`;
+  console.log(row("ask-codebase", result.askCodebase, millions(result.askCodebase.bytes, "bytes")));
+  console.log(row("repomix", result.repomix, millions(result.repomix.chars, "chars")));
   console.log(`ratios: wall ${result.ratios.wall.toFixed(2)}x (goal <= 0.33), peak memory ${result.ratios.peakMemory.toFixed(2)}x (goal <= 0.5)`);
   console.log(JSON.stringify(result));
 }

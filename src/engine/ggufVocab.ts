@@ -5,8 +5,10 @@ import { open } from "node:fs/promises";
 import { ModelFileError } from "./modelFile";
 
 export interface Vocabulary {
-  /** GGUF `tokenizer.ggml.model`: "llama" is llama.cpp's SentencePiece tokenizer. */
+  /** GGUF `tokenizer.ggml.model`: "llama" is llama.cpp's SentencePiece tokenizer, "gpt2" its BPE. */
   model: string;
+  /** GGUF `tokenizer.ggml.pre`: a BPE vocabulary's pre-tokenizer ("qwen2", "llama-bpe", ...). */
+  pre?: string;
   tokens: readonly string[];
   /** Merge priorities; empty where the file has none. */
   scores: readonly number[];
@@ -16,7 +18,7 @@ export interface Vocabulary {
 
 const enum T { U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 }
 const SCALAR_BYTES: Partial<Record<T, number>> = { [T.U8]: 1, [T.I8]: 1, [T.BOOL]: 1, [T.U16]: 2, [T.I16]: 2, [T.U32]: 4, [T.I32]: 4, [T.F32]: 4, [T.U64]: 8, [T.I64]: 8, [T.F64]: 8 };
-const WANTED = new Set(["tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"]);
+const WANTED = new Set(["tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"]);
 /** Metadata past this is not a vocabulary any model has: the file is damaged. */
 const MAX_METADATA_BYTES = 256 * 1024 * 1024;
 
@@ -40,6 +42,7 @@ class Cursor {
     return Number(v);
   }
   skip(n: number): void { this.need(n); this.at += n; }
+  skipStr(): void { this.skip(this.u64()); }
   str(): string { const n = this.u64(); this.need(n); const s = this.buf.toString("utf8", this.at, this.at + n); this.at += n; return s; }
   num(type: T): number {
     const size = SCALAR_BYTES[type] ?? 0;
@@ -73,7 +76,12 @@ function parse(c: Cursor): Vocabulary {
     if (type !== T.ARRAY) return c.num(type);
     const item = c.u32() as T;
     const n = c.u64();
-    if (!keep && item !== T.STRING && item !== T.ARRAY) {
+    // A BPE vocabulary's merges are as many strings as its tokens: passed over, not decoded.
+    if (!keep && item === T.STRING) {
+      for (let i = 0; i < n; i++) c.skipStr();
+      return undefined;
+    }
+    if (!keep && item !== T.ARRAY) {
       const size = SCALAR_BYTES[item];
       if (size === undefined) throw new ModelFileError(`the model file's metadata has an unknown value type ${item}`);
       c.skip(n * size);
@@ -94,6 +102,7 @@ function parse(c: Cursor): Vocabulary {
   }
   return {
     model: typeof found["tokenizer.ggml.model"] === "string" ? found["tokenizer.ggml.model"] : "unknown",
+    ...(typeof found["tokenizer.ggml.pre"] === "string" ? { pre: found["tokenizer.ggml.pre"] } : {}),
     tokens: (found["tokenizer.ggml.tokens"] as string[] | undefined) ?? [],
     scores: (found["tokenizer.ggml.scores"] as number[] | undefined) ?? [],
     types: (found["tokenizer.ggml.token_type"] as number[] | undefined) ?? [],

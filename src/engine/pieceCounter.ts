@@ -7,11 +7,13 @@
 // repeat endlessly: 49 MB of Python and Perl here is 16.6 million pieces but only 214 thousand
 // distinct ones. Each distinct piece is counted once (spmCount.ts) and remembered.
 //
-// Where a vocabulary makes that argument unsafe (another tokenizer family, or user-defined tokens,
-// which llama.cpp splits out of raw text before merging, even with special tokens off), there is
-// no rule and callers tokenize whole chunks as before.
+// Byte-level BPE merges differently, but never across the words its pre-tokenizer cuts text into:
+// bpeCuts.ts finds where Qwen2's always cuts. Where a vocabulary makes either argument unsafe
+// (another pre-tokenizer, user-defined tokens in SentencePiece, which llama.cpp splits out of raw
+// text before merging even with special tokens off), callers tokenize whole chunks as before.
 
 import type { Vocabulary } from "./ggufVocab";
+import { Qwen2Cuts } from "./bpeCuts";
 import { spmCounter } from "./spmCount";
 
 /** Token texts llama.cpp marks user-defined on load whatever the file says (its gpt-oss handling). */
@@ -23,8 +25,16 @@ const NEWLINE = 10;
 /** Above this many characters in multi-character tokens, pairs go in a Set rather than a bitmap. */
 const BITMAP_ALPHABET = 4096;
 
-/** Where text may be cut: between two characters that no vocabulary token holds side by side. */
-export class CutRule {
+/** Where text may be cut: the scan maps each character to a class, and asks of each neighbouring pair. */
+export interface Cuts {
+  /** The character's class; 0 for a character the rule knows nothing of. */
+  indexOf(cp: number): number;
+  /** Whether text must not be cut between characters of these classes. */
+  joined(left: number, right: number): boolean;
+}
+
+/** For SentencePiece: cut between two characters that no vocabulary token holds side by side. */
+export class CutRule implements Cuts {
   /** 1-based index of each BMP character that appears in some multi-character token; 0 elsewhere. */
   private readonly bmp = new Uint16Array(65536);
   private readonly astral = new Map<number, number>();
@@ -110,7 +120,11 @@ export class PieceCounter {
   /** Pieces met, and pieces counted (with their characters), for benchmarks. */
   readonly stats = { pieces: 0, counted: 0, countedChars: 0 };
 
-  constructor(private readonly rule: CutRule, private readonly countPiece: CountPiece) {}
+  /**
+   * `countFirst`, where given, counts each text's first piece: a chunk's first piece follows a
+   * newline that a BPE pre-tokenizer may join to it (chunkTokenizer), so it is not remembered.
+   */
+  constructor(private readonly rule: Cuts, private readonly countPiece: CountPiece, private readonly countFirst?: CountPiece) {}
 
   count(text: string): number {
     // The scan keeps its state in locals: it runs once per character of a whole codebase.
@@ -119,6 +133,7 @@ export class PieceCounter {
     let start = 0;
     let hash = FNV_OFFSET;
     let prev = 0;
+    let first = this.countFirst !== undefined;
     for (let i = 0; i < text.length; i++) {
       let cp = text.charCodeAt(i);
       const at = i;
@@ -130,14 +145,15 @@ export class PieceCounter {
       if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
       const index = rule.indexOf(cp);
       if (at > start && !rule.joined(prev, index)) {
-        total += this.piece(text, start, at, hash);
+        total += first ? this.counted(text.slice(start, at), this.countFirst!) : this.piece(text, start, at, hash);
+        first = false;
         start = at;
         hash = FNV_OFFSET;
       }
       hash = Math.imul(hash ^ cp, FNV_PRIME);
       prev = index;
     }
-    if (text.length > start) total += this.piece(text, start, text.length, hash);
+    if (text.length > start) total += first ? this.counted(text.slice(start), this.countFirst!) : this.piece(text, start, text.length, hash);
     return total;
   }
 
@@ -159,10 +175,10 @@ export class PieceCounter {
     return n;
   }
 
-  private counted(piece: string): number {
+  private counted(piece: string, count = this.countPiece): number {
     this.stats.counted++;
     this.stats.countedChars += piece.length;
-    return this.countPiece(piece);
+    return count(piece);
   }
 
   /** The slot holding this piece, or the empty slot where it belongs. */
@@ -197,11 +213,21 @@ export class PieceCounter {
   }
 }
 
-/** A counter for the vocabulary, or why it has none (the caller then tokenizes whole chunks). */
-export function pieceCounterFor(vocab: Vocabulary): { counter: PieceCounter } | { why: string } {
+/**
+ * How a vocabulary's tokens can be counted by pieces, or why they cannot (the caller then
+ * tokenizes whole chunks). "spm": from the vocabulary alone. "bpe": cuts known, each distinct
+ * piece tokenized by llama.cpp; a chunk holding a user-defined token's text is tokenized whole,
+ * since llama.cpp splits those out before its pre-tokenizer runs.
+ */
+export function countingFor(vocab: Vocabulary): { spm: PieceCounter } | { bpe: Cuts; userDefined: string[] } | { why: string } {
+  if (vocab.model === "gpt2") {
+    if (vocab.pre !== "qwen2") return { why: `the ${vocab.pre ?? "default"} pre-tokenizer` };
+    const userDefined = vocab.tokens.filter((t, i) => vocab.types[i] === USER_DEFINED || FORCED_USER_DEFINED.has(t));
+    return { bpe: new Qwen2Cuts(), userDefined };
+  }
   const cut = cutRuleFor(vocab);
   if ("why" in cut) return cut;
   const spm = spmCounter(vocab);
   if ("why" in spm) return spm;
-  return { counter: new PieceCounter(cut.rule, spm.count) };
+  return { spm: new PieceCounter(cut.rule, spm.count) };
 }

@@ -7,7 +7,7 @@ import type { WorkspaceFile } from "../core/workspace/reader";
 import { checkModelFile } from "./modelFile";
 import { readVocabulary } from "./ggufVocab";
 import { loadLlama, machineThreads } from "./llama";
-import { pieceCounterFor, type PieceCounter } from "./pieceCounter";
+import { countingFor, PieceCounter, type Cuts } from "./pieceCounter";
 import { TokenizerPool } from "./tokenizerPool";
 
 export interface Tokenizer {
@@ -44,69 +44,92 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
   await checkModelFile(modelPath);
   const processes = options.workers ?? (machineThreads() > 1 ? machineThreads() : 0);
   const minChars = options.parallelMinChars ?? PARALLEL_MIN_CHARS;
-  // Where the vocabulary allows, pieces are counted here from it alone: no model load, no helpers.
-  const pieces = options.pieces === false ? undefined : await piecesOf(modelPath);
+  // By pieces, in this process: from the vocabulary alone (SentencePiece), or with this process's
+  // copy of the model tokenizing each distinct piece (BPE). Otherwise whole chunks, in helpers.
+  const counting = options.pieces === false ? undefined : await countingOf(modelPath);
+  const spm = counting && "spm" in counting ? counting.spm : undefined;
+  const byPieces = counting !== undefined && !("why" in counting);
   let pool: TokenizerPool | undefined;
   const startPool = (): TokenizerPool | undefined => (pool ??= processes > 0 ? new TokenizerPool(modelPath, processes) : undefined);
   let model: LlamaModel | undefined;
-  let tokenizeChunk: ((text: string) => number[]) | undefined;
-  // This process's copy is loaded only when a count is needed here: with the pool it may never be.
-  const local = async (): Promise<(text: string) => number[]> => {
-    if (!tokenizeChunk) {
-      const llama = await loadLlama("cpu");
-      try {
-        model = await llama.loadModel({ modelPath, vocabOnly: true });
-      } catch (err) {
-        throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
-      }
-      tokenizeChunk = chunkTokenizer(model);
+  let loaded: { tokenize: (text: string) => number[]; count: CountTokens } | undefined;
+  let loading: Promise<{ tokenize: (text: string) => number[]; count: CountTokens }> | undefined;
+  // This process's copy is loaded only when needed here: with SentencePiece or the pool it may never be.
+  const local = (): Promise<{ tokenize: (text: string) => number[]; count: CountTokens }> => (loading ??= (async () => {
+    const llama = await loadLlama("cpu");
+    try {
+      model = await llama.loadModel({ modelPath, vocabOnly: true });
+    } catch (err) {
+      throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
     }
-    return tokenizeChunk;
-  };
+    const tokenize = chunkTokenizer(model);
+    loaded = { tokenize, count: counting && "bpe" in counting ? bpeCounter(model, tokenize, counting) : (t) => tokenize(t).length };
+    return loaded;
+  })());
   if (processes === 0) await local();
-  const sync = (): ((text: string) => number[]) => {
-    if (!tokenizeChunk) throw new Error("tokenizer not loaded: await ready() first");
-    return tokenizeChunk;
+  const sync = (): { tokenize: (text: string) => number[]; count: CountTokens } => {
+    if (!loaded) throw new Error("tokenizer not loaded: await ready() first");
+    return loaded;
   };
-  const count: CountTokens = pieces ? (text) => pieces.count(text) : (text) => sync()(text).length;
+  const count: CountTokens = spm ? (text) => spm.count(text) : (text) => sync().count(text);
   return {
     ready: async () => { await local(); },
     countTokens: count,
-    tokenize: (text) => sync()(text),
-    prewarm: (bytes) => { if (!pieces && bytes >= minChars) startPool(); },
+    tokenize: (text) => sync().tokenize(text),
+    prewarm: (bytes) => {
+      if (spm || bytes < minChars) return;
+      if (byPieces) void local().catch(() => undefined);
+      else startPool();
+    },
     measureFiles: async (files, budget) => {
-      if (pieces) return files.map((f) => measureFile(f, budget, count));
-      const usePool = files.reduce((n, f) => n + f.text.length, 0) >= minChars ? startPool() : undefined;
+      const usePool = !byPieces && files.reduce((n, f) => n + f.text.length, 0) >= minChars ? startPool() : undefined;
       if (usePool) return usePool.measure(files, budget);
-      const tokenize = await local();
-      return files.map((f) => measureFile(f, budget, (t) => tokenize(t).length));
+      if (!spm) await local();
+      return files.map((f) => measureFile(f, budget, count));
     },
     dispose: async () => {
       await pool?.dispose();
+      await loading?.catch(() => undefined);
       await model?.dispose();
     },
   };
 }
 
 /**
- * The model's piece counter, or undefined where its vocabulary does not allow one. A file this
- * reader cannot follow goes to node-llama-cpp too, which says what is wrong with it, if anything.
+ * How the model's tokens can be counted by pieces. A file this reader cannot follow goes to
+ * node-llama-cpp, which says what is wrong with it, if anything.
  */
-async function piecesOf(modelPath: string): Promise<PieceCounter | undefined> {
+async function countingOf(modelPath: string): Promise<ReturnType<typeof countingFor> | undefined> {
   try {
-    const made = pieceCounterFor(await readVocabulary(modelPath));
-    return "counter" in made ? made.counter : undefined;
+    return countingFor(await readVocabulary(modelPath));
   } catch {
     return undefined;
   }
 }
 
 /** For a model already loaded: counts by pieces where its vocabulary allows, else by whole chunks. */
-export function chunkCounter(model: Pick<LlamaModel, "fileInfo">, tokenizeChunk: (text: string) => number[]): CountTokens {
-  const ggml = (model.fileInfo.metadata as { tokenizer?: { ggml?: { model?: string; tokens?: readonly string[]; scores?: readonly number[]; token_type?: readonly number[] } } }).tokenizer?.ggml;
-  const made = pieceCounterFor({ model: ggml?.model ?? "unknown", tokens: ggml?.tokens ?? [], scores: ggml?.scores ?? [], types: ggml?.token_type ?? [] });
-  if ("counter" in made) return (text) => made.counter.count(text);
+export function chunkCounter(model: Pick<LlamaModel, "fileInfo" | "tokenize">, tokenizeChunk: (text: string) => number[]): CountTokens {
+  type Ggml = { model?: string; pre?: string; tokens?: readonly string[]; scores?: readonly number[]; token_type?: readonly number[] };
+  const ggml = (model.fileInfo.metadata as { tokenizer?: { ggml?: Ggml } }).tokenizer?.ggml;
+  const counting = countingFor({
+    model: ggml?.model ?? "unknown", ...(ggml?.pre ? { pre: ggml.pre } : {}),
+    tokens: ggml?.tokens ?? [], scores: ggml?.scores ?? [], types: ggml?.token_type ?? [],
+  });
+  if ("spm" in counting) return (text) => counting.spm.count(text);
+  if ("bpe" in counting) return bpeCounter(model, tokenizeChunk, counting);
   return (text) => tokenizeChunk(text).length;
+}
+
+/**
+ * BPE pieces, each distinct one tokenized once by llama.cpp; a chunk's first piece as the
+ * continuation chunkTokenizer makes of it. A chunk holding a user-defined token's text (llama.cpp
+ * splits those out of raw text first) is tokenized whole.
+ */
+function bpeCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], bpe: { bpe: Cuts; userDefined: string[] }): CountTokens {
+  const whole = (text: string): number => tokenizeChunk(text).length;
+  const counter = new PieceCounter(bpe.bpe, (piece) => model.tokenize(piece, false).length, whole);
+  const special = bpe.userDefined.length ? new RegExp(bpe.userDefined.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")) : undefined;
+  return (text) => (special?.test(text) ? whole(text) : counter.count(text));
 }
 
 /**

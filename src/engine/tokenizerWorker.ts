@@ -10,7 +10,8 @@ const reply = (r: MeasureReply): void => void process.send!(r);
 process.on("disconnect", () => process.exit(0));
 process.on("message", async (msg: MeasureRequest) => {
   try {
-    counting ??= openTokenizer(msg.modelPath, { workers: 0 }).then((t) => t.countTokens);
+    // Helpers exist only for vocabularies without a piece counter: no need to look for one.
+    counting ??= openTokenizer(msg.modelPath, { workers: 0, pieces: false }).then((t) => t.countTokens);
     const count = await counting;
     if (msg.id === -1) return reply({ id: -1, results: [] });
     const results = msg.files.map((f) => shapeOf(measureFile(f, msg.budget, count)));

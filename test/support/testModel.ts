@@ -60,6 +60,51 @@ export function buildVocab(size: number, byteTokens: "byte" | "control" = "byte"
   return { tokens, scores, types };
 }
 
+/** GPT-2's byte-level alphabet: each byte as a printable character (a space is "Ġ", a newline "Ċ"). */
+function byteChars(): string[] {
+  const printable = (b: number): boolean => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let shifted = 0;
+  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : 256 + shifted++));
+}
+
+/**
+ * A byte-level BPE vocabulary as Qwen2's GGUF files carry one (tokenizer "gpt2", pre-tokenizer
+ * "qwen2"): the 256 byte characters, then one token per merge, building code words, their
+ * space-led forms, indentation and newline runs left to right; then control tokens and one
+ * user-defined token, which llama.cpp splits out of file text even with special tokens off.
+ */
+export function buildBpeVocab(size: number): { tokens: string[]; types: number[]; merges: string[] } {
+  const bytes = byteChars();
+  const encode = (text: string): string[] => [...Buffer.from(text, "utf8")].map((b) => bytes[b]!);
+  const tokens = [...bytes];
+  const types = tokens.map(() => 1);
+  const merges: string[] = [];
+  const seen = new Set(tokens);
+  const room = size - BPE_SPECIAL.length;
+  const addWord = (word: string): void => {
+    const chars = encode(word);
+    let built = chars[0]!;
+    for (const c of chars.slice(1)) {
+      const joined = built + c;
+      if (!seen.has(joined) && tokens.length < room) {
+        seen.add(joined); tokens.push(joined); types.push(1); merges.push(`${built} ${c}`);
+      }
+      if (!seen.has(joined)) return;
+      built = joined;
+    }
+  };
+  for (const w of ["  ", "    ", "        ", "\t\t", "\n\n", "\n    ", "}\n", ");\n", ":\n", "()", "];", "=="]) addWord(w);
+  // Words with letters outside ASCII, so that a cut beside one would show.
+  for (const w of ["naïve", " naïve", "café", " café", "über", "日本語", "théâtre"]) addWord(w);
+  for (const w of KEYWORDS) { addWord(w); addWord(" " + w); addWord(w.charAt(0).toUpperCase() + w.slice(1)); }
+  const letters = "etaoinshrdlcumwfgypbvkjxqz";
+  for (const a of letters) for (const b of letters) { addWord(a + b); addWord(" " + a + b); }
+  for (const [text, type] of BPE_SPECIAL) { tokens.push(text); types.push(type); }
+  return { tokens, types, merges };
+}
+
+const BPE_SPECIAL: [string, number][] = [["<|endoftext|>", 3], ["<|im_start|>", 3], ["<|im_end|>", 3], ["<tool_call>", 4]];
+
 /** mulberry32: a tiny seeded PRNG; Math.random cannot be seeded and the weights must be reproducible. */
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -116,6 +161,8 @@ export interface WriteModelOptions {
   byteTokens?: "byte" | "control";
   /** Header only, the weights a hole of zeros: for a model far larger than the disk has room for. */
   hollow?: boolean;
+  /** "bpe": a Qwen2-style byte-level BPE vocabulary (buildBpeVocab) rather than SentencePiece. */
+  tokenizer?: "spm" | "bpe";
   /**
    * A model that writes these pieces, in this order and then end-of-turn, after any prompt: each
    * piece becomes one vocabulary token and the weights make a bigram chain of them. It lets a test
@@ -126,7 +173,9 @@ export interface WriteModelOptions {
 }
 
 export function writeTestModel(path: string, options: WriteModelOptions): { bytes: number; vocab: number } {
-  const shape = typeof options.shape === "string" ? SHAPES[options.shape] : options.shape;
+  const given = typeof options.shape === "string" ? SHAPES[options.shape] : options.shape;
+  const bpe = options.tokenizer === "bpe" ? buildBpeVocab(given.vocab) : undefined;
+  const shape = bpe ? { ...given, vocab: bpe.tokens.length } : given;
   const next = rng(options.seed ?? 1234);
   const script = options.script ?? [];
   if (new Set(script).size !== script.length || script.length >= shape.embd) throw new Error(`a script needs distinct pieces, fewer than ${shape.embd}`);
@@ -156,6 +205,19 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
     "tokenizer.ggml.eos_token_id": u32(vocab.tokens.indexOf("<|im_end|>")),
     "tokenizer.ggml.add_bos_token": { type: ValueType.BOOL, value: true },
   };
+  if (bpe) {
+    if (script.length) throw new Error("a scripted model has a SentencePiece vocabulary");
+    for (const key of ["tokenizer.ggml.scores", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token"]) delete meta[key];
+    Object.assign(meta, {
+      "tokenizer.ggml.model": { type: ValueType.STRING, value: "gpt2" },
+      "tokenizer.ggml.pre": { type: ValueType.STRING, value: "qwen2" },
+      "tokenizer.ggml.tokens": { type: ValueType.ARRAY, itemType: ValueType.STRING, value: bpe.tokens },
+      "tokenizer.ggml.token_type": { type: ValueType.ARRAY, itemType: ValueType.I32, value: bpe.types },
+      "tokenizer.ggml.merges": { type: ValueType.ARRAY, itemType: ValueType.STRING, value: bpe.merges },
+      "tokenizer.ggml.bos_token_id": u32(bpe.tokens.indexOf("<|endoftext|>")),
+      "tokenizer.ggml.eos_token_id": u32(bpe.tokens.indexOf("<|im_end|>")),
+    } satisfies Record<string, MetaValue>);
+  }
   const template = options.chatTemplate === undefined ? CHATML_TEMPLATE : options.chatTemplate;
   if (template !== null) meta["tokenizer.chat_template"] = { type: ValueType.STRING, value: template };
 
@@ -180,7 +242,7 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
   }
   tensors.push(norm("output_norm.weight"), chain ? chain.output : weight("output.weight", [shape.embd, shape.vocab]));
   if (chain) for (const t of tensors) if (t.name.startsWith("blk.") && !t.name.endsWith("norm.weight")) t.fill = (n) => Buffer.alloc(tensorBytes(t.type, n));
-  return { bytes: writeGguf(path, meta, tensors, options.hollow ?? false), vocab: vocab.tokens.length };
+  return { bytes: writeGguf(path, meta, tensors, options.hollow ?? false), vocab: shape.vocab };
 }
 
 /**

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readVocabulary, type Vocabulary } from "../../src/engine/ggufVocab";
-import { CutRule, cutRuleFor, PieceCounter, pieceCounterFor } from "../../src/engine/pieceCounter";
+import { Qwen2Cuts } from "../../src/engine/bpeCuts";
+import { countingFor, CutRule, cutRuleFor, PieceCounter } from "../../src/engine/pieceCounter";
 import { spmCounter } from "../../src/engine/spmCount";
 import { tempDir } from "../support/fixtures";
 import { ValueType, writeGguf } from "../support/gguf";
@@ -45,7 +46,8 @@ test("text is cut only between characters that no vocabulary token holds side by
 });
 
 test("a vocabulary that could join across a cut gets no rule, and says why", () => {
-  assert.match((cutRuleFor(vocab([], { model: "gpt2" })) as { why: string }).why, /gpt2 tokenizer/);
+  assert.match((cutRuleFor(vocab([], { model: "bert" })) as { why: string }).why, /bert tokenizer/);
+  assert.match((countingFor(vocab([], { model: "gpt2", pre: "llama-bpe" })) as { why: string }).why, /llama-bpe pre-tokenizer/);
   const userDefined = vocab([["<tool>", 0]]);
   userDefined.types = [...userDefined.types.slice(0, -1), 4];
   assert.match((cutRuleFor(userDefined) as { why: string }).why, /user-defined token "<tool>"/);
@@ -53,10 +55,26 @@ test("a vocabulary that could join across a cut gets no rule, and says why", () 
   assert.match((cutRuleFor(vocab([["<|channel|>", 0]])) as { why: string }).why, /user-defined/);
   assert.match((cutRuleFor(vocab([["}\n", 0]])) as { why: string }).why, /newline/);
   assert.match((cutRuleFor(vocab([["a\ufffd", 0]])) as { why: string }).why, /not valid UTF-8/);
-  assert.match((pieceCounterFor(vocab([["ab", 1]], { scores: [] })) as { why: string }).why, /no merge scores/);
+  assert.match((countingFor(vocab([["ab", 1]], { scores: [] })) as { why: string }).why, /no merge scores/);
   const noBytes = vocab([["ab", 1]]);
   assert.match((spmCounter({ ...noBytes, tokens: noBytes.tokens.map((t) => (t === "<0x41>" ? "<0x41 >" : t)) }) as { why: string }).why, /byte tokens/);
-  assert.ok("counter" in pieceCounterFor(vocab([["ab", 1]])));
+  assert.ok("spm" in countingFor(vocab([["ab", 1]])));
+  const qwen = countingFor({ model: "gpt2", pre: "qwen2", tokens: ["a", "<tool_call>"], scores: [], types: [1, 4] });
+  assert.ok("bpe" in qwen && qwen.userDefined.join() === "<tool_call>");
+});
+
+test("Qwen2's pre-tokenizer is cut after a digit, after a letter before a non-letter, after punctuation before a blank or digit", () => {
+  const cut = (text: string): string[] => {
+    const parts: string[] = [];
+    let at = 0;
+    new PieceCounter(new Qwen2Cuts(), (p) => { parts.push(p); return 1; }, (p) => { parts.push(p); return 1; }).count(text);
+    // The counter remembers pieces, so rebuild the split from where each first appears.
+    return parts.map((p) => { const i = text.indexOf(p, at); at = i + p.length; return `${i}:${p}`; });
+  };
+  assert.deepEqual(cut("foo(bar, x1)"), ["0:foo", "3:(bar", "7:,", "8: x", "10:1", "11:)"]);
+  // Never after white space, never beside a non-ASCII character, never inside "'s".
+  assert.deepEqual(cut("a  b\n\nc"), ["0:a", "1:  b", "4:\n\nc"]);
+  assert.deepEqual(cut("naïve it's"), ["0:naïve", "5: it", "8:'s"]);
 });
 
 test("each distinct piece is counted once, and the sums stay exact as the memo grows", () => {
