@@ -8,8 +8,8 @@ import { measureFile, type CountTokens } from "../src/core/pack/packer";
 import { readWorkspace } from "../src/core/workspace/reader";
 import { readVocabulary } from "../src/engine/ggufVocab";
 import { loadLlama } from "../src/engine/llama";
-import { countingFor, PieceCounter } from "../src/engine/pieceCounter";
-import { Qwen2Cuts } from "../src/engine/bpeCuts";
+import { countingFor } from "../src/engine/pieceCounter";
+import { bpePieceCounter } from "../src/engine/bpePieces";
 import { chunkTokenizer } from "../src/engine/tokenizer";
 
 async function main(): Promise<void> {
@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const model = await (await loadLlama("cpu")).loadModel({ modelPath: values.model, vocabOnly: true });
   const tokenize = chunkTokenizer(model);
   const whole: CountTokens = (text) => tokenize(text).length;
-  const counter = "spm" in counting ? counting.spm : new PieceCounter(new Qwen2Cuts(), (p) => model.tokenize(p, false).length, whole);
+  const counter = "spm" in counting ? counting.spm : bpePieceCounter(model, tokenize);
   const { files } = await readWorkspace([dir]);
 
   // Each pass sees the same chunks: measureFile cuts them the same way whatever counts them.

@@ -8,12 +8,11 @@
 // distinct ones. Each distinct piece is counted once (spmCount.ts) and remembered.
 //
 // Byte-level BPE merges differently, but never across the words its pre-tokenizer cuts text into:
-// bpeCuts.ts finds where Qwen2's always cuts. Where a vocabulary makes either argument unsafe
+// bpePieces.ts finds where Qwen2's always cuts. Where a vocabulary makes either argument unsafe
 // (another pre-tokenizer, user-defined tokens in SentencePiece, which llama.cpp splits out of raw
 // text before merging even with special tokens off), callers tokenize whole chunks as before.
 
 import type { Vocabulary } from "./ggufVocab";
-import { Qwen2Cuts } from "./bpeCuts";
 import { spmCounter } from "./spmCount";
 
 /** Token texts llama.cpp marks user-defined on load whatever the file says (its gpt-oss handling). */
@@ -99,32 +98,43 @@ export function cutRuleFor(vocab: Vocabulary): { rule: CutRule } | { why: string
   return { rule };
 }
 
-/** Tokens of a piece, tokenized where nothing joins it to its neighbours. */
-export type CountPiece = (piece: string) => number;
+/** Tokens of each piece, each tokenized where nothing joins it to its neighbours. */
+export type CountPieces = (pieces: readonly string[]) => number[];
 
 /** Longer pieces are counted each time: they rarely repeat, and would fill the memory. */
 const MAX_CACHED_LENGTH = 64;
 const MAX_ENTRIES = 1 << 19;
+const MAX_FIRSTS = 1 << 16;
 const INITIAL_SLOTS = 1 << 16;
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 
-/** Sums the tokens of a text's pieces; a piece seen before costs a hash lookup. */
+/**
+ * Sums the tokens of a text's pieces. A piece seen before costs a hash lookup; a text's new pieces
+ * are counted together, in one call (one call into llama.cpp for BPE, rather than one a piece).
+ */
 export class PieceCounter {
   private hashes = new Int32Array(INITIAL_SLOTS);
+  /** A piece's tokens; while this text's new pieces wait to be counted, -1 - their place in `waiting`. */
   private counts = new Int32Array(INITIAL_SLOTS);
   private texts: (string | undefined)[] = new Array(INITIAL_SLOTS);
   private entries = 0;
   /** Counts of one-character pieces (punctuation, a space) by code unit, -1 until known: no hashing. */
   private readonly single = new Int32Array(65536).fill(-1);
+  /** This text's new pieces (their slots) and how often each occurred; its pieces too long to keep. */
+  private waiting: number[] = [];
+  private times: number[] = [];
+  private uncached: string[] = [];
+  /** First pieces' counts, kept apart: they are counted as continuations. */
+  private readonly firsts = new Map<string, number>();
   /** Pieces met, and pieces counted (with their characters), for benchmarks. */
   readonly stats = { pieces: 0, counted: 0, countedChars: 0 };
 
   /**
    * `countFirst`, where given, counts each text's first piece: a chunk's first piece follows a
-   * newline that a BPE pre-tokenizer may join to it (chunkTokenizer), so it is not remembered.
+   * newline that a BPE pre-tokenizer may join to it (chunkTokenizer), so it is remembered apart.
    */
-  constructor(private readonly rule: Cuts, private readonly countPiece: CountPiece, private readonly countFirst?: CountPiece) {}
+  constructor(private readonly rule: Cuts, private readonly countPieces: CountPieces, private readonly countFirst?: (piece: string) => number) {}
 
   count(text: string): number {
     // The scan keeps its state in locals: it runs once per character of a whole codebase.
@@ -145,7 +155,7 @@ export class PieceCounter {
       if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
       const index = rule.indexOf(cp);
       if (at > start && !rule.joined(prev, index)) {
-        total += first ? this.counted(text.slice(start, at), this.countFirst!) : this.piece(text, start, at, hash);
+        total += first ? this.first(text.slice(start, at)) : this.piece(text, start, at, hash);
         first = false;
         start = at;
         hash = FNV_OFFSET;
@@ -153,32 +163,68 @@ export class PieceCounter {
       hash = Math.imul(hash ^ cp, FNV_PRIME);
       prev = index;
     }
-    if (text.length > start) total += first ? this.counted(text.slice(start), this.countFirst!) : this.piece(text, start, text.length, hash);
+    if (text.length > start) total += first ? this.first(text.slice(start)) : this.piece(text, start, text.length, hash);
+    if (this.waiting.length || this.uncached.length) total += this.countWaiting();
     return total;
   }
 
+  private first(piece: string): number {
+    const known = this.firsts.get(piece);
+    if (known !== undefined) return known;
+    this.stats.counted++;
+    this.stats.countedChars += piece.length;
+    const n = this.countFirst!(piece);
+    if (this.firsts.size < MAX_FIRSTS && piece.length <= MAX_CACHED_LENGTH) this.firsts.set(piece, n);
+    return n;
+  }
+
+  /** The piece's tokens when known; otherwise 0, and the piece waits to be counted with the rest. */
   private piece(text: string, start: number, end: number, hash: number): number {
     this.stats.pieces++;
     const length = end - start;
     const unit = length === 1 ? text.charCodeAt(start) : -1;
     if (unit >= 0 && this.single[unit]! >= 0) return this.single[unit]!;
-    if (length > MAX_CACHED_LENGTH || this.entries >= MAX_ENTRIES) return this.counted(text.slice(start, end));
+    if (length > MAX_CACHED_LENGTH || this.entries >= MAX_ENTRIES) { this.uncached.push(text.slice(start, end)); return 0; }
     const slot = this.find(hash, text, start, length);
-    if (this.texts[slot] !== undefined) return this.counts[slot]!;
-    const piece = text.slice(start, end);
-    const n = this.counted(piece);
-    this.texts[slot] = piece;
+    if (this.texts[slot] !== undefined) {
+      const n = this.counts[slot]!;
+      if (n < 0) { this.times[-n - 1]!++; return 0; }
+      if (unit >= 0) this.single[unit] = n;
+      return n;
+    }
+    this.texts[slot] = text.slice(start, end);
     this.hashes[slot] = hash;
-    this.counts[slot] = n;
-    if (unit >= 0) this.single[unit] = n;
+    this.counts[slot] = -1 - this.waiting.length;
+    this.waiting.push(slot);
+    this.times.push(1);
     if (++this.entries * 2 > this.hashes.length) this.grow();
-    return n;
+    return 0;
   }
 
-  private counted(piece: string, count = this.countPiece): number {
-    this.stats.counted++;
-    this.stats.countedChars += piece.length;
-    return count(piece);
+  /** Counts the text's new pieces in one call, keeps their counts, and returns their tokens. */
+  private countWaiting(): number {
+    const { waiting, times, uncached } = this;
+    this.waiting = [];
+    this.times = [];
+    this.uncached = [];
+    const pieces = [...waiting.map((slot) => this.texts[slot]!), ...uncached];
+    let counted: number[];
+    try {
+      counted = this.countPieces(pieces);
+    } catch (err) {
+      // Entries left waiting for a count would poison later texts: start again, empty.
+      this.clear();
+      throw err;
+    }
+    let total = 0;
+    waiting.forEach((slot, i) => {
+      this.counts[slot] = counted[i]!;
+      total += counted[i]! * times[i]!;
+    });
+    for (let i = waiting.length; i < counted.length; i++) total += counted[i]!;
+    this.stats.counted += pieces.length;
+    this.stats.countedChars += pieces.reduce((n, p) => n + p.length, 0);
+    return total;
   }
 
   /** The slot holding this piece, or the empty slot where it belongs. */
@@ -194,6 +240,16 @@ export class PieceCounter {
     }
   }
 
+  private clear(): void {
+    this.hashes = new Int32Array(INITIAL_SLOTS);
+    this.counts = new Int32Array(INITIAL_SLOTS);
+    this.texts = new Array(INITIAL_SLOTS);
+    this.entries = 0;
+    this.single.fill(-1);
+    this.firsts.clear();
+  }
+
+  /** Doubles the table; pieces waiting for a count follow their entries. */
   private grow(): void {
     const { hashes, counts, texts } = this;
     const size = hashes.length * 2;
@@ -209,6 +265,7 @@ export class PieceCounter {
       this.hashes[slot] = hashes[i]!;
       this.counts[slot] = counts[i]!;
       this.texts[slot] = held;
+      if (counts[i]! < 0) this.waiting[-counts[i]! - 1] = slot;
     }
   }
 }
@@ -219,15 +276,15 @@ export class PieceCounter {
  * piece tokenized by llama.cpp; a chunk holding a user-defined token's text is tokenized whole,
  * since llama.cpp splits those out before its pre-tokenizer runs.
  */
-export function countingFor(vocab: Vocabulary): { spm: PieceCounter } | { bpe: Cuts; userDefined: string[] } | { why: string } {
+export function countingFor(vocab: Vocabulary): { spm: PieceCounter } | { bpe: "qwen2"; userDefined: string[] } | { why: string } {
   if (vocab.model === "gpt2") {
     if (vocab.pre !== "qwen2") return { why: `the ${vocab.pre ?? "default"} pre-tokenizer` };
     const userDefined = vocab.tokens.filter((t, i) => vocab.types[i] === USER_DEFINED || FORCED_USER_DEFINED.has(t));
-    return { bpe: new Qwen2Cuts(), userDefined };
+    return { bpe: "qwen2", userDefined };
   }
   const cut = cutRuleFor(vocab);
   if ("why" in cut) return cut;
   const spm = spmCounter(vocab);
   if ("why" in spm) return spm;
-  return { spm: new PieceCounter(cut.rule, spm.count) };
+  return { spm: new PieceCounter(cut.rule, (pieces) => pieces.map(spm.count)) };
 }

@@ -7,7 +7,8 @@ import type { WorkspaceFile } from "../core/workspace/reader";
 import { checkModelFile } from "./modelFile";
 import { readVocabulary } from "./ggufVocab";
 import { loadLlama, machineThreads } from "./llama";
-import { countingFor, PieceCounter, type Cuts } from "./pieceCounter";
+import { bpeCounter } from "./bpePieces";
+import { countingFor } from "./pieceCounter";
 import { TokenizerPool } from "./tokenizerPool";
 
 export interface Tokenizer {
@@ -63,7 +64,7 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
       throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
     }
     const tokenize = chunkTokenizer(model);
-    loaded = { tokenize, count: counting && "bpe" in counting ? bpeCounter(model, tokenize, counting) : (t) => tokenize(t).length };
+    loaded = { tokenize, count: counting && "bpe" in counting ? bpeCounter(model, tokenize, counting.userDefined) : (t) => tokenize(t).length };
     return loaded;
   })());
   if (processes === 0) await local();
@@ -116,20 +117,8 @@ export function chunkCounter(model: Pick<LlamaModel, "fileInfo" | "tokenize">, t
     tokens: ggml?.tokens ?? [], scores: ggml?.scores ?? [], types: ggml?.token_type ?? [],
   });
   if ("spm" in counting) return (text) => counting.spm.count(text);
-  if ("bpe" in counting) return bpeCounter(model, tokenizeChunk, counting);
+  if ("bpe" in counting) return bpeCounter(model, tokenizeChunk, counting.userDefined);
   return (text) => tokenizeChunk(text).length;
-}
-
-/**
- * BPE pieces, each distinct one tokenized once by llama.cpp; a chunk's first piece as the
- * continuation chunkTokenizer makes of it. A chunk holding a user-defined token's text (llama.cpp
- * splits those out of raw text first) is tokenized whole.
- */
-function bpeCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], bpe: { bpe: Cuts; userDefined: string[] }): CountTokens {
-  const whole = (text: string): number => tokenizeChunk(text).length;
-  const counter = new PieceCounter(bpe.bpe, (piece) => model.tokenize(piece, false).length, whole);
-  const special = bpe.userDefined.length ? new RegExp(bpe.userDefined.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")) : undefined;
-  return (text) => (special?.test(text) ? whole(text) : counter.count(text));
 }
 
 /**

@@ -10,8 +10,8 @@ import type { LlamaModel } from "node-llama-cpp";
 import { measureFile } from "../../src/core/pack/packer";
 import { readVocabulary } from "../../src/engine/ggufVocab";
 import { loadLlama } from "../../src/engine/llama";
-import { Qwen2Cuts } from "../../src/engine/bpeCuts";
-import { countingFor, PieceCounter } from "../../src/engine/pieceCounter";
+import { countingFor } from "../../src/engine/pieceCounter";
+import { bpePieceCounter } from "../../src/engine/bpePieces";
 import { chunkCounter, chunkTokenizer, openTokenizer } from "../../src/engine/tokenizer";
 import { HOSTILE_OUTPUT } from "../support/hostile";
 import { tempDir } from "../support/fixtures";
@@ -68,6 +68,8 @@ const NASTY = [
   "=".repeat(300), "x".repeat(5000), "ab".repeat(3000), `${"the ".repeat(500)}end`, "\u202eevil\u202c",
   "it's they're I'LL we'd 's", "x1 1x 12345 3.14 a1b2", "a  b\n\n  c", "}\n\n", "foo(bar, baz);\n", "<tool_call> x<tool_call>y",
   "naïve café ﬁ", "\t\tx\t y", "a\r\nb\r\n", "  \n  \n", "::\n\n::",
+  // New pieces that end in white space, beside others: joined to a separator, they would split differently.
+  "qqq(zzz)\n  ", "www(vvv)\n\t\t", "kkk jjj\n    ", "yyy;\n  \n  ", `ab ${"w".repeat(70)} ccc~\n  `, `cd ${"v".repeat(90)} ddd(\n\t`,
   ...HOSTILE_OUTPUT,
 ];
 
@@ -90,7 +92,7 @@ test("piece counts equal llama.cpp's tokens for every chunk of real files, nasty
     const tokenize = chunkTokenizer(model);
     const whole = (text: string): number => tokenize(text).length;
     // SentencePiece counts from the vocabulary alone; BPE pieces through llama.cpp, the first as a continuation.
-    const counter = "spm" in counting ? counting.spm : new PieceCounter(new Qwen2Cuts(), (p) => model.tokenize(p, false).length, whole);
+    const counter = "spm" in counting ? counting.spm : "bpe" in counting ? bpePieceCounter(model, tokenize) : assert.fail(counting.why);
     // What the engines use, user-defined tokens handled: the same counts.
     const wired = chunkCounter(model, tokenize);
     let chunks = 0;
@@ -101,9 +103,10 @@ test("piece counts equal llama.cpp's tokens for every chunk of real files, nasty
       chunks++;
       return expected;
     };
-    // The chunks the packer itself cuts: headers and blocks of lines, at two budgets.
-    for (const budget of [256, 4096]) for (const f of files) measureFile(f, budget, check);
+    // Made-up text first, while every piece in it is new; then the chunks the packer itself cuts
+    // (headers and blocks of lines) at two budgets.
     for (const t of texts) check(t);
+    for (const budget of [256, 4096]) for (const f of files) measureFile(f, budget, check);
     assert.ok(chunks > 5000, `${name}: ${chunks} chunks`);
     assert.ok(counter.stats.counted < counter.stats.pieces / 3, `${name}: pieces are remembered (${counter.stats.counted} counted of ${counter.stats.pieces})`);
   }

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readVocabulary, type Vocabulary } from "../../src/engine/ggufVocab";
-import { Qwen2Cuts } from "../../src/engine/bpeCuts";
+import { Qwen2Cuts } from "../../src/engine/bpePieces";
 import { countingFor, CutRule, cutRuleFor, PieceCounter } from "../../src/engine/pieceCounter";
 import { spmCounter } from "../../src/engine/spmCount";
 import { tempDir } from "../support/fixtures";
@@ -29,7 +29,7 @@ function vocab(pieces: [string, number][], extra: Partial<Vocabulary> = {}): Voc
 /** How the counter splits text where the rule allows: how many pieces, and the distinct ones. */
 function pieces(rule: CutRule, text: string): { count: number; distinct: string[] } {
   const distinct: string[] = [];
-  const count = new PieceCounter(rule, (p) => { distinct.push(p); return 1; }).count(text);
+  const count = new PieceCounter(rule, (ps) => ps.map((p) => { distinct.push(p); return 1; })).count(text);
   return { count, distinct };
 }
 
@@ -67,7 +67,7 @@ test("Qwen2's pre-tokenizer is cut after a digit, after a letter before a non-le
   const cut = (text: string): string[] => {
     const parts: string[] = [];
     let at = 0;
-    new PieceCounter(new Qwen2Cuts(), (p) => { parts.push(p); return 1; }, (p) => { parts.push(p); return 1; }).count(text);
+    new PieceCounter(new Qwen2Cuts(), (ps) => ps.map((p) => { parts.push(p); return 1; }), (p) => { parts.push(p); return 1; }).count(text);
     // The counter remembers pieces, so rebuild the split from where each first appears.
     return parts.map((p) => { const i = text.indexOf(p, at); at = i + p.length; return `${i}:${p}`; });
   };
@@ -81,7 +81,7 @@ test("each distinct piece is counted once, and the sums stay exact as the memo g
   const counted: string[] = [];
   const chars = "x0123456789";
   const joinAll = [...chars].flatMap((a) => [...chars].map((b) => a + b));
-  const counter = new PieceCounter(new CutRule(["ab", "abc", "bc", ...joinAll]), (p) => { counted.push(p); return p.length; });
+  const counter = new PieceCounter(new CutRule(["ab", "abc", "bc", ...joinAll]), (ps) => ps.map((p) => { counted.push(p); return p.length; }));
   assert.equal(counter.count("abc-abc-abc"), 11);
   assert.deepEqual(counted, ["abc", "-"]);
   // 200,000 distinct pieces grow the table several times; every text's sum is checked.
