@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const model = await (await loadLlama("cpu")).loadModel({ modelPath: values.model, vocabOnly: true });
   const tokenize = chunkTokenizer(model);
   const whole: CountTokens = (text) => tokenize(text).length;
-  const counter = "spm" in counting ? counting.spm : bpePieceCounter(model, tokenize);
+  const counter = "spm" in counting ? counting.spm : bpePieceCounter(model, tokenize, counting.bpe);
   const { files } = await readWorkspace([dir]);
 
   // Each pass sees the same chunks: measureFile cuts them the same way whatever counts them.
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const wrong = chunks.filter((t, i) => counter.count(t) !== expected[i]!);
   const chars = chunks.reduce((n, t) => n + t.length, 0);
   // Chunks as measureFile counts them: a cut file's headers are counted more than once.
-  console.log(`${files.length} files, ${chunks.length} chunks counted, ${(chars / 1e6).toFixed(1)} M characters, ${expected.reduce((a, b) => a + b, 0).toLocaleString("en-US")} tokens in them (${"spm" in counting ? "SentencePiece" : "Qwen2 BPE"})`);
+  console.log(`${files.length} files, ${chunks.length} chunks counted, ${(chars / 1e6).toFixed(1)} M characters, ${expected.reduce((a, b) => a + b, 0).toLocaleString("en-US")} tokens in them (${"spm" in counting ? "SentencePiece" : `BPE, ${counting.bpe} pre-tokenizer`})`);
   console.log(`pieces: ${stats.pieces.toLocaleString("en-US")}, counted: ${stats.counted.toLocaleString("en-US")} (${((100 * stats.countedChars) / chars).toFixed(1)}% of the characters)`);
   console.log(`by pieces ${piecesS.toFixed(2)} s, whole ${wholeS.toFixed(2)} s: ${(piecesS / wholeS).toFixed(2)}x; chunks that disagree: ${wrong.length}`);
   for (const t of wrong.slice(0, 3)) console.log(`  ${JSON.stringify(t.slice(0, 120))}`);

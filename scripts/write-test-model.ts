@@ -1,6 +1,7 @@
-// npm run model:test -- --out FILE --shape tiny|0.5b|1.5b [--seed N] [--no-template] [--hostile] [--bpe]
+// npm run model:test -- --out FILE --shape tiny|0.5b|1.5b [--seed N] [--no-template] [--hostile] [--bpe [qwen2|llama-bpe]]
 // --hostile: a model that writes test/support/hostile.ts's text whatever it is asked (for UI tests).
-// --bpe: a Qwen2-style byte-level BPE vocabulary instead of SentencePiece (for counting benchmarks).
+// --bpe [qwen2|llama-bpe]: a byte-level BPE vocabulary with that pre-tokenizer (Qwen2's by default)
+// instead of SentencePiece, for counting benchmarks.
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { SHAPES, writeTestModel, type ShapeName } from "../test/support/testModel";
@@ -11,12 +12,12 @@ const value = (flag: string): string | undefined => { const i = args.indexOf(fla
 const out = value("--out");
 const shape = (value("--shape") ?? "tiny") as ShapeName;
 if (!out || !(shape in SHAPES)) {
-  console.error(`usage: npm run model:test -- --out FILE --shape ${Object.keys(SHAPES).join("|")} [--seed N] [--no-template] [--hostile] [--bpe]`);
+  console.error(`usage: npm run model:test -- --out FILE --shape ${Object.keys(SHAPES).join("|")} [--seed N] [--no-template] [--hostile] [--bpe [qwen2|llama-bpe]]`);
   process.exit(2);
 }
 mkdirSync(dirname(out), { recursive: true });
 const started = performance.now();
 const { bytes } = writeTestModel(out, { shape, seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined,
   ...(args.includes("--hostile") ? { script: HOSTILE_OUTPUT, name: "ask-codebase-test-hostile" } : {}),
-  ...(args.includes("--bpe") ? { tokenizer: "bpe" as const } : {}) });
+  ...(args.includes("--bpe") ? { tokenizer: "bpe" as const, bpePre: value("--bpe") === "llama-bpe" ? "llama-bpe" as const : "qwen2" as const } : {}) });
 console.log(`wrote ${out}: ${shape}, ${(bytes / 1048576).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -1,14 +1,15 @@
-// Counting by pieces (pieceCounter.ts) for a byte-level BPE vocabulary with Qwen2's pre-tokenizer:
-// where text may be cut so that its parts tokenize as the whole does, and llama.cpp counting the
-// distinct pieces.
+// Counting by pieces (pieceCounter.ts) for a byte-level BPE vocabulary with Qwen2's or Llama 3's
+// pre-tokenizer: where text may be cut so that its parts tokenize as the whole does, and llama.cpp
+// counting the distinct pieces.
 //
-// llama.cpp's BPE never merges across the words its pre-tokenizer splits text into, and that
-// splitter (unicode_regex_split_custom_qwen2, the regex
-// `'s|'t|'re|'ve|'m|'ll|'d|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`)
-// reads only forward from where a word starts. So a place p is a cut when a word always ends at
-// p and the words before p come out the same when the text stops at p. Between ASCII characters
-// L and R that holds when:
-// - L is a digit: every digit is a word of its own;
+// llama.cpp's BPE never merges across the words its pre-tokenizer splits text into, and those
+// splitters (unicode_regex_split_custom_qwen2 and _llama3, the regex
+// `'s|'t|'re|'ve|'m|'ll|'d|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+// with `\p{N}{1,3}` for Llama 3) read only forward from where a word starts. So a place p is a cut
+// when a word always ends at p and the words before p come out the same when the text stops at p.
+// Between ASCII characters L and R that holds when:
+// - L is a digit: Qwen2 makes every digit a word of its own; Llama 3 groups a run of digits in
+//   threes from its start, so only where R ends the run (an ASCII non-digit);
 // - L is a letter and R is not: a run of letters ends at the first non-letter, and no other
 //   word holds a letter;
 // - L is punctuation and R a space, a tab or a digit: a punctuation run ends there, takes no
@@ -17,15 +18,15 @@
 // non-ASCII character: which of those are letters is llama.cpp's Unicode tables' call.
 import type { LlamaModel } from "node-llama-cpp";
 import type { CountTokens } from "../core/pack/packer";
-import { PieceCounter, type Cuts } from "./pieceCounter";
+import { PieceCounter, type BpePre, type Cuts } from "./pieceCounter";
 
 /** NonAscii is 0, which PieceCounter's scan starts from; Control is the rest of ASCII (newlines among it). */
 const enum Kind { NonAscii, Letter, Digit, Punct, Blank, Control }
 
-export class Qwen2Cuts implements Cuts {
+export class BpeCuts implements Cuts {
   private readonly kinds = new Uint8Array(128);
 
-  constructor() {
+  constructor(private readonly pre: BpePre) {
     for (let c = 0; c < 128; c++) {
       const ch = String.fromCharCode(c);
       this.kinds[c] = /[A-Za-z]/.test(ch) ? Kind.Letter : /[0-9]/.test(ch) ? Kind.Digit : c === 32 || c === 9 ? Kind.Blank : c > 32 && c < 127 ? Kind.Punct : Kind.Control;
@@ -37,7 +38,7 @@ export class Qwen2Cuts implements Cuts {
   }
 
   joined(left: number, right: number): boolean {
-    if (left === Kind.Digit) return false;
+    if (left === Kind.Digit) return this.pre === "llama-bpe" && (right === Kind.Digit || right === Kind.NonAscii);
     if (left === Kind.Letter) return right === Kind.Letter || right === Kind.NonAscii;
     if (left === Kind.Punct) return !(right === Kind.Blank || right === Kind.Digit);
     return true;
@@ -45,28 +46,33 @@ export class Qwen2Cuts implements Cuts {
 }
 
 /** A chunk holding a user-defined token's text (llama.cpp splits those out of raw text first) is tokenized whole. */
-export function bpeCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], userDefined: readonly string[]): CountTokens {
+export function bpeCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, userDefined: readonly string[]): CountTokens {
   const whole = (text: string): number => tokenizeChunk(text).length;
-  const counter = bpePieceCounter(model, tokenizeChunk, !userDefined.some((t) => t.includes(SEPARATOR)));
+  const counter = bpePieceCounter(model, tokenizeChunk, pre, !userDefined.some((t) => t.includes(SEPARATOR)));
   const special = userDefined.length ? new RegExp(userDefined.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")) : undefined;
   return (text) => (special?.test(text) ? whole(text) : counter.count(text));
 }
 
-/** Joins BPE pieces for one call into llama.cpp: a digit is a word of its own, cut from both neighbours. */
+/** Joins BPE pieces for one call into llama.cpp: a digit word, cut from its neighbours. */
 const SEPARATOR = "0";
 
 /**
  * BPE pieces, each distinct one tokenized once by llama.cpp, a text's new ones in one call where
  * they can share it; a chunk's first piece as the continuation chunkTokenizer makes of it.
- * Joined by SEPARATOR, pieces keep their own tokens when they end where Qwen2Cuts cuts before a
- * digit (an ASCII letter, digit or punctuation) and hold no separator of their own; the
- * separator's token then marks where each ends. The rest are tokenized one by one.
+ * Joined by SEPARATOR, pieces keep their own tokens when BpeCuts cuts on both sides of it: they
+ * end in an ASCII letter or punctuation (or, for Qwen2, a digit) and, for Llama 3, whose digit
+ * runs would take the separator in, start with neither a digit nor a non-ASCII character. None may
+ * hold the separator: its token marks where each piece ends. The rest are tokenized one by one.
  */
-export function bpePieceCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], batch = true): PieceCounter {
+export function bpePieceCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, batch = true): PieceCounter {
   const separator = model.tokenize(SEPARATOR, false);
+  const runs = pre === "llama-bpe";
+  const digit = (c: number): boolean => c >= 48 && c <= 57;
   const joinable = (piece: string): boolean => {
     const last = piece.charCodeAt(piece.length - 1);
-    return batch && separator.length === 1 && last > 32 && last < 127 && !piece.includes(SEPARATOR);
+    const first = piece.charCodeAt(0);
+    if (!(batch && separator.length === 1 && last > 32 && last < 127) || piece.includes(SEPARATOR)) return false;
+    return !runs || (!digit(last) && !digit(first) && first < 128);
   };
   const alone = (piece: string): number => model.tokenize(piece, false).length;
   const countPieces = (pieces: readonly string[]): number[] => {
@@ -85,5 +91,5 @@ export function bpePieceCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChu
     let next = 0;
     return pieces.map((p, i) => (counts[i] !== -1 ? counts[i]! : fits ? each[next++]! : alone(p)));
   };
-  return new PieceCounter(new Qwen2Cuts(), countPieces, (piece) => tokenizeChunk(piece).length);
+  return new PieceCounter(new BpeCuts(pre), countPieces, (piece) => tokenizeChunk(piece).length);
 }

@@ -8,12 +8,16 @@
 // distinct ones. Each distinct piece is counted once (spmCount.ts) and remembered.
 //
 // Byte-level BPE merges differently, but never across the words its pre-tokenizer cuts text into:
-// bpePieces.ts finds where Qwen2's always cuts. Where a vocabulary makes either argument unsafe
+// bpePieces.ts finds where Qwen2's and Llama 3's pre-tokenizers always cut. Where a vocabulary makes either argument unsafe
 // (another pre-tokenizer, user-defined tokens in SentencePiece, which llama.cpp splits out of raw
 // text before merging even with special tokens off), callers tokenize whole chunks as before.
 
 import type { Vocabulary } from "./ggufVocab";
 import { spmCounter } from "./spmCount";
+
+/** The BPE pre-tokenizers whose cuts bpePieces.ts knows, by their GGUF names. */
+export type BpePre = "qwen2" | "llama-bpe";
+const BPE_PRES: readonly string[] = ["qwen2", "llama-bpe"] satisfies BpePre[];
 
 /** Token texts llama.cpp marks user-defined on load whatever the file says (its gpt-oss handling). */
 const FORCED_USER_DEFINED = new Set(["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", "<|end|>"]);
@@ -276,11 +280,12 @@ export class PieceCounter {
  * piece tokenized by llama.cpp; a chunk holding a user-defined token's text is tokenized whole,
  * since llama.cpp splits those out before its pre-tokenizer runs.
  */
-export function countingFor(vocab: Vocabulary): { spm: PieceCounter } | { bpe: "qwen2"; userDefined: string[] } | { why: string } {
+export function countingFor(vocab: Vocabulary): { spm: PieceCounter } | { bpe: BpePre; userDefined: string[] } | { why: string } {
   if (vocab.model === "gpt2") {
-    if (vocab.pre !== "qwen2") return { why: `the ${vocab.pre ?? "default"} pre-tokenizer` };
+    const pre = vocab.pre ?? "default";
+    if (!BPE_PRES.includes(pre)) return { why: `the ${pre} pre-tokenizer` };
     const userDefined = vocab.tokens.filter((t, i) => vocab.types[i] === USER_DEFINED || FORCED_USER_DEFINED.has(t));
-    return { bpe: "qwen2", userDefined };
+    return { bpe: pre as BpePre, userDefined };
   }
   const cut = cutRuleFor(vocab);
   if ("why" in cut) return cut;

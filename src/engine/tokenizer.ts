@@ -64,7 +64,7 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
       throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
     }
     const tokenize = chunkTokenizer(model);
-    loaded = { tokenize, count: counting && "bpe" in counting ? bpeCounter(model, tokenize, counting.userDefined) : (t) => tokenize(t).length };
+    loaded = { tokenize, count: counting && "bpe" in counting ? bpeCounter(model, tokenize, counting.bpe, counting.userDefined) : (t) => tokenize(t).length };
     return loaded;
   })());
   if (processes === 0) await local();
@@ -117,7 +117,7 @@ export function chunkCounter(model: Pick<LlamaModel, "fileInfo" | "tokenize">, t
     tokens: ggml?.tokens ?? [], scores: ggml?.scores ?? [], types: ggml?.token_type ?? [],
   });
   if ("spm" in counting) return (text) => counting.spm.count(text);
-  if ("bpe" in counting) return bpeCounter(model, tokenizeChunk, counting.userDefined);
+  if ("bpe" in counting) return bpeCounter(model, tokenizeChunk, counting.bpe, counting.userDefined);
   return (text) => tokenizeChunk(text).length;
 }
 

@@ -1,6 +1,6 @@
 // Counting by pieces gives exactly the tokens llama.cpp makes of every chunk the packer cuts: on
 // this repository's own files, on text made to break it, and on seeded random text, for each
-// vocabulary the suite writes (SentencePiece, and Qwen2-style BPE). A vocabulary that allows no
+// vocabulary the suite writes (SentencePiece, and Qwen2- and Llama 3-style BPE). A vocabulary that allows no
 // cut rule falls back to whole chunks.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -28,11 +28,14 @@ before(() => {
   writeTestModel(big, { shape: "0.5b", hollow: true });
   const bpe = join(dir.path, "bpe.gguf");
   writeTestModel(bpe, { shape: "tiny", tokenizer: "bpe", hollow: true });
+  const llama3 = join(dir.path, "bpe-llama3.gguf");
+  writeTestModel(llama3, { shape: "tiny", tokenizer: "bpe", bpePre: "llama-bpe", hollow: true });
   models.push(
     { name: "tiny", path: testModelPath("tiny"), kind: "spm" },
     { name: "tiny, control byte tokens", path: testModelPath("tiny", { byteTokens: "control" }), kind: "spm" },
     { name: "0.5b vocabulary", path: big, kind: "spm" },
     { name: "Qwen2-style BPE", path: bpe, kind: "bpe" },
+    { name: "Llama 3-style BPE", path: llama3, kind: "bpe" },
   );
 });
 after(async () => {
@@ -92,7 +95,7 @@ test("piece counts equal llama.cpp's tokens for every chunk of real files, nasty
     const tokenize = chunkTokenizer(model);
     const whole = (text: string): number => tokenize(text).length;
     // SentencePiece counts from the vocabulary alone; BPE pieces through llama.cpp, the first as a continuation.
-    const counter = "spm" in counting ? counting.spm : "bpe" in counting ? bpePieceCounter(model, tokenize) : assert.fail(counting.why);
+    const counter = "spm" in counting ? counting.spm : "bpe" in counting ? bpePieceCounter(model, tokenize, counting.bpe) : assert.fail(counting.why);
     // What the engines use, user-defined tokens handled: the same counts.
     const wired = chunkCounter(model, tokenize);
     let chunks = 0;

@@ -94,6 +94,8 @@ export function buildBpeVocab(size: number): { tokens: string[]; types: number[]
     }
   };
   for (const w of ["  ", "    ", "        ", "\t\t", "\n\n", "\n    ", "}\n", ");\n", ":\n", "()", "];", "=="]) addWord(w);
+  // Digit runs, which Llama 3's pre-tokenizer keeps together three at a time and Qwen2's splits.
+  for (const w of ["123", "2024", "00", "45"]) addWord(w);
   // Words with letters outside ASCII, so that a cut beside one would show.
   for (const w of ["naïve", " naïve", "café", " café", "über", "日本語", "théâtre"]) addWord(w);
   for (const w of KEYWORDS) { addWord(w); addWord(" " + w); addWord(w.charAt(0).toUpperCase() + w.slice(1)); }
@@ -161,8 +163,10 @@ export interface WriteModelOptions {
   byteTokens?: "byte" | "control";
   /** Header only, the weights a hole of zeros: for a model far larger than the disk has room for. */
   hollow?: boolean;
-  /** "bpe": a Qwen2-style byte-level BPE vocabulary (buildBpeVocab) rather than SentencePiece. */
+  /** "bpe": a byte-level BPE vocabulary (buildBpeVocab) rather than SentencePiece. */
   tokenizer?: "spm" | "bpe";
+  /** The BPE vocabulary's pre-tokenizer, as GGUF names it: Qwen2's (the default) or Llama 3's. */
+  bpePre?: "qwen2" | "llama-bpe";
   /**
    * A model that writes these pieces, in this order and then end-of-turn, after any prompt: each
    * piece becomes one vocabulary token and the weights make a bigram chain of them. It lets a test
@@ -210,7 +214,7 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
     for (const key of ["tokenizer.ggml.scores", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_bos_token"]) delete meta[key];
     Object.assign(meta, {
       "tokenizer.ggml.model": { type: ValueType.STRING, value: "gpt2" },
-      "tokenizer.ggml.pre": { type: ValueType.STRING, value: "qwen2" },
+      "tokenizer.ggml.pre": { type: ValueType.STRING, value: options.bpePre ?? "qwen2" },
       "tokenizer.ggml.tokens": { type: ValueType.ARRAY, itemType: ValueType.STRING, value: bpe.tokens },
       "tokenizer.ggml.token_type": { type: ValueType.ARRAY, itemType: ValueType.I32, value: bpe.types },
       "tokenizer.ggml.merges": { type: ValueType.ARRAY, itemType: ValueType.STRING, value: bpe.merges },

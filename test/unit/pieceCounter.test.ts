@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readVocabulary, type Vocabulary } from "../../src/engine/ggufVocab";
-import { Qwen2Cuts } from "../../src/engine/bpePieces";
+import { BpeCuts } from "../../src/engine/bpePieces";
 import { countingFor, CutRule, cutRuleFor, PieceCounter } from "../../src/engine/pieceCounter";
 import { spmCounter } from "../../src/engine/spmCount";
 import { tempDir } from "../support/fixtures";
@@ -47,7 +47,7 @@ test("text is cut only between characters that no vocabulary token holds side by
 
 test("a vocabulary that could join across a cut gets no rule, and says why", () => {
   assert.match((cutRuleFor(vocab([], { model: "bert" })) as { why: string }).why, /bert tokenizer/);
-  assert.match((countingFor(vocab([], { model: "gpt2", pre: "llama-bpe" })) as { why: string }).why, /llama-bpe pre-tokenizer/);
+  assert.match((countingFor(vocab([], { model: "gpt2", pre: "deepseek-coder" })) as { why: string }).why, /deepseek-coder pre-tokenizer/);
   const userDefined = vocab([["<tool>", 0]]);
   userDefined.types = [...userDefined.types.slice(0, -1), 4];
   assert.match((cutRuleFor(userDefined) as { why: string }).why, /user-defined token "<tool>"/);
@@ -60,21 +60,28 @@ test("a vocabulary that could join across a cut gets no rule, and says why", () 
   assert.match((spmCounter({ ...noBytes, tokens: noBytes.tokens.map((t) => (t === "<0x41>" ? "<0x41 >" : t)) }) as { why: string }).why, /byte tokens/);
   assert.ok("spm" in countingFor(vocab([["ab", 1]])));
   const qwen = countingFor({ model: "gpt2", pre: "qwen2", tokens: ["a", "<tool_call>"], scores: [], types: [1, 4] });
-  assert.ok("bpe" in qwen && qwen.userDefined.join() === "<tool_call>");
+  assert.ok("bpe" in qwen && qwen.bpe === "qwen2" && qwen.userDefined.join() === "<tool_call>");
+  const llama3 = countingFor({ model: "gpt2", pre: "llama-bpe", tokens: ["a"], scores: [], types: [1] });
+  assert.ok("bpe" in llama3 && llama3.bpe === "llama-bpe");
+  assert.match((countingFor({ model: "gpt2", tokens: ["a"], scores: [], types: [1] }) as { why: string }).why, /default pre-tokenizer/);
 });
 
-test("Qwen2's pre-tokenizer is cut after a digit, after a letter before a non-letter, after punctuation before a blank or digit", () => {
-  const cut = (text: string): string[] => {
+test("BPE pre-tokenizers are cut after a digit, after a letter before a non-letter, after punctuation before a blank or digit", () => {
+  const cut = (pre: "qwen2" | "llama-bpe", text: string): string[] => {
     const parts: string[] = [];
     let at = 0;
-    new PieceCounter(new Qwen2Cuts(), (ps) => ps.map((p) => { parts.push(p); return 1; }), (p) => { parts.push(p); return 1; }).count(text);
+    new PieceCounter(new BpeCuts(pre), (ps) => ps.map((p) => { parts.push(p); return 1; }), (p) => { parts.push(p); return 1; }).count(text);
     // The counter remembers pieces, so rebuild the split from where each first appears.
     return parts.map((p) => { const i = text.indexOf(p, at); at = i + p.length; return `${i}:${p}`; });
   };
-  assert.deepEqual(cut("foo(bar, x1)"), ["0:foo", "3:(bar", "7:,", "8: x", "10:1", "11:)"]);
+  assert.deepEqual(cut("qwen2", "foo(bar, x1)"), ["0:foo", "3:(bar", "7:,", "8: x", "10:1", "11:)"]);
   // Never after white space, never beside a non-ASCII character, never inside "'s".
-  assert.deepEqual(cut("a  b\n\nc"), ["0:a", "1:  b", "4:\n\nc"]);
-  assert.deepEqual(cut("naïve it's"), ["0:naïve", "5: it", "8:'s"]);
+  assert.deepEqual(cut("qwen2", "a  b\n\nc"), ["0:a", "1:  b", "4:\n\nc"]);
+  assert.deepEqual(cut("qwen2", "naïve it's"), ["0:naïve", "5: it", "8:'s"]);
+  // Qwen2 makes each digit a word; Llama 3 groups a run of digits, so a run is cut only where it ends.
+  assert.deepEqual(cut("qwen2", "v12345;"), ["0:v", "1:1", "2:2", "3:3", "4:4", "5:5", "6:;"]);
+  assert.deepEqual(cut("llama-bpe", "v12345;"), ["0:v", "1:12345", "6:;"]);
+  assert.deepEqual(cut("llama-bpe", "7١"), ["0:7١"]);
 });
 
 test("each distinct piece is counted once, and the sums stay exact as the memo grows", () => {
