@@ -8,9 +8,10 @@
 // distinct ones. Each distinct piece is counted once (spmCount.ts) and remembered.
 //
 // Byte-level BPE merges differently, but never across the words its pre-tokenizer cuts text into:
-// bpePieces.ts finds where Qwen2's and Llama 3's pre-tokenizers always cut. Where a vocabulary makes either argument unsafe
-// (another pre-tokenizer, user-defined tokens in SentencePiece, which llama.cpp splits out of raw
-// text before merging even with special tokens off), callers tokenize whole chunks as before.
+// bpePieces.ts finds where Qwen2's and Llama 3's pre-tokenizers always cut. Where a vocabulary
+// makes either argument unsafe (another pre-tokenizer, user-defined tokens in SentencePiece, which
+// llama.cpp splits out of raw text before merging even with special tokens off), callers tokenize
+// whole chunks as before.
 
 import type { Vocabulary } from "./ggufVocab";
 import { spmCounter } from "./spmCount";
