@@ -8,15 +8,20 @@ import { chunkCounter, chunkTokenizer } from "./tokenizer";
 
 export class ModelText {
   readonly tokenizeText: (text: string) => Token[];
-  /** tokenizeText's length, counted by pieces where the vocabulary allows: planning a codebase. */
-  readonly countText: (text: string) => number;
   private readonly template: TemplateSplitter;
+  private counter: ((text: string) => number) | undefined;
 
   constructor(lib: Parameters<typeof templateSplitter>[0], private readonly model: LlamaModel) {
     this.tokenizeText = chunkTokenizer(model);
-    this.countText = chunkCounter(model, this.tokenizeText);
     this.template = templateSplitter(lib, model);
   }
+
+  /**
+   * tokenizeText's length, counted by pieces where the vocabulary allows: planning a codebase.
+   * The counter is built on first use, not while the engine loads: a question asked with a plan
+   * in hand never needs it.
+   */
+  readonly countText = (text: string): number => (this.counter ??= chunkCounter(this.model, this.tokenizeText))(text);
 
   detokenize(tokens: readonly Token[]): string {
     // Special tokens are not rendered: model output shows as text, never as control markup.
