@@ -59,21 +59,18 @@ const SEPARATOR = "0";
 /**
  * BPE pieces, each distinct one tokenized once by llama.cpp, a text's new ones in one call where
  * they can share it; a chunk's first piece as the continuation chunkTokenizer makes of it.
- * Joined by SEPARATOR, pieces keep their own tokens when BpeCuts cuts on both sides of it: they
- * end in an ASCII letter or punctuation (or, for Qwen2, a digit) and, for Llama 3, whose digit
- * runs would take the separator in, start with neither a digit nor a non-ASCII character. None may
- * hold the separator: its token marks where each piece ends. The rest are tokenized one by one.
+ * Joined by SEPARATOR, pieces keep their own tokens when the cut rule cuts on both sides of it
+ * (for Llama 3, whose digit runs would take the separator in, that rules out pieces that end or
+ * start with a digit). None may hold the separator: its token marks where each piece ends. The
+ * rest are tokenized one by one.
  */
 export function bpePieceCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, batch = true): PieceCounter {
+  const cuts = new BpeCuts(pre);
   const separator = model.tokenize(SEPARATOR, false);
-  const runs = pre === "llama-bpe";
-  const digit = (c: number): boolean => c >= 48 && c <= 57;
-  const joinable = (piece: string): boolean => {
-    const last = piece.charCodeAt(piece.length - 1);
-    const first = piece.charCodeAt(0);
-    if (!(batch && separator.length === 1 && last > 32 && last < 127) || piece.includes(SEPARATOR)) return false;
-    return !runs || (!digit(last) && !digit(first) && first < 128);
-  };
+  const between = cuts.indexOf(SEPARATOR.charCodeAt(0));
+  // A surrogate half at either end reads as non-ASCII, which no cut stands beside.
+  const joinable = (piece: string): boolean => batch && separator.length === 1 && !piece.includes(SEPARATOR) &&
+    !cuts.joined(cuts.indexOf(piece.charCodeAt(piece.length - 1)), between) && !cuts.joined(between, cuts.indexOf(piece.charCodeAt(0)));
   const alone = (piece: string): number => model.tokenize(piece, false).length;
   const countPieces = (pieces: readonly string[]): number[] => {
     const counts = pieces.map((p) => (joinable(p) ? -1 : alone(p)));
@@ -91,5 +88,5 @@ export function bpePieceCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChu
     let next = 0;
     return pieces.map((p, i) => (counts[i] !== -1 ? counts[i]! : fits ? each[next++]! : alone(p)));
   };
-  return new PieceCounter(new BpeCuts(pre), countPieces, (piece) => tokenizeChunk(piece).length);
+  return new PieceCounter(cuts, countPieces, (piece) => tokenizeChunk(piece).length);
 }

@@ -100,12 +100,23 @@ function parse(c: Cursor): Vocabulary {
     const v = value(c.u32() as T, keep);
     if (keep) found[key] = v;
   }
+  return vocabularyOf((key) => found[key]);
+}
+
+/**
+ * The vocabulary from GGUF metadata as any reader holds it, `get` giving a key's value: this
+ * file's parser, or node-llama-cpp's for a model already loaded.
+ */
+export function vocabularyOf(get: (key: string) => unknown): Vocabulary {
+  const text = (key: string): string | undefined => { const v = get(key); return typeof v === "string" ? v : undefined; };
+  const list = <T>(key: string): readonly T[] => { const v = get(key); return Array.isArray(v) ? (v as T[]) : []; };
+  const pre = text("tokenizer.ggml.pre");
   return {
-    model: typeof found["tokenizer.ggml.model"] === "string" ? found["tokenizer.ggml.model"] : "unknown",
-    ...(typeof found["tokenizer.ggml.pre"] === "string" ? { pre: found["tokenizer.ggml.pre"] } : {}),
-    tokens: (found["tokenizer.ggml.tokens"] as string[] | undefined) ?? [],
-    scores: (found["tokenizer.ggml.scores"] as number[] | undefined) ?? [],
-    types: (found["tokenizer.ggml.token_type"] as number[] | undefined) ?? [],
+    model: text("tokenizer.ggml.model") ?? "unknown",
+    ...(pre !== undefined ? { pre } : {}),
+    tokens: list<string>("tokenizer.ggml.tokens"),
+    scores: list<number>("tokenizer.ggml.scores"),
+    types: list<number>("tokenizer.ggml.token_type"),
   };
 }
 

@@ -23,6 +23,7 @@ const BPE_PRES: readonly string[] = ["qwen2", "llama-bpe"] satisfies BpePre[];
 /** Token texts llama.cpp marks user-defined on load whatever the file says (its gpt-oss handling). */
 const FORCED_USER_DEFINED = new Set(["<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", "<|end|>"]);
 const USER_DEFINED = 4;
+const userDefined = (vocab: Vocabulary, i: number): boolean => vocab.types[i] === USER_DEFINED || FORCED_USER_DEFINED.has(vocab.tokens[i]!);
 /** SentencePiece's space: llama.cpp writes every " " as this before merging. */
 const SPACE_MARK = 0x2581;
 const NEWLINE = 10;
@@ -93,8 +94,8 @@ export class CutRule implements Cuts {
  */
 export function cutRuleFor(vocab: Vocabulary): { rule: CutRule } | { why: string } {
   if (vocab.model !== "llama") return { why: `a ${vocab.model} tokenizer, not SentencePiece` };
-  const userDefined = vocab.tokens.findIndex((t, i) => vocab.types[i] === USER_DEFINED || FORCED_USER_DEFINED.has(t));
-  if (userDefined >= 0) return { why: `user-defined token ${JSON.stringify(vocab.tokens[userDefined])}` };
+  const first = vocab.tokens.findIndex((_, i) => userDefined(vocab, i));
+  if (first >= 0) return { why: `user-defined token ${JSON.stringify(vocab.tokens[first])}` };
   // A token whose bytes are not UTF-8 reads back with U+FFFD in their place, and would then seem
   // to match text that llama.cpp, comparing bytes, does not match.
   if (vocab.tokens.some((t) => t.includes("\ufffd"))) return { why: "a token that is not valid UTF-8" };
@@ -285,8 +286,7 @@ export function countingFor(vocab: Vocabulary): { spm: PieceCounter } | { bpe: B
   if (vocab.model === "gpt2") {
     const pre = vocab.pre ?? "default";
     if (!BPE_PRES.includes(pre)) return { why: `the ${pre} pre-tokenizer` };
-    const userDefined = vocab.tokens.filter((t, i) => vocab.types[i] === USER_DEFINED || FORCED_USER_DEFINED.has(t));
-    return { bpe: pre as BpePre, userDefined };
+    return { bpe: pre as BpePre, userDefined: vocab.tokens.filter((_, i) => userDefined(vocab, i)) };
   }
   const cut = cutRuleFor(vocab);
   if ("why" in cut) return cut;

@@ -5,7 +5,7 @@ import type { LlamaModel } from "node-llama-cpp";
 import { measureFile, type CountTokens, type MeasuredFile } from "../core/pack/packer";
 import type { WorkspaceFile } from "../core/workspace/reader";
 import { checkModelFile } from "./modelFile";
-import { readVocabulary } from "./ggufVocab";
+import { readVocabulary, vocabularyOf } from "./ggufVocab";
 import { loadLlama, machineThreads } from "./llama";
 import { bpeCounter } from "./bpePieces";
 import { countingFor } from "./pieceCounter";
@@ -64,7 +64,7 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
       throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
     }
     const tokenize = chunkTokenizer(model);
-    loaded = { tokenize, count: counting && "bpe" in counting ? bpeCounter(model, tokenize, counting.bpe, counting.userDefined) : (t) => tokenize(t).length };
+    loaded = { tokenize, count: countingWith(counting, model, tokenize) };
     return loaded;
   })());
   if (processes === 0) await local();
@@ -110,14 +110,15 @@ async function countingOf(modelPath: string): Promise<ReturnType<typeof counting
 
 /** For a model already loaded: counts by pieces where its vocabulary allows, else by whole chunks. */
 export function chunkCounter(model: Pick<LlamaModel, "fileInfo" | "tokenize">, tokenizeChunk: (text: string) => number[]): CountTokens {
-  type Ggml = { model?: string; pre?: string; tokens?: readonly string[]; scores?: readonly number[]; token_type?: readonly number[] };
-  const ggml = (model.fileInfo.metadata as { tokenizer?: { ggml?: Ggml } }).tokenizer?.ggml;
-  const counting = countingFor({
-    model: ggml?.model ?? "unknown", ...(ggml?.pre ? { pre: ggml.pre } : {}),
-    tokens: ggml?.tokens ?? [], scores: ggml?.scores ?? [], types: ggml?.token_type ?? [],
-  });
-  if ("spm" in counting) return (text) => counting.spm.count(text);
-  if ("bpe" in counting) return bpeCounter(model, tokenizeChunk, counting.bpe, counting.userDefined);
+  const metadata = model.fileInfo.metadata as unknown as Record<string, unknown>;
+  const get = (key: string): unknown => key.split(".").reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], metadata);
+  return countingWith(countingFor(vocabularyOf(get)), model, tokenizeChunk);
+}
+
+/** The count that a way of counting (none: whole chunks) makes with this model's tokenizer. */
+function countingWith(counting: ReturnType<typeof countingFor> | undefined, model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[]): CountTokens {
+  if (counting && "spm" in counting) return (text) => counting.spm.count(text);
+  if (counting && "bpe" in counting) return bpeCounter(model, tokenizeChunk, counting.bpe, counting.userDefined);
   return (text) => tokenizeChunk(text).length;
 }
 
