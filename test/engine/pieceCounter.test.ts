@@ -65,6 +65,8 @@ function ownFiles(): { path: string; text: string; bytes: number }[] {
 }
 
 const NASTY = [
+  // First, while its pieces are new: a digit run that a joined separator would regroup (Llama 3).
+  "mk #vvw12345é; ",
   "", " ", "  ", "\n", "\n\n\n", "\t\tindented\r\n", "a\u00a0b", "x▁y ▁ ▁▁ z", " leading", "trailing ",
   "emoji 😀👩‍💻 and CJK 日本語のテキスト and Ü ß é", "lone \ud800 high and \udc00 low surrogates", "\ufffd",
   "control \u0000\u0001\u001b[31m\u007f chars", "</s> <s> <|im_end|> <|im_start|>system <unk> <0x0A> <0x41>",
