@@ -176,14 +176,17 @@ test("files and folders it may not read are skipped as unreadable (checked as an
       assert.deepEqual(countByReason(skipped), { unreadable: 2 });
       return;
     }
-    // Root reads everything, so the same check runs in a child process as "nobody".
+    // Root reads everything, so the same check runs in a child process as "nobody", which needs
+    // to read this checkout: a clone in a private folder (mktemp -d is 0700) it cannot.
+    const nobody = { uid: 65534, gid: 65534, encoding: "utf8" as const };
+    const probe = spawnSync(process.execPath, ["-e", `require("fs").accessSync(${JSON.stringify(join(process.cwd(), "node_modules/tsx/package.json"))})`], nobody);
+    if (probe.status !== 0) { t.skip("this checkout is not readable by nobody"); return; }
     mkdirSync(dir.path, { recursive: true });
     const script = `import("${join(process.cwd(), "src/core/workspace/reader.ts")}").then(async (m) => {
       const r = await m.readWorkspace([${JSON.stringify(dir.path)}]);
       console.log(JSON.stringify({ files: r.files.map((f) => f.path), skipped: r.skipped }));
     });`;
-    const child = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { uid: 65534, gid: 65534, encoding: "utf8", cwd: process.cwd(), env: { ...process.env, HOME: dir.path, TSX_TSCONFIG_PATH: join(process.cwd(), "tsconfig.json") } });
-    if (child.status !== 0 && /EACCES.*(node_modules|tsx)/.test(child.stderr)) { t.skip("this checkout is not readable by nobody"); return; }
+    const child = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { ...nobody, cwd: process.cwd(), env: { ...process.env, HOME: dir.path, TSX_TSCONFIG_PATH: join(process.cwd(), "tsconfig.json") } });
     assert.equal(child.status, 0, child.stderr);
     const out = JSON.parse(child.stdout.trim().split("\n").pop()!);
     assert.deepEqual(out.files, ["open.txt"]);
