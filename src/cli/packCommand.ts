@@ -20,7 +20,7 @@ export async function packCommand(argv: string[]): Promise<void> {
   });
   const root = await folder(positionals[0]);
   segmentTokensOf(values); // a bad --segment-tokens fails now, before any model loads
-  const tokenizer = await openTokenizer(await resolveModel(modelSpec(values.model)));
+  const tokenizer = await openTokenizer(await resolveModel(modelSpec(values.model)), { countOnly: true });
   try {
     const plan = await planScope(root, values, tokenizer);
     process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
@@ -33,10 +33,7 @@ export function planJson(plan: CodebasePlan): object {
   return {
     roots: plan.roots,
     files: plan.files.map((f) => ({ path: f.path, lines: f.lines, bytes: f.bytes, tokens: f.tokens })),
-    segments: plan.segments.map((s) => ({
-      tokens: s.tokens,
-      sources: s.sources.map((p) => ({ path: p.path, startLine: p.startLine, endLine: p.endLine })),
-    })),
+    segments: plan.outline,
     skipped: plan.skipped,
     skippedByReason: plan.skippedByReason,
     totalTokens: plan.totalTokens,
@@ -47,7 +44,7 @@ export function planJson(plan: CodebasePlan): object {
 export function planText(plan: CodebasePlan): string {
   const lines = [
     `${plan.roots.join(", ")}`,
-    `  ${int(plan.files.length)} files, ${bytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segments.length)} segments of at most ${int(plan.segmentTokens)} tokens`,
+    `  ${int(plan.files.length)} files, ${bytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segmentCount)} segments of at most ${int(plan.segmentTokens)} tokens`,
   ];
   const reasons = Object.entries(plan.skippedByReason);
   if (reasons.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${reasons.map(([r, n]) => `${r} ${int(n)}`).join(", ")}`);

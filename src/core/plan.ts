@@ -1,24 +1,108 @@
-// What a question will cost before any model runs: files, tokens, segments, what was skipped.
-import { assignSegments, checkBudget, measureFile, DEFAULT_SEGMENT_TOKENS, type CountTokens, type MeasuredFile, type PackedFile, type Segment } from "./pack/packer";
+// What a question will read, before any model runs: files, tokens, segments, what was skipped.
+// A plan made to run keeps every chunk's tokens, so the run reads and tokenizes nothing again;
+// its segments' text is joined only when they are first asked for (a plan waiting on the user's
+// confirmation holds each file's text once).
+import { stat } from "node:fs/promises";
+import { mapLimit } from "./concurrency";
+import { buildSegment, checkBudget, layoutSegments, measureFile, DEFAULT_SEGMENT_TOKENS, type CountTokens, type Layout, type MeasuredFile, type PackedFile, type Segment, type TokenizeChunk } from "./pack/packer";
 import type { WorkspaceFile } from "./workspace/reader";
-import { countByReason, readWorkspace, type ReadOptions, type SkippedFile, type SkipReason } from "./workspace/reader";
-
-export interface CodebasePlan {
-  roots: string[];
-  files: PackedFile[];
-  segments: Segment[];
-  skipped: SkippedFile[];
-  skippedByReason: Partial<Record<SkipReason, number>>;
-  totalTokens: number;
-  segmentTokens: number;
-  bytes: number;
-}
+import { countByReason, DEFAULT_MAX_FILE_BYTES, readFileText, readWorkspace, type ReadOptions, type SkippedFile, type SkipReason } from "./workspace/reader";
 
 export interface PlanOptions extends ReadOptions {
   segmentTokens?: number;
   countTokens: CountTokens;
+  /** Keep each chunk's tokens for the run (a plan only shown needs counts). */
+  tokenize?: TokenizeChunk;
   /** A faster way to measure many files (helper processes); defaults to countTokens on each file in turn. */
-  measureFiles?: (files: readonly WorkspaceFile[], budget: number) => Promise<MeasuredFile[]>;
+  measureFiles?: (files: readonly WorkspaceFile[], budget: number, keepTokens: boolean) => Promise<MeasuredFile[]>;
+}
+
+/** A file as it was when read: if it has changed since, the plan reads it again before running. */
+interface Stamp { absPath: string; size: number; modifiedMs: number; file: WorkspaceFile }
+
+/** What refresh() found: files changed since the plan (read again), and files gone (left out). */
+export interface PlanChanges { changed: string[]; removed: string[] }
+
+export class CodebasePlan {
+  readonly roots: string[];
+  readonly segmentTokens: number;
+  files: PackedFile[] = [];
+  skipped: SkippedFile[] = [];
+  skippedByReason: Partial<Record<SkipReason, number>> = {};
+  totalTokens = 0;
+  bytes = 0;
+  private layout!: Layout;
+  private built?: Segment[];
+
+  constructor(roots: readonly string[], segmentTokens: number, private measured: MeasuredFile[], private readonly readSkipped: SkippedFile[], private readonly stamps: Map<string, Stamp>) {
+    this.roots = [...roots];
+    this.segmentTokens = segmentTokens;
+    this.lay();
+  }
+
+  private lay(): void {
+    this.layout = layoutSegments(this.measured, this.segmentTokens);
+    this.built = undefined;
+    this.files = this.layout.files;
+    this.skipped = [...this.readSkipped, ...this.layout.skipped].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    this.skippedByReason = countByReason(this.skipped);
+    this.totalTokens = this.layout.totalTokens;
+    this.bytes = this.files.reduce((n, f) => n + f.bytes, 0);
+  }
+
+  get segmentCount(): number {
+    return this.layout.groups.length;
+  }
+
+  /** Each segment's tokens and sources, without joining its text (for listings). */
+  get outline(): { tokens: number; sources: { path: string; startLine: number; endLine: number }[] }[] {
+    return this.layout.groups.map((pieces) => ({
+      tokens: pieces.reduce((n, p) => n + p.tokens, 0),
+      sources: pieces.map((p) => ({ path: p.path, startLine: p.startLine, endLine: p.endLine })),
+    }));
+  }
+
+  /** The segments, their text joined on first use. */
+  get segments(): Segment[] {
+    return (this.built ??= this.layout.groups.map((pieces, i) => buildSegment(i, pieces)));
+  }
+
+  /**
+   * Checks every planned file against the disk: one that changed is read and measured again, one
+   * that is gone is left out, and the segments are laid out anew. Files added since are not read:
+   * what runs is what the user was shown, less what no longer exists.
+   */
+  async refresh(options: PlanOptions): Promise<PlanChanges> {
+    const changes: PlanChanges = { changed: [], removed: [] };
+    const checked = await mapLimit([...this.stamps.values()], 32, async (s) => ({ s, now: await stat(s.absPath).catch(() => undefined) }));
+    const replaced = new Map<string, MeasuredFile | undefined>();
+    for (const { s, now } of checked) {
+      if (!now || !now.isFile()) {
+        changes.removed.push(s.file.path);
+        replaced.set(s.file.path, undefined);
+      } else if (now.size !== s.size || now.mtimeMs !== s.modifiedMs) {
+        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+        if (!("text" in read)) {
+          changes.removed.push(s.file.path);
+          replaced.set(s.file.path, undefined);
+          continue;
+        }
+        changes.changed.push(s.file.path);
+        const file: WorkspaceFile = { ...s.file, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs };
+        this.stamps.set(s.file.path, { ...s, size: now.size, modifiedMs: now.mtimeMs, file });
+        const [measured] = options.measureFiles
+          ? await options.measureFiles([file], this.segmentTokens, options.tokenize !== undefined)
+          : [measureFile(file, this.segmentTokens, options.countTokens, options.tokenize)];
+        replaced.set(s.file.path, measured);
+      }
+    }
+    if (replaced.size) {
+      this.measured = this.measured.flatMap((m) => (replaced.has(m.path) ? (replaced.get(m.path) ? [replaced.get(m.path)!] : []) : [m]));
+      for (const path of changes.removed) this.stamps.delete(path);
+      this.lay();
+    }
+    return changes;
+  }
 }
 
 export async function planCodebase(roots: readonly string[], options: PlanOptions): Promise<CodebasePlan> {
@@ -26,20 +110,11 @@ export async function planCodebase(roots: readonly string[], options: PlanOption
   checkBudget(segmentTokens);
   const read = await readWorkspace(roots, options);
   options.signal?.throwIfAborted();
+  const keep = options.tokenize !== undefined;
   const measured = options.measureFiles
-    ? await options.measureFiles(read.files, segmentTokens)
-    : read.files.map((f) => measureFile(f, segmentTokens, options.countTokens));
+    ? await options.measureFiles(read.files, segmentTokens, keep)
+    : read.files.map((f) => measureFile(f, segmentTokens, options.countTokens, options.tokenize));
   options.signal?.throwIfAborted();
-  const packed = assignSegments(measured, segmentTokens);
-  const skipped = [...read.skipped, ...packed.skipped];
-  return {
-    roots: [...roots],
-    files: packed.files,
-    segments: packed.segments,
-    skipped,
-    skippedByReason: countByReason(skipped),
-    totalTokens: packed.totalTokens,
-    segmentTokens,
-    bytes: packed.files.reduce((n, f) => n + f.bytes, 0),
-  };
+  const stamps = new Map(read.files.map((f) => [f.path, { absPath: f.absPath, size: f.bytes, modifiedMs: f.modifiedMs, file: f }]));
+  return new CodebasePlan(roots, segmentTokens, measured, read.skipped, stamps);
 }

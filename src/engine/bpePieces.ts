@@ -1,6 +1,6 @@
-// Counting by pieces (pieceCounter.ts) for a byte-level BPE vocabulary with Qwen2's or Llama 3's
+// Tokenizing by pieces (pieceCounter.ts) for a byte-level BPE vocabulary with Qwen2's or Llama 3's
 // pre-tokenizer: where text may be cut so that its parts tokenize as the whole does, and llama.cpp
-// counting the distinct pieces.
+// tokenizing the distinct pieces.
 //
 // llama.cpp's BPE never merges across the words its pre-tokenizer splits text into, and those
 // splitters (unicode_regex_split_custom_qwen2 and _llama3, the regex
@@ -17,10 +17,10 @@
 // Never after white space: `\s+(?!\S)` splits a run of spaces by what follows it. Never next to a
 // non-ASCII character: which of those are letters is llama.cpp's Unicode tables' call.
 import type { LlamaModel } from "node-llama-cpp";
-import type { CountTokens } from "../core/pack/packer";
-import { PieceCounter, type BpePre, type Cuts } from "./pieceCounter";
+import type { ChunkTokenizer } from "../core/pack/packer";
+import { PieceTokenizer, type BpePre, type Cuts } from "./pieceCounter";
 
-/** NonAscii is 0, which PieceCounter's scan starts from; Control is the rest of ASCII (newlines among it). */
+/** NonAscii is 0, which PieceTokenizer's scan starts from; Control is the rest of ASCII (newlines among it). */
 const enum Kind { NonAscii, Letter, Digit, Punct, Blank, Control }
 
 export class BpeCuts implements Cuts {
@@ -46,11 +46,13 @@ export class BpeCuts implements Cuts {
 }
 
 /** A chunk holding a user-defined token's text (llama.cpp splits those out of raw text first) is tokenized whole. */
-export function bpeCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, userDefined: readonly string[]): CountTokens {
-  const whole = (text: string): number => tokenizeChunk(text).length;
-  const counter = bpePieceCounter(model, tokenizeChunk, pre, !userDefined.some((t) => t.includes(SEPARATOR)));
+export function bpeTokenizer(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, userDefined: readonly string[], countOnly = false): ChunkTokenizer {
+  const pieces = bpePieceTokenizer(model, tokenizeChunk, pre, !userDefined.some((t) => t.includes(SEPARATOR)), countOnly);
   const special = userDefined.length ? new RegExp(userDefined.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|")) : undefined;
-  return (text) => (special?.test(text) ? whole(text) : counter.count(text));
+  return {
+    count: (text) => (special?.test(text) ? tokenizeChunk(text).length : pieces.count(text)),
+    tokens: (text) => (special?.test(text) ? Int32Array.from(tokenizeChunk(text)) : pieces.tokens(text)),
+  };
 }
 
 /** Joins BPE pieces for one call into llama.cpp: a digit word, cut from its neighbours. */
@@ -64,29 +66,28 @@ const SEPARATOR = "0";
  * start with a digit). None may hold the separator: its token marks where each piece ends. The
  * rest are tokenized one by one.
  */
-export function bpePieceCounter(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, batch = true): PieceCounter {
+export function bpePieceTokenizer(model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], pre: BpePre, batch = true, countOnly = false): PieceTokenizer {
   const cuts = new BpeCuts(pre);
   const separator = model.tokenize(SEPARATOR, false);
   const between = cuts.indexOf(SEPARATOR.charCodeAt(0));
   // A surrogate half at either end reads as non-ASCII, which no cut stands beside.
   const joinable = (piece: string): boolean => batch && separator.length === 1 && !piece.includes(SEPARATOR) &&
     !cuts.joined(cuts.indexOf(piece.charCodeAt(piece.length - 1)), between) && !cuts.joined(between, cuts.indexOf(piece.charCodeAt(0)));
-  const alone = (piece: string): number => model.tokenize(piece, false).length;
-  const countPieces = (pieces: readonly string[]): number[] => {
-    const counts = pieces.map((p) => (joinable(p) ? -1 : alone(p)));
-    const joined = pieces.filter((_, i) => counts[i] === -1);
-    if (joined.length < 2) return pieces.map((p, i) => (counts[i] === -1 ? alone(p) : counts[i]!));
+  const alone = (piece: string): number[] => Array.from(model.tokenize(piece, false));
+  const tokenizePieces = (pieces: readonly string[]): number[][] => {
+    const together = pieces.map((p) => joinable(p));
+    const joined = pieces.filter((_, i) => together[i]);
+    if (joined.length < 2) return pieces.map(alone);
     const tokens = model.tokenize(joined.join(SEPARATOR), false);
-    const each: number[] = [];
-    let n = 0;
+    const each: number[][] = [[]];
     for (const t of tokens) {
-      if (t === separator[0]) { each.push(n); n = 0; } else n++;
+      if (t === separator[0]) each.push([]);
+      else each[each.length - 1]!.push(t);
     }
-    each.push(n);
-    // Anything else would mean the cut rule failed: count those pieces one by one instead.
-    const fits = each.length === joined.length && !each.includes(0);
+    // Anything else would mean the cut rule failed: tokenize those pieces one by one instead.
+    const fits = each.length === joined.length && each.every((e) => e.length > 0);
     let next = 0;
-    return pieces.map((p, i) => (counts[i] !== -1 ? counts[i]! : fits ? each[next++]! : alone(p)));
+    return pieces.map((p, i) => (!together[i] ? alone(p) : fits ? each[next++]! : alone(p)));
   };
-  return new PieceCounter(cuts, countPieces, (piece) => tokenizeChunk(piece).length);
+  return new PieceTokenizer(cuts, tokenizePieces, tokenizeChunk, countOnly);
 }

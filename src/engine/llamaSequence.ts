@@ -1,7 +1,7 @@
 // One node-llama-cpp context sequence behind the core's EngineSequence: prefill in abortable
 // pieces, greedy generation, erasing from the end, saved states, and next-token probabilities.
 import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
-import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token } from "../core/wim/engine";
+import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token, type TokenList } from "../core/wim/engine";
 
 /** node-llama-cpp brands its token type; ours is a plain number. */
 const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];
@@ -30,12 +30,12 @@ export class LlamaSequence implements EngineSequence {
     return this.seq.contextTokens;
   }
 
-  async append(tokens: readonly Token[], signal?: AbortSignal): Promise<void> {
+  async append(tokens: TokenList, signal?: AbortSignal): Promise<void> {
     // A piece at least one batch long, so that a large batch size is not cut down by the piece.
     const step = Math.max(APPEND_PIECE, this.seq.context.batchSize);
     for (let i = 0; i < tokens.length; i += step) {
       if (signal?.aborted) throw abortError(signal);
-      const piece = tokens.slice(i, i + step);
+      const piece = Array.from(tokens.slice(i, i + step));
       await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
       this.engine.evaluatedTokens += piece.length;
     }

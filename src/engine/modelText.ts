@@ -4,7 +4,7 @@
 import type { LlamaModel, Token as LlamaToken } from "node-llama-cpp";
 import type { Token } from "../core/wim/engine";
 import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
-import { chunkCounter, chunkTokenizer } from "./tokenizer";
+import { chunkTokens, chunkTokenizer } from "./tokenizer";
 
 export class ModelText {
   readonly tokenizeText: (text: string) => Token[];
@@ -21,7 +21,7 @@ export class ModelText {
    * The counter is built on first use, not while the engine loads: a question asked with a plan
    * in hand never needs it.
    */
-  readonly countText = (text: string): number => (this.counter ??= chunkCounter(this.model, this.tokenizeText))(text);
+  readonly countText = (text: string): number => (this.counter ??= chunkTokens(this.model, this.tokenizeText).count)(text);
 
   detokenize(tokens: readonly Token[]): string {
     // Special tokens are not rendered: model output shows as text, never as control markup.

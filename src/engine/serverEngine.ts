@@ -3,7 +3,7 @@
 // has not seen. Erasing a margin is the next request not containing it. Tokens come from a local
 // copy of the model's vocabulary (the same GGUF, loaded without its weights), so prompts are exact.
 import type { LlamaModel } from "node-llama-cpp";
-import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
+import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type TokenList, type WimEngine } from "../core/wim/engine";
 import { loadLlama, nodeLlamaCpp } from "./llama";
 import { checkModelFile, ModelFileError } from "./modelFile";
 import { detectProtocol, ServerError, type ServerConnection, type ServerInfo, type ServerProtocol, type Usage } from "./serverApi";
@@ -100,7 +100,7 @@ class ServerSequence implements EngineSequence {
     return this.held;
   }
 
-  async append(tokens: readonly Token[], signal?: AbortSignal): Promise<void> {
+  async append(tokens: TokenList, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw abortError(signal);
     const prompt = [...this.held, ...tokens];
     // Filled now, so that the prefill is paid (and timed) where the session expects it.

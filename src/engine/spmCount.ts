@@ -1,7 +1,7 @@
-// How many tokens llama.cpp's SentencePiece tokenizer (llm_tokenizer_spm_session) makes of a
-// piece of text, computed here rather than in llama.cpp so that planning needs no native code.
+// The tokens llama.cpp's SentencePiece tokenizer (llm_tokenizer_spm_session) makes of a piece of
+// text, computed here rather than in llama.cpp so that planning needs no native code.
 //
-// The same steps as llama.cpp, counted rather than emitted: the text's spaces become "▁"; each
+// The same steps as llama.cpp: the text's spaces become "▁"; each
 // character starts as a symbol; the adjacent pair whose joined text is a vocabulary token with the
 // highest score (the leftmost among equal scores) is merged, again and again; then each symbol is
 // one token if its text is one, or else one byte token per UTF-8 byte. No prefix space is added:
@@ -11,20 +11,26 @@ import type { Vocabulary } from "./ggufVocab";
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const BYTE_TOKENS = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
 
-/** A counter for the vocabulary, or why there is none. */
-export function spmCounter(vocab: Vocabulary): { count: (piece: string) => number } | { why: string } {
+/** A tokenizer for the vocabulary, or why there is none. */
+export function spmTokenizer(vocab: Vocabulary): { tokenize: (piece: string) => number[] } | { why: string } {
   if (vocab.model !== "llama") return { why: `a ${vocab.model} tokenizer, not SentencePiece` };
   if (vocab.scores.length !== vocab.tokens.length) return { why: "the vocabulary has no merge scores" };
-  const score = new Map<string, number>();
-  // Later tokens with the same text win, as in llama.cpp's text-to-token map.
-  vocab.tokens.forEach((t, i) => score.set(t, vocab.scores[i]!));
+  const ids = new Map<string, number>();
+  // Later tokens with the same text win, as in llama.cpp's text-to-token map; a merge is scored by
+  // the token that map finds.
+  vocab.tokens.forEach((t, i) => ids.set(t, i));
   // A character that is no token becomes byte tokens; without them llama.cpp cannot encode it.
-  if (!BYTE_TOKENS.every((b) => score.has(b))) return { why: "the vocabulary lacks byte tokens" };
-  return { count: (piece) => countPiece(piece, score) };
+  if (!BYTE_TOKENS.every((b) => ids.has(b))) return { why: "the vocabulary lacks byte tokens" };
+  const bytes = BYTE_TOKENS.map((b) => ids.get(b)!);
+  const score = (text: string): number | undefined => {
+    const id = ids.get(text);
+    return id === undefined ? undefined : vocab.scores[id]!;
+  };
+  return { tokenize: (piece) => tokenizePiece(piece, ids, score, bytes) };
 }
 
 /** Symbols as a linked list over the piece's characters; a heap of candidate merges. */
-function countPiece(piece: string, score: Map<string, number>): number {
+function tokenizePiece(piece: string, ids: Map<string, number>, score: (text: string) => number | undefined, bytes: readonly number[]): number[] {
   // Node sends a lone surrogate to llama.cpp as U+FFFD.
   const text = piece.replace(LONE_SURROGATE, "\ufffd").replaceAll(" ", "\u2581");
   const starts: number[] = [];
@@ -34,7 +40,7 @@ function countPiece(piece: string, score: Map<string, number>): number {
     if (c >= 0xd800 && c < 0xdc00) i++;
   }
   const n = starts.length;
-  if (n === 0) return 0;
+  if (n === 0) return [];
   const len = starts.map((s, i) => (i + 1 < n ? starts[i + 1]! : text.length) - s);
   const prev = starts.map((_, i) => i - 1);
   const next = starts.map((_, i) => (i + 1 < n ? i + 1 : -1));
@@ -42,7 +48,7 @@ function countPiece(piece: string, score: Map<string, number>): number {
   const tryAdd = (left: number, right: number): void => {
     if (left < 0 || right < 0) return;
     const size = len[left]! + len[right]!;
-    const s = score.get(text.slice(starts[left], starts[left]! + size));
+    const s = score(text.slice(starts[left], starts[left]! + size));
     if (s !== undefined) heap.push(s, left, right, size);
   };
   for (let i = 1; i < n; i++) tryAdd(i - 1, i);
@@ -57,10 +63,12 @@ function countPiece(piece: string, score: Map<string, number>): number {
     tryAdd(prev[left]!, left);
     tryAdd(left, next[left]!);
   }
-  let tokens = 0;
+  const tokens: number[] = [];
   for (let i = 0; i !== -1; i = next[i]!) {
     const symbol = text.slice(starts[i], starts[i]! + len[i]!);
-    tokens += score.has(symbol) ? 1 : Buffer.byteLength(symbol, "utf8");
+    const id = ids.get(symbol);
+    if (id !== undefined) tokens.push(id);
+    else for (const b of Buffer.from(symbol, "utf8")) tokens.push(bytes[b]!);
   }
   return tokens;
 }

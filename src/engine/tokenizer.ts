@@ -1,13 +1,13 @@
-// The model's own tokenizer without its weights: packing and planning count tokens exactly as the
-// engine will see them. Where the vocabulary allows, counts come from it alone, piece by piece
+// The model's own tokenizer without its weights: planning counts and tokenizes exactly as the
+// engine will. Where the vocabulary allows, tokens come from it alone, piece by piece
 // (pieceCounter.ts), with no model load; otherwise from llama.cpp, in helper processes when large.
 import type { LlamaModel } from "node-llama-cpp";
-import { measureFile, type CountTokens, type MeasuredFile } from "../core/pack/packer";
+import { measureFile, type ChunkTokenizer, type MeasuredFile } from "../core/pack/packer";
 import type { WorkspaceFile } from "../core/workspace/reader";
 import { checkModelFile } from "./modelFile";
 import { readVocabulary, vocabularyOf } from "./ggufVocab";
 import { loadLlama, machineThreads } from "./llama";
-import { bpeCounter } from "./bpePieces";
+import { bpeTokenizer } from "./bpePieces";
 import { countingFor } from "./pieceCounter";
 import { TokenizerPool } from "./tokenizerPool";
 
@@ -17,13 +17,19 @@ export interface Tokenizer {
    * starts a line). Special tokens are off, so text such as `</s>` never becomes a control token.
    */
   countTokens(text: string): number;
-  tokenize(text: string): number[];
+  /** The chunk's tokens (loads the model in this process first unless the vocabulary alone tokenizes: see ready()). */
+  tokenize(text: string): Int32Array;
   /** Loads the model in this process, for tokenize (and countTokens without a piece counter). */
   ready(): Promise<void>;
   /** Starts the tokenizer processes early when this much text is coming, so their start-up overlaps reading. */
   prewarm(bytes: number): void;
-  /** Measures files into pieces; without a piece counter, in child processes when there is enough text to pay for them. */
-  measureFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], budget: number): Promise<MeasuredFile[]>;
+  /**
+   * Measures files into pieces, keeping each chunk's tokens when `keepTokens`; without a piece
+   * counter, in child processes when there is enough text to pay for them.
+   */
+  measureFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], budget: number, keepTokens?: boolean): Promise<MeasuredFile[]>;
+  /** Characters counted or tokenized since it opened: how often planning went over the codebase. */
+  readonly tokenizedChars: number;
   dispose(): Promise<void>;
 }
 
@@ -33,10 +39,12 @@ export interface TokenizerOptions {
   /** Less text than this is measured on this thread: the workers' start-up would cost more. */
   parallelMinChars?: number;
   /**
-   * Count through a PieceCounter where the vocabulary allows (default): in this process, without
-   * helper processes. False tokenizes every chunk whole, for benchmarks and tests to compare.
+   * Tokenize by pieces where the vocabulary allows (default): in this process, without helper
+   * processes. False tokenizes every chunk whole, for benchmarks and tests to compare.
    */
   pieces?: boolean;
+  /** Only counts are wanted (`pack`): tokenize() is then not offered, and pieces keep no tokens. */
+  countOnly?: boolean;
 }
 
 const PARALLEL_MIN_CHARS = 2_000_000;
@@ -47,46 +55,52 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
   const minChars = options.parallelMinChars ?? PARALLEL_MIN_CHARS;
   // By pieces, in this process: from the vocabulary alone (SentencePiece), or with this process's
   // copy of the model tokenizing each distinct piece (BPE). Otherwise whole chunks, in helpers.
-  const counting = options.pieces === false ? undefined : await countingOf(modelPath);
+  const countOnly = options.countOnly ?? false;
+  const counting = options.pieces === false ? undefined : await countingOf(modelPath, countOnly);
   const spm = counting && "spm" in counting ? counting.spm : undefined;
   const byPieces = counting !== undefined && !("why" in counting);
   let pool: TokenizerPool | undefined;
   const startPool = (): TokenizerPool | undefined => (pool ??= processes > 0 ? new TokenizerPool(modelPath, processes) : undefined);
   let model: LlamaModel | undefined;
-  let loaded: { tokenize: (text: string) => number[]; count: CountTokens } | undefined;
-  let loading: Promise<{ tokenize: (text: string) => number[]; count: CountTokens }> | undefined;
+  let loaded: ChunkTokenizer | undefined;
+  let loading: Promise<ChunkTokenizer> | undefined;
   // This process's copy is loaded only when needed here: with SentencePiece or the pool it may never be.
-  const local = (): Promise<{ tokenize: (text: string) => number[]; count: CountTokens }> => (loading ??= (async () => {
+  const local = (): Promise<ChunkTokenizer> => (loading ??= (async () => {
     const llama = await loadLlama("cpu");
     try {
       model = await llama.loadModel({ modelPath, vocabOnly: true });
     } catch (err) {
       throw new Error(`cannot load model ${modelPath}: ${(err as Error).message}`);
     }
-    const tokenize = chunkTokenizer(model);
-    loaded = { tokenize, count: countingWith(counting, model, tokenize) };
+    loaded = tokenizingWith(counting, model, chunkTokenizer(model), countOnly);
     return loaded;
   })());
-  if (processes === 0) await local();
-  const sync = (): { tokenize: (text: string) => number[]; count: CountTokens } => {
+  if (processes === 0 && !spm) await local();
+  const sync = (): ChunkTokenizer => {
+    if (spm) return spm;
     if (!loaded) throw new Error("tokenizer not loaded: await ready() first");
     return loaded;
   };
-  const count: CountTokens = spm ? (text) => spm.count(text) : (text) => sync().count(text);
+  let chars = 0;
+  const counted: ChunkTokenizer = {
+    count: (text) => { chars += text.length; return sync().count(text); },
+    tokens: (text) => { chars += text.length; return sync().tokens(text); },
+  };
   return {
-    ready: async () => { await local(); },
-    countTokens: count,
-    tokenize: (text) => sync().tokenize(text),
+    ready: async () => { if (!spm) await local(); },
+    countTokens: counted.count,
+    tokenize: counted.tokens,
+    get tokenizedChars() { return chars + (pool?.tokenizedChars ?? 0); },
     prewarm: (bytes) => {
       if (spm || bytes < minChars) return;
       if (byPieces) void local().catch(() => undefined);
       else startPool();
     },
-    measureFiles: async (files, budget) => {
+    measureFiles: async (files, budget, keepTokens = false) => {
       const usePool = !byPieces && files.reduce((n, f) => n + f.text.length, 0) >= minChars ? startPool() : undefined;
-      if (usePool) return usePool.measure(files, budget);
+      if (usePool) return usePool.measure(files, budget, keepTokens);
       if (!spm) await local();
-      return files.map((f) => measureFile(f, budget, count));
+      return files.map((f) => measureFile(f, budget, counted.count, keepTokens ? counted.tokens : undefined));
     },
     dispose: async () => {
       await pool?.dispose();
@@ -97,29 +111,29 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
 }
 
 /**
- * How the model's tokens can be counted by pieces. A file this reader cannot follow goes to
+ * How the model's text can be tokenized by pieces. A file this reader cannot follow goes to
  * node-llama-cpp, which says what is wrong with it, if anything.
  */
-async function countingOf(modelPath: string): Promise<ReturnType<typeof countingFor> | undefined> {
+async function countingOf(modelPath: string, countOnly: boolean): Promise<ReturnType<typeof countingFor> | undefined> {
   try {
-    return countingFor(await readVocabulary(modelPath));
+    return countingFor(await readVocabulary(modelPath), countOnly);
   } catch {
     return undefined;
   }
 }
 
-/** For a model already loaded: counts by pieces where its vocabulary allows, else by whole chunks. */
-export function chunkCounter(model: Pick<LlamaModel, "fileInfo" | "tokenize">, tokenizeChunk: (text: string) => number[]): CountTokens {
+/** For a model already loaded: by pieces where its vocabulary allows, else by whole chunks. */
+export function chunkTokens(model: Pick<LlamaModel, "fileInfo" | "tokenize">, tokenizeChunk: (text: string) => number[]): ChunkTokenizer {
   const metadata = model.fileInfo.metadata as unknown as Record<string, unknown>;
   const get = (key: string): unknown => key.split(".").reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], metadata);
-  return countingWith(countingFor(vocabularyOf(get)), model, tokenizeChunk);
+  return tokenizingWith(countingFor(vocabularyOf(get)), model, tokenizeChunk);
 }
 
-/** The count that a way of counting (none: whole chunks) makes with this model's tokenizer. */
-function countingWith(counting: ReturnType<typeof countingFor> | undefined, model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[]): CountTokens {
-  if (counting && "spm" in counting) return (text) => counting.spm.count(text);
-  if (counting && "bpe" in counting) return bpeCounter(model, tokenizeChunk, counting.bpe, counting.userDefined);
-  return (text) => tokenizeChunk(text).length;
+/** The tokens a way of tokenizing (none: whole chunks) makes with this model's tokenizer. */
+function tokenizingWith(counting: ReturnType<typeof countingFor> | undefined, model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], countOnly = false): ChunkTokenizer {
+  if (counting && "spm" in counting) return counting.spm;
+  if (counting && "bpe" in counting) return bpeTokenizer(model, tokenizeChunk, counting.bpe, counting.userDefined, countOnly);
+  return { count: (text) => tokenizeChunk(text).length, tokens: (text) => Int32Array.from(tokenizeChunk(text)) };
 }
 
 /**

@@ -14,9 +14,9 @@ import { machineThreads } from "./llama";
 
 type FileInput = Pick<WorkspaceFile, "path" | "text" | "bytes">;
 
-export interface MeasureRequest { id: number; modelPath: string; budget: number; files: FileInput[] }
-/** A piece without its text: first line, header tokens, then each block's line count and tokens. */
-export interface PieceShape { startLine: number; headerTokens: number; blockLines: number[]; blockTokens: number[] }
+export interface MeasureRequest { id: number; modelPath: string; budget: number; files: FileInput[]; keepTokens?: boolean }
+/** A piece without its text: first line, header tokens, then each block's line count and tokens (and their ids when kept). */
+export interface PieceShape { startLine: number; headerTokens: number; blockLines: number[]; blockTokens: number[]; headerIds?: Int32Array; blockIds?: Int32Array[] }
 export type MeasuredShape = { skipped: SkippedFile } | { lines: number; pieces: PieceShape[] };
 export type MeasureReply = { id: number; results: MeasuredShape[] } | { id: number; error: string };
 
@@ -24,7 +24,10 @@ export function shapeOf(m: MeasuredFile): MeasuredShape {
   if ("skipped" in m) return { skipped: m.skipped };
   return {
     lines: m.lines,
-    pieces: m.pieces.map((p) => ({ startLine: p.startLine, headerTokens: p.headerTokens, blockLines: p.blocks.map((b) => b.lines), blockTokens: p.blocks.map((b) => b.tokens) })),
+    pieces: m.pieces.map((p) => ({
+      startLine: p.startLine, headerTokens: p.headerTokens, blockLines: p.blocks.map((b) => b.lines), blockTokens: p.blocks.map((b) => b.tokens),
+      ...(p.headerIds ? { headerIds: p.headerIds, blockIds: p.blocks.map((b) => b.ids!) } : {}),
+    })),
   };
 }
 
@@ -50,6 +53,8 @@ function startWorker(): ChildProcess {
 export class TokenizerPool {
   private readonly workers: ChildProcess[];
   private nextId = 0;
+  /** Characters sent to be measured, for planning's statistics. */
+  tokenizedChars = 0;
 
   constructor(private readonly modelPath: string, threads = machineThreads()) {
     this.workers = Array.from({ length: Math.max(1, threads) }, () => {
@@ -59,7 +64,8 @@ export class TokenizerPool {
     });
   }
 
-  async measure(files: readonly FileInput[], budget: number): Promise<MeasuredFile[]> {
+  async measure(files: readonly FileInput[], budget: number, keepTokens = false): Promise<MeasuredFile[]> {
+    for (const f of files) this.tokenizedChars += f.text.length;
     const batches: { start: number; files: FileInput[] }[] = [];
     let batch: FileInput[] = [];
     let chars = 0;
@@ -87,7 +93,7 @@ export class TokenizerPool {
       const send = (): void => {
         if (next >= batches.length) { cleanup(); return resolve(); }
         const i = next++;
-        worker.send({ id: base + i, modelPath: this.modelPath, budget, files: batches[i]!.files } satisfies MeasureRequest);
+        worker.send({ id: base + i, modelPath: this.modelPath, budget, files: batches[i]!.files, keepTokens } satisfies MeasureRequest);
       };
       const onMessage = (reply: MeasureReply): void => {
         if (reply.id === -1) return;
@@ -128,7 +134,7 @@ function rebuild(file: FileInput, r: MeasuredShape): MeasuredFile {
       const blocks = p.blockLines.map((n, i) => {
         const text = lines.slice(at, at + n);
         at += n;
-        return { text, lines: n, tokens: p.blockTokens[i]! };
+        return { text, lines: n, tokens: p.blockTokens[i]!, ...(p.blockIds ? { ids: p.blockIds[i]! } : {}) };
       });
       const endLine = lines.count ? at : 0;
       return {
@@ -137,6 +143,7 @@ function rebuild(file: FileInput, r: MeasuredShape): MeasuredFile {
         endLine,
         header: pieceHeader(file.path, p.startLine, endLine, lines.count),
         headerTokens: p.headerTokens,
+        ...(p.headerIds ? { headerIds: p.headerIds } : {}),
         blocks,
         tokens: p.headerTokens + p.blockTokens.reduce((a, b) => a + b, 0),
       };

@@ -1,9 +1,9 @@
 // A child process that measures files with its own vocab-only copy of the model.
 import { measureFile } from "../core/pack/packer";
-import { openTokenizer } from "./tokenizer";
+import { openTokenizer, type Tokenizer } from "./tokenizer";
 import { shapeOf, type MeasureReply, type MeasureRequest } from "./tokenizerPool";
 
-let counting: Promise<(text: string) => number> | undefined;
+let tokenizer: Promise<Tokenizer> | undefined;
 
 const reply = (r: MeasureReply): void => void process.send!(r);
 // The parent going away (a crash, a kill) must not leave this process behind.
@@ -11,10 +11,10 @@ process.on("disconnect", () => process.exit(0));
 process.on("message", async (msg: MeasureRequest) => {
   try {
     // Helpers exist only for vocabularies without a piece counter: no need to look for one.
-    counting ??= openTokenizer(msg.modelPath, { workers: 0, pieces: false }).then((t) => t.countTokens);
-    const count = await counting;
+    tokenizer ??= openTokenizer(msg.modelPath, { workers: 0, pieces: false });
+    const t = await tokenizer;
     if (msg.id === -1) return reply({ id: -1, results: [] });
-    const results = msg.files.map((f) => shapeOf(measureFile(f, msg.budget, count)));
+    const results = msg.files.map((f) => shapeOf(measureFile(f, msg.budget, t.countTokens, msg.keepTokens ? t.tokenize : undefined)));
     reply({ id: msg.id, results });
   } catch (err) {
     reply({ id: msg.id, error: (err as Error).message });

@@ -1,12 +1,13 @@
 // Packing with the model's own tokenizer: every line once, source maps exact, budgets kept.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { locate, measureFile, packFiles, segmentChunks, splitLines } from "../../src/core/pack/packer";
 import { planCodebase } from "../../src/core/plan";
 import { readWorkspace } from "../../src/core/workspace/reader";
-import { openTokenizer, type Tokenizer } from "../../src/engine/tokenizer";
+import { chunkTokenizer, openTokenizer, type Tokenizer } from "../../src/engine/tokenizer";
+import { loadLlama } from "../../src/engine/llama";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 
@@ -99,6 +100,54 @@ test("the plan reports files, tokens per file, segments, totals and skips before
   assert.ok(plan.files.every((f) => f.tokens > 0));
 });
 
+test("a plan made to run carries each segment's tokens, exactly what the engine would make of its chunks", async () => {
+  const plan = await planCodebase([dir.path], { segmentTokens: 256, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize });
+  assert.ok(plan.segments.length >= 4);
+  const model = await (await loadLlama("cpu")).loadModel({ modelPath: testModelPath("tiny"), vocabOnly: true });
+  try {
+    const engineTokenize = chunkTokenizer(model);
+    for (const s of plan.segments) {
+      assert.ok(s.tokenIds, `segment ${s.index} carries its tokens`);
+      assert.deepEqual([...s.tokenIds], segmentChunks(s).flatMap(engineTokenize), `segment ${s.index}`);
+      assert.equal(s.tokenIds.length, s.tokens);
+    }
+  } finally {
+    await model.dispose();
+  }
+  // A plan only shown keeps none.
+  const shown = await planCodebase([dir.path], { segmentTokens: 256, countTokens: tokenizer.countTokens });
+  assert.ok(shown.segments.every((s) => s.tokenIds === undefined));
+  assert.equal(shown.totalTokens, plan.totalTokens);
+});
+
+test("before it runs, a plan reads again only the files changed since, and leaves out those gone", async () => {
+  const own = tempDir();
+  try {
+    writeTree(own.path, { "a.ts": sourceFile(20, 1), "b.ts": sourceFile(20, 2), "c.ts": sourceFile(20, 3) });
+    const measuredPaths: string[] = [];
+    const options = {
+      segmentTokens: 256, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize,
+      measureFiles: async (files: readonly { path: string; text: string; bytes: number }[], budget: number, keep: boolean) => {
+        measuredPaths.push(...files.map((f) => f.path));
+        return tokenizer.measureFiles(files, budget, keep);
+      },
+    };
+    const plan = await planCodebase([own.path], options);
+    assert.deepEqual(measuredPaths.sort(), ["a.ts", "b.ts", "c.ts"]);
+    assert.deepEqual(await plan.refresh(options), { changed: [], removed: [] }, "nothing changed: nothing read");
+    measuredPaths.length = 0;
+    writeTree(own.path, { "b.ts": sourceFile(40, 9) });
+    rmSync(join(own.path, "c.ts"));
+    assert.deepEqual(await plan.refresh(options), { changed: ["b.ts"], removed: ["c.ts"] });
+    assert.deepEqual(measuredPaths, ["b.ts"], "only the changed file is measured again");
+    const fresh = await planCodebase([own.path], options);
+    assert.deepEqual(plan.files, fresh.files);
+    assert.deepEqual(plan.segments.map((s) => [...s.tokenIds!]), fresh.segments.map((s) => [...s.tokenIds!]));
+  } finally {
+    own.dispose();
+  }
+});
+
 test("measuring whole chunks in helper processes gives exactly what counting pieces here gives", async () => {
   const { files } = await readWorkspace([dir.path]);
   // The helpers serve vocabularies without a piece counter; here they tokenize with llama.cpp.
@@ -109,6 +158,8 @@ test("measuring whole chunks in helper processes gives exactly what counting pie
       const there = await pooled.measureFiles(files, budget);
       assert.deepEqual(there, here);
       assert.ok(there.some((m) => "pieces" in m && m.pieces.length > 1), "a cut file is among them");
+      // Kept tokens cross the process boundary too.
+      assert.deepEqual(await pooled.measureFiles(files, budget, true), files.map((f) => measureFile(f, budget, tokenizer.countTokens, tokenizer.tokenize)));
     }
   } finally {
     await pooled.dispose();

@@ -1,4 +1,4 @@
-// Counting by pieces gives exactly the tokens llama.cpp makes of every chunk the packer cuts: on
+// Tokenizing by pieces gives exactly the tokens llama.cpp makes of every chunk the packer cuts: on
 // this repository's own files, on text made to break it, and on seeded random text, for each
 // vocabulary the suite writes (SentencePiece, and Qwen2- and Llama 3-style BPE). A vocabulary that allows no
 // cut rule falls back to whole chunks.
@@ -11,8 +11,8 @@ import { measureFile } from "../../src/core/pack/packer";
 import { readVocabulary } from "../../src/engine/ggufVocab";
 import { loadLlama } from "../../src/engine/llama";
 import { countingFor } from "../../src/engine/pieceCounter";
-import { bpePieceCounter } from "../../src/engine/bpePieces";
-import { chunkCounter, chunkTokenizer, openTokenizer } from "../../src/engine/tokenizer";
+import { bpePieceTokenizer } from "../../src/engine/bpePieces";
+import { chunkTokens, chunkTokenizer, openTokenizer } from "../../src/engine/tokenizer";
 import { HOSTILE_OUTPUT } from "../support/hostile";
 import { tempDir } from "../support/fixtures";
 import { testModelPath } from "../support/models";
@@ -86,7 +86,7 @@ function randomTexts(n: number): string[] {
   return Array.from({ length: n }, () => Array.from({ length: 1 + next(60) }, () => parts[next(parts.length)]).join(""));
 }
 
-test("piece counts equal llama.cpp's tokens for every chunk of real files, nasty text and random text", async () => {
+test("piece tokens equal llama.cpp's, id for id, for every chunk of real files, nasty text and random text", async () => {
   const files = ownFiles();
   const texts = [...NASTY, ...randomTexts(3000)];
   assert.ok(files.length > 80, `${files.length} files`);
@@ -95,18 +95,22 @@ test("piece counts equal llama.cpp's tokens for every chunk of real files, nasty
     assert.ok(kind in counting, `${name}: ${"why" in counting ? counting.why : Object.keys(counting)}`);
     const model = await load(path);
     const tokenize = chunkTokenizer(model);
-    const whole = (text: string): number => tokenize(text).length;
-    // SentencePiece counts from the vocabulary alone; BPE pieces through llama.cpp, the first as a continuation.
-    const counter = "spm" in counting ? counting.spm : "bpe" in counting ? bpePieceCounter(model, tokenize, counting.bpe) : assert.fail(counting.why);
-    // What the engines use, user-defined tokens handled: the same counts.
-    const wired = chunkCounter(model, tokenize);
+    // SentencePiece from the vocabulary alone; BPE pieces through llama.cpp, the first as a continuation.
+    const counter = "spm" in counting ? counting.spm : "bpe" in counting ? bpePieceTokenizer(model, tokenize, counting.bpe) : assert.fail(counting.why);
+    // What the engines use, user-defined tokens handled: the same tokens.
+    const wired = chunkTokens(model, tokenize);
     let chunks = 0;
     const check = (text: string): number => {
-      const expected = whole(text);
-      if (!text.includes("<tool_call>")) assert.equal(counter.count(text), expected, `${name}: ${JSON.stringify(text.slice(0, 120))}`);
-      assert.equal(wired(text), expected, `${name}, as wired: ${JSON.stringify(text.slice(0, 120))}`);
+      const expected = tokenize(text);
+      const what = `${name}: ${JSON.stringify(text.slice(0, 120))}`;
+      if (!text.includes("<tool_call>")) {
+        assert.equal(counter.count(text), expected.length, what);
+        assert.deepEqual([...counter.tokens(text)], expected, what);
+      }
+      assert.equal(wired.count(text), expected.length, `${what}, as wired`);
+      assert.deepEqual([...wired.tokens(text)], expected, `${what}, as wired`);
       chunks++;
-      return expected;
+      return expected.length;
     };
     // Made-up text first, while every piece in it is new; then the chunks the packer itself cuts
     // (headers and blocks of lines) at two budgets.
@@ -124,26 +128,40 @@ test("a vocabulary that can join text across a cut is counted by whole chunks, j
   assert.ok("why" in made && /newline/.test(made.why), "no cut rule");
   const model = await load(path);
   const tokenize = chunkTokenizer(model);
-  const count = chunkCounter(model, tokenize);
-  for (const t of [...NASTY, ...randomTexts(200)]) assert.equal(count(t), tokenize(t).length, JSON.stringify(t.slice(0, 80)));
-  // openTokenizer takes the same way: its counts are llama.cpp's, from whole chunks.
+  const wired = chunkTokens(model, tokenize);
+  for (const t of [...NASTY, ...randomTexts(200)]) {
+    assert.equal(wired.count(t), tokenize(t).length, JSON.stringify(t.slice(0, 80)));
+    assert.deepEqual([...wired.tokens(t)], tokenize(t), JSON.stringify(t.slice(0, 80)));
+  }
+  // openTokenizer takes the same way: its tokens are llama.cpp's, from whole chunks.
   const tokenizer = await openTokenizer(path, { workers: 0 });
   try {
-    for (const t of NASTY) assert.equal(tokenizer.countTokens(t), tokenize(t).length);
+    for (const t of NASTY) {
+      assert.equal(tokenizer.countTokens(t), tokenize(t).length);
+      assert.deepEqual([...tokenizer.tokenize(t)], tokenize(t));
+    }
   } finally {
     await tokenizer.dispose();
   }
 });
 
-test("planning with a piece counter loads no model: the vocabulary alone counts", async () => {
+test("planning with a SentencePiece vocabulary loads no model: the vocabulary alone counts and tokenizes", async () => {
   const tokenizer = await openTokenizer(models[2]!.path);
   try {
-    assert.equal(tokenizer.countTokens("def main():\n    return 0\n"), chunkTokenizer(await load(models[2]!.path))("def main():\n    return 0\n").length);
-    // tokenize() needs the model itself, loaded only when asked.
-    assert.throws(() => tokenizer.tokenize("x"), /await ready\(\) first/);
-    await tokenizer.ready();
-    assert.ok(tokenizer.tokenize("x").length > 0);
+    const text = "def main():\n    return 0\n";
+    const expected = chunkTokenizer(await load(models[2]!.path))(text);
+    assert.equal(tokenizer.countTokens(text), expected.length);
+    assert.deepEqual([...tokenizer.tokenize(text)], expected);
   } finally {
     await tokenizer.dispose();
+  }
+  // A BPE vocabulary needs llama.cpp for its pieces: tokenize() waits for the model, loaded when asked.
+  const bpe = await openTokenizer(models[3]!.path);
+  try {
+    assert.throws(() => bpe.tokenize("x"), /await ready\(\) first/);
+    await bpe.ready();
+    assert.ok(bpe.tokenize("x").length > 0);
+  } finally {
+    await bpe.dispose();
   }
 });

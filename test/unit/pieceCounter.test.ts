@@ -7,8 +7,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readVocabulary, type Vocabulary } from "../../src/engine/ggufVocab";
 import { BpeCuts } from "../../src/engine/bpePieces";
-import { countingFor, CutRule, cutRuleFor, PieceCounter } from "../../src/engine/pieceCounter";
-import { spmCounter } from "../../src/engine/spmCount";
+import { countingFor, CutRule, cutRuleFor, PieceTokenizer } from "../../src/engine/pieceCounter";
+import { spmTokenizer } from "../../src/engine/spmCount";
 import { tempDir } from "../support/fixtures";
 import { ValueType, writeGguf } from "../support/gguf";
 import { buildVocab } from "../support/testModel";
@@ -29,7 +29,7 @@ function vocab(pieces: [string, number][], extra: Partial<Vocabulary> = {}): Voc
 /** How the counter splits text where the rule allows: how many pieces, and the distinct ones. */
 function pieces(rule: CutRule, text: string): { count: number; distinct: string[] } {
   const distinct: string[] = [];
-  const count = new PieceCounter(rule, (ps) => ps.map((p) => { distinct.push(p); return 1; })).count(text);
+  const count = new PieceTokenizer(rule, (ps) => ps.map((p) => { distinct.push(p); return [0]; })).count(text);
   return { count, distinct };
 }
 
@@ -57,7 +57,7 @@ test("a vocabulary that could join across a cut gets no rule, and says why", () 
   assert.match((cutRuleFor(vocab([["a\ufffd", 0]])) as { why: string }).why, /not valid UTF-8/);
   assert.match((countingFor(vocab([["ab", 1]], { scores: [] })) as { why: string }).why, /no merge scores/);
   const noBytes = vocab([["ab", 1]]);
-  assert.match((spmCounter({ ...noBytes, tokens: noBytes.tokens.map((t) => (t === "<0x41>" ? "<0x41 >" : t)) }) as { why: string }).why, /byte tokens/);
+  assert.match((spmTokenizer({ ...noBytes, tokens: noBytes.tokens.map((t) => (t === "<0x41>" ? "<0x41 >" : t)) }) as { why: string }).why, /byte tokens/);
   assert.ok("spm" in countingFor(vocab([["ab", 1]])));
   const qwen = countingFor({ model: "gpt2", pre: "qwen2", tokens: ["a", "<tool_call>"], scores: [], types: [1, 4] });
   assert.ok("bpe" in qwen && qwen.bpe === "qwen2" && qwen.userDefined.join() === "<tool_call>");
@@ -70,7 +70,7 @@ test("BPE pre-tokenizers are cut after a digit, after a letter before a non-lett
   const cut = (pre: "qwen2" | "llama-bpe", text: string): string[] => {
     const parts: string[] = [];
     let at = 0;
-    new PieceCounter(new BpeCuts(pre), (ps) => ps.map((p) => { parts.push(p); return 1; }), (p) => { parts.push(p); return 1; }).count(text);
+    new PieceTokenizer(new BpeCuts(pre), (ps) => ps.map((p) => { parts.push(p); return [0]; }), (p) => { parts.push(p); return [0]; }).count(text);
     // The counter remembers pieces, so rebuild the split from where each first appears.
     return parts.map((p) => { const i = text.indexOf(p, at); at = i + p.length; return `${i}:${p}`; });
   };
@@ -88,7 +88,7 @@ test("each distinct piece is counted once, and the sums stay exact as the memo g
   const counted: string[] = [];
   const chars = "x0123456789";
   const joinAll = [...chars].flatMap((a) => [...chars].map((b) => a + b));
-  const counter = new PieceCounter(new CutRule(["ab", "abc", "bc", ...joinAll]), (ps) => ps.map((p) => { counted.push(p); return p.length; }));
+  const counter = new PieceTokenizer(new CutRule(["ab", "abc", "bc", ...joinAll]), (ps) => ps.map((p) => { counted.push(p); return Array.from(p, (c) => c.charCodeAt(0)); }));
   assert.equal(counter.count("abc-abc-abc"), 11);
   assert.deepEqual(counted, ["abc", "-"]);
   // 200,000 distinct pieces grow the table several times; every text's sum is checked.
@@ -106,16 +106,42 @@ test("each distinct piece is counted once, and the sums stay exact as the memo g
   assert.equal(counted.filter((p) => p === long).length, 3);
 });
 
+test("a text's tokens are its pieces' tokens in order, through table growth, long pieces and first pieces", () => {
+  // Each piece's "tokens" are its character codes, so a text's tokens must spell the text.
+  const codes = (p: string): number[] => Array.from(p, (c) => c.charCodeAt(0));
+  const spelled = (t: Int32Array): string => String.fromCharCode(...t);
+  const chars = "x0123456789";
+  const joinAll = [...chars].flatMap((a) => [...chars].map((b) => a + b));
+  const firsts: string[] = [];
+  const tokenizer = new PieceTokenizer(new CutRule(["ab", "abc", "bc", ...joinAll]), (ps) => ps.map(codes), (p) => { firsts.push(p); return [-1, ...codes(p)]; });
+  // The first piece of each text is tokenized apart (a BPE chunk's continuation): marked by -1 here.
+  assert.deepEqual([...tokenizer.tokens("abc-abc")], [-1, ...codes("abc"), ...codes("-abc")]);
+  for (let i = 0; i < 150_000; i++) {
+    // New pieces in the middle of a text: the table grows while this text's references are held.
+    const text = `abc-x${i}-abc-x${i}-${"x1".repeat(i % 50 === 0 ? 60 : 1)}`;
+    const t = tokenizer.tokens(text);
+    assert.equal(t[0], -1);
+    assert.equal(spelled(t.subarray(1)), text, text);
+    assert.equal(tokenizer.count(text), t.length);
+  }
+  assert.ok(firsts.length < 10, "first pieces are remembered too");
+  // Without a first-piece tokenizer, every piece comes from the table.
+  const plain = new PieceTokenizer(new CutRule(["ab", ...joinAll]), (ps) => ps.map(codes));
+  assert.equal(spelled(plain.tokens("ab ab x12 " + "x1".repeat(80))), "ab ab x12 " + "x1".repeat(80));
+  assert.equal(plain.tokens("").length, 0);
+});
+
 test("SentencePiece counts follow llama.cpp's merge order: highest score, then leftmost", () => {
   // "ab" outscores "bc", so "abc" merges a+b first, then "ab"+"c" only if "abc" is a token.
   const v = vocab([["ab", 5], ["bc", 4], ["abc", 1], ["bcd", 6], ["▁", 0], ["▁x", 1], ["xa", 9]]);
-  const { count } = spmCounter(v) as { count: (p: string) => number };
+  const { tokenize } = spmTokenizer(v) as { tokenize: (p: string) => number[] };
+  const count = (p: string): number => tokenize(p).length;
   assert.equal(count("abc"), 1); // ab, then abc
   assert.equal(count("abcd"), 2); // ab first (5 > 4), so bcd is never reached: ab|c|d -> abc|d
   assert.equal(count("bcd"), 1);
   // Equal scores: the leftmost pair merges first. "aa" twice in "aaa" leaves one lone "a".
-  const ties = spmCounter(vocab([["aa", 1]])) as { count: (p: string) => number };
-  assert.equal(ties.count("aaa"), 2);
+  const ties = spmTokenizer(vocab([["aa", 1]])) as { tokenize: (p: string) => number[] };
+  assert.equal(ties.tokenize("aaa").length, 2);
   // A space is "▁": " x" is one token, "xa" outranks it in " xa".
   assert.equal(count(" x"), 1);
   assert.equal(count(" xa"), 2);
@@ -124,6 +150,14 @@ test("SentencePiece counts follow llama.cpp's merge order: highest score, then l
   assert.equal(count("😀"), 4);
   assert.equal(count("\ud800"), 3, "a lone surrogate is U+FFFD, three bytes");
   assert.equal(count(""), 0);
+  // The ids: tokens by their place in the vocabulary, bytes as byte tokens.
+  const id = (t: string): number => v.tokens.lastIndexOf(t);
+  assert.deepEqual(tokenize("abcd"), [id("abc"), id("<0x64>")]);
+  assert.deepEqual(tokenize(" xa"), [id("▁"), id("xa")]);
+  assert.deepEqual(tokenize("é"), [id("<0xC3>"), id("<0xA9>")]);
+  // Two tokens with the same text: the later one is the one llama.cpp's map finds.
+  const twice = vocab([["ab", 1], ["ab", 2]]);
+  assert.deepEqual((spmTokenizer(twice) as { tokenize: (p: string) => number[] }).tokenize("ab"), [twice.tokens.lastIndexOf("ab")]);
 });
 
 test("the vocabulary is read from GGUF metadata, however large, and damage is named", async () => {

@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "n
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import type { Token } from "../wim/engine";
+import type { Token, TokenList } from "../wim/engine";
 
 export interface CacheHit {
   file: string;
@@ -50,8 +50,8 @@ export function defaultStateCacheDirectory(): string {
 }
 
 /** The hash chain over the opening tokens and each segment's tokens. */
-export function tokenChain(opening: readonly Token[], segments: readonly (readonly Token[])[]): string[] {
-  const hash = (previous: string, tokens: readonly Token[]): string =>
+export function tokenChain(opening: readonly Token[], segments: readonly TokenList[]): string[] {
+  const hash = (previous: string, tokens: TokenList): string =>
     createHash("sha256").update(previous).update(Buffer.from(Int32Array.from(tokens).buffer)).digest("hex");
   const chain = [hash("", opening)];
   for (const s of segments) chain.push(hash(chain[chain.length - 1]!, s));

@@ -4,11 +4,17 @@
 //
 // A segment's tokens are its chunks' tokens in order (each piece's header, then its blocks of
 // lines): each chunk is tokenized on its own, once, and the engine prefills exactly those tokens.
-// Measuring (tokenizing) is per file and can run in parallel; assigning pieces to segments is a
-// cheap sequential pass.
+// A plan made to run keeps them (Segment.tokenIds), so the run tokenizes nothing again; a plan
+// made to be shown only counts. Measuring is per file and can run in parallel; assigning pieces
+// to segments is a cheap sequential pass.
 import type { SkippedFile, WorkspaceFile } from "../workspace/reader";
 
 export type CountTokens = (text: string) => number;
+/** A chunk's tokens as the engine will prefill them. */
+export type TokenizeChunk = (text: string) => Int32Array;
+
+/** Both ways to measure a chunk, from one tokenizer: counting is cheaper when no tokens are kept. */
+export interface ChunkTokenizer { count: CountTokens; tokens: TokenizeChunk }
 
 export interface SourcePiece {
   path: string;
@@ -24,18 +30,25 @@ export interface SourcePiece {
   chunkEnds: number[];
 }
 
-export interface Segment { index: number; text: string; tokens: number; sources: SourcePiece[] }
+export interface Segment {
+  index: number;
+  text: string;
+  tokens: number;
+  sources: SourcePiece[];
+  /** The segment's tokens, chunk after chunk, when the plan kept them (see measureFile's `tokenize`). */
+  tokenIds?: Int32Array;
+}
 
 export interface PackedFile { path: string; lines: number; bytes: number; tokens: number; pieces: number }
 
 export interface PackResult { segments: Segment[]; files: PackedFile[]; skipped: SkippedFile[]; totalTokens: number }
 
-export interface PackOptions { segmentTokens: number; countTokens: CountTokens }
+export interface PackOptions { segmentTokens: number; countTokens: CountTokens; /** Keep each segment's tokens (Segment.tokenIds). */ tokenize?: TokenizeChunk }
 
-/** Whole lines, ending with a newline, tokenized as one chunk. */
-export interface Block { text: string; lines: number; tokens: number }
+/** Whole lines, ending with a newline, tokenized as one chunk; `ids` when the plan keeps tokens. */
+export interface Block { text: string; lines: number; tokens: number; ids?: Int32Array }
 
-export interface Piece { path: string; startLine: number; endLine: number; header: string; headerTokens: number; blocks: Block[]; tokens: number }
+export interface Piece { path: string; startLine: number; endLine: number; header: string; headerTokens: number; headerIds?: Int32Array; blocks: Block[]; tokens: number }
 
 export type MeasuredFile =
   | { path: string; lines: number; bytes: number; pieces: Piece[] }
@@ -105,23 +118,28 @@ export function checkBudget(budget: number): void {
 
 export function packFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], options: PackOptions): PackResult {
   checkBudget(options.segmentTokens);
-  return assignSegments(files.map((f) => measureFile(f, options.segmentTokens, options.countTokens)), options.segmentTokens);
+  return assignSegments(files.map((f) => measureFile(f, options.segmentTokens, options.countTokens, options.tokenize)), options.segmentTokens);
 }
 
 /**
  * Tokenizes one file into pieces that each fit a segment: its lines are grouped into blocks, each
  * block counted once, and pieces are runs of whole blocks under a header naming their lines.
+ * With `tokenize`, blocks and headers keep their tokens, for the segments to carry into the run.
  */
-export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">, budget: number, count: CountTokens): MeasuredFile {
+export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">, budget: number, count: CountTokens, tokenize?: TokenizeChunk): MeasuredFile {
   const lines = new FileLines(file.text);
   const total = lines.count;
-  const blocks = toBlocks(lines, Math.min(BLOCK_CHARS, budget / 2), budget, count);
+  const blocks = toBlocks(lines, Math.min(BLOCK_CHARS, budget / 2), budget, count, tokenize);
   if (!blocks) return { path: file.path, skipped: { path: file.path, reason: "line-too-long", detail: `a line longer than ${budget} tokens` } };
   const piece = (first: number, taken: Block[]): Piece => {
     const lineCount = taken.reduce((n, b) => n + b.lines, 0);
     const header = pieceHeader(file.path, total ? first : 0, total ? first + lineCount - 1 : 0, total);
-    const headerTokens = count(header);
-    return { path: file.path, startLine: total ? first : 0, endLine: total ? first + lineCount - 1 : 0, header, headerTokens, blocks: taken, tokens: headerTokens + taken.reduce((n, b) => n + b.tokens, 0) };
+    const headerIds = tokenize?.(header);
+    const headerTokens = headerIds ? headerIds.length : count(header);
+    return {
+      path: file.path, startLine: total ? first : 0, endLine: total ? first + lineCount - 1 : 0, header, headerTokens, ...(headerIds ? { headerIds } : {}),
+      blocks: taken, tokens: headerTokens + taken.reduce((n, b) => n + b.tokens, 0),
+    };
   };
   const whole = piece(1, blocks);
   if (whole.tokens <= budget) return { path: file.path, lines: total, bytes: file.bytes, pieces: [whole] };
@@ -154,14 +172,15 @@ export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">
 }
 
 /** Groups lines into blocks of at most `chars` characters; a block over `budget` tokens is split further. */
-function toBlocks(lines: FileLines, chars: number, budget: number, count: CountTokens): Block[] | undefined {
+function toBlocks(lines: FileLines, chars: number, budget: number, count: CountTokens, tokenize?: TokenizeChunk): Block[] | undefined {
   const blocks: Block[] = [];
   const add = (from: number, to: number): boolean => {
     const text = lines.slice(from, to);
-    const tokens = count(text);
+    const ids = tokenize?.(text);
+    const tokens = ids ? ids.length : count(text);
     // Leave room for a header: a block must fit a segment beside one.
     if (tokens <= budget * 0.75) {
-      blocks.push({ text, lines: to - from, tokens });
+      blocks.push({ text, lines: to - from, tokens, ...(ids ? { ids } : {}) });
       return true;
     }
     if (to - from === 1) return false;
@@ -183,14 +202,18 @@ function toBlocks(lines: FileLines, chars: number, budget: number, count: CountT
   return blocks;
 }
 
-export function assignSegments(measured: readonly MeasuredFile[], budget: number): PackResult {
-  const segments: Segment[] = [];
+/** Where each piece goes, before any segment's text is joined: files in order, pieces in order, a new segment when the next piece would not fit. */
+export interface Layout { files: PackedFile[]; skipped: SkippedFile[]; totalTokens: number; groups: Piece[][] }
+
+export function layoutSegments(measured: readonly MeasuredFile[], budget: number): Layout {
+  const groups: Piece[][] = [];
   const files: PackedFile[] = [];
   const skipped: SkippedFile[] = [];
   let current: Piece[] = [];
   let used = 0;
+  let totalTokens = 0;
   const flush = (): void => {
-    if (current.length) segments.push(build(segments.length, current));
+    if (current.length) groups.push(current);
     current = [];
     used = 0;
   };
@@ -206,13 +229,20 @@ export function assignSegments(measured: readonly MeasuredFile[], budget: number
       used += piece.tokens;
       tokens += piece.tokens;
     }
+    totalTokens += tokens;
     files.push({ path: m.path, lines: m.lines, bytes: m.bytes, tokens, pieces: m.pieces.length });
   }
   flush();
-  return { segments, files, skipped, totalTokens: segments.reduce((n, s) => n + s.tokens, 0) };
+  return { files, skipped, totalTokens, groups };
 }
 
-function build(index: number, pieces: readonly Piece[]): Segment {
+export function assignSegments(measured: readonly MeasuredFile[], budget: number): PackResult {
+  const layout = layoutSegments(measured, budget);
+  return { segments: layout.groups.map((pieces, i) => buildSegment(i, pieces)), files: layout.files, skipped: layout.skipped, totalTokens: layout.totalTokens };
+}
+
+/** A segment's text, its map back to the files, and its tokens when its pieces kept them. */
+export function buildSegment(index: number, pieces: readonly Piece[]): Segment {
   let text = "";
   let tokens = 0;
   const sources: SourcePiece[] = [];
@@ -228,7 +258,22 @@ function build(index: number, pieces: readonly Piece[]): Segment {
     tokens += p.tokens;
     sources.push({ path: p.path, startLine: p.startLine, endLine: p.endLine, headerStart, start, end: text.length, tokens: p.tokens, chunkEnds });
   }
-  return { index, text, tokens, sources };
+  const kept = pieces.every((p) => p.headerIds && p.blocks.every((b) => b.ids));
+  return { index, text, tokens, sources, ...(kept ? { tokenIds: joinIds(pieces, tokens) } : {}) };
+}
+
+function joinIds(pieces: readonly Piece[], tokens: number): Int32Array {
+  const out = new Int32Array(tokens);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p.headerIds!, at);
+    at += p.headerIds!.length;
+    for (const b of p.blocks) {
+      out.set(b.ids!, at);
+      at += b.ids!.length;
+    }
+  }
+  return out;
 }
 
 /**

@@ -2,6 +2,15 @@
 // implements it over KV-cache sequences; a server engine can implement it over requests that
 // resend the prefix. The core never sees a model library.
 export type Token = number;
+/** Tokens as a run holds them: lists it builds, or a plan's packed arrays. */
+export type TokenList = readonly Token[] | Int32Array;
+
+/** The lists one after another. */
+export function concatTokens(lists: readonly TokenList[]): Token[] {
+  const out: Token[] = [];
+  for (const list of lists) for (let i = 0; i < list.length; i++) out.push(list[i]!);
+  return out;
+}
 
 /** A chat template around one user turn: `prefix` opens the conversation and the user's turn, `suffix` closes it and opens the assistant's. */
 export interface ChatParts { prefix: Token[]; suffix: Token[] }
@@ -33,7 +42,7 @@ export interface EngineSequence {
   readonly length: number;
   readonly tokens: readonly Token[];
   /** Prefills tokens without generating; rejects with an AbortError between batches when aborted. */
-  append(tokens: readonly Token[], signal?: AbortSignal): Promise<void>;
+  append(tokens: TokenList, signal?: AbortSignal): Promise<void>;
   /** Appends `prompt`, then yields greedy tokens until end of generation, `maxTokens`, abort or stop. */
   generate(prompt: readonly Token[], options: GenerateOptions): AsyncGenerator<Token>;
   /** Erases everything from `length` to the end. */

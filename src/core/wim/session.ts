@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { segmentChunks, type Segment } from "../pack/packer";
 import { tokenChain, type CodebaseStateCache } from "../cache/stateCache";
-import { abortError, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type WimEngine } from "./engine";
+import { abortError, concatTokens, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type TokenList, type WimEngine } from "./engine";
 import type { RunTimings, ServerCacheUse, StopReason, WimEvent } from "./events";
 import { MarginWriter, type MarginRecord, type MarginTrace } from "./marginWriter";
 import * as prompts from "./prompts";
@@ -139,7 +139,8 @@ export class WimSession {
     if (questionTokens > MAX_QUESTION_TOKENS) {
       throw new Error(`the question is too long: ${questionTokens.toLocaleString("en-US")} tokens, at most ${MAX_QUESTION_TOKENS.toLocaleString("en-US")}`);
     }
-    const segmentTokens = this.codebase.segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
+    // A plan made to run carries its tokens; otherwise (tests, benchmarks) they are made here.
+    const segmentTokens: TokenList[] = this.codebase.segments.map((s) => s.tokenIds ?? segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
     const total = segmentTokens.reduce((n, t) => n + t.length, 0);
     const reader = engine.chatParts(prompts.READER_SYSTEM);
     const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
@@ -234,7 +235,7 @@ export class WimSession {
           // Evicted or damaged since it was loaded (another window or the CLI shares the cache): read it.
           await seq.truncate(0);
           const prefillStarted = performance.now();
-          await seq.append([...opening, ...segmentTokens.slice(0, reused).flat()], signal);
+          await seq.append(concatTokens([opening, ...segmentTokens.slice(0, reused)]), signal);
           timings.prefillMs += performance.now() - prefillStarted;
           tokensRead += ends[reused - 1]! - opening.length;
         }
@@ -285,13 +286,13 @@ export class WimSession {
   }
 
   /** Loads the entry sharing the longest prefix and cuts it to that prefix; anything amiss means a cold start. */
-  private async warmStart(cache: CodebaseStateCache, chain: string[], seq: EngineSequence, opening: Token[], segmentTokens: Token[][], ends: number[]): Promise<{ file: string; segments: number } | undefined> {
+  private async warmStart(cache: CodebaseStateCache, chain: string[], seq: EngineSequence, opening: Token[], segmentTokens: TokenList[], ends: number[]): Promise<{ file: string; segments: number } | undefined> {
     const hit = await cache.find(this.engine.info.stateKey!, chain).catch(() => undefined);
     if (!hit) return undefined;
     try {
       await cache.guardLoad(hit.file, () => this.restore(seq, hit.file, ends[hit.segments - 1]!));
       // The file's own tokens must be exactly the codebase's: a hash collision or a foreign file is refused.
-      const expected = [...opening, ...segmentTokens.slice(0, hit.segments).flat()];
+      const expected = concatTokens([opening, ...segmentTokens.slice(0, hit.segments)]);
       const held = seq.tokens;
       if (held.length !== expected.length || expected.some((t, i) => held[i] !== t)) throw new Error("the cached state holds other tokens");
       return { file: hit.file, segments: hit.segments };

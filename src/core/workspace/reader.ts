@@ -73,17 +73,9 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(c.abs);
-    } catch (err) {
-      return { path: c.display, reason: "unreadable", detail: errorCode(err) };
-    }
-    // The size can change between the walk and the read.
-    if (bytes.length > maxBytes) return { path: c.display, reason: "too-large", detail: `${bytes.length} bytes` };
-    const verdict = sniff(bytes);
-    if (verdict !== "text") return { path: c.display, reason: verdict };
-    return { path: c.display, absPath: c.abs, root: c.root, bytes: bytes.length, text: decodeText(bytes), modifiedMs: c.modifiedMs };
+    const read = await readFileText(c.abs, maxBytes);
+    if (!("text" in read)) return { path: c.display, ...read };
+    return { path: c.display, absPath: c.abs, root: c.root, bytes: read.bytes, text: read.text, modifiedMs: c.modifiedMs };
   });
   const files: WorkspaceFile[] = [];
   for (const r of read) {
@@ -124,6 +116,20 @@ export function displayNames(roots: string[]): Map<string, string> {
     out.set(root, name);
   }
   return out;
+}
+
+/** A file's text, or why it is not read: unreadable, too large (its size can change after the walk), binary, minified or generated. */
+export async function readFileText(abs: string, maxBytes: number): Promise<{ text: string; bytes: number } | Omit<SkippedFile, "path">> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(abs);
+  } catch (err) {
+    return { reason: "unreadable", detail: errorCode(err) };
+  }
+  if (bytes.length > maxBytes) return { reason: "too-large", detail: `${bytes.length} bytes` };
+  const verdict = sniff(bytes);
+  if (verdict !== "text") return { reason: verdict };
+  return { text: decodeText(bytes), bytes: bytes.length };
 }
 
 function errorCode(err: unknown): string {
