@@ -24,9 +24,9 @@ rmSync("dist", { recursive: true, force: true });
 const builds = [
   { ...node, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.js" },
   { ...node, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } },
-  { ...node, entryPoints: ["src/engine/tokenizerWorker.ts"], outfile: "dist/tokenizerWorker.js" },
+  { ...node, entryPoints: ["src/engine/tokens/tokenizerWorker.ts"], outfile: "dist/tokenizerWorker.js" },
   { ...node, entryPoints: ["src/engine/host.ts"], outfile: "dist/engineHost.js" },
-  { ...node, entryPoints: ["src/engine/gpuProbe.ts"], outfile: "dist/gpuProbe.js" },
+  { ...node, entryPoints: ["src/engine/backend/gpuProbe.ts"], outfile: "dist/gpuProbe.js" },
   {
     bundle: true,
     platform: "browser",

@@ -6,8 +6,8 @@
 // evaluated with next-token probabilities, then erased) against the same prompt evaluated without
 // them. Prints a line per depth and a final JSON line with the settings, backend and GPU.
 import { parseArgs } from "node:util";
-import type { GpuChoice } from "../src/engine/llama";
-import { openLlamaEngine } from "../src/engine/llamaEngine";
+import type { GpuChoice } from "../src/engine/llama/runtime";
+import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
 import * as prompts from "../src/core/wim/prompts";
 import * as verdict from "../src/core/wim/verdict";
 

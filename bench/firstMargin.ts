@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { WimEvent } from "../src/core/wim/events";
 import type { RunSettings } from "../src/shared/engineProtocol";
-import { EngineClient } from "../src/extension/engineClient";
+import { EngineClient } from "../src/client/engineClient";
 import { tempDir } from "../test/support/fixtures";
 
 const { values, positionals } = parseArgs({

@@ -6,11 +6,11 @@
 import { parseArgs } from "node:util";
 import { measureFile } from "../src/core/pack/packer";
 import { readWorkspace } from "../src/core/workspace/reader";
-import { readVocabulary } from "../src/engine/ggufVocab";
-import { loadLlama } from "../src/engine/llama";
-import { countingFor } from "../src/engine/pieceCounter";
-import { bpePieceTokenizer } from "../src/engine/bpePieces";
-import { chunkTokenizer } from "../src/engine/tokenizer";
+import { readVocabulary } from "../src/engine/tokens/ggufVocab";
+import { loadLlama } from "../src/engine/llama/runtime";
+import { countingFor } from "../src/engine/tokens/pieceCounter";
+import { bpePieceTokenizer } from "../src/engine/tokens/bpePieces";
+import { chunkTokenizer } from "../src/engine/tokens/tokenizer";
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({ allowPositionals: true, options: { model: { type: "string" }, "segment-tokens": { type: "string" } } });

@@ -12,8 +12,8 @@ import { DiskStateCache } from "../src/core/cache/stateCache";
 import { planCodebase, type CodebasePlan } from "../src/core/plan";
 import type { WimEvent } from "../src/core/wim/events";
 import { WimSession } from "../src/core/wim/session";
-import type { GpuChoice } from "../src/engine/llama";
-import { openLlamaEngine, type LlamaEngine } from "../src/engine/llamaEngine";
+import type { GpuChoice } from "../src/engine/llama/runtime";
+import { openLlamaEngine, type LlamaEngine } from "../src/engine/llama/llamaEngine";
 import { tempDir } from "../test/support/fixtures";
 
 const { values } = parseArgs({

@@ -13,8 +13,8 @@ import * as prompts from "../src/core/wim/prompts";
 import { WimSession, type WimOptions } from "../src/core/wim/session";
 import * as verdict from "../src/core/wim/verdict";
 import type { WimEvent } from "../src/core/wim/events";
-import type { GpuChoice } from "../src/engine/llama";
-import { openLlamaEngine, type LlamaEngine } from "../src/engine/llamaEngine";
+import type { GpuChoice } from "../src/engine/llama/runtime";
+import { openLlamaEngine, type LlamaEngine } from "../src/engine/llama/llamaEngine";
 
 const { values } = parseArgs({
   options: {

@@ -1,7 +1,7 @@
 // Shared CLI argument handling: one-line errors, non-zero exits, no stack traces for user mistakes.
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { DEFAULT_MODEL } from "../engine/modelResolve";
+import { DEFAULT_MODEL } from "../engine/model/modelResolve";
 
 export class UsageError extends Error {
   override name = "UsageError";

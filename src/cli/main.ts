@@ -1,9 +1,9 @@
 // ask-codebase: the same pipeline as the extension, in a terminal.
 import { DEFAULT_CACHE_MIB, defaultStateCacheDirectory } from "../core/cache/stateCache";
 import { ContextTooSmallError } from "../core/wim/engine";
-import { ModelFileError } from "../engine/modelFile";
-import { ServerError } from "../engine/serverApi";
-import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/modelResolve";
+import { ModelFileError } from "../engine/model/modelFile";
+import { ServerError } from "../engine/server/serverApi";
+import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/model/modelResolve";
 import { UsageError } from "./args";
 import { askCommand } from "./askCommand";
 import { reveal } from "../core/reveal";

@@ -1,8 +1,8 @@
 // `ask-codebase pack DIR --model FILE`: what a question would read, before any model runs.
 import { parseArgs } from "node:util";
 import type { CodebasePlan } from "../core/plan";
-import { openTokenizer } from "../engine/tokenizer";
-import { resolveModel } from "../engine/modelResolve";
+import { openTokenizer } from "../engine/tokens/tokenizer";
+import { resolveModel } from "../engine/model/modelResolve";
 import { folder, modelSpec } from "./args";
 import { reveal } from "../core/reveal";
 import { bytes, int } from "./format";

@@ -1,7 +1,7 @@
 // What both `ask` and `pack` read, and how: the shared flags and the plan they lead to.
 import { DEFAULT_SEGMENT_TOKENS } from "../core/pack/packer";
 import { planCodebase, type CodebasePlan } from "../core/plan";
-import type { Tokenizer } from "../engine/tokenizer";
+import type { Tokenizer } from "../engine/tokens/tokenizer";
 import { positiveInt } from "./args";
 
 export const SCOPE_OPTIONS = {

@@ -1,7 +1,7 @@
 // Entry point of the engine's process (forked by the extension): messages in over IPC, one
 // EngineService, messages out. If the extension host goes away, so does this process.
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
-import { EngineService } from "./engineService";
+import { EngineService } from "./service";
 
 const send = (message: FromEngine): void => {
   if (process.connected) process.send!(message);

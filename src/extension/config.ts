@@ -1,7 +1,7 @@
 // One typed view of the `askCodebase.*` settings (package.json contributes.configuration).
 import * as vscode from "vscode";
-import type { GpuChoice } from "../engine/llama";
-import type { ServerKind } from "../engine/serverApi";
+import type { GpuChoice } from "../engine/llama/runtime";
+import type { ServerKind } from "../engine/server/serverApi";
 import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
 import { DEFAULT_CACHE_MIB } from "../core/cache/stateCache";
 

@@ -1,7 +1,7 @@
 // The VS Code adapter, kept thin: build the services, register them, push every disposable.
 import * as vscode from "vscode";
 import type { WimEvent } from "../core/wim/events";
-import { EngineClient } from "./engineClient";
+import { EngineClient } from "../client/engineClient";
 import { MarginsView } from "./marginsView";
 import { selectModel } from "./selectModel";
 import { clearCache } from "./clearCache";

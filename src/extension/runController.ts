@@ -8,13 +8,13 @@ import { totalmem } from "node:os";
 import { isAbsolute, join, resolve, sep } from "node:path";
 import * as vscode from "vscode";
 import type { WimEvent } from "../core/wim/events";
-import { isRemoteModel } from "../engine/modelResolve";
+import { isRemoteModel } from "../engine/model/modelResolve";
 import type { PlanSummary, RunSettings } from "../shared/engineProtocol";
 import type { FromWebview, ToWebview } from "../shared/webviewProtocol";
 import { readConfig, type AskConfig } from "./config";
-import type { EngineClient } from "./engineClient";
+import type { EngineClient } from "../client/engineClient";
 import type { MarginsView } from "./marginsView";
-import { defaultModel } from "./modelChoice";
+import { defaultModel } from "../shared/modelCatalog";
 import { absolutePath } from "./paths";
 
 export interface RunRecord {

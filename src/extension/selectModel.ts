@@ -4,7 +4,7 @@ import { totalmem } from "node:os";
 import { join } from "node:path";
 import * as vscode from "vscode";
 import { SECTION } from "./config";
-import { defaultModel, MODEL_LADDER } from "./modelChoice";
+import { defaultModel, MODEL_LADDER } from "../shared/modelCatalog";
 
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
   const suggested = defaultModel({ ramBytes: totalmem() });

@@ -2,8 +2,8 @@
 // process so that a native abort, a GPU fault or running out of memory kills only that process.
 import type { WimEvent } from "../core/wim/events";
 import type { SkipReason } from "../core/workspace/reader";
-import type { GpuChoice } from "../engine/llama";
-import type { ServerKind } from "../engine/serverApi";
+import type { GpuChoice } from "../engine/llama/runtime";
+import type { ServerKind } from "../engine/server/serverApi";
 import type { ClassifyMode } from "../core/wim/verdict";
 
 export interface RunSettings {

@@ -2,8 +2,8 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BackendMemory, chooseBackend, probeBackend } from "../../src/engine/backendChoice";
-import type { GpuChoice } from "../../src/engine/llama";
+import { BackendMemory, chooseBackend, probeBackend } from "../../src/engine/backend/backendChoice";
+import type { GpuChoice } from "../../src/engine/llama/runtime";
 import { tempDir } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 

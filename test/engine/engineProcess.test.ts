@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { WimEvent } from "../../src/core/wim/events";
 import type { RunSettings } from "../../src/shared/engineProtocol";
-import { EngineClient } from "../../src/extension/engineClient";
+import { EngineClient } from "../../src/client/engineClient";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 
@@ -99,7 +99,7 @@ test("when the extension host dies mid-run, the engine process does not stay beh
   // reloaded extension host is.
   const long = { ...settings, marginTokens: 400 };
   const script = `
-    const { EngineClient } = require(${JSON.stringify(resolve("src/extension/engineClient.ts"))});
+    const { EngineClient } = require(${JSON.stringify(resolve("src/client/engineClient.ts"))});
     let told = false;
     const c = new EngineClient({ script: ${JSON.stringify(HOST)}, onEvent: (e) => {
       if (e.type === "margin-token" && !told) { told = true; console.log("engine " + c.pid); }

@@ -3,9 +3,9 @@
 //   . .gpu/setup.sh && node --import tsx --test test/engine/gpuLayers.test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { gpuNeedOf } from "../../src/engine/gpuFit";
-import { loadLlama } from "../../src/engine/llama";
-import { openLlamaEngine } from "../../src/engine/llamaEngine";
+import { gpuNeedOf } from "../../src/engine/llama/gpuFit";
+import { loadLlama } from "../../src/engine/llama/runtime";
+import { openLlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { testModelPath } from "../support/models";
 
 const CONTEXT = 30_720;

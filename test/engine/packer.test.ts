@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { locate, measureFile, packFiles, segmentChunks, splitLines } from "../../src/core/pack/packer";
 import { planCodebase } from "../../src/core/plan";
 import { readWorkspace } from "../../src/core/workspace/reader";
-import { chunkTokenizer, openTokenizer, type Tokenizer } from "../../src/engine/tokenizer";
-import { loadLlama } from "../../src/engine/llama";
+import { chunkTokenizer, openTokenizer, type Tokenizer } from "../../src/engine/tokens/tokenizer";
+import { loadLlama } from "../../src/engine/llama/runtime";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 

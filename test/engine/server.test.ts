@@ -13,8 +13,8 @@ import { planCodebase, type CodebasePlan } from "../../src/core/plan";
 import type { WimEvent } from "../../src/core/wim/events";
 import * as prompts from "../../src/core/wim/prompts";
 import { WimSession, type WimOptions } from "../../src/core/wim/session";
-import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
-import { openServerEngine, type ServerEngine } from "../../src/engine/serverEngine";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
+import { openServerEngine, type ServerEngine } from "../../src/engine/server/serverEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 
@@ -171,7 +171,7 @@ test("the CLI asks through --server and reports the server's cache", () => {
 });
 
 test("the extension's engine process asks through the server when the settings name one", async () => {
-  const { EngineClient } = await import("../../src/extension/engineClient");
+  const { EngineClient } = await import("../../src/client/engineClient");
   const events: WimEvent[] = [];
   const client = new EngineClient({ script: join("dist", "engineHost.js"), onEvent: (e) => events.push(e), onStatus: () => undefined, onExit: () => undefined });
   try {

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { WimEvent } from "../../src/core/wim/events";
 import type { RunSettings } from "../../src/shared/engineProtocol";
-import { EngineClient } from "../../src/extension/engineClient";
+import { EngineClient } from "../../src/client/engineClient";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 

@@ -4,8 +4,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Token as LlamaToken } from "node-llama-cpp";
 import * as verdict from "../../src/core/wim/verdict";
-import { loadLlama } from "../../src/engine/llama";
-import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
+import { loadLlama } from "../../src/engine/llama/runtime";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { testModelPath } from "../support/models";
 
 let engine: LlamaEngine | undefined;

@@ -9,7 +9,7 @@ import { DiskStateCache } from "../../src/core/cache/stateCache";
 import { planCodebase, type CodebasePlan } from "../../src/core/plan";
 import type { WimEvent } from "../../src/core/wim/events";
 import { WimSession, type WimOptions } from "../../src/core/wim/session";
-import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 

@@ -9,7 +9,7 @@ import { WimSession, type WimOptions } from "../../src/core/wim/session";
 import * as verdict from "../../src/core/wim/verdict";
 import type { WimEvent } from "../../src/core/wim/events";
 import type { EngineSequence, Token } from "../../src/core/wim/engine";
-import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llamaEngine";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { writeTestModel } from "../support/testModel";

@@ -1,7 +1,7 @@
 // Pieces of the extension that need no VS Code: the default model and the path guard.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultModel, MODEL_LADDER } from "../../src/extension/modelChoice";
+import { defaultModel, MODEL_LADDER } from "../../src/shared/modelCatalog";
 import { isFromWebview } from "../../src/shared/webviewProtocol";
 
 const GiB = 1024 ** 3;

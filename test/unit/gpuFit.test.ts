@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { layersThatFit } from "../../src/engine/gpuFit";
+import { layersThatFit } from "../../src/engine/llama/gpuFit";
 
 // Weights grow by 10 units a layer over a base of 100 (context buffers, output layer).
 const linear = (calls: number[]) => async (layers: number): Promise<number> => { calls.push(layers); return 100 + 10 * layers; };

@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { detectProtocol, ServerError, tokenId, VllmProtocol } from "../../src/engine/serverApi";
+import { detectProtocol, ServerError, tokenId, VllmProtocol } from "../../src/engine/server/serverApi";
 
 const MODEL = "Qwen/Qwen2.5-Coder-1.5B-Instruct";
 const MODELS = { object: "list", data: [{ id: MODEL, object: "model", owned_by: "vllm", root: MODEL, max_model_len: 32768 }] };

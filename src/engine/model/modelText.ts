@@ -2,9 +2,9 @@
 // its chat template. The local engine holds the whole model, the server engine a vocabulary-only
 // copy of the served one; both speak text through this, so their prompts are the same tokens.
 import type { LlamaModel, Token as LlamaToken } from "node-llama-cpp";
-import type { Token } from "../core/wim/engine";
+import type { Token } from "../../core/wim/engine";
 import { templateSplitter, type TemplateSplitter } from "./chatTemplate";
-import { chunkTokens, chunkTokenizer } from "./tokenizer";
+import { chunkTokens, chunkTokenizer } from "../tokens/tokenizer";
 
 export class ModelText {
   readonly tokenizeText: (text: string) => Token[];

@@ -3,7 +3,7 @@
 // `/v1/completions` (automatic prefix caching). Each request carries the whole prefix; the server
 // computes only what its cache lacks and says how much it reused.
 
-import { CANDIDATE_LIFT } from "../core/wim/engine";
+import { CANDIDATE_LIFT } from "../../core/wim/engine";
 
 export const SERVER_KINDS = ["llama-server", "vllm"] as const;
 export type ServerKind = (typeof SERVER_KINDS)[number];

@@ -2,11 +2,11 @@
 // engine will. Where the vocabulary allows, tokens come from it alone, piece by piece
 // (pieceCounter.ts), with no model load; otherwise from llama.cpp, in helper processes when large.
 import type { LlamaModel } from "node-llama-cpp";
-import { measureFile, type ChunkTokenizer, type MeasuredFile } from "../core/pack/packer";
-import type { WorkspaceFile } from "../core/workspace/reader";
-import { checkModelFile } from "./modelFile";
+import { measureFile, type ChunkTokenizer, type MeasuredFile } from "../../core/pack/packer";
+import type { WorkspaceFile } from "../../core/workspace/reader";
+import { checkModelFile } from "../model/modelFile";
 import { readVocabulary, vocabularyOf } from "./ggufVocab";
-import { loadLlama, machineThreads } from "./llama";
+import { loadLlama, machineThreads } from "../llama/runtime";
 import { bpeTokenizer } from "./bpePieces";
 import { countingFor } from "./pieceCounter";
 import { TokenizerPool } from "./tokenizerPool";
@@ -131,7 +131,10 @@ export function chunkTokens(model: Pick<LlamaModel, "fileInfo" | "tokenize">, to
 
 /** The tokens a way of tokenizing (none: whole chunks) makes with this model's tokenizer. */
 function tokenizingWith(counting: ReturnType<typeof countingFor> | undefined, model: Pick<LlamaModel, "tokenize">, tokenizeChunk: (text: string) => number[], countOnly = false): ChunkTokenizer {
-  if (counting && "spm" in counting) return counting.spm;
+  if (counting && "spm" in counting) {
+    const spm = counting.spm;
+    return { count: (text) => spm.count(text), tokens: (text) => spm.tokens(text) };
+  }
   if (counting && "bpe" in counting) return bpeTokenizer(model, tokenizeChunk, counting.bpe, counting.userDefined, countOnly);
   return { count: (text) => tokenizeChunk(text).length, tokens: (text) => Int32Array.from(tokenizeChunk(text)) };
 }

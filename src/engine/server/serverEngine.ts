@@ -3,11 +3,11 @@
 // has not seen. Erasing a margin is the next request not containing it. Tokens come from a local
 // copy of the model's vocabulary (the same GGUF, loaded without its weights), so prompts are exact.
 import type { LlamaModel } from "node-llama-cpp";
-import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type TokenList, type WimEngine } from "../core/wim/engine";
-import { loadLlama, nodeLlamaCpp } from "./llama";
-import { checkModelFile, ModelFileError } from "./modelFile";
+import { abortError, type EngineInfo, type EngineSequence, type GenerateOptions, type PrepareOptions, type Token, type TokenList, type WimEngine } from "../../core/wim/engine";
+import { loadLlama, nodeLlamaCpp } from "../llama/runtime";
+import { checkModelFile, ModelFileError } from "../model/modelFile";
 import { detectProtocol, ServerError, type ServerConnection, type ServerInfo, type ServerProtocol, type Usage } from "./serverApi";
-import { ModelText } from "./modelText";
+import { ModelText } from "../model/modelText";
 
 export interface ServerEngineOptions extends ServerConnection {
   /** A GGUF of the served model, for its tokenizer and chat template (only the vocabulary is loaded). */

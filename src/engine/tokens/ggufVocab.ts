@@ -2,7 +2,7 @@
 // needs only this: reading it here keeps node-llama-cpp (about 90 MiB in the process, and a helper
 // process that tests its native binary) out of planning.
 import { open } from "node:fs/promises";
-import { ModelFileError } from "./modelFile";
+import { ModelFileError } from "../model/modelFile";
 
 export interface Vocabulary {
   /** GGUF `tokenizer.ggml.model`: "llama" is llama.cpp's SentencePiece tokenizer, "gpt2" its BPE. */

@@ -4,11 +4,11 @@ import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, TokenBias } from "node-llama-cpp";
-import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../core/wim/engine";
-import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./llama";
-import { nodeLlamaCppVersion } from "./backendChoice";
-import { checkModelFile, ModelFileError } from "./modelFile";
-import { ModelText } from "./modelText";
+import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../../core/wim/engine";
+import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./runtime";
+import { nodeLlamaCppVersion } from "../backend/backendChoice";
+import { checkModelFile, ModelFileError } from "../model/modelFile";
+import { ModelText } from "../model/modelText";
 import { gpuNeedOf, layersThatFit } from "./gpuFit";
 import { LlamaSequence, shareBatch } from "./llamaSequence";
 

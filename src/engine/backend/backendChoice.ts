@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { dirname, join } from "node:path";
-import type { GpuChoice } from "./llama";
+import type { GpuChoice } from "../llama/runtime";
 
 /** `unavailable`: this machine has no such GPU or build (not a failure, and no news under "auto"). */
 export interface BackendVerdict { ok: boolean; unavailable?: boolean; reason?: string; at: string }

@@ -1,7 +1,7 @@
 // One node-llama-cpp context sequence behind the core's EngineSequence: prefill in abortable
 // pieces, greedy generation, erasing from the end, saved states, and next-token probabilities.
 import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
-import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token, type TokenList } from "../core/wim/engine";
+import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token, type TokenList } from "../../core/wim/engine";
 
 /** node-llama-cpp brands its token type; ours is a plain number. */
 const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken[];

@@ -3,7 +3,7 @@
 // suite runs; paths are.)
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { nodeLlamaCpp } from "./llama";
+import { nodeLlamaCpp } from "../llama/runtime";
 import { ModelFileError } from "./modelFile";
 
 /** A small instruction-tuned code model: good answers on a laptop, fits in ~1.2 GB. */

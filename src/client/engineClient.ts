@@ -4,8 +4,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { WimEvent } from "../core/wim/events";
-import { BackendMemory, defaultBackendMemory } from "../engine/backendChoice";
-import type { GpuChoice } from "../engine/llama";
+import { BackendMemory, defaultBackendMemory } from "../engine/backend/backendChoice";
+import type { GpuChoice } from "../engine/llama/runtime";
 import type { EngineStats, FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 
 export interface EngineClientOptions {

@@ -17,7 +17,7 @@
 // Never after white space: `\s+(?!\S)` splits a run of spaces by what follows it. Never next to a
 // non-ASCII character: which of those are letters is llama.cpp's Unicode tables' call.
 import type { LlamaModel } from "node-llama-cpp";
-import type { ChunkTokenizer } from "../core/pack/packer";
+import type { ChunkTokenizer } from "../../core/pack/packer";
 import { PieceTokenizer, type BpePre, type Cuts } from "./pieceCounter";
 
 /** NonAscii is 0, which PieceTokenizer's scan starts from; Control is the rest of ASCII (newlines among it). */

@@ -1,5 +1,5 @@
 // A child process that measures files with its own vocab-only copy of the model.
-import { measureFile } from "../core/pack/packer";
+import { measureFile } from "../../core/pack/packer";
 import { openTokenizer, type Tokenizer } from "./tokenizer";
 import { shapeOf, type MeasureReply, type MeasureRequest } from "./tokenizerPool";
 

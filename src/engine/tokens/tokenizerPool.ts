@@ -7,9 +7,9 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { FileLines, pieceHeader, type MeasuredFile } from "../core/pack/packer";
-import type { SkippedFile, WorkspaceFile } from "../core/workspace/reader";
-import { machineThreads } from "./llama";
+import { FileLines, pieceHeader, type MeasuredFile } from "../../core/pack/packer";
+import type { SkippedFile, WorkspaceFile } from "../../core/workspace/reader";
+import { machineThreads } from "../llama/runtime";
 
 
 type FileInput = Pick<WorkspaceFile, "path" | "text" | "bytes">;

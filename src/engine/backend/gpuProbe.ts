@@ -1,8 +1,8 @@
 // Run as its own process: loads the model on one GPU backend and decodes a few tokens. A backend
 // whose kernels abort (the CUDA prebuilt on an older driver does, on the first decode) kills only
 // this process. Prints one JSON line: { ok, gpuNames } or { ok: false, error }.
-import { checkModelFile } from "./modelFile";
-import { machineThreads, nodeLlamaCpp } from "./llama";
+import { checkModelFile } from "../model/modelFile";
+import { machineThreads, nodeLlamaCpp } from "../llama/runtime";
 
 async function probe(backend: string, modelPath: string): Promise<void> {
   await checkModelFile(modelPath);

@@ -5,10 +5,10 @@ import { DiskStateCache } from "../core/cache/stateCache";
 import { planCodebase, type CodebasePlan } from "../core/plan";
 import { WimSession } from "../core/wim/session";
 import type { FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
-import { BackendMemory, chooseBackend, defaultBackendMemory } from "./backendChoice";
-import { LlamaEngine, openLlamaEngine } from "./llamaEngine";
-import { openServerEngine, type ServerEngine } from "./serverEngine";
-import { resolveModel } from "./modelResolve";
+import { BackendMemory, chooseBackend, defaultBackendMemory } from "./backend/backendChoice";
+import { LlamaEngine, openLlamaEngine } from "./llama/llamaEngine";
+import { openServerEngine, type ServerEngine } from "./server/serverEngine";
+import { resolveModel } from "./model/modelResolve";
 
 export class EngineService {
   private engine?: { key: string; engine: Promise<LlamaEngine | ServerEngine> };
