@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import type { WimEvent } from "../src/core/wim/events";
 import type { RunSettings } from "../src/shared/engineProtocol";
 import { EngineClient } from "../src/client/engineClient";
+import { defaultSettings } from "../src/shared/settings";
 import { tempDir } from "../test/support/fixtures";
 
 const { values, positionals } = parseArgs({
@@ -37,25 +38,26 @@ const until = (test: () => boolean): Promise<void> => new Promise((done) => {
   if (test()) return done();
   onEvent = () => { if (test()) { onEvent = undefined; done(); } };
 });
+const { confirmAboveTokens: _, ...defaults } = defaultSettings();
 const settings: RunSettings = {
-  modelPath: resolve(values.model), gpu: values.gpu as RunSettings["gpu"], segmentTokens: Number(values["segment-tokens"]), marginTokens: Number(values["margin-tokens"]),
-  answerTokens: 8, classify: "fused", include: [], exclude: [], respectGitignore: true, threads: 0, cacheDir: join(work.path, "cache"), cacheLimitBytes: 0,
+  ...defaults, model: resolve(values.model), gpu: values.gpu as RunSettings["gpu"], segmentTokens: Number(values["segment-tokens"]), marginTokens: Number(values["margin-tokens"]),
+  answerTokens: 8, classify: "fused", cacheSizeMiB: 0, modelDirectory: join(work.path, "models"), cacheDir: join(work.path, "cache"),
 };
 const question = "Where is the retry delay computed?";
 
 async function main(): Promise<void> {
 const asked = performance.now();
-const summary = await client.plan([dir], settings);
+const summary = await client.plan([dir], question, settings);
 const planned = performance.now();
 const runId = "bench";
-await client.ask(runId, [dir], question, settings);
+await client.run(runId, summary.planId);
 await until(() => events.some((e) => e.type === "margin-done" || e.type === "error"));
 const failed = events.find((e) => e.type === "error");
 if (failed) throw new Error(`the run failed: ${failed.message}`);
 const firstMargin = performance.now();
 client.control({ type: "stop", runId });
 await until(() => events.some((e) => e.type === "done" || e.type === "error"));
-const stats = (await client.stats()) as { tokenizedChars?: number };
+const stats = await client.stats();
 process.kill(client.pid!, "SIGUSR2");
 await new Promise((r) => setTimeout(r, 500));
 const reads = readFileSync(readsFile, "utf8").trim().split("\n").filter(Boolean).map((l) => Number(l.split(" ")[0]));

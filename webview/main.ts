@@ -1,5 +1,6 @@
 // The Margins view. It renders what the extension sends and posts back what the user does; all
 // model and file text goes into the DOM as text (see markdown.ts), never as markup.
+import type { Citation } from "../src/core/wim/citations";
 import type { WimEvent } from "../src/core/wim/events";
 import type { FromWebview, RunHeader, ToWebview } from "../src/shared/webviewProtocol";
 import { reveal } from "../src/core/reveal";
@@ -43,14 +44,17 @@ document.body.append(form, progress, heading, errorBox, answerSection, margins);
 // ── state ──
 interface Card {
   details: HTMLDetailsElement; text: HTMLElement; verdict: HTMLElement; reject: HTMLButtonElement; citations: HTMLElement;
-  raw: string; relevant?: boolean; rejected: boolean;
+  raw: string; rejected: boolean; cited: Citation[];
 }
 let run: RunHeader | undefined;
 const cards = new Map<number, Card>();
 let answerText = "";
-let answerMarginIds: number[] | undefined;
+/** The answer's citations, as the engine resolved them: only these and the cards' sources become links. */
+let answerCitations: Citation[] = [];
 let active = false;
 let answering = false;
+/** From the engine: the kept margins differ from the last answer's, so a re-answer would say something new. */
+let stale = false;
 
 const saved = vscode.getState() as { draft?: string } | undefined;
 question.value = saved?.draft ?? "";
@@ -64,11 +68,13 @@ function fileLink(path: string, startLine: number, endLine: number, label?: stri
   return b;
 }
 
+/** A `path:line` the engine resolved (in a margin or the answer) or a file the run read, as a link; else text. */
 function citationLink(path: string, startLine: number, endLine: number): HTMLElement | undefined {
   // Only files this run read can be linked: the extension checks again before opening anything.
+  const resolved = [...answerCitations, ...[...cards.values()].flatMap((c) => c.cited)].find((c) => c.path === path || c.path.endsWith("/" + path));
+  if (resolved) return fileLink(resolved.path, startLine, endLine);
   for (const card of cards.values()) {
-    const known = card.details.querySelectorAll<HTMLElement>(".sources .source");
-    for (const s of known) {
+    for (const s of card.details.querySelectorAll<HTMLElement>(".sources .source")) {
       const p = s.dataset.path!;
       if (p === path || p.endsWith("/" + path)) return fileLink(p, startLine, endLine);
     }
@@ -76,17 +82,12 @@ function citationLink(path: string, startLine: number, endLine: number): HTMLEle
   return undefined;
 }
 
-function kept(): number[] {
-  return [...cards.entries()].filter(([, c]) => !c.rejected && c.relevant !== false && c.raw.trim()).map(([k]) => k).sort((a, b) => a - b);
-}
-
 function refreshButtons(): void {
   const reading = active && !answering;
   progress.hidden = !run;
   stopButton.disabled = !active;
   answerNowButton.disabled = !reading;
-  const changed = answerMarginIds !== undefined && kept().join() !== answerMarginIds.join();
-  reanswerButton.disabled = active || !run || answerMarginIds === undefined || !changed;
+  reanswerButton.disabled = active || !run || !stale;
   copyButton.disabled = !answerText;
   askButton.disabled = !question.value.trim();
 }
@@ -100,7 +101,7 @@ function card(segment: number): Card {
   const citations = el("div", { class: "citations" });
   const summary = el("summary", {}, el("span", { class: "segment-title" }, `Segment ${segment + 1}`), verdict);
   const details = el("details", { class: "margin", "data-segment": String(segment), open: "" }, summary, el("div", { class: "sources" }), text, citations);
-  const entry: Card = { details, text, verdict, reject, citations, raw: "", rejected: false };
+  const entry: Card = { details, text, verdict, reject, citations, raw: "", rejected: false, cited: [] };
   reject.addEventListener("click", (e) => {
     e.preventDefault();
     setRejected(segment, !entry.rejected, true);
@@ -152,6 +153,7 @@ function apply(event: WimEvent): void {
     case "margin-done": {
       const c = card(event.segment);
       c.raw = event.text;
+      c.cited = event.citations;
       c.details.classList.remove("streaming");
       const sources = c.details.querySelector(".sources")!;
       sources.replaceChildren(...event.sources.map((s) => fileLink(s.path, s.startLine, s.endLine)));
@@ -162,17 +164,21 @@ function apply(event: WimEvent): void {
     }
     case "margin-classified": {
       const c = card(event.segment);
-      c.relevant = event.relevant;
       c.verdict.textContent = event.relevant ? "relevant" : "not relevant";
       c.verdict.className = `verdict ${event.relevant ? "relevant" : "irrelevant"}`;
       // Folded away, but one click opens it.
       if (!event.relevant) c.details.open = false;
       break;
     }
+    case "kept-changed":
+      for (const [segment, c] of cards) if (c.rejected !== event.rejected.includes(segment)) setRejected(segment, !c.rejected, false);
+      for (const segment of event.rejected) if (!cards.has(segment)) setRejected(segment, true, false);
+      stale = event.stale;
+      break;
     case "answer-started":
       answering = true;
       answerText = "";
-      answerMarginIds = event.marginIds;
+      answerCitations = [];
       answerSection.hidden = false;
       statusLine.textContent = `Answering from ${event.marginIds.length} margins…`;
       renderAnswer();
@@ -185,6 +191,7 @@ function apply(event: WimEvent): void {
       active = false;
       answering = false;
       answerText = event.answer || answerText;
+      answerCitations = event.citations;
       renderAnswer();
       bar.value = event.stoppedBy === "finished" ? 1 : bar.value;
       statusLine.textContent = `${event.stoppedBy === "finished" ? "Done" : event.stoppedBy === "answer-now" ? "Answered early" : "Stopped"} · ${event.segmentsRead} segments read in ${secs(event.timings.totalMs / 1000)}`;
@@ -213,8 +220,9 @@ function reset(header: RunHeader | undefined): void {
   cards.clear();
   margins.replaceChildren();
   answerText = "";
-  answerMarginIds = undefined;
-  active = false;
+  answerCitations = [];
+  stale = false;
+  active = header?.active ?? false;
   answering = false;
   bar.value = 0;
   statusLine.textContent = "";
@@ -229,16 +237,16 @@ window.addEventListener("message", (e: MessageEvent<ToWebview>) => {
   switch (message.type) {
     case "replay":
       reset(message.run);
+      if (message.status) statusLine.textContent = message.status;
       for (const event of message.events) apply(event);
-      for (const segment of message.rejected) setRejected(segment, true, false);
-      if (message.status && !message.events.length) statusLine.textContent = message.status;
       renderAnswer();
+      refreshButtons();
       break;
     case "event":
       apply(message.event);
       break;
     case "status":
-      statusLine.textContent = message.text;
+      if (message.runId === run?.runId) statusLine.textContent = message.text;
       break;
     case "focus-question":
       question.focus();

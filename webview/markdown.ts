@@ -2,13 +2,12 @@
 // paragraphs, lists, headings, code, emphasis and file links, and nothing else. No innerHTML, so
 // no markup in the text can become an element, a handler or a script.
 import { reveal } from "../src/core/reveal";
+import { CITATION } from "../src/core/wim/citations";
 
 export interface MarkdownOptions {
   /** Turns `path:line` references into links; return undefined to leave the text as it is. */
   link?: (path: string, startLine: number, endLine: number) => HTMLElement | undefined;
 }
-
-const CITE = /([\w@.~+-]+(?:\/[\w@.~+-]+)*\.[\w]+):(\d+)(?:-(\d+))?/g;
 
 export function renderMarkdown(text: string, options: MarkdownOptions = {}): DocumentFragment {
   const root = document.createDocumentFragment();
@@ -88,7 +87,7 @@ function citations(text: string, options: MarkdownOptions): DocumentFragment {
   const out = document.createDocumentFragment();
   let last = 0;
   if (options.link) {
-    for (const m of text.matchAll(CITE)) {
+    for (const m of text.matchAll(CITATION)) {
       const start = Number(m[2]);
       const el = options.link(m[1]!, start, m[3] ? Number(m[3]) : start);
       if (!el) continue;

@@ -1,121 +1,109 @@
-// `ask-codebase ask DIR "QUESTION"`: read a folder with Writing in the Margins and answer.
-import { parseArgs } from "node:util";
-import { DEFAULT_ANSWER_TOKENS, DEFAULT_MARGIN_TOKENS, WimSession } from "../core/wim/session";
-import { CLASSIFY_MODES, type ClassifyMode } from "../core/wim/verdict";
-import { chooseBackend, defaultBackendMemory } from "../engine/backend/backendChoice";
-import type { GpuChoice } from "../engine/llama/runtime";
-import { openLlamaEngine } from "../engine/llama/llamaEngine";
-import { SERVER_KINDS, type ServerKind } from "../engine/server/serverApi";
-import { openServerEngine } from "../engine/server/serverEngine";
-import type { WimEngine } from "../core/wim/engine";
-import { resolveModel } from "../engine/model/modelResolve";
-import { openTokenizer } from "../engine/tokens/tokenizer";
-import { folder, modelSpec, positiveInt, UsageError } from "./args";
+// `ask-codebase ask DIR "QUESTION"`: the engine runs in a child process, as in the extension, so a
+// native abort (a damaged model, a GPU fault) ends with one line rather than taking this process.
+// Planning and the run go through the same plan-then-run contract; the CLI confirms nothing.
+import { randomUUID } from "node:crypto";
+import { EngineClient, EngineRequestError } from "../client/engineClient";
+import type { WimEvent } from "../core/wim/events";
+import type { PlanProgress } from "../shared/engineProtocol";
+import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, UsageError } from "./args";
+import { engineScript } from "./engineScript";
 import { bytes, int } from "./format";
-import { CACHE_OPTIONS, cacheOf } from "./cacheCommand";
 import { TerminalRenderer } from "./render";
-import { planScope, SCOPE_OPTIONS, segmentTokensOf } from "./scope";
 
-const GPUS: readonly GpuChoice[] = ["auto", "cuda", "vulkan", "metal", "cpu"];
+/** Flags the CLI has beyond the option table's. */
+const ASK_FLAGS = { json: { type: "boolean" }, "no-classify": { type: "boolean" }, "cache-dir": { type: "string" } } as const;
+
+/** A failure the user can act on (a model, an input, a server): status 2, like a usage error. */
+export class RunRefused extends Error {
+  override name = "RunRefused";
+}
 
 export async function askCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: "string" },
-      gpu: { type: "string" },
-      threads: { type: "string" },
-      ...SCOPE_OPTIONS,
-      "margin-tokens": { type: "string" },
-      "answer-tokens": { type: "string" },
-      classify: { type: "string" },
-      "no-classify": { type: "boolean" },
-      json: { type: "boolean" },
-      ...CACHE_OPTIONS,
-      "gpu-reserve-mib": { type: "string" },
-      server: { type: "string" },
-      "server-kind": { type: "string" },
-      "server-model": { type: "string" },
-    },
-  });
+  const { values, positionals } = parseFlags(argv, ASK_FLAGS);
   const root = await folder(positionals[0]);
   const question = positionals.slice(1).join(" ");
   if (!question.trim()) throw new UsageError('a question is required: ask-codebase ask DIR "QUESTION"');
-  const gpu = (values.gpu ?? "auto") as GpuChoice;
-  if (!GPUS.includes(gpu)) throw new UsageError(`--gpu must be one of ${GPUS.join(", ")}`);
-  segmentTokensOf(values); // a bad --segment-tokens fails now, before any model loads
-  const marginTokens = positiveInt(values["margin-tokens"], "--margin-tokens", DEFAULT_MARGIN_TOKENS);
-  const answerTokens = positiveInt(values["answer-tokens"], "--answer-tokens", DEFAULT_ANSWER_TOKENS);
-  const threads = values.threads === undefined ? undefined : positiveInt(values.threads, "--threads", 1);
-  const gpuReserveMiB = values["gpu-reserve-mib"] === undefined ? 0 : positiveInt(values["gpu-reserve-mib"], "--gpu-reserve-mib", 0);
-  const json = values.json ?? false;
-  const cache = cacheOf(values);
-  const classify = values["no-classify"] ? "off" : ((values.classify ?? "fused") as ClassifyMode);
-  if (!CLASSIFY_MODES.includes(classify)) throw new UsageError(`--classify must be one of ${CLASSIFY_MODES.join(", ")}`);
-  const serverKind = values["server-kind"] as ServerKind | undefined;
-  if (serverKind && !SERVER_KINDS.includes(serverKind)) throw new UsageError(`--server-kind must be ${SERVER_KINDS.join(" or ")}`);
-  if (!values.server && (serverKind || values["server-model"])) throw new UsageError("--server-kind and --server-model go with --server URL");
+  if (values["no-classify"] && values.classify !== undefined) throw new UsageError("--classify and --no-classify contradict each other: give one");
+  const settings = settingsOf(values);
+  if (values["no-classify"]) settings.classify = "off";
+  if (!settings.serverUrl && (values["server-kind"] !== undefined || values["server-model"] !== undefined)) throw new UsageError("--server-kind and --server-model go with --server URL");
+  const run = runSettingsOf(settings, values["cache-dir"] as string | undefined);
+  const json = values.json === true;
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
   const note = (text: string): void => { if (!json) renderer.note(text); };
 
-  const controller = new AbortController();
-  let session: WimSession | undefined;
+  const runId = randomUUID();
+  let finished: (event: WimEvent) => void = () => undefined;
+  const ended = new Promise<WimEvent>((resolve) => (finished = resolve));
   let answering = false;
+  let reading = false;
+  const client = new EngineClient({
+    ...engineScript(),
+    onEvent: (event) => {
+      if (event.runId !== runId) return;
+      if (event.type === "run-started") reading = true;
+      if (event.type === "answer-started") answering = true;
+      if (json) process.stdout.write(JSON.stringify(event) + "\n");
+      else renderer.handle(event);
+      if (event.type === "done" || event.type === "error") finished(event);
+    },
+    // The engine's passing states (loading the model, probing a GPU): shown in place on a terminal, left out of logs.
+    onStatus: (text) => { if (!json && process.stderr.isTTY) renderer.status(text); },
+  });
+  const planning = new AbortController();
+  let interrupts = 0;
   const onSigint = (): void => {
-    // First Ctrl-C while reading: answer from what has been read. Otherwise: stop.
-    if (session && !answering && !controller.signal.aborted && !session.answerNowRequested) {
-      session.answerNow();
+    interrupts++;
+    if (interrupts >= 2) {
+      // Stop whatever runs, and be gone within a second whether or not the engine answers.
+      planning.abort();
+      client.control({ type: "stop", runId });
+      note("\nstopping");
+      setTimeout(() => {
+        client.kill();
+        process.exit(130);
+      }, 800).unref();
+    } else if (!reading) {
+      planning.abort();
+      note("\nstopping (Ctrl-C again to quit at once)");
+    } else if (!answering) {
+      client.control({ type: "answer-now", runId });
       note("\nanswering from what has been read (Ctrl-C again to stop)");
     } else {
-      controller.abort();
+      client.control({ type: "stop", runId });
       note("\nstopping");
     }
   };
   process.on("SIGINT", onSigint);
   try {
-    const spec = modelSpec(values.model);
-    const modelPath = await resolveModel(spec, {
-      signal: controller.signal,
-      onProgress: (done, total) => note(`downloading ${spec}: ${bytes(done)} of ${bytes(total)}`),
+    const summary = await client.plan([root], question, run, {
+      signal: planning.signal,
+      onProgress: (p) => { if (!json) renderer.status(progressLine(p)); },
+    }).catch((err: unknown) => {
+      if (planning.signal.aborted) return undefined;
+      if (err instanceof EngineRequestError && err.failure.kind !== "internal") {
+        throw new RunRefused(err.failure.kind === "model" ? `${err.message}${modelSource(values) === "$ASK_CODEBASE_MODEL" ? " (from $ASK_CODEBASE_MODEL)" : ""}` : err.message.replace(/^nothing to read/, `nothing to read in ${root}`));
+      }
+      throw err;
     });
-    // Planning (tokenizing every file) and loading the weights overlap.
-    const tokenizer = await openTokenizer(modelPath);
-    const openEngine = async (): Promise<WimEngine> => {
-      // With --server the GGUF serves only for its tokenizer and chat template: the server runs the model.
-      if (values.server) {
-        const apiKey = process.env.ASK_CODEBASE_API_KEY;
-        return openServerEngine({ url: values.server, modelPath, signal: controller.signal, ...(apiKey ? { apiKey } : {}), ...(serverKind ? { kind: serverKind } : {}), ...(values["server-model"] ? { model: values["server-model"] } : {}) });
-      }
-      const choice = await chooseBackend(gpu, modelPath, defaultBackendMemory(), { onStatus: note });
-      return openLlamaEngine({ modelPath, gpu: choice.backend, signal: controller.signal, gpuReserveMiB, ...(choice.note ? { backendNote: choice.note } : {}), ...(threads ? { threads } : {}) });
-    };
-    const [engine, plan] = await Promise.all([
-      openEngine(),
-      planScope(root, values, tokenizer, controller.signal).finally(() => tokenizer.dispose()),
-    ]);
-    try {
-      if (!plan.files.length) throw new UsageError(`nothing to read in ${root}${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
-      if (plan.skipped.length) note(`skipped ${int(plan.skipped.length)} files: ${Object.entries(plan.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
-      session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
-        marginTokens, answerTokens, classify, signal: controller.signal, ...(cache ? { cache } : {}),
-      });
-      let stopped = false;
-      for await (const event of session.run()) {
-        if (event.type === "answer-started") answering = true;
-        if (event.type === "done") stopped = event.stoppedBy === "aborted";
-        if (event.type === "error") process.exitCode = 1;
-        if (json) process.stdout.write(JSON.stringify(event) + "\n");
-        else renderer.handle(event);
-      }
-      return stopped ? 130 : (process.exitCode as number | undefined) ?? 0;
-    } finally {
-      await engine.dispose();
-    }
-  } catch (err) {
-    if (controller.signal.aborted) return 130;
-    throw err;
+    if (!summary) return 130;
+    if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
+    await client.run(runId, summary.planId);
+    const end = await ended;
+    // After the answer the codebase's state may still be saved (cache-saved): wait for the run to end.
+    await client.whenRunEnded(runId);
+    if (end.type === "error") return 1;
+    return end.type === "done" && end.stoppedBy === "aborted" ? 130 : 0;
   } finally {
     process.off("SIGINT", onSigint);
+    await client.dispose();
+  }
+}
+
+function progressLine(p: PlanProgress): string {
+  switch (p.stage) {
+    case "downloading": return `downloading the model: ${bytes(p.downloaded ?? 0)}${p.total ? ` of ${bytes(p.total)}` : ""}`;
+    case "reading": return "reading the folder";
+    case "tokenizing": return `counting tokens in ${bytes(p.bytes ?? 0)} of text`;
   }
 }

@@ -1,19 +1,23 @@
 // `ask-codebase cache [--clear]`: what the warm codebase cache holds, and emptying it.
 import { parseArgs } from "node:util";
-import { DEFAULT_CACHE_MIB, DiskStateCache, defaultStateCacheDirectory } from "../core/cache/stateCache";
+import { DiskStateCache, defaultStateCacheDirectory } from "../core/cache/stateCache";
+import { settingsFromFlags, SettingError } from "../shared/settings";
 import { UsageError } from "./args";
 import { bytes } from "./format";
 
-export const CACHE_OPTIONS = {
+const CACHE_OPTIONS = {
   "cache-dir": { type: "string" },
   "cache-mib": { type: "string" },
 } as const;
 
 /** The cache the flags name; undefined when --cache-mib 0 turns it off. */
-export function cacheOf(values: { "cache-dir"?: string; "cache-mib"?: string }): DiskStateCache | undefined {
-  const raw = values["cache-mib"];
-  const mib = raw === undefined ? DEFAULT_CACHE_MIB : Number(raw);
-  if (!Number.isInteger(mib) || mib < 0) throw new UsageError(`--cache-mib needs a whole number of MiB (0 turns the cache off), got "${raw}"`);
+function cacheOf(values: { "cache-dir"?: string; "cache-mib"?: string }): DiskStateCache | undefined {
+  let mib: number;
+  try {
+    mib = settingsFromFlags(values).cacheSizeMiB;
+  } catch (err) {
+    throw err instanceof SettingError ? new UsageError(err.message) : err;
+  }
   return mib ? new DiskStateCache(values["cache-dir"] ?? defaultStateCacheDirectory(), mib * 1048576) : undefined;
 }
 

@@ -1,21 +1,21 @@
 // ask-codebase: the same pipeline as the extension, in a terminal.
 import { DEFAULT_CACHE_MIB, defaultStateCacheDirectory } from "../core/cache/stateCache";
-import { ContextTooSmallError } from "../core/wim/engine";
-import { ModelFileError } from "../engine/model/modelFile";
-import { ServerError } from "../engine/server/serverApi";
-import { DEFAULT_MODEL, defaultModelDirectory } from "../engine/model/modelResolve";
-import { UsageError } from "./args";
-import { askCommand } from "./askCommand";
 import { reveal } from "../core/reveal";
+import { ModelFileError } from "../engine/model/modelFile";
+import { DEFAULT_MODEL, defaultModelDirectory } from "../shared/modelCatalog";
+import { flagHelp } from "../shared/settings";
+import { UsageError } from "./args";
+import { askCommand, RunRefused } from "./askCommand";
 import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
 
 const USAGE = `usage:
-  ask-codebase ask DIR "QUESTION" [--model FILE|hf:URI] [--gpu auto|cuda|vulkan|metal|cpu] [--gpu-reserve-mib N] [--threads N] [--segment-tokens N]
-                   [--margin-tokens N] [--answer-tokens N] [--classify fused|separate|off] [--include GLOB]... [--exclude GLOB]... [--json]
-                   [--cache-dir DIR] [--cache-mib N] [--server URL [--server-kind llama-server|vllm] [--server-model NAME]]
-  ask-codebase pack DIR [--model FILE|hf:URI] [--segment-tokens N] [--include GLOB]... [--exclude GLOB]... [--json]
-  ask-codebase cache [--clear] [--cache-dir DIR]
+  ask-codebase ask DIR "QUESTION" [options] [--json] [--no-classify] [--cache-dir DIR]
+  ask-codebase pack DIR [options] [--json]
+  ask-codebase cache [--clear] [--cache-dir DIR] [--cache-mib N]
+
+options:
+${flagHelp()}
 
 --model takes a GGUF path, an hf: URI or a URL; it defaults to $ASK_CODEBASE_MODEL, else to
 ${DEFAULT_MODEL}, downloaded once into ${defaultModelDirectory()}.
@@ -23,7 +23,7 @@ After a question the codebase's model state is kept in ${defaultStateCacheDirect
 --cache-mib, default ${DEFAULT_CACHE_MIB}; 0 turns it off), so the next question about it reads nothing again.
 With --server, a llama-server or vLLM server runs the model ($ASK_CODEBASE_API_KEY is sent as its
 key); --model then names a GGUF of the same model, for its tokenizer and chat template only.
-While reading, Ctrl-C answers from what has been read; Ctrl-C again stops.
+While reading, Ctrl-C answers from what has been read; Ctrl-C again stops, within a second.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof ModelFileError || err instanceof ContextTooSmallError || err instanceof ServerError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
+    const known = err instanceof UsageError || err instanceof RunRefused || err instanceof ModelFileError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
     process.stderr.write(`ask-codebase: ${reveal(known ? (err as Error).message : (err as Error)?.stack ?? String(err))}\n`);
     process.exitCode = known ? 2 : 1;
   },

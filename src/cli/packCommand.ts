@@ -1,32 +1,17 @@
-// `ask-codebase pack DIR --model FILE`: what a question would read, before any model runs.
-import { parseArgs } from "node:util";
+// `ask-codebase pack DIR`: what a question would read, before any model runs. It plans in this
+// process through the pipeline's planCodebaseFor: only the model's vocabulary is read, and with a
+// SentencePiece vocabulary no native code loads.
 import type { CodebasePlan } from "../core/plan";
-import { openTokenizer } from "../engine/tokens/tokenizer";
-import { resolveModel } from "../engine/model/modelResolve";
-import { folder, modelSpec } from "./args";
 import { reveal } from "../core/reveal";
+import { planCodebaseFor } from "../engine/pipeline";
+import { folder, parseFlags, runSettingsOf, settingsOf } from "./args";
 import { bytes, int } from "./format";
-import { planScope, SCOPE_OPTIONS, segmentTokensOf } from "./scope";
 
 export async function packCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: "string" },
-      ...SCOPE_OPTIONS,
-      json: { type: "boolean" },
-    },
-  });
+  const { values, positionals } = parseFlags(argv, { json: { type: "boolean" } });
   const root = await folder(positionals[0]);
-  segmentTokensOf(values); // a bad --segment-tokens fails now, before any model loads
-  const tokenizer = await openTokenizer(await resolveModel(modelSpec(values.model)), { countOnly: true });
-  try {
-    const plan = await planScope(root, values, tokenizer);
-    process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
-  } finally {
-    await tokenizer.dispose();
-  }
+  const plan = await planCodebaseFor([root], runSettingsOf(settingsOf(values), undefined));
+  process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
 }
 
 export function planJson(plan: CodebasePlan): object {

@@ -18,6 +18,8 @@ export class TerminalRenderer {
       case "run-started":
         this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${reveal(e.model)} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
         if (e.backendNote) this.err.write(`note: ${reveal(e.backendNote)}\n`);
+        if (e.changed?.length) this.err.write(`read again, changed since the plan: ${reveal(e.changed.join(", "))}\n`);
+        if (e.removed?.length) this.err.write(`left out, gone since the plan: ${reveal(e.removed.join(", "))}\n`);
         if (e.reusedSegments) this.err.write(`warm cache: ${e.reusedSegments} of ${e.segments} segments already read; their margins are written last to first\n`);
         break;
       case "window-started":
@@ -37,6 +39,8 @@ export class TerminalRenderer {
       }
       case "margin-classified":
         if (!e.relevant) this.out.write(`   (margin ${e.segment + 1} judged not relevant: left out of the answer)\n`);
+        break;
+      case "kept-changed":
         break;
       case "answer-started":
         this.clearProgress();
@@ -79,6 +83,17 @@ export class TerminalRenderer {
   note(text: string): void {
     this.clearProgress();
     this.err.write(reveal(text) + "\n");
+  }
+
+  /** A line that the next replaces (downloading, planning): overwritten on a terminal, every 2 s otherwise. */
+  status(text: string): void {
+    if (this.err.isTTY) {
+      this.err.write(`\r\x1b[2K${reveal(text)}`);
+      this.progressShown = true;
+    } else if (performance.now() - this.lastPlainProgress > 2000) {
+      this.lastPlainProgress = performance.now();
+      this.err.write(reveal(text) + "\n");
+    }
   }
 
   private progress(e: Extract<WimEvent, { type: "segment-progress" }>): void {

@@ -1,12 +1,10 @@
-// The extension's handle on the engine process. No vscode import: it is tested under plain Node.
-// The process is started on first use, restarted after it dies (the user is told why), and a run
-// it was serving ends with an error event instead of hanging.
+// A host's handle on the engine process, for the extension and the CLI alike. No vscode import:
+// it is tested under plain Node. The process is started on first use, restarted after it dies
+// (the host is told why), and a run it was serving ends with an error event instead of hanging.
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { WimEvent } from "../core/wim/events";
-import { BackendMemory, defaultBackendMemory } from "../engine/backend/backendChoice";
-import type { GpuChoice } from "../engine/llama/runtime";
-import type { EngineStats, FromEngine, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
+import type { EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 
 export interface EngineClientOptions {
   /** The engine's entry script (dist/engineHost.js). */
@@ -15,20 +13,36 @@ export interface EngineClientOptions {
   env?: NodeJS.ProcessEnv;
   onEvent: (event: WimEvent) => void;
   onStatus?: (text: string) => void;
+  /** What the engine's process writes on stderr (llama.cpp's own messages among it), for a log. */
+  onStderr?: (text: string) => void;
   /** The process died: `reason` says how, for the user. */
   onExit?: (reason: string) => void;
-  /** Where backend verdicts are kept (defaults to the user's cache folder). */
-  backends?: BackendMemory;
+}
+
+/** A request the engine refused or could not finish, with the kind of failure (see EngineFailure). */
+export class EngineRequestError extends Error {
+  override name = "EngineRequestError";
+  constructor(readonly failure: EngineFailure) {
+    super(failure.message);
+  }
+}
+
+interface Waiting {
+  resolve: (value: never) => void;
+  reject: (e: Error) => void;
+  progress?: (p: PlanProgress) => void;
 }
 
 export class EngineClient {
   private child?: ChildProcess;
   private ready?: Promise<void>;
-  /** Requests awaiting their answer (plans, model downloads, stats), by request id. */
-  private readonly pending = new Map<string, { resolve: (value: never) => void; reject: (e: Error) => void; progress?: (downloaded: number, total: number) => void }>();
+  /** Requests awaiting their answer (plans, stats), by request id. */
+  private readonly pending = new Map<string, Waiting>();
   private readonly runs = new Set<string>();
+  /** Who waits for a run's end (run-ended, or the process gone). */
+  private readonly endWaiters = new Map<string, (() => void)[]>();
   private stderr = "";
-  /** The backend of the last run started, so a GPU that crashes the engine is remembered as failed. */
+  /** The backend of the last run started, to say which one a crash happened on. */
   private backend?: string;
   private disposed = false;
   restarts = 0;
@@ -53,7 +67,11 @@ export class EngineClient {
     });
     this.child = child;
     this.stderr = "";
-    child.stderr!.on("data", (d: Buffer) => { this.stderr = (this.stderr + d.toString()).slice(-4000); });
+    child.stderr!.on("data", (d: Buffer) => {
+      const text = d.toString();
+      this.stderr = (this.stderr + text).slice(-4000);
+      this.options.onStderr?.(text);
+    });
     this.ready = new Promise<void>((resolve, reject) => {
       child.once("error", reject);
       child.on("message", (message: FromEngine) => {
@@ -61,11 +79,15 @@ export class EngineClient {
         this.receive(message);
       });
       child.once("exit", (code, signal) => {
-        reject(new Error("the engine exited while starting"));
+        reject(new Error(`the engine process could not start (${signal ?? `exit code ${code}`})${this.lastStderr() ? `: ${this.lastStderr()}` : ""}`));
         this.exited(child, code, signal);
       });
     });
     return this.ready;
+  }
+
+  private lastStderr(): string {
+    return this.stderr.trim().split("\n").filter(Boolean).slice(-2).join(" / ");
   }
 
   private receive(message: FromEngine): void {
@@ -75,24 +97,22 @@ export class EngineClient {
       case "status":
         this.options.onStatus?.(message.text);
         return;
+      case "plan-progress":
+        this.pending.get(message.requestId)?.progress?.(message.progress);
+        return;
       case "planned":
-        this.settle(message.requestId, message.summary, message.error ?? "planning failed");
+        this.settle(message.requestId, message.summary, message.error);
         return;
       case "event":
         if (message.event.type === "run-started") this.backend = message.event.backend;
         this.options.onEvent(message.event);
         return;
       case "stats":
-        this.settle(message.requestId, message.stats, "no stats");
-        return;
-      case "model-progress":
-        this.pending.get(message.requestId)?.progress?.(message.downloaded, message.total);
-        return;
-      case "model-resolved":
-        this.settle(message.requestId, message.path, message.error ?? "the model could not be resolved");
+        this.settle(message.requestId, message.stats);
         return;
       case "run-ended":
         this.runs.delete(message.runId);
+        this.wake(message.runId);
         return;
       default: {
         const never: never = message;
@@ -106,15 +126,16 @@ export class EngineClient {
     this.child = undefined;
     this.ready = undefined;
     if (this.disposed) return;
-    const detail = this.stderr.trim().split("\n").filter(Boolean).slice(-2).join(" / ");
+    const detail = this.lastStderr();
     const reason = `the engine process stopped (${signal ?? `exit code ${code}`})${detail ? `: ${detail}` : ""}`;
-    const crashedOnGpu = signal !== null && this.runs.size > 0 && this.backend !== undefined && this.backend !== "cpu";
-    if (crashedOnGpu) (this.options.backends ?? defaultBackendMemory()).set(this.backend as GpuChoice, { ok: false, reason, at: new Date().toISOString() });
+    // The engine marks a GPU run as it starts; the next process finds the mark and stops using that backend.
+    const onGpu = signal !== null && this.runs.size > 0 && this.backend !== undefined && this.backend !== "cpu";
     for (const runId of this.runs) {
-      this.options.onEvent({ type: "error", runId, message: `${reason}.${crashedOnGpu ? ` The ${this.backend} backend will not be used again on this machine.` : ""} It will be restarted: ask again.` });
+      this.options.onEvent({ type: "error", runId, message: `${reason}.${onGpu ? ` The ${this.backend} backend will not be used again on this machine.` : ""} It will be restarted: ask again.` });
     }
     this.runs.clear();
-    for (const [, waiting] of this.pending) waiting.reject(new Error(reason));
+    for (const runId of [...this.endWaiters.keys()]) this.wake(runId);
+    for (const [, waiting] of this.pending) waiting.reject(new EngineRequestError({ message: reason, kind: "internal" }));
     this.pending.clear();
     this.restarts++;
     this.options.onExit?.(reason);
@@ -125,18 +146,19 @@ export class EngineClient {
     this.child?.send(message);
   }
 
-  private settle(requestId: string, value: unknown, error: string): void {
+  private settle(requestId: string, value: unknown, error?: EngineFailure): void {
     const waiting = this.pending.get(requestId);
     this.pending.delete(requestId);
     if (value !== undefined) waiting?.resolve(value as never);
-    else waiting?.reject(new Error(error));
+    else waiting?.reject(new EngineRequestError(error ?? { message: "the engine did not answer", kind: "internal" }));
   }
 
   /** Sends a message that carries a fresh request id and resolves with the engine's answer to it. */
-  private async request<T>(build: (requestId: string) => ToEngine, progress?: (downloaded: number, total: number) => void): Promise<T> {
+  private async request<T>(build: (requestId: string) => ToEngine, progress?: (p: PlanProgress) => void, signal?: AbortSignal): Promise<T> {
     await this.start();
     const requestId = randomUUID();
     const answer = new Promise<T>((resolve, reject) => this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject, ...(progress ? { progress } : {}) }));
+    signal?.addEventListener("abort", () => this.child?.send({ type: "cancel", requestId } satisfies ToEngine), { once: true });
     await this.send(build(requestId));
     return answer;
   }
@@ -145,21 +167,22 @@ export class EngineClient {
     return this.request((requestId) => ({ type: "stats", requestId }));
   }
 
-  plan(roots: string[], settings: RunSettings): Promise<PlanSummary> {
-    return this.request((requestId) => ({ type: "plan", requestId, roots, settings }));
+  /**
+   * Resolves the model (downloading it, with progress), reads and tokenizes `roots` for
+   * `question`, and returns the summary whose planId runs it. `signal` cancels.
+   */
+  plan(roots: string[], question: string, settings: RunSettings, hooks: { onProgress?: (p: PlanProgress) => void; signal?: AbortSignal } = {}): Promise<PlanSummary> {
+    return this.request((requestId) => ({ type: "plan", requestId, roots, question, settings }), hooks.onProgress, hooks.signal);
   }
 
-  /** A path, or an hf: URI / URL downloaded into `directory` (progress reported); `signal` cancels the download. */
-  resolveModel(spec: string, directory: string, progress?: (downloaded: number, total: number) => void, signal?: AbortSignal): Promise<string> {
-    return this.request((requestId) => {
-      signal?.addEventListener("abort", () => this.child?.send({ type: "cancel-resolve", requestId } satisfies ToEngine), { once: true });
-      return { type: "resolve-model", requestId, spec, directory };
-    }, progress);
-  }
-
-  async ask(runId: string, roots: string[], question: string, settings: RunSettings): Promise<void> {
+  /** Runs a plan this engine made; the run's events arrive through onEvent. */
+  async run(runId: string, planId: string): Promise<void> {
     this.runs.add(runId);
-    await this.send({ type: "ask", runId, roots, question, settings });
+    await this.send({ type: "run", runId, planId });
+  }
+
+  dropPlan(planId: string): void {
+    this.child?.send({ type: "drop-plan", planId } satisfies ToEngine);
   }
 
   async reanswer(runId: string): Promise<void> {
@@ -175,14 +198,32 @@ export class EngineClient {
     return this.runs.has(runId);
   }
 
-  async dispose(): Promise<void> {
+  /** Resolves when the engine says the run has ended (its last event sent), or the process is gone. */
+  whenRunEnded(runId: string): Promise<void> {
+    if (!this.runs.has(runId)) return Promise.resolve();
+    return new Promise((resolve) => this.endWaiters.set(runId, [...(this.endWaiters.get(runId) ?? []), resolve]));
+  }
+
+  private wake(runId: string): void {
+    for (const resolve of this.endWaiters.get(runId) ?? []) resolve();
+    this.endWaiters.delete(runId);
+  }
+
+  /** Asks the engine to stop and waits for it to go, killing it if it takes longer than `graceMs`. */
+  async dispose(graceMs = 3000): Promise<void> {
     this.disposed = true;
     const child = this.child;
-    if (!child) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.send({ type: "shutdown" } satisfies ToEngine);
-    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+    if (child.connected) child.send({ type: "shutdown" } satisfies ToEngine);
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
     await gone;
     clearTimeout(timer);
+  }
+
+  /** Ends the engine at once (a second Ctrl-C): nothing it was doing matters any more. */
+  kill(): void {
+    this.disposed = true;
+    this.child?.kill("SIGKILL");
   }
 }

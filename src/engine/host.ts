@@ -1,5 +1,5 @@
-// Entry point of the engine's process (forked by the extension): messages in over IPC, one
-// EngineService, messages out. If the extension host goes away, so does this process.
+// Entry point of the engine's process (forked by the extension or the CLI): messages in over IPC,
+// one EngineService, messages out. If its host goes away, so does this process.
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
 import { EngineService } from "./service";
 
@@ -16,4 +16,7 @@ process.on("message", (message: ToEngine) => {
   );
 });
 process.on("disconnect", () => process.exit(0));
+// A terminal's Ctrl-C reaches the CLI's whole process group, this process too: the CLI decides
+// what it means (answer now, then stop) and says so over IPC.
+process.on("SIGINT", () => undefined);
 send({ type: "ready", pid: process.pid });

@@ -1,63 +1,107 @@
 // The VS Code adapter, kept thin: build the services, register them, push every disposable.
 import * as vscode from "vscode";
-import type { WimEvent } from "../core/wim/events";
 import { EngineClient } from "../client/engineClient";
-import { MarginsView } from "./marginsView";
-import { selectModel } from "./selectModel";
+import type { WimEvent } from "../core/wim/events";
+import type { ToWebview } from "../shared/webviewProtocol";
 import { clearCache } from "./clearCache";
+import { Confirmation } from "./confirm";
+import { RunLog } from "./log";
+import { MarginsView } from "./marginsView";
+import { Questions } from "./questions";
+import { RunStore, type RunRecord } from "./runStore";
+import { selectModel } from "./selectModel";
 import { setServerApiKey } from "./serverKey";
-import { RunController, type RunRecord } from "./runController";
+import { openSource } from "./sources";
+import { StatusBar } from "./statusBar";
+import { handleViewMessage } from "./viewActions";
 
-/** What activate returns: used by the in-host tests, and by anyone scripting the extension. */
+/** What activate returns: a question asked from another extension or a script. */
 export interface AskCodebaseApi {
   ask(question: string, options?: { roots?: string[] }): Promise<string | undefined>;
   whenEnded(runId: string): Promise<WimEvent>;
+  /** Present only when the extension runs under test (see testMode). */
+  test?: AskCodebaseTestApi;
+}
+
+/** Hooks for the in-host tests: the record, the engine's process, a crash on demand. */
+export interface AskCodebaseTestApi {
   lastRun(): RunRecord | undefined;
-  /** The margin ids the last answer's prompt held. */
   answerMarginIds(): number[] | undefined;
   setRejected(segment: number, rejected: boolean): void;
   reanswer(): Promise<void>;
-  /** Opens a source of the last run, as a click in the view does; false when refused. */
   openSource(path: string, startLine: number, endLine: number): Promise<boolean>;
   engineProcessId(): number | undefined;
   crashEngine(): void;
 }
 
+/** Under @vscode/test-electron, or installed from a VSIX into code-server by the e2e driver. */
+function testMode(context: vscode.ExtensionContext): boolean {
+  return context.extensionMode === vscode.ExtensionMode.Test || process.env.ASK_CODEBASE_TEST_API === "1";
+}
+
 export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
-  let controller: RunController | undefined;
+  const store = new RunStore();
+  const log = new RunLog();
+  let questions: Questions | undefined;
   const client = new EngineClient({
     script: vscode.Uri.joinPath(context.extensionUri, "dist", "engineHost.js").fsPath,
-    onEvent: (event) => controller?.onEvent(event),
-    onStatus: (text) => controller?.onStatus(text),
-    onExit: (reason) => void vscode.window.showWarningMessage(`Ask codebase: ${reason}. It restarts with the next question.`),
+    onEvent: (event) => questions?.onEvent(event),
+    onStatus: (text) => questions?.onStatus(text),
+    onStderr: (text) => log.engineOutput(text),
+    onExit: (reason) => {
+      log.channel.error(reason);
+      void vscode.window.showWarningMessage(`Ask codebase: ${reason}. It restarts with the next question.`);
+    },
   });
-  controller = new RunController(context, client);
-  const run = controller;
-  const view = new MarginsView(context.extensionUri, (message) => void run.handle(message), () => run.snapshot());
-  run.view = view;
+  const asking = new Questions(context, client, store, log, new Confirmation(context.globalState));
+  questions = asking;
+  const snapshot = (): ToWebview => {
+    const run = store.current;
+    return {
+      type: "replay",
+      ...(run ? { run: { runId: run.runId, question: run.question, active: run.phase !== "ended" } } : {}),
+      events: run?.events ?? [],
+      ...(run?.status ? { status: run.status } : {}),
+    };
+  };
+  const view = new MarginsView(context.extensionUri, (message) => void handleViewMessage(message, asking, store), snapshot);
+  asking.revealView = () => view.reveal();
+  const toView = store.subscribe((change) => {
+    if (change.kind === "run") view.post(snapshot());
+    else if (change.kind === "event") view.post({ type: "event", event: change.event });
+    else view.post({ type: "status", runId: change.run.runId, text: change.text });
+  });
   context.subscriptions.push(
-    run,
+    log,
     view,
+    toView,
+    asking,
+    new StatusBar(store),
     { dispose: () => void client.dispose() },
     vscode.window.registerWebviewViewProvider(MarginsView.viewId, view),
-    vscode.commands.registerCommand("askCodebase.ask", () => run.ask()),
-    vscode.commands.registerCommand("askCodebase.stop", () => run.stop()),
-    vscode.commands.registerCommand("askCodebase.answerNow", () => run.answerNow()),
-    vscode.commands.registerCommand("askCodebase.reanswer", () => run.reanswer()),
+    vscode.commands.registerCommand("askCodebase.ask", () => asking.ask()),
+    vscode.commands.registerCommand("askCodebase.stop", () => asking.stop()),
+    vscode.commands.registerCommand("askCodebase.answerNow", () => asking.answerNow()),
+    vscode.commands.registerCommand("askCodebase.reanswer", () => asking.reanswer()),
     vscode.commands.registerCommand("askCodebase.selectModel", () => selectModel(context)),
     vscode.commands.registerCommand("askCodebase.clearCache", () => clearCache(context)),
     vscode.commands.registerCommand("askCodebase.setServerApiKey", () => setServerApiKey(context)),
+    vscode.commands.registerCommand("askCodebase.showLog", () => log.channel.show()),
   );
   return {
-    ask: (question, options) => run.ask(question, { ...options, confirm: false }),
-    whenEnded: (runId) => run.whenEnded(runId),
-    lastRun: () => run.lastRun,
-    answerMarginIds: () => run.lastRun?.answerMarginIds,
-    setRejected: (segment, rejected) => run.setRejected(segment, rejected),
-    reanswer: () => run.reanswer(),
-    openSource: (path, startLine, endLine) => run.open(path, startLine, endLine),
-    engineProcessId: () => client.pid,
-    crashEngine: () => client.control({ type: "crash", how: "abort" }),
+    ask: (question, options) => asking.ask(question, { ...options, confirm: false }),
+    whenEnded: (runId) => store.whenEnded(runId),
+    ...(testMode(context) ? {
+      test: {
+        lastRun: () => store.current,
+        answerMarginIds: () => store.current?.answerMarginIds,
+        setRejected: (segment, rejected) => asking.setRejected(segment, rejected),
+        reanswer: () => asking.reanswer(),
+        openSource: (path, startLine, endLine) => openSource(store, path, startLine, endLine),
+        engineProcessId: () => client.pid,
+        crashEngine: () => client.control({ type: "crash", how: "abort" }),
+      } satisfies AskCodebaseTestApi,
+    } : {}),
   };
 }
 

@@ -1,52 +1,59 @@
-// Messages between the extension host and the engine's own process. The engine lives in a child
-// process so that a native abort, a GPU fault or running out of memory kills only that process.
+// Messages between a host (the extension, or the CLI) and the engine's own process. The engine
+// lives in a child process so that a native abort, a GPU fault or running out of memory kills
+// only that process. A question goes: plan (the engine resolves the model, reads and tokenizes the
+// codebase, keeps the plan under an id, and starts loading the model), then run by that id: what
+// the user was shown is what runs.
 import type { WimEvent } from "../core/wim/events";
 import type { SkipReason } from "../core/workspace/reader";
-import type { GpuChoice } from "../engine/llama/runtime";
-import type { ServerKind } from "../engine/server/serverApi";
-import type { ClassifyMode } from "../core/wim/verdict";
+import type { RunSettings } from "./settings";
 
-export interface RunSettings {
-  modelPath: string;
-  gpu: GpuChoice;
-  segmentTokens: number;
-  marginTokens: number;
-  answerTokens: number;
-  classify: ClassifyMode;
-  include: string[];
-  exclude: string[];
-  respectGitignore: boolean;
-  /** CPU threads; 0 means the machine's cores. */
-  threads: number;
-  /** GPU memory to leave free for other programs, in MiB (absent or 0: none). */
-  gpuReserveMiB?: number;
-  /** The warm codebase cache's folder and size limit; a limit of 0 turns it off. */
-  cacheDir: string;
-  cacheLimitBytes: number;
-  /** Run the model on a server instead (llama-server or vLLM); the model file then serves for its tokenizer. */
-  server?: { url: string; kind?: ServerKind; model?: string; apiKey?: string };
-}
+export type { RunSettings };
 
+/** What the confirmation shows, and the id that runs it. */
 export interface PlanSummary {
+  planId: string;
   files: number;
   bytes: number;
   tokens: number;
   segments: number;
   skipped: number;
   skippedByReason: Partial<Record<SkipReason, number>>;
-  /** The model's context, to say before reading whether the codebase fits. */
+  /** The model's trained context, to say before reading whether the codebase fits. */
   contextSize: number;
+  /** The model file's name. */
+  model: string;
 }
 
+/** Where planning is: fetching the model, reading files, tokenizing them. */
+export interface PlanProgress {
+  stage: "downloading" | "reading" | "tokenizing";
+  /** Downloading: bytes so far and in all (0 when unknown). */
+  downloaded?: number;
+  total?: number;
+  /** Reading: files and bytes read so far. */
+  files?: number;
+  bytes?: number;
+}
+
+/**
+ * Why a request failed, for the host to choose what to offer: "model" (missing, not a GGUF file,
+ * too large), "input" (nothing to read, a question too long, a context too small), "server",
+ * "cancelled", or "internal".
+ */
+export interface EngineFailure { message: string; kind: "model" | "input" | "server" | "cancelled" | "internal" }
+
 export type ToEngine =
-  | { type: "plan"; requestId: string; roots: string[]; settings: RunSettings }
-  | { type: "ask"; runId: string; roots: string[]; question: string; settings: RunSettings }
+  | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings }
+  /** Stops a plan in flight (a download, the reading). */
+  | { type: "cancel"; requestId: string }
+  /** Runs a plan the engine made; its events carry `runId`. */
+  | { type: "run"; runId: string; planId: string }
+  /** The user backed out: the plan's files and tokens are let go. */
+  | { type: "drop-plan"; planId: string }
   | { type: "answer-now"; runId: string }
   | { type: "stop"; runId: string }
   | { type: "reject"; runId: string; segment: number; rejected: boolean }
   | { type: "reanswer"; runId: string }
-  | { type: "resolve-model"; requestId: string; spec: string; directory: string }
-  | { type: "cancel-resolve"; requestId: string }
   | { type: "stats"; requestId: string }
   | { type: "crash"; how: "abort" }
   | { type: "shutdown" };
@@ -54,14 +61,23 @@ export type ToEngine =
 export type FromEngine =
   | { type: "ready"; pid: number }
   | { type: "status"; text: string }
-  | { type: "planned"; requestId: string; summary?: PlanSummary; error?: string }
+  | { type: "plan-progress"; requestId: string; progress: PlanProgress }
+  | { type: "planned"; requestId: string; summary?: PlanSummary; error?: EngineFailure }
   | { type: "event"; event: WimEvent }
   | { type: "run-ended"; runId: string }
-  | { type: "model-progress"; requestId: string; downloaded: number; total: number }
-  | { type: "model-resolved"; requestId: string; path?: string; error?: string }
   | { type: "stats"; requestId: string; stats: EngineStats };
 
-/** What the engine's process holds, for the soak test and diagnostics. */
-export interface EngineStats { rssBytes: number; heapUsedBytes: number; contexts: number; sequences: number; modelsLoaded: number }
+/** What the engine's process holds, for the soak test, diagnostics and benchmarks. */
+export interface EngineStats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  contexts: number;
+  sequences: number;
+  modelsLoaded: number;
+  /** Plans kept, waiting to run. */
+  plans: number;
+  /** Characters of file text counted or tokenized since the process started (planning and runs). */
+  tokenizedChars: number;
+}
 
 export type ToEngineType = ToEngine["type"];

@@ -1,5 +1,17 @@
-// The default model for a machine that has not chosen one. No vscode import: tested under Node.
+// The models offered to a machine that has not chosen one, and where downloads go. No vscode
+// import: the extension, the CLI and the engine share it, and it is tested under Node.
+import { homedir } from "node:os";
+import { join } from "node:path";
+
 const GiB = 1024 ** 3;
+
+/** The CLI's default: a small instruction-tuned code model, good answers on a laptop, about 1.2 GB. */
+export const DEFAULT_MODEL = "hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M";
+
+/** Where the CLI downloads models (the extension uses its own storage). */
+export function defaultModelDirectory(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ask-codebase", "models");
+}
 
 export interface ModelOption { spec: string; label: string; approxBytes: number }
 

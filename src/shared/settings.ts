@@ -23,6 +23,8 @@ interface Base {
   scope?: Scope;
   /** The CLI's flag, without dashes; absent: the setting exists only in VS Code. */
   flag?: string;
+  /** The flag's one line in the CLI's help. */
+  help?: string;
   /** The flag's value as the help shows it. */
   metavar?: string;
   /** Changing it means another engine: the model is loaded again. */
@@ -39,12 +41,12 @@ export type OptionSpec = StringSpec | IntegerSpec | BooleanSpec | EnumSpec | Str
 
 export const OPTIONS = {
   model: {
-    kind: "string", default: "", scope: "machine", flag: "model", metavar: "FILE|hf:URI|URL", reloads: true,
+    kind: "string", default: "", scope: "machine", flag: "model", help: "a GGUF file, an hf:user/repo:quant id or a URL (downloaded once)", metavar: "FILE|hf:URI|URL", reloads: true,
     markdown: true,
     description: "The model: a GGUF file path, an `hf:user/repo:quant` id or a URL. Empty: a Qwen2.5-Coder instruct model sized to this machine's memory, downloaded once into the extension's storage.",
   },
   gpu: {
-    kind: "enum", default: "auto", values: GPU_CHOICES, scope: "machine-overridable", flag: "gpu", reloads: true,
+    kind: "enum", default: "auto", values: GPU_CHOICES, scope: "machine-overridable", flag: "gpu", help: "where the model runs", reloads: true,
     valueDescriptions: [
       "The best GPU backend that loads here (CUDA, then Vulkan; Metal on a Mac), else the CPU.",
       "NVIDIA's CUDA; falls back to Vulkan, then the CPU, when it fails.",
@@ -55,39 +57,39 @@ export const OPTIONS = {
     description: "Where the model runs. auto picks the best GPU backend that loads, else the CPU.",
   },
   gpuMemoryReserveMiB: {
-    kind: "integer", default: 0, min: 0, max: 1_048_576, scope: "machine-overridable", flag: "gpu-reserve-mib", metavar: "N", reloads: true,
+    kind: "integer", default: 0, min: 0, max: 1_048_576, scope: "machine-overridable", flag: "gpu-reserve-mib", help: "GPU memory to leave to other programs, in MiB", metavar: "N", reloads: true,
     description: "GPU memory to leave free for other programs, in MiB. Model layers that do not fit in the rest run on the CPU, and each run says how many fit.",
   },
   threads: {
-    kind: "integer", default: 0, min: 0, max: 1024, scope: "machine-overridable", flag: "threads", metavar: "N", reloads: true,
+    kind: "integer", default: 0, min: 0, max: 1024, scope: "machine-overridable", flag: "threads", help: "CPU threads; 0 uses every core", metavar: "N", reloads: true,
     description: "CPU threads for the engine; 0 uses every core.",
   },
   segmentTokens: {
-    kind: "integer", default: 4096, min: 64, max: 131_072, flag: "segment-tokens", metavar: "N",
+    kind: "integer", default: 4096, min: 64, max: 131_072, flag: "segment-tokens", help: "tokens per segment: one margin is written after each", metavar: "N",
     description: "Tokens per segment: one margin is written after each.",
   },
   marginTokens: {
-    kind: "integer", default: 128, min: 1, max: 4096, flag: "margin-tokens", metavar: "N",
+    kind: "integer", default: 128, min: 1, max: 4096, flag: "margin-tokens", help: "the longest a margin may be, in tokens", metavar: "N",
     description: "The longest a margin may be, in tokens.",
   },
   answerTokens: {
-    kind: "integer", default: 512, min: 1, max: 32_768, flag: "answer-tokens", metavar: "N",
+    kind: "integer", default: 512, min: 1, max: 32_768, flag: "answer-tokens", help: "the longest the answer may be, in tokens", metavar: "N",
     description: "The longest an answer may be, in tokens.",
   },
   include: {
-    kind: "strings", default: [], flag: "include", metavar: "GLOB",
+    kind: "strings", default: [], flag: "include", help: "read only files matching this gitignore-style pattern", metavar: "GLOB",
     description: "Read only files matching these gitignore-style patterns (empty: everything).",
   },
   exclude: {
-    kind: "strings", default: [], flag: "exclude", metavar: "GLOB",
+    kind: "strings", default: [], flag: "exclude", help: "never read files matching this pattern", metavar: "GLOB",
     description: "Never read files matching these gitignore-style patterns.",
   },
   respectGitignore: {
-    kind: "boolean", default: true, flag: "no-gitignore", negatedFlag: true,
+    kind: "boolean", default: true, flag: "no-gitignore", help: "read what .gitignore and git's excludes would leave out", negatedFlag: true,
     description: "Skip what .gitignore files, .git/info/exclude and the global git excludes ignore.",
   },
   classify: {
-    kind: "enum", default: "fused", values: CLASSIFY_MODES, flag: "classify",
+    kind: "enum", default: "fused", values: CLASSIFY_MODES, flag: "classify", help: "how margins are judged relevant (off keeps every margin)",
     valueDescriptions: [
       "Each margin opens with its own yes/no verdict; an irrelevant one stops there (fastest).",
       "A second pass judges each finished margin, overlapped with reading the next segment.",
@@ -100,20 +102,20 @@ export const OPTIONS = {
     description: "Ask before reading a workspace of more tokens than this.",
   },
   serverUrl: {
-    kind: "string", default: "", scope: "machine", flag: "server", metavar: "URL", reloads: true, markdown: true,
+    kind: "string", default: "", scope: "machine", flag: "server", help: "run the model on a llama-server or vLLM server; --model then names a GGUF of it for its tokenizer", metavar: "URL", reloads: true, markdown: true,
     description: "Run the model on a server instead of this machine: the URL of a llama.cpp `llama-server` or a vLLM OpenAI-compatible server (for example `http://gpu-box:8080`). `askCodebase.model` then names a GGUF of the same model, used only for its tokenizer and chat template. The API key, if the server needs one, is kept in VS Code's secret storage: run **Ask codebase: Set Server API Key...**.",
   },
   serverKind: {
-    kind: "enum", default: "auto", values: ["auto", ...SERVER_KINDS], scope: "machine", flag: "server-kind", reloads: true,
+    kind: "enum", default: "auto", values: ["auto", ...SERVER_KINDS], scope: "machine", flag: "server-kind", help: "the server's protocol", reloads: true,
     valueDescriptions: ["Ask the server which it is.", "llama.cpp's llama-server.", "vLLM's OpenAI-compatible server."],
     description: "Which protocol the server speaks; auto asks it.",
   },
   serverModel: {
-    kind: "string", default: "", scope: "machine", flag: "server-model", metavar: "NAME", reloads: true,
+    kind: "string", default: "", scope: "machine", flag: "server-model", help: "the served model's name (vLLM)", metavar: "NAME", reloads: true,
     description: "The served model's name (vLLM); empty takes the first the server lists.",
   },
   cacheSizeMiB: {
-    kind: "integer", default: 4096, min: 0, max: 16_777_216, scope: "machine-overridable", flag: "cache-mib", metavar: "N", markdown: true,
+    kind: "integer", default: 4096, min: 0, max: 16_777_216, scope: "machine-overridable", flag: "cache-mib", help: "disk space for the warm codebase cache; 0 turns it off", metavar: "N", markdown: true,
     description: "Disk space for the warm codebase cache: after a question, the model's state holding the codebase is saved, so the next question about the same (or partly edited) codebase does not read it again. Least recently used entries go first. `0` turns it off.",
   },
 } as const satisfies Record<string, OptionSpec>;
@@ -142,6 +144,11 @@ export type RunSettings = Omit<Settings, HostOnlyName> & {
 };
 
 export const SECTION = "askCodebase";
+
+/** A model setting that names something to download (an hf: URI or a URL) rather than a file here. */
+export function isRemoteModel(spec: string): boolean {
+  return /^(hf:|huggingface:|https?:\/\/)/i.test(spec.trim());
+}
 const spec = (name: OptionName): OptionSpec => OPTIONS[name];
 export const OPTION_NAMES = Object.keys(OPTIONS) as OptionName[];
 
@@ -277,8 +284,8 @@ export function flagHelp(names: readonly OptionName[] = OPTION_NAMES): string {
     if (!s.flag) continue;
     const arg = s.kind === "boolean" ? "" : s.kind === "enum" ? ` ${s.values.join("|")}` : ` ${s.metavar ?? "VALUE"}`;
     const range = s.kind === "integer" ? ` (${s.min}-${s.max.toLocaleString("en-US")}, default ${s.default})` : s.kind === "enum" ? ` (default ${s.default})` : s.kind === "strings" ? " (repeatable)" : "";
-    rows.push([`--${s.flag}${arg}`, `${s.description.replace(/`/g, "").replace(/\*\*/g, "")}${range}`]);
+    rows.push([`--${s.flag}${arg}`, `${s.help ?? s.description}${range}`]);
   }
-  const width = Math.min(34, Math.max(...rows.map(([f]) => f.length)) + 2);
+  const width = Math.max(...rows.map(([f]) => f.length)) + 2;
   return rows.map(([f, d]) => `  ${f.padEnd(width)}${d}`).join("\n");
 }

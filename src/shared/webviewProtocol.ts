@@ -2,13 +2,14 @@
 // exhaustively; every run message carries its run id so a stopped run's stragglers are ignored.
 import type { WimEvent } from "../core/wim/events";
 
-export interface RunHeader { runId: string; question: string }
+/** The question the view shows, and whether it is still planning, reading or answering. */
+export interface RunHeader { runId: string; question: string; active: boolean }
 
 export type ToWebview =
   /** Everything of the current run so far: sent when the view (re)loads, and when a run starts. */
-  | { type: "replay"; run?: RunHeader; events: WimEvent[]; rejected: number[]; status?: string }
+  | { type: "replay"; run?: RunHeader; events: WimEvent[]; status?: string }
   | { type: "event"; event: WimEvent }
-  | { type: "status"; text: string }
+  | { type: "status"; runId: string; text: string }
   | { type: "focus-question" };
 
 export type FromWebview =
@@ -21,8 +22,9 @@ export type FromWebview =
   | { type: "open"; path: string; startLine: number; endLine: number }
   | { type: "copy"; text: string };
 
+const FROM_WEBVIEW: readonly FromWebview["type"][] = ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy"];
+
 export function isFromWebview(value: unknown): value is FromWebview {
   const v = value as { type?: unknown } | null;
-  return typeof v === "object" && v !== null && typeof v.type === "string" &&
-    ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy"].includes(v.type);
+  return typeof v === "object" && v !== null && typeof v.type === "string" && (FROM_WEBVIEW as readonly string[]).includes(v.type);
 }

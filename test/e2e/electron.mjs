@@ -12,7 +12,6 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const work = mkdtempSync(join(tmpdir(), "ask-electron-"));
 const workspace = join(work, "workspace");
 mkdirSync(join(workspace, "src"), { recursive: true });
-mkdirSync(join(workspace, ".vscode"), { recursive: true });
 for (let f = 0; f < 8; f++) {
   let text = "";
   for (let i = 1; i <= 24; i++) text += `export function part${f}_${i}(value: number): number {\n  return value * ${i} + ${f};\n}\n`;
@@ -20,12 +19,15 @@ for (let f = 0; f < 8; f++) {
 }
 const model = join(work, "tiny.gguf");
 execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", model, "--shape", "tiny"], { cwd: root, stdio: "inherit" });
-writeFileSync(join(workspace, ".vscode", "settings.json"), JSON.stringify({
+// User settings: the model (like the server) is a machine setting, which a workspace cannot set.
+const userData = join(work, "user-data");
+mkdirSync(join(userData, "User"), { recursive: true });
+writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({
   "askCodebase.model": model, "askCodebase.gpu": "cpu", "askCodebase.threads": 1,
   "askCodebase.segmentTokens": 256, "askCodebase.marginTokens": 48, "askCodebase.answerTokens": 32,
 }));
 await runTests({
   extensionDevelopmentPath: root,
   extensionTestsPath: join(root, "test/e2e/suite/index.js"),
-  launchArgs: [workspace, "--disable-workspace-trust"],
+  launchArgs: [workspace, "--disable-workspace-trust", "--user-data-dir", userData],
 });

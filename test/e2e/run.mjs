@@ -78,7 +78,7 @@ writeFileSync(join(data, "User", "settings.json"), JSON.stringify({
 }));
 const env = {
   ...process.env, XDG_CONFIG_HOME: join(work, "xdg"), XDG_DATA_HOME: join(work, "xdg"), XDG_CACHE_HOME: join(work, "xdg"), TMPDIR: join(work, "tmp"),
-  ASK_CODEBASE_E2E_DIR: reports, ASK_CODEBASE_E2E_SUITE: join(root, "test/e2e/suite/inHost.js"),
+  ASK_CODEBASE_E2E_DIR: reports, ASK_CODEBASE_E2E_SUITE: join(root, "test/e2e/suite/inHost.js"), ASK_CODEBASE_TEST_API: "1",
 };
 const codeServer = join(tools, ".bin/code-server");
 for (const v of [vsix, hostVsix]) execFileSync(codeServer, ["--extensions-dir", ext, "--user-data-dir", data, "--install-extension", v], { env, stdio: "ignore" });

@@ -69,7 +69,7 @@ test("the next question reads the codebase from the warm cache; `cache` shows it
   assert.match(cleared.stdout, /^cleared /);
   assert.match(run(["cache"]).stdout, /: 0 codebases, 0 B of /);
   assert.doesNotMatch(ask().stderr, /warm cache/, "cleared: read again");
-  assert.match(run(["ask", dir.path, "x?", "--model", model, "--cache-mib=-1"]).stderr, /--cache-mib needs a whole number/);
+  assert.match(run(["ask", dir.path, "x?", "--model", model, "--cache-mib=-1"]).stderr, /--cache-mib must be a whole number from 0 to/);
 });
 
 function interrupted(times: number): Promise<{ code: number | null; list: WimEvent[] }> {
@@ -123,7 +123,7 @@ for (const [name, args, message] of [
   ["a missing model", ["ask", dir.path, "why?", "--model", join(dir.path, "none.gguf")], /^ask-codebase: model not found: /],
   ["a file that is not a model", ["pack", dir.path, "--model", join(dir.path, "blob.bin")], /^ask-codebase: not a GGUF model file: /],
   ["no question", ["ask", dir.path, "--model", "x.gguf"], /^ask-codebase: a question is required/],
-  ["a bad number", ["ask", dir.path, "q", "--margin-tokens", "lots"], /^ask-codebase: --margin-tokens needs a positive whole number/],
+  ["a bad number", ["ask", dir.path, "q", "--margin-tokens", "lots"], /^ask-codebase: --margin-tokens must be a whole number from 1 to 4,096, got "lots"/],
 ] as const) {
   test(`${name} ends with a one-line message and status 2`, () => {
     const r = run([...args]);

@@ -2,10 +2,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { resolve } from "node:path";
+import { rmSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { WimEvent } from "../../src/core/wim/events";
 import type { RunSettings } from "../../src/shared/engineProtocol";
+import { ask, runSettings } from "../support/engineRuns";
 import { EngineClient } from "../../src/client/engineClient";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
@@ -23,10 +25,7 @@ before(() => {
   const files: Record<string, string> = {};
   for (const name of ["a", "b", "c"]) files[`${name}.ts`] = Array.from({ length: 30 }, (_, i) => `export const ${name}${i} = ${i}; // ${name}\n`).join("");
   writeTree(dir.path, files);
-  settings = {
-    modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 6, answerTokens: 6,
-    classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1, cacheDir: cacheDir.path, cacheLimitBytes: 1 << 30,
-  };
+  settings = runSettings({ model: testModelPath("tiny"), segmentTokens: 256, marginTokens: 6, answerTokens: 6, classify: "separate", cacheDir: cacheDir.path, cacheSizeMiB: 1024 });
   client = new EngineClient({ script: HOST, onEvent: (e) => events.push(e), onStatus: (s) => statuses.push(s), onExit: (r) => exits.push(r) });
 });
 after(async () => {
@@ -45,13 +44,23 @@ async function finished(runId: string, timeoutMs = 60_000): Promise<WimEvent> {
   }
 }
 
+async function until(runId: string, type: WimEvent["type"], timeoutMs = 60_000): Promise<WimEvent> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const found = events.find((e) => e.runId === runId && e.type === type);
+    if (found) return found;
+    if (Date.now() > end) throw new Error(`run ${runId} sent no ${type}`);
+    await sleep(20);
+  }
+}
+
 const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 test("a question runs in the engine process and its events reach the extension", async () => {
-  const summary = await client.plan([dir.path], settings);
+  const summary = await client.plan([dir.path], "What is b7?", settings);
   assert.equal(summary.files, 3);
   assert.ok(summary.segments >= 2 && summary.tokens > 0 && summary.contextSize === 32768);
-  await client.ask("run-1", [dir.path], "What is b7?", settings);
+  await client.run("run-1", summary.planId);
   const end = await finished("run-1");
   assert.equal(end.type, "done");
   assert.equal((end as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
@@ -61,7 +70,7 @@ test("a question runs in the engine process and its events reach the extension",
 
 test("the model stays loaded between questions, and the second reads the codebase from the warm cache", async () => {
   const loadsBefore = statuses.filter((s) => s === "loading the model").length;
-  await client.ask("run-2", [dir.path], "What is c3?", settings);
+  await ask(client, "run-2", [dir.path], "What is c3?", settings);
   assert.equal((await finished("run-2")).type, "done");
   assert.equal(statuses.filter((s) => s === "loading the model").length, loadsBefore);
   assert.ok(events.some((e) => e.runId === "run-1" && e.type === "cache-saved" && e.bytes > 0), "the first run cached the codebase");
@@ -70,9 +79,9 @@ test("the model stays loaded between questions, and the second reads the codebas
 });
 
 test("a second question while one runs stops the first and answers the second", async () => {
-  await client.ask("run-3", [dir.path], "What is a1?", { ...settings, marginTokens: 200 });
+  await ask(client, "run-3", [dir.path], "What is a1?", { ...settings, marginTokens: 200 });
   while (!events.some((e) => e.runId === "run-3" && e.type === "margin-token")) await sleep(10);
-  await client.ask("run-4", [dir.path], "What is a2?", settings);
+  await ask(client, "run-4", [dir.path], "What is a2?", settings);
   const first = (await finished("run-3")) as Extract<WimEvent, { type: "done" }>;
   assert.equal(first.type, "done");
   assert.equal(first.stoppedBy, "aborted");
@@ -80,7 +89,7 @@ test("a second question while one runs stops the first and answers the second", 
 });
 
 test("a native abort kills only the engine process; the run ends with a reason, and the next question works", async () => {
-  await client.ask("run-5", [dir.path], "What is b1?", { ...settings, marginTokens: 200 });
+  await ask(client, "run-5", [dir.path], "What is b1?", { ...settings, marginTokens: 200 });
   while (!events.some((e) => e.runId === "run-5" && e.type === "margin-token")) await sleep(10);
   const pid = client.pid!;
   client.control({ type: "crash", how: "abort" });
@@ -89,7 +98,7 @@ test("a native abort kills only the engine process; the run ends with a reason, 
   assert.match((end as Extract<WimEvent, { type: "error" }>).message, /the engine process stopped \(SIGABRT\).*ask again/);
   assert.equal(exits.length, 1);
   assert.ok(!alive(pid));
-  await client.ask("run-6", [dir.path], "What is b2?", settings);
+  await ask(client, "run-6", [dir.path], "What is b2?", settings);
   assert.equal(((await finished("run-6")) as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
   assert.notEqual(client.pid, pid);
 });
@@ -104,7 +113,7 @@ test("when the extension host dies mid-run, the engine process does not stay beh
     const c = new EngineClient({ script: ${JSON.stringify(HOST)}, onEvent: (e) => {
       if (e.type === "margin-token" && !told) { told = true; console.log("engine " + c.pid); }
     } });
-    c.ask("orphan", [${JSON.stringify(dir.path)}], "What is a3?", ${JSON.stringify(long)});`;
+    c.plan([${JSON.stringify(dir.path)}], "What is a3?", ${JSON.stringify(long)}).then((s) => c.run("orphan", s.planId));`;
   const parent = spawn(process.execPath, ["--require", "tsx/cjs", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   parent.stdout.on("data", (d: Buffer) => (out += d));
@@ -115,4 +124,43 @@ test("when the extension host dies mid-run, the engine process does not stay beh
   const until = Date.now() + 10_000;
   while (alive(pid) && Date.now() < until) await sleep(50);
   assert.ok(!alive(pid), "the engine process exits once its parent is gone");
+});
+
+test("the plan the summary showed is the one that runs: a file changed since is read again and said, an unknown plan is refused", async () => {
+  const own = tempDir();
+  try {
+    writeTree(own.path, { "x.ts": "export const x = 1;\n", "y.ts": "export const y = 2;\n", "z.ts": "export const z = 3;\n" });
+    const summary = await client.plan([own.path], "What is y?", settings);
+    assert.equal(summary.files, 3);
+    writeTree(own.path, { "y.ts": "export const y = 22; // changed after the summary\n", "new.ts": "export const n = 4;\n" });
+    rmSync(join(own.path, "z.ts"));
+    await client.run("run-changed", summary.planId);
+    const started = (await until("run-changed", "run-started")) as Extract<WimEvent, { type: "run-started" }>;
+    assert.deepEqual({ changed: started.changed, removed: started.removed, files: started.files }, { changed: ["y.ts"], removed: ["z.ts"], files: 2 }, "a file added since is not read: it was not in the summary");
+    assert.equal((await finished("run-changed")).type, "done");
+    // A plan runs once; an id the engine never made is refused in words.
+    await client.run("run-again", summary.planId);
+    const refused = (await finished("run-again")) as Extract<WimEvent, { type: "error" }>;
+    assert.match(refused.message, /no longer held .* ask again/);
+  } finally {
+    own.dispose();
+  }
+});
+
+test("a question reads each file once and tokenizes its text once, from plan to first margin", async () => {
+  const own = tempDir();
+  try {
+    const files: Record<string, string> = {};
+    for (const name of ["p", "q", "r", "s"]) files[`${name}.ts`] = Array.from({ length: 40 }, (_, i) => `export const ${name}${i} = ${i} * 11; // ${name} line ${i}\n`).join("");
+    writeTree(own.path, files);
+    const chars = Object.values(files).reduce((n, t) => n + t.length, 0);
+    const before = (await client.stats()).tokenizedChars;
+    await ask(client, "run-once", [own.path], "What is q7?", { ...settings, cacheSizeMiB: 0 });
+    assert.equal((await finished("run-once")).type, "done");
+    const passes = ((await client.stats()).tokenizedChars - before) / chars;
+    // Once, plus the few headers a piece carries and the question itself: well under twice.
+    assert.ok(passes >= 1 && passes < 1.2, `the codebase's text was tokenized ${passes.toFixed(2)} times`);
+  } finally {
+    own.dispose();
+  }
 });

@@ -17,6 +17,7 @@ import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaE
 import { openServerEngine, type ServerEngine } from "../../src/engine/server/serverEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
+import { ask, runSettings } from "../support/engineRuns";
 
 const QUESTION = "Where is the retry delay computed?";
 const dir = tempDir();
@@ -175,10 +176,9 @@ test("the extension's engine process asks through the server when the settings n
   const events: WimEvent[] = [];
   const client = new EngineClient({ script: join("dist", "engineHost.js"), onEvent: (e) => events.push(e), onStatus: () => undefined, onExit: () => undefined });
   try {
-    await client.ask("via-server", [dir.path], QUESTION, {
-      modelPath: testModelPath("tiny", { byteTokens: "control" }), gpu: "cpu", segmentTokens: 512, marginTokens: 4, answerTokens: 4, classify: "fused",
-      include: [], exclude: [], respectGitignore: true, threads: 1, cacheDir: "", cacheLimitBytes: 0, server: { url },
-    });
+    await ask(client, "via-server", [dir.path], QUESTION, runSettings({
+      model: testModelPath("tiny", { byteTokens: "control" }), segmentTokens: 512, marginTokens: 4, answerTokens: 4, classify: "fused", serverUrl: url,
+    }));
     for (let i = 0; !events.some((e) => e.type === "done" || e.type === "error"); i++) {
       if (i > 1200) throw new Error("the run did not end");
       await sleep(50);

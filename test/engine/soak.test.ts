@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { WimEvent } from "../../src/core/wim/events";
 import type { RunSettings } from "../../src/shared/engineProtocol";
+import { ask, runSettings } from "../support/engineRuns";
 import { EngineClient } from "../../src/client/engineClient";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
@@ -20,7 +21,7 @@ before(() => {
   const files: Record<string, string> = {};
   for (const name of ["a", "b", "c", "d"]) files[`${name}.ts`] = Array.from({ length: 30 }, (_, i) => `export const ${name}${i} = ${i} * 3; // ${name}\n`).join("");
   writeTree(dir.path, files);
-  settings = { modelPath: testModelPath("tiny"), gpu: "cpu", segmentTokens: 256, marginTokens: 8, answerTokens: 8, classify: "separate", include: [], exclude: [], respectGitignore: true, threads: 1, cacheDir: "", cacheLimitBytes: 0 };
+  settings = runSettings({ model: testModelPath("tiny"), segmentTokens: 256, marginTokens: 8, answerTokens: 8, classify: "separate" });
   client = new EngineClient({ script: resolve("dist/engineHost.js"), execArgv: ["--expose-gc"], onEvent: (e) => { if (e.type === "done" || e.type === "error") ended.set(e.runId, e); } });
 });
 after(async () => {
@@ -41,7 +42,7 @@ test("50 questions in a row: memory levels off, no context, sequence or process 
   const heap: number[] = [];
   for (let i = 1; i <= 50; i++) {
     const runId = `soak-${i}`;
-    await client.ask(runId, [dir.path], `What is ${"abcd"[i % 4]}${i % 30}?`, settings);
+    await ask(client, runId, [dir.path], `What is ${"abcd"[i % 4]}${i % 30}?`, settings);
     while (!ended.has(runId)) await sleep(5);
     const end = ended.get(runId)!;
     assert.equal(end.type, "done", JSON.stringify(end));

@@ -187,6 +187,13 @@ test("a rejected margin is absent from the answer prompt; re-answer does not rea
   const s = session({ classify: "off" });
   const first = await collect(s.run());
   assert.deepEqual(of(first, "answer-started")[0]!.marginIds, plan.segments.map((_, i) => i));
+  // The session says its state: after the answer nothing is stale; a rejection makes it so.
+  const settled = of(first, "kept-changed").at(-1)!;
+  assert.deepEqual({ kept: settled.kept, rejected: settled.rejected, stale: settled.stale }, { kept: plan.segments.map((_, i) => i), rejected: [], stale: false });
+  const rejected = s.setRejected(2, true);
+  assert.deepEqual(rejected.type === "kept-changed" && { kept: rejected.kept.includes(2), rejected: rejected.rejected, stale: rejected.stale }, { kept: false, rejected: [2], stale: true });
+  const restoredState = s.setRejected(2, false);
+  assert.ok(restoredState.type === "kept-changed" && !restoredState.stale, "restoring makes the answer current again");
   s.setRejected(2, true);
   const evaluatedBefore = engine.evaluatedTokens;
   const again = await collect(s.reanswer());
@@ -198,6 +205,7 @@ test("a rejected margin is absent from the answer prompt; re-answer does not rea
   assert.ok(evaluated <= started.promptTokens + ANSWER, `re-answer evaluated ${evaluated} tokens, codebase is ${codebaseTokens}`);
   const a = s.trace.answers[1]!;
   assert.deepEqual(a.context, expectedPrefix(plan.segments.length - 1), "re-answer appends to the same codebase context");
+  assert.equal(of(again, "kept-changed").at(-1)!.stale, false, "the re-answer is current");
   const kept = started.marginIds.map((id) => ({ segment: id, text: s.margins[id]!.text }));
   assert.ok(!kept.some((m) => m.segment === 2));
   assert.deepEqual(a.prompt, [...engine.tokenizeText(prompts.answerPrompt(kept, QUESTION)), ...engine.chatParts(prompts.READER_SYSTEM).suffix]);

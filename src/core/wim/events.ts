@@ -16,8 +16,12 @@ export interface RunTimings {
 }
 
 export type WimEvent =
-  /** `reusedSegments`: leading segments whose prefill came from the warm cache (their margins are written last to first). */
-  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; reusedSegments: number }
+  /**
+   * `reusedSegments`: leading segments whose prefill came from the warm cache (their margins are
+   * written last to first). `changed` / `removed`: files that changed or went away between the
+   * plan the user was shown and the run (read again, or left out).
+   */
+  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; reusedSegments: number; changed?: string[]; removed?: string[] }
   /** Only when the codebase is larger than the context: the cache is cleared and reading goes on from `firstSegment`. */
   | { type: "window-started"; runId: string; window: number; windows: number; firstSegment: number }
   /** `serverCache`: with a server engine, the share of this run's prompt tokens its prefix cache served. */
@@ -25,9 +29,16 @@ export type WimEvent =
   | { type: "margin-token"; runId: string; segment: number; text: string }
   | { type: "margin-done"; runId: string; segment: number; text: string; tokens: number; sources: SegmentSource[]; citations: Citation[]; partial: boolean }
   | { type: "margin-classified"; runId: string; segment: number; relevant: boolean; score: number }
+  /**
+   * The run's state after a verdict, a rejection or an answer: the margins an answer would use now
+   * (written, not rejected, not judged irrelevant), those the user rejected, and whether that
+   * differs from what the last answer used (a re-answer would say something new).
+   */
+  | { type: "kept-changed"; runId: string; kept: number[]; rejected: number[]; stale: boolean }
   | { type: "answer-started"; runId: string; marginIds: number[]; promptTokens: number }
   | { type: "answer-token"; runId: string; text: string }
-  | { type: "done"; runId: string; stoppedBy: StopReason; answer: string; segmentsRead: number; timings: RunTimings; tokens: { prefilled: number; margins: number; answer: number; evaluated: number }; serverCache?: ServerCacheUse }
+  /** `citations`: the answer's `path:line` references to files the run read. */
+  | { type: "done"; runId: string; stoppedBy: StopReason; answer: string; citations: Citation[]; segmentsRead: number; timings: RunTimings; tokens: { prefilled: number; margins: number; answer: number; evaluated: number }; serverCache?: ServerCacheUse }
   | { type: "error"; runId: string; message: string }
   /** After done: the codebase's state was saved for the next question (or could not be: `error`). */
   | { type: "cache-saved"; runId: string; segments: number; bytes: number; entries: number; totalBytes: number; limitBytes: number; error?: string };

@@ -8,6 +8,7 @@ import { segmentChunks, type Segment } from "../pack/packer";
 import { tokenChain, type CodebaseStateCache } from "../cache/stateCache";
 import { abortError, concatTokens, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type TokenList, type WimEngine } from "./engine";
 import type { RunTimings, ServerCacheUse, StopReason, WimEvent } from "./events";
+import { findCitations } from "./citations";
 import { MarginWriter, type MarginRecord, type MarginTrace } from "./marginWriter";
 import * as prompts from "./prompts";
 import { TextStream } from "./textStream";
@@ -31,6 +32,8 @@ export interface WimOptions {
   contextTokens?: number;
   /** The warm codebase cache: a codebase read before is not prefilled again. */
   cache?: CodebaseStateCache;
+  /** Files that changed or went away between the plan the user saw and this run, to say so. */
+  changes?: { changed: string[]; removed: string[] };
 }
 
 export interface WimTrace {
@@ -55,6 +58,8 @@ export class WimSession {
   private reader?: EngineSequence;
   private codebaseEnd = 0;
   private lastAnswerMarginIds: number[] = [];
+  /** The margins the last answer could use (before any were dropped for room): what "stale" compares with. */
+  private keptAtAnswer?: number[];
   private busy = false;
   private maxAnswerMargins = Infinity;
   /** The server engine's totals when this phase began, for the run's own share. */
@@ -81,9 +86,18 @@ export class WimSession {
     return this.answerNowFlag;
   }
 
-  setRejected(segment: number, rejected: boolean): void {
+  /** Rejects (or restores) a margin; returns the run's state after it, for the view. */
+  setRejected(segment: number, rejected: boolean): WimEvent {
     if (rejected) this.rejected.add(segment);
     else this.rejected.delete(segment);
+    return this.keptState();
+  }
+
+  /** Which margins an answer would use now, which are rejected, and whether that differs from the last answer's. */
+  keptState(): WimEvent {
+    const kept = this.keptMarginIds();
+    const stale = this.keptAtAnswer !== undefined && kept.join() !== this.keptAtAnswer.join();
+    return { type: "kept-changed", runId: this.runId, kept, rejected: [...this.rejected].sort((a, b) => a - b), stale };
   }
 
   /** The margins the answer would use now: not rejected, not judged irrelevant. */
@@ -187,6 +201,8 @@ export class WimSession {
     yield {
       type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length, windows: windowCount,
       model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed, reusedSegments: reused,
+      ...(this.options.changes?.changed.length ? { changed: this.options.changes.changed } : {}),
+      ...(this.options.changes?.removed.length ? { removed: this.options.changes.removed } : {}),
       ...(engine.info.backendNote ? { backendNote: engine.info.backendNote } : {}),
     };
 
@@ -227,6 +243,7 @@ export class WimSession {
           keep(yield* writer.write(k, this.codebase.segments[k]!.sources));
           const judged = await writer.takePending();
           if (judged) yield writer.classified(judged);
+          yield this.keptState();
         }
         this.margins.sort((a, b) => a.segment - b.segment);
         try {
@@ -250,7 +267,7 @@ export class WimSession {
         if (k > 0 && windows[k] !== windows[k - 1]) {
           // The next segment does not fit: keep the margins, clear the codebase, read on.
           const judged = await writer.takePending();
-          if (judged) yield writer.classified(judged);
+          if (judged) yield* this.judged(writer.classified(judged));
           await seq.truncate(opening.length);
           yield { type: "window-started", runId: this.runId, window: windows[k]!, windows: windowCount, firstSegment: k };
         }
@@ -258,14 +275,15 @@ export class WimSession {
         // Queued in the same tick as the previous margin's classification: one decode batch serves both.
         const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal), writer.takePending()]);
         timings.prefillMs += performance.now() - prefillStarted;
-        if (judged) yield writer.classified(judged);
+        if (judged) yield* this.judged(writer.classified(judged));
         read = k + 1;
         tokensRead += segmentTokens[k]!.length;
         yield progress(k);
         keep(yield* writer.write(k, this.codebase.segments[k]!.sources));
+        yield this.keptState();
       }
       const judged = await writer.takePending();
-      if (judged) yield writer.classified(judged);
+      if (judged) yield* this.judged(writer.classified(judged));
     } catch (err) {
       // An evaluation cannot be interrupted: let the classifier finish before the sequences are reused.
       await writer.settle();
@@ -344,7 +362,9 @@ export class WimSession {
       prompt = build(kept);
     }
     this.lastAnswerMarginIds = kept;
+    this.keptAtAnswer = this.keptMarginIds();
     yield { type: "answer-started", runId: this.runId, marginIds: kept, promptTokens: prompt.length };
+    yield this.keptState();
     const context = this.options.trace ? [...seq.tokens] : [];
     const text = new TextStream((t) => engine.detokenize(t));
     let aborted = false;
@@ -370,8 +390,16 @@ export class WimSession {
     });
   }
 
+  /** A separate verdict, then the state it leaves. */
+  private *judged(event: WimEvent): Generator<WimEvent> {
+    yield event;
+    yield this.keptState();
+  }
+
   private doneEvent(stoppedBy: StopReason, answer: string, read: number, started: number, timings: RunTimings, tokens: { prefilled: number; margins: number; answer: number; evaluated: number }): WimEvent {
-    return { type: "done", runId: this.runId, stoppedBy, answer, segmentsRead: read, timings: { ...timings, totalMs: performance.now() - started }, tokens, ...this.serverCache() };
+    // The answer may cite any file the run read.
+    const sources = this.codebase.segments.slice(0, read).flatMap((s) => s.sources);
+    return { type: "done", runId: this.runId, stoppedBy, answer, citations: answer ? findCitations(answer, sources) : [], segmentsRead: read, timings: { ...timings, totalMs: performance.now() - started }, tokens, ...this.serverCache() };
   }
 
   private serverCache(): { serverCache?: ServerCacheUse } {

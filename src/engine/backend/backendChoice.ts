@@ -3,10 +3,10 @@
 // a throwaway process (gpuProbe), since a failing one can abort natively rather than throw. The
 // verdicts are remembered per machine and node-llama-cpp version, so the probing costs once.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { dirname, join } from "node:path";
-import type { GpuChoice } from "../llama/runtime";
+import type { GpuChoice } from "../../shared/settings";
 
 /** `unavailable`: this machine has no such GPU or build (not a failure, and no news under "auto"). */
 export interface BackendVerdict { ok: boolean; unavailable?: boolean; reason?: string; at: string }
@@ -53,7 +53,7 @@ export function defaultBackendMemory(): BackendMemory {
 }
 
 export class BackendMemory {
-  constructor(private readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${nodeLlamaCppVersion()}`) {}
+  constructor(readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${nodeLlamaCppVersion()}`) {}
 
   private read(): Record<string, Record<string, BackendVerdict>> {
     try {
@@ -72,6 +72,59 @@ export class BackendMemory {
     all[this.key] = { ...all[this.key], [backend]: verdict };
     mkdirSync(dirname(this.file), { recursive: true });
     writeFileSync(this.file, JSON.stringify(all, null, 1));
+  }
+
+  /**
+   * Marks `backend` as running a question in this process until the returned function is called.
+   * A GPU fault kills the process natively, before anything could be written: the mark it leaves
+   * behind is how the next process learns the backend failed (see recoverCrashes).
+   */
+  running(backend: GpuChoice): () => void {
+    if (backend === "cpu") return () => undefined;
+    const mark = join(dirname(this.file), `running-${process.pid}.json`);
+    mkdirSync(dirname(mark), { recursive: true });
+    writeFileSync(mark, JSON.stringify({ backend }));
+    // An orderly exit (the host went away) is not a crash.
+    const clear = (): void => rmSync(mark, { force: true });
+    process.once("exit", clear);
+    return () => {
+      process.off("exit", clear);
+      clear();
+    };
+  }
+
+  /** Backends whose process died mid-run since the last look: remembered as failed, and returned. */
+  recoverCrashes(): GpuChoice[] {
+    const found: GpuChoice[] = [];
+    let names: string[];
+    try {
+      names = readdirSync(dirname(this.file)).filter((n) => /^running-\d+\.json$/.test(n));
+    } catch {
+      return found;
+    }
+    for (const name of names) {
+      const pid = Number(/\d+/.exec(name)![0]);
+      if (pid === process.pid || alive(pid)) continue;
+      const mark = join(dirname(this.file), name);
+      try {
+        const { backend } = JSON.parse(readFileSync(mark, "utf8")) as { backend: GpuChoice };
+        this.set(backend, { ok: false, reason: `the engine process died while running on ${backend}`, at: new Date().toISOString() });
+        found.push(backend);
+      } catch {
+        // A mark half written by a process that died writing it: nothing to learn from.
+      }
+      rmSync(mark, { force: true });
+    }
+    return found;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -1,8 +1,9 @@
 // One place that creates the node-llama-cpp runtime with the options this project always needs.
 import { availableParallelism } from "node:os";
 import type { Llama } from "node-llama-cpp";
+import type { GpuChoice } from "../../shared/settings";
 
-export type GpuChoice = "auto" | "cuda" | "vulkan" | "metal" | "cpu";
+export type { GpuChoice };
 
 /** node-llama-cpp is ESM-only with top-level await: CommonJS bundles must load it with a real import(). */
 export async function nodeLlamaCpp(): Promise<typeof import("node-llama-cpp")> {

@@ -1,21 +1,11 @@
 // A model given as a path, an `hf:` URI or a URL. URIs go through node-llama-cpp's resolver, which
 // downloads into `directory` once and reuses the file after. (No download can be tested where the
 // suite runs; paths are.)
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
+import { defaultModelDirectory } from "../../shared/modelCatalog";
+import { isRemoteModel } from "../../shared/settings";
 import { nodeLlamaCpp } from "../llama/runtime";
 import { ModelFileError } from "./modelFile";
-
-/** A small instruction-tuned code model: good answers on a laptop, fits in ~1.2 GB. */
-export const DEFAULT_MODEL = "hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M";
-
-export function defaultModelDirectory(): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ask-codebase", "models");
-}
-
-export function isRemoteModel(spec: string): boolean {
-  return /^(hf:|huggingface:|https?:\/\/)/i.test(spec);
-}
 
 export interface ResolveOptions {
   directory?: string;

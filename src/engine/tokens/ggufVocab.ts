@@ -14,11 +14,14 @@ export interface Vocabulary {
   scores: readonly number[];
   /** GGUF token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte. */
   types: readonly number[];
+  /** The context the model was trained for (`<arch>.context_length`), read beside the vocabulary so a plan can say what fits before the model loads. */
+  contextLength?: number;
 }
 
 const enum T { U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 }
 const SCALAR_BYTES: Partial<Record<T, number>> = { [T.U8]: 1, [T.I8]: 1, [T.BOOL]: 1, [T.U16]: 2, [T.I16]: 2, [T.U32]: 4, [T.I32]: 4, [T.F32]: 4, [T.U64]: 8, [T.I64]: 8, [T.F64]: 8 };
-const WANTED = new Set(["tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"]);
+const WANTED = new Set(["tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "general.architecture"]);
+const wanted = (key: string): boolean => WANTED.has(key) || key.endsWith(".context_length");
 /** Metadata past this is not a vocabulary any model has: the file is damaged. */
 const MAX_METADATA_BYTES = 256 * 1024 * 1024;
 
@@ -96,7 +99,7 @@ function parse(c: Cursor): Vocabulary {
   };
   for (let i = 0; i < pairs; i++) {
     const key = c.str();
-    const keep = WANTED.has(key);
+    const keep = wanted(key);
     const v = value(c.u32() as T, keep);
     if (keep) found[key] = v;
   }
@@ -111,12 +114,15 @@ export function vocabularyOf(get: (key: string) => unknown): Vocabulary {
   const text = (key: string): string | undefined => { const v = get(key); return typeof v === "string" ? v : undefined; };
   const list = <T>(key: string): readonly T[] => { const v = get(key); return Array.isArray(v) ? (v as T[]) : []; };
   const pre = text("tokenizer.ggml.pre");
+  const arch = text("general.architecture");
+  const contextLength = arch ? get(`${arch}.context_length`) : undefined;
   return {
     model: text("tokenizer.ggml.model") ?? "unknown",
     ...(pre !== undefined ? { pre } : {}),
     tokens: list<string>("tokenizer.ggml.tokens"),
     scores: list<number>("tokenizer.ggml.scores"),
     types: list<number>("tokenizer.ggml.token_type"),
+    ...(typeof contextLength === "number" ? { contextLength } : {}),
   };
 }
 

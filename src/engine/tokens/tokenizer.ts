@@ -30,6 +30,8 @@ export interface Tokenizer {
   measureFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | "bytes">[], budget: number, keepTokens?: boolean): Promise<MeasuredFile[]>;
   /** Characters counted or tokenized since it opened: how often planning went over the codebase. */
   readonly tokenizedChars: number;
+  /** The context the model was trained for, from its metadata (undefined when the file does not say). */
+  readonly contextLength: number | undefined;
   dispose(): Promise<void>;
 }
 
@@ -56,7 +58,9 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
   // By pieces, in this process: from the vocabulary alone (SentencePiece), or with this process's
   // copy of the model tokenizing each distinct piece (BPE). Otherwise whole chunks, in helpers.
   const countOnly = options.countOnly ?? false;
-  const counting = options.pieces === false ? undefined : await countingOf(modelPath, countOnly);
+  // A file this reader cannot follow goes to node-llama-cpp, which says what is wrong with it, if anything.
+  const vocab = await readVocabulary(modelPath).catch(() => undefined);
+  const counting = options.pieces === false || !vocab ? undefined : countingFor(vocab, countOnly);
   const spm = counting && "spm" in counting ? counting.spm : undefined;
   const byPieces = counting !== undefined && !("why" in counting);
   let pool: TokenizerPool | undefined;
@@ -91,6 +95,7 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
     countTokens: counted.count,
     tokenize: counted.tokens,
     get tokenizedChars() { return chars + (pool?.tokenizedChars ?? 0); },
+    contextLength: vocab?.contextLength,
     prewarm: (bytes) => {
       if (spm || bytes < minChars) return;
       if (byPieces) void local().catch(() => undefined);
@@ -108,18 +113,6 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
       await model?.dispose();
     },
   };
-}
-
-/**
- * How the model's text can be tokenized by pieces. A file this reader cannot follow goes to
- * node-llama-cpp, which says what is wrong with it, if anything.
- */
-async function countingOf(modelPath: string, countOnly: boolean): Promise<ReturnType<typeof countingFor> | undefined> {
-  try {
-    return countingFor(await readVocabulary(modelPath), countOnly);
-  } catch {
-    return undefined;
-  }
 }
 
 /** For a model already loaded: by pieces where its vocabulary allows, else by whole chunks. */

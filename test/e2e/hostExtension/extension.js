@@ -15,7 +15,7 @@ function activate(context) {
   let reports = 0;
   context.subscriptions.push(
     vscode.commands.registerCommand("askCodebaseTest.report", async () => {
-      const api = vscode.extensions.getExtension("ask-codebase.ask-codebase").exports;
+      const api = vscode.extensions.getExtension("ask-codebase.ask-codebase").exports.test;
       const editor = vscode.window.activeTextEditor;
       const run = api.lastRun();
       write(`report-${++reports}.json`, {

@@ -7,10 +7,13 @@ const vscode = require("vscode");
 
 const EXTENSION_ID = "ask-codebase.ask-codebase";
 
+/** The extension's API with its test hooks (present because the driver sets ASK_CODEBASE_TEST_API). */
 async function api() {
   const ext = vscode.extensions.getExtension(EXTENSION_ID);
   assert.ok(ext, `${EXTENSION_ID} is installed`);
-  return ext.isActive ? ext.exports : ext.activate();
+  const exported = ext.isActive ? ext.exports : await ext.activate();
+  assert.ok(exported.test, "the test hooks are there under test");
+  return { ...exported, ...exported.test };
 }
 
 async function until(check, timeoutMs = 60000) {

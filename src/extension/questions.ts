@@ -1,0 +1,244 @@
+// One question at a time, from the palette, the sidebar or the API: ask the engine for a plan
+// (it reads and tokenizes the workspace once and starts loading the model), show the summary
+// when the codebase is large, run that plan, and carry out what the user does meanwhile.
+// The engine owns the run's state; the store records its events for the view and status bar.
+import { randomUUID } from "node:crypto";
+import { totalmem } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import * as vscode from "vscode";
+import { EngineRequestError, type EngineClient } from "../client/engineClient";
+import type { WimEvent } from "../core/wim/events";
+import type { PlanProgress, PlanSummary, RunSettings } from "../shared/engineProtocol";
+import { defaultModel } from "../shared/modelCatalog";
+import { isRemoteModel, type Settings } from "../shared/settings";
+import { codebaseCacheDirectory } from "./clearCache";
+import { readConfig } from "./config";
+import type { Confirmation } from "./confirm";
+import type { RunLog } from "./log";
+import type { RunStore } from "./runStore";
+import { serverApiKey } from "./serverKey";
+
+export class Questions {
+  /** The plan being made for the current run, so that Stop reaches it. */
+  private planning?: { runId: string; controller: AbortController };
+  /** Resolves the view's progress indicator for the run that showed it. */
+  private endProgress?: () => void;
+  revealView: () => Promise<void> = async () => undefined;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly client: EngineClient,
+    private readonly store: RunStore,
+    private readonly log: RunLog,
+    private readonly confirmation: Confirmation,
+  ) {}
+
+  /** The engine's events: recorded, logged, and an error shown. */
+  onEvent(event: WimEvent): void {
+    this.store.apply(event);
+    this.log.event(event);
+    if (event.runId !== this.store.current?.runId) return;
+    if (event.type === "done") {
+      this.confirmation.remember(event);
+      this.stopProgress();
+    } else if (event.type === "error") {
+      this.stopProgress();
+      void this.showError(event.message, "run");
+    }
+  }
+
+  onStatus(text: string): void {
+    const run = this.store.current;
+    if (run && run.phase !== "ended") this.store.status(run.runId, text);
+  }
+
+  /**
+   * Asks `question` (or prompts for one) about `roots` (or the workspace). Returns the run id once
+   * the run has started, or undefined if the user backed out or it could not start.
+   */
+  async ask(question?: string, options: { roots?: string[]; confirm?: boolean } = {}): Promise<string | undefined> {
+    let roots = options.roots ?? (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath);
+    // Before the question is typed: a question about no folder would be thrown away.
+    if (!roots.length) {
+      const pick = await vscode.window.showWarningMessage("Ask codebase: open a folder to ask about first.", "Open Folder...");
+      if (pick) await vscode.commands.executeCommand("workbench.action.files.openFolder");
+      return undefined;
+    }
+    const text = (question ?? (await vscode.window.showInputBox({
+      title: "Ask codebase",
+      prompt: "Ask a question about this codebase",
+      placeHolder: "e.g. Where is the retry delay computed?",
+      ignoreFocusOut: true,
+      validateInput: (v) => (v.trim() ? undefined : "Type a question"),
+    })))?.trim();
+    if (!text) return undefined;
+    const config = readConfig((p) => this.log.settingProblem(p));
+    const settings = await this.runSettings(config);
+    const previous = this.store.current;
+    if (previous && previous.phase !== "ended") this.stop();
+    const runId = randomUUID();
+    this.store.begin(runId, text, roots);
+    this.log.asked(runId, text, roots, settings);
+    await this.revealView();
+    this.startProgress(runId);
+    for (;;) {
+      const summary = await this.plan(runId, roots, text, settings);
+      if (!summary) return undefined;
+      this.store.setPhase(runId, "confirming");
+      const decision = options.confirm === false ? { go: true as const } : await this.confirmation.decide(summary, config.confirmAboveTokens, roots);
+      if (this.store.current?.runId !== runId) return undefined;
+      if (decision.go) {
+        this.store.setPhase(runId, "reading");
+        this.store.status(runId, "starting");
+        await this.client.run(runId, summary.planId);
+        return runId;
+      }
+      this.client.dropPlan(summary.planId);
+      if (!decision.narrowed) {
+        this.endUnread(runId, "not read: cancelled at the summary");
+        return undefined;
+      }
+      roots = decision.narrowed;
+      this.store.setRoots(runId, roots);
+      this.store.status(runId, `narrowed to ${roots.join(", ")}`);
+    }
+  }
+
+  /** The plan for this run, with its progress in the view; a download also shows a cancellable notification. */
+  private async plan(runId: string, roots: string[], question: string, settings: RunSettings): Promise<PlanSummary | undefined> {
+    const controller = new AbortController();
+    this.planning = { runId, controller };
+    let download: { report: (p: PlanProgress) => void; done: () => void } | undefined;
+    const started = performance.now();
+    try {
+      const summary = await this.client.plan(roots, question, settings, {
+        signal: controller.signal,
+        onProgress: (p) => {
+          this.store.status(runId, planningText(p));
+          if (p.stage === "downloading") (download ??= this.downloadNotice(settings.model, controller)).report(p);
+        },
+      });
+      this.log.planned(summary, performance.now() - started);
+      return summary;
+    } catch (err) {
+      if (controller.signal.aborted) this.endUnread(runId, "not read: stopped while planning");
+      else {
+        const message = (err as Error).message;
+        this.store.endWithout({ type: "error", runId, message });
+        this.log.channel.error(`plan: ${message}`);
+        void this.showError(message, err instanceof EngineRequestError ? err.failure.kind : "internal");
+      }
+      this.stopProgress();
+      return undefined;
+    } finally {
+      download?.done();
+      if (this.planning?.controller === controller) this.planning = undefined;
+    }
+  }
+
+  private downloadNotice(spec: string, controller: AbortController): { report: (p: PlanProgress) => void; done: () => void } {
+    let report: (p: PlanProgress) => void = () => undefined;
+    let done: () => void = () => undefined;
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Ask codebase: downloading ${spec}`, cancellable: true },
+      (progress, token) => new Promise<void>((resolve) => {
+        token.onCancellationRequested(() => controller.abort());
+        let shown = 0;
+        report = (p) => {
+          const percent = p.total ? ((p.downloaded ?? 0) / p.total) * 100 : 0;
+          progress.report({ increment: percent - shown, message: `${Math.round((p.downloaded ?? 0) / 1048576)} of ${Math.round((p.total ?? 0) / 1048576)} MiB` });
+          shown = percent;
+        };
+        done = resolve;
+      }),
+    );
+    return { report: (p) => report(p), done: () => done() };
+  }
+
+  /** A run that ends before the engine read anything: recorded as stopped, with the reason. */
+  private endUnread(runId: string, why: string): void {
+    this.store.status(runId, why);
+    this.store.endWithout({
+      type: "done", runId, stoppedBy: "aborted", answer: "", citations: [], segmentsRead: 0,
+      timings: { totalMs: 0, prefillMs: 0, marginMs: 0, classifyMs: 0, answerMs: 0 }, tokens: { prefilled: 0, margins: 0, answer: 0, evaluated: 0 },
+    });
+    this.stopProgress();
+  }
+
+  private async showError(message: string, kind: string): Promise<void> {
+    const actions = kind === "model" ? ["Select Model...", "Show Log"] : kind === "server" ? ["Open Settings", "Show Log"] : ["Show Log"];
+    const pick = await vscode.window.showErrorMessage(`Ask codebase: ${message}`, ...actions);
+    if (pick === "Select Model...") await vscode.commands.executeCommand("askCodebase.selectModel");
+    else if (pick === "Open Settings") await vscode.commands.executeCommand("workbench.action.openSettings", "askCodebase");
+    else if (pick === "Show Log") this.log.channel.show();
+  }
+
+  /** What the engine needs: the settings, the model named as the engine can find it, and where files go. */
+  private async runSettings(config: Settings): Promise<RunSettings> {
+    const { confirmAboveTokens: _, ...settings } = config;
+    let model = config.model || defaultModel({ ramBytes: totalmem() }).spec;
+    if (!isRemoteModel(model) && !isAbsolute(model)) {
+      const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+      model = folder ? resolve(folder, model) : resolve(model);
+    }
+    const apiKey = config.serverUrl ? await serverApiKey(this.context) : undefined;
+    return {
+      ...settings, model,
+      modelDirectory: join(this.context.globalStorageUri.fsPath, "models"),
+      cacheDir: codebaseCacheDirectory(this.context),
+      ...(apiKey ? { serverApiKey: apiKey } : {}),
+    };
+  }
+
+  private startProgress(runId: string): void {
+    this.stopProgress();
+    void vscode.window.withProgress({ location: { viewId: "askCodebase.margins" } }, () => new Promise<void>((resolve) => {
+      this.endProgress = resolve;
+      if (this.store.current?.runId !== runId) resolve();
+    }));
+  }
+
+  private stopProgress(): void {
+    this.endProgress?.();
+    this.endProgress = undefined;
+  }
+
+  /** Stops the current run wherever it is: planning is cancelled, reading and answering stop. */
+  stop(): void {
+    const run = this.store.current;
+    if (!run || run.phase === "ended") return;
+    if (this.planning?.runId === run.runId) this.planning.controller.abort();
+    else this.client.control({ type: "stop", runId: run.runId });
+  }
+
+  answerNow(): void {
+    const run = this.store.current;
+    if (run) this.client.control({ type: "answer-now", runId: run.runId });
+  }
+
+  /** The engine records it and answers with the run's new state (kept-changed). */
+  setRejected(segment: number, rejected: boolean): void {
+    const run = this.store.current;
+    if (run) this.client.control({ type: "reject", runId: run.runId, segment, rejected });
+  }
+
+  async reanswer(): Promise<void> {
+    const run = this.store.current;
+    if (!run) return;
+    this.store.reanswering(run.runId);
+    this.startProgress(run.runId);
+    await this.client.reanswer(run.runId);
+  }
+
+  dispose(): void {
+    this.stopProgress();
+  }
+}
+
+function planningText(p: PlanProgress): string {
+  switch (p.stage) {
+    case "downloading": return `Downloading the model: ${Math.round((p.downloaded ?? 0) / 1048576)} of ${Math.round((p.total ?? 0) / 1048576)} MiB`;
+    case "reading": return "Planning: reading the workspace…";
+    case "tokenizing": return `Planning: counting tokens in ${Math.round((p.bytes ?? 0) / 1048576)} MiB of text…`;
+  }
+}
