@@ -87,6 +87,7 @@ export async function askCommand(argv: string[]): Promise<number> {
       throw err;
     });
     if (!summary) return 130;
+    note(`listed by ${summary.listing}`);
     if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
     await client.run(runId, summary.planId);
     const end = await ended;

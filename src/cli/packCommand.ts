@@ -3,6 +3,7 @@
 // SentencePiece vocabulary no native code loads.
 import type { CodebasePlan } from "../core/plan";
 import { reveal } from "../core/reveal";
+import { describeListings } from "../core/workspace/listing";
 import { planCodebaseFor } from "../engine/pipeline";
 import { folder, parseFlags, runSettingsOf, settingsOf } from "./args";
 import { bytes, int } from "./format";
@@ -21,6 +22,7 @@ export function planJson(plan: CodebasePlan): object {
     segments: plan.outline,
     skipped: plan.skipped,
     skippedByReason: plan.skippedByReason,
+    listings: plan.listings,
     totalTokens: plan.totalTokens,
     segmentTokens: plan.segmentTokens,
   };
@@ -31,6 +33,7 @@ export function planText(plan: CodebasePlan): string {
     `${plan.roots.join(", ")}`,
     `  ${int(plan.files.length)} files, ${bytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segmentCount)} segments of at most ${int(plan.segmentTokens)} tokens`,
   ];
+  lines.push(`  listed by ${describeListings(plan.listings)}`);
   const reasons = Object.entries(plan.skippedByReason);
   if (reasons.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${reasons.map(([r, n]) => `${r} ${int(n)}`).join(", ")}`);
   const largest = [...plan.files].sort((a, b) => b.tokens - a.tokens).slice(0, 5);

@@ -5,6 +5,7 @@
 import { stat } from "node:fs/promises";
 import { mapLimit } from "./concurrency";
 import { buildSegment, checkBudget, layoutSegments, measureFile, DEFAULT_SEGMENT_TOKENS, type CountTokens, type Layout, type MeasuredFile, type PackedFile, type Segment, type TokenizeChunk } from "./pack/packer";
+import type { ListingInfo } from "./workspace/listing";
 import type { WorkspaceFile } from "./workspace/reader";
 import { countByReason, DEFAULT_MAX_FILE_BYTES, readFileText, readWorkspace, type ReadOptions, type SkippedFile, type SkipReason } from "./workspace/reader";
 
@@ -34,7 +35,9 @@ export class CodebasePlan {
   private layout!: Layout;
   private built?: Segment[];
 
-  constructor(roots: readonly string[], segmentTokens: number, private measured: MeasuredFile[], private readonly readSkipped: SkippedFile[], private readonly stamps: Map<string, Stamp>) {
+  constructor(roots: readonly string[], segmentTokens: number, private measured: MeasuredFile[], private readonly readSkipped: SkippedFile[], private readonly stamps: Map<string, Stamp>,
+    /** Who listed each folder, and what that could not see. */
+    readonly listings: ListingInfo[] = []) {
     this.roots = [...roots];
     this.segmentTokens = segmentTokens;
     this.lay();
@@ -116,5 +119,5 @@ export async function planCodebase(roots: readonly string[], options: PlanOption
     : read.files.map((f) => measureFile(f, segmentTokens, options.countTokens, options.tokenize));
   options.signal?.throwIfAborted();
   const stamps = new Map(read.files.map((f) => [f.path, { absPath: f.absPath, size: f.bytes, modifiedMs: f.modifiedMs, file: f }]));
-  return new CodebasePlan(roots, segmentTokens, measured, read.skipped, stamps);
+  return new CodebasePlan(roots, segmentTokens, measured, read.skipped, stamps, read.listings);
 }

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { basename, isAbsolute, resolve } from "node:path";
 import { DiskStateCache } from "../core/cache/stateCache";
 import { planCodebase, type CodebasePlan, type PlanChanges, type PlanOptions } from "../core/plan";
+import { describeListings } from "../core/workspace/listing";
 import { ContextTooSmallError, isAbortError } from "../core/wim/engine";
 import { MAX_QUESTION_TOKENS, WimSession } from "../core/wim/session";
 import type { EngineFailure, PlanProgress, PlanSummary } from "../shared/engineProtocol";
@@ -55,7 +56,7 @@ export async function modelFileFor(settings: Pick<RunSettings, "model" | "modelD
 }
 
 /** How a plan reads a codebase with a tokenizer: the settings' scope, its order, its tokens kept or not. */
-export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "include" | "exclude" | "respectGitignore">, tokenizer: Tokenizer, keepTokens: boolean, hooks: PlanHooks = {}): PlanOptions {
+export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "include" | "exclude" | "respectGitignore" | "submodules">, tokenizer: Tokenizer, keepTokens: boolean, hooks: PlanHooks = {}): PlanOptions {
   return {
     segmentTokens: settings.segmentTokens,
     countTokens: tokenizer.countTokens,
@@ -68,6 +69,7 @@ export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "inclu
     include: settings.include,
     exclude: settings.exclude,
     respectGitignore: settings.respectGitignore,
+    submodules: settings.submodules,
     order: "recent-last",
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   };
@@ -131,6 +133,7 @@ export class Pipeline {
     const summary: PlanSummary = {
       planId: randomUUID(), files: plan.files.length, bytes: plan.bytes, tokens: plan.totalTokens, segments: plan.segmentCount,
       skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
+      listing: describeListings(plan.listings),
     };
     const planned: Planned = { summary, question, settings, modelPath, plan };
     this.plans.set(summary.planId, planned);

@@ -22,7 +22,7 @@ export class Confirmation {
       ? `about ${Math.max(1, Math.round((summary.tokens / speed.prefillTokensPerSecond + summary.segments * speed.marginSecondsPerSegment) / 60))} min on this machine`
       : "time unknown until a first run on this machine";
     const detail = `${summary.files.toLocaleString("en-US")} files, ${summary.tokens.toLocaleString("en-US")} tokens in ${summary.segments} segments (${eta}).` +
-      (summary.skipped ? ` ${summary.skipped} files skipped.` : "") +
+      (summary.skipped ? ` ${summary.skipped} files skipped.` : "") + ` Listed by ${summary.listing}.` +
       (tooLarge ? ` This is more than the model's context (${summary.contextSize.toLocaleString("en-US")} tokens): it will be read in windows, each margin seeing only its own window, the answer the last window and every kept margin. Narrowing the scope keeps it in one.` : "");
     const pick = await vscode.window.showWarningMessage("Ask codebase: read this much?", { modal: true, detail }, "Go", "Narrow Scope…");
     if (pick === "Go") return { go: true };

@@ -24,7 +24,7 @@ export class RunLog implements vscode.Disposable {
 
   planned(summary: PlanSummary, ms: number): void {
     const skipped = Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ");
-    this.channel.info(`plan ${summary.planId} in ${(ms / 1000).toFixed(1)} s: ${summary.files} files, ${summary.tokens} tokens, ${summary.segments} segments, model ${summary.model} (context ${summary.contextSize})${skipped ? `; skipped: ${skipped}` : ""}`);
+    this.channel.info(`plan ${summary.planId} in ${(ms / 1000).toFixed(1)} s: ${summary.files} files, ${summary.tokens} tokens, ${summary.segments} segments, model ${summary.model} (context ${summary.contextSize}); listed by ${summary.listing}${skipped ? `; skipped: ${skipped}` : ""}`);
   }
 
   event(e: WimEvent): void {

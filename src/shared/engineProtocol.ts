@@ -22,6 +22,8 @@ export interface PlanSummary {
   contextSize: number;
   /** The model file's name. */
   model: string;
+  /** Who listed the files: "git ls-files", or the built-in reader and what it could not see. */
+  listing: string;
 }
 
 /** Where planning is: fetching the model, reading files, tokenizing them. */

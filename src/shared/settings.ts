@@ -88,6 +88,10 @@ export const OPTIONS = {
     kind: "boolean", default: true, flag: "no-gitignore", help: "read what .gitignore and git's excludes would leave out", negatedFlag: true,
     description: "Skip what .gitignore files, .git/info/exclude and the global git excludes ignore.",
   },
+  submodules: {
+    kind: "boolean", default: true, flag: "no-submodules", negatedFlag: true, help: "leave submodules and repositories inside unread",
+    description: "Read submodules and repositories inside the workspace, each under its own ignore rules.",
+  },
   classify: {
     kind: "enum", default: "fused", values: CLASSIFY_MODES, flag: "classify", help: "how margins are judged relevant (off keeps every margin)",
     valueDescriptions: [

@@ -4,17 +4,22 @@
 // stacking across levels is ours.
 import ignore, { type Ignore } from "ignore";
 
-export interface RuleSet { readonly base: string; readonly matchers: readonly Ignore[] }
+/**
+ * One directory's ignore rules. `base`: the directory, relative to the walk's root. `above`: for a
+ * directory above the root (a .gitignore higher in the repository), the way from it down to the
+ * root, prepended to every path it judges.
+ */
+export interface RuleSet { readonly base: string; readonly matchers: readonly Ignore[]; readonly above?: string }
 
 /** Matchers from one directory's ignore files, strongest first. */
-export function ruleSet(base: string, sources: readonly string[]): RuleSet | undefined {
+export function ruleSet(base: string, sources: readonly string[], above?: string): RuleSet | undefined {
   const matchers = sources.filter((s) => s.trim() !== "").map((s) => ignore({ allowRelativePaths: true }).add(s));
-  return matchers.length ? { base, matchers } : undefined;
+  return matchers.length ? { base, matchers, ...(above !== undefined ? { above } : {}) } : undefined;
 }
 
 export class IgnoreStack {
   /** `levels` run from the root down; `fallback` holds info/exclude and the global excludes. */
-  constructor(private readonly levels: readonly RuleSet[], private readonly fallback: readonly Ignore[] = []) {}
+  constructor(private readonly levels: readonly RuleSet[], private readonly fallback: readonly RuleSet[] = []) {}
 
   child(set: RuleSet | undefined): IgnoreStack {
     return set ? new IgnoreStack([...this.levels, set], this.fallback) : this;
@@ -23,21 +28,26 @@ export class IgnoreStack {
   /** `path` is relative to the walk's root; a directory's path ends with "/". */
   ignores(path: string): boolean {
     for (let i = this.levels.length - 1; i >= 0; i--) {
-      const level = this.levels[i]!;
-      const rel = level.base ? path.slice(level.base.length + 1) : path;
-      for (const m of level.matchers) {
-        const r = m.test(rel);
-        if (r.ignored) return true;
-        if (r.unignored) return false;
-      }
+      const verdict = judge(this.levels[i]!, path);
+      if (verdict !== undefined) return verdict;
     }
-    for (const m of this.fallback) {
-      const r = m.test(path);
-      if (r.ignored) return true;
-      if (r.unignored) return false;
+    for (const set of this.fallback) {
+      const verdict = judge(set, path);
+      if (verdict !== undefined) return verdict;
     }
     return false;
   }
+}
+
+/** A rule set's say on a path (relative to the walk's root): ignored, re-included, or nothing. */
+function judge(level: RuleSet, path: string): boolean | undefined {
+  const rel = level.above !== undefined ? level.above + path : level.base ? path.slice(level.base.length + 1) : path;
+  for (const m of level.matchers) {
+    const r = m.test(rel);
+    if (r.ignored) return true;
+    if (r.unignored) return false;
+  }
+  return undefined;
 }
 
 /** Caller globs in gitignore syntax ("src/**", "*.ts", "!keep.ts"). */

@@ -1,16 +1,19 @@
-// Walks workspace roots and returns the files a user would want a model to read, with every
-// skipped file counted by reason. Nothing here throws for a bad file: it is skipped and counted.
-import { lstat, readdir, readFile, readlink, realpath, stat } from "node:fs/promises";
+// The files of the workspace's roots a user would want a model to read, with every file left out
+// counted by reason. The listing (listing.ts: git ls-files, or our own reader) says which paths
+// exist to read; here they are sorted out by what they are, and read, each within the size cap.
+// Nothing here throws for a bad file: it is skipped and counted.
+import type { Stats } from "node:fs";
+import { constants } from "node:fs";
+import { lstat, open, readFile, readlink, realpath, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { homedir } from "node:os";
-import { mapLimit, semaphore } from "../concurrency";
+import { mapLimit } from "../concurrency";
 import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, decodeText, nameMatchers, sniff } from "./fileKinds";
-import { globMatcher, IgnoreStack, ruleSet } from "./ignoreRules";
-import { readGitIndex } from "./gitIndex";
+import { globMatcher, IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
+import { listFolder, type ListingInfo } from "./listing";
 
 export const SKIP_REASONS = [
   "binary", "too-large", "lockfile", "generated", "minified", "line-too-long",
-  "symlink-loop", "symlink-outside", "symlink-directory", "unreadable", "nested-repository",
+  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "not-in-worktree",
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -38,6 +41,10 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Told the total size of the files about to be read, once the walk is done and before reading. */
   onSize?: (bytes: number) => void;
+  /** Told how far reading has come: files and bytes so far. */
+  onProgress?: (progress: { files: number; bytes: number }) => void;
+  /** Read submodules and repositories inside, each under its own rules (default); false leaves them out. */
+  submodules?: boolean;
   /**
    * "path" (default): by path. "recent-last": files modified in the last day go last, oldest
    * first, the rest by path; an edit then changes only the end of the packed text, so the warm
@@ -46,7 +53,12 @@ export interface ReadOptions {
   order?: "path" | "recent-last";
 }
 
-export interface WorkspaceRead { files: WorkspaceFile[]; skipped: SkippedFile[] }
+export interface WorkspaceRead {
+  files: WorkspaceFile[];
+  skipped: SkippedFile[];
+  /** Who listed each folder (git, the built-in reader, a plain walk), and what that could not see. */
+  listings: ListingInfo[];
+}
 
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 export const IGNORE_FILE = ".askcodebaseignore";
@@ -57,9 +69,31 @@ interface Candidate { root: string; rel: string; abs: string; display: string; s
 export async function readWorkspace(roots: readonly string[], options: ReadOptions = {}): Promise<WorkspaceRead> {
   const skipped: SkippedFile[] = [];
   const candidates: Candidate[] = [];
+  const listings: ListingInfo[] = [];
   const names = displayNames(roots.map((r) => resolve(r)));
+  // Where each file lies on disk: a folder inside another root is not read twice.
+  const claimed = new Set<string>();
   for (const [root, name] of names) {
-    await collect(root, name, options, candidates, skipped);
+    options.signal?.throwIfAborted();
+    const display = (rel: string): string => (name ? `${name}/${rel}` : rel);
+    const listed = await listFolder(root, {
+      respectGitignore: options.respectGitignore ?? true, submodules: options.submodules ?? true, concurrency: options.concurrency ?? 32,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    listings.push(...listed.infos);
+    for (const l of listed.left) skipped.push({ path: display(l.path), reason: l.reason, ...(l.detail ? { detail: l.detail } : {}) });
+    const realRoot = await realpath(root).catch(() => root);
+    const included = globMatcher(options.include ?? []);
+    const excluded = globMatcher(options.exclude ?? []);
+    const paths = (await withoutAskIgnored(root, listed.paths))
+      .filter((rel) => (!included || included(rel)) && !excluded?.(rel) && !claimed.has(join(realRoot, rel)));
+    for (const rel of paths) claimed.add(join(realRoot, rel));
+    const kinds = await mapLimit(paths, options.concurrency ?? 32, async (rel) => ({ rel, kind: await fileKind(join(root, ...rel.split("/")), realRoot) }));
+    for (const { rel, kind } of kinds) {
+      if ("reason" in kind) skipped.push({ path: display(rel), reason: kind.reason, ...(kind.detail ? { detail: kind.detail } : {}) });
+      else candidates.push({ root, rel, abs: join(root, ...rel.split("/")), display: display(rel), size: kind.size, modifiedMs: kind.mtimeMs });
+    }
+    options.onProgress?.({ files: candidates.length, bytes: 0 });
   }
   const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const kinds = nameMatchers(options.lockfiles ?? DEFAULT_LOCKFILES, options.generated ?? DEFAULT_GENERATED);
@@ -71,12 +105,17 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     else toRead.push(c);
   }
   options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
+  let readFiles = 0;
+  let readBytes = 0;
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
-    const read = await readFileText(c.abs, maxBytes);
-    if (!("text" in read)) return { path: c.display, ...read };
-    return { path: c.display, absPath: c.abs, root: c.root, bytes: read.bytes, text: read.text, modifiedMs: c.modifiedMs };
+    const got = await readFileText(c.abs, maxBytes);
+    if (!("text" in got)) return { path: c.display, ...got };
+    readBytes += got.bytes;
+    if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes });
+    return { path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs };
   });
+  options.onProgress?.({ files: readFiles, bytes: readBytes });
   const files: WorkspaceFile[] = [];
   for (const r of read) {
     if ("reason" in r) skipped.push(r);
@@ -91,7 +130,61 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     files.sort((a, b) => compare(a.path, b.path));
   }
   skipped.sort((a, b) => compare(a.path, b.path));
-  return { files, skipped };
+  return { files, skipped, listings };
+}
+
+/**
+ * Leaves out what .askcodebaseignore files say, at any level, tracked or not: a folder one of them
+ * ignores takes everything in it along, as in git.
+ */
+async function withoutAskIgnored(root: string, paths: readonly string[]): Promise<string[]> {
+  const sets = new Map<string, RuleSet>();
+  for (const p of paths) {
+    if (p !== IGNORE_FILE && !p.endsWith("/" + IGNORE_FILE)) continue;
+    const base = p === IGNORE_FILE ? "" : p.slice(0, -IGNORE_FILE.length - 1);
+    const set = ruleSet(base, [await readFile(join(root, ...p.split("/")), "utf8").catch(() => "")]);
+    if (set) sets.set(base, set);
+  }
+  if (!sets.size) return [...paths];
+  const stackFor = (dir: string): IgnoreStack => {
+    const parts = dir ? dir.split("/") : [];
+    const levels = [sets.get(""), ...parts.map((_, i) => sets.get(parts.slice(0, i + 1).join("/")))].filter((s): s is RuleSet => s !== undefined);
+    return new IgnoreStack(levels);
+  };
+  const dirIgnored = new Map<string, boolean>();
+  const ignoredDir = (dir: string): boolean => {
+    if (!dir) return false;
+    let known = dirIgnored.get(dir);
+    if (known === undefined) {
+      const parent = dir.includes("/") ? dir.slice(0, dir.lastIndexOf("/")) : "";
+      known = ignoredDir(parent) || stackFor(parent).ignores(dir + "/");
+      dirIgnored.set(dir, known);
+    }
+    return known;
+  };
+  return paths.filter((p) => {
+    const dir = p.includes("/") ? p.slice(0, p.lastIndexOf("/")) : "";
+    return !ignoredDir(dir) && !stackFor(dir).ignores(p);
+  });
+}
+
+/** What a listed path is, from lstat alone: never opened unless it is a regular file (or a link to one inside the root). */
+async function fileKind(abs: string, realRoot: string): Promise<{ size: number; mtimeMs: number } | { reason: SkipReason; detail?: string }> {
+  let st: Stats;
+  try {
+    st = await lstat(abs);
+  } catch (err) {
+    const code = errorCode(err);
+    // Tracked but deleted, or outside a sparse checkout: git lists it, there is nothing to read.
+    return code === "ENOENT" ? { reason: "not-in-worktree" } : { reason: "unreadable", detail: code };
+  }
+  if (st.isSymbolicLink()) return followLink(abs, realRoot);
+  if (st.isFile()) return { size: st.size, mtimeMs: st.mtimeMs };
+  return { reason: "special-file", detail: specialKind(st) };
+}
+
+function specialKind(st: Stats): string {
+  return st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isDirectory() ? "a folder" : "not a regular file";
 }
 
 export function countByReason(skipped: readonly SkippedFile[]): Partial<Record<SkipReason, number>> {
@@ -122,127 +215,51 @@ export function displayNames(roots: string[]): Map<string, string> {
 export async function readFileText(abs: string, maxBytes: number): Promise<{ text: string; bytes: number } | Omit<SkippedFile, "path">> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(abs);
+    bytes = await readBounded(abs, maxBytes);
   } catch (err) {
+    if (err instanceof NotRegular) return { reason: "special-file", detail: err.message };
     return { reason: "unreadable", detail: errorCode(err) };
   }
-  if (bytes.length > maxBytes) return { reason: "too-large", detail: `${bytes.length} bytes` };
+  if (bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
   const verdict = sniff(bytes);
   if (verdict !== "text") return { reason: verdict };
   return { text: decodeText(bytes), bytes: bytes.length };
 }
 
+class NotRegular extends Error {}
+
+/**
+ * At most `maxBytes + 1` bytes of a regular file, whatever size it reports (a /proc file says 0 and
+ * keeps producing). Opened without blocking and checked again once open: a file swapped for a
+ * FIFO after it was listed cannot hang the read.
+ */
+async function readBounded(abs: string, maxBytes: number): Promise<Buffer> {
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new NotRegular(specialKind(st));
+    // The size it reports is where to start, not a bound: one byte more shows a file grew past it.
+    let chunk = Buffer.alloc(Math.min(maxBytes + 1, st.size + 1));
+    let length = 0;
+    for (;;) {
+      if (length === chunk.length) {
+        if (chunk.length > maxBytes) break;
+        const bigger = Buffer.alloc(Math.min(maxBytes + 1, chunk.length * 2 + 4096));
+        chunk.copy(bigger, 0, 0, length);
+        chunk = bigger;
+      }
+      const { bytesRead } = await fh.read(chunk, length, chunk.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    return chunk.subarray(0, length);
+  } finally {
+    await fh.close();
+  }
+}
+
 function errorCode(err: unknown): string {
   return (err as NodeJS.ErrnoException)?.code ?? String(err);
-}
-
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, "utf8");
-  } catch {
-    return "";
-  }
-}
-
-async function collect(root: string, name: string, options: ReadOptions, out: Candidate[], skipped: SkippedFile[]): Promise<void> {
-  const respectGit = options.respectGitignore ?? true;
-  const display = (rel: string): string => (name ? `${name}/${rel}` : rel);
-  const fallback = [];
-  let tracked = new Set<string>();
-  const gitDir = join(root, ".git");
-  if (respectGit) {
-    const exclude = ruleSet("", [await readText(join(gitDir, "info", "exclude")), await readText(globalExcludesFile())]);
-    if (exclude) fallback.push(...exclude.matchers);
-    const index = await readGitIndex(gitDir);
-    if (index) tracked = new Set(index.filter((e) => !e.submodule).map((e) => e.path));
-  }
-  const excluded = globMatcher(options.exclude ?? []);
-  const included = globMatcher(options.include ?? []);
-  const realRoot = await realpath(root).catch(() => root);
-  const limit = semaphore(options.concurrency ?? 32);
-  const seenFiles = new Set<string>();
-
-  const consider = (rel: string, st: { size: number; mtimeMs: number }, abs: string): void => {
-    if (included && !included(rel)) return;
-    if (seenFiles.has(rel)) return;
-    seenFiles.add(rel);
-    out.push({ root, rel, abs, display: display(rel), size: st.size, modifiedMs: st.mtimeMs });
-  };
-
-  const walk = async (dirRel: string, rules: IgnoreStack): Promise<void> => {
-    options.signal?.throwIfAborted();
-    const dirAbs = dirRel ? join(root, dirRel) : root;
-    let entries;
-    try {
-      entries = await limit(() => readdir(dirAbs, { withFileTypes: true }));
-    } catch (err) {
-      skipped.push({ path: display(dirRel || "."), reason: "unreadable", detail: errorCode(err) });
-      return;
-    }
-    const names = new Set(entries.map((e) => e.name));
-    const sources = [];
-    if (names.has(IGNORE_FILE)) sources.push(await readText(join(dirAbs, IGNORE_FILE)));
-    if (respectGit && names.has(".gitignore")) sources.push(await readText(join(dirAbs, ".gitignore")));
-    const here = rules.child(ruleSet(dirRel, sources));
-    const subdirs: string[] = [];
-    await Promise.all(entries.map(async (entry) => {
-      const rel = dirRel ? `${dirRel}/${entry.name}` : entry.name;
-      if (entry.name === ".git") return;
-      const abs = join(dirAbs, entry.name);
-      if (entry.isDirectory()) {
-        if (isIgnored(rel + "/", here, excluded)) return;
-        if (respectGit && (await isNestedRepository(abs))) {
-          skipped.push({ path: display(rel), reason: "nested-repository" });
-          return;
-        }
-        subdirs.push(rel);
-        return;
-      }
-      const isTracked = tracked.has(rel);
-      if (!isTracked && isIgnored(rel, here, excluded)) return;
-      if (isTracked && excluded?.(rel)) return;
-      if (entry.isSymbolicLink()) {
-        const verdict = await followLink(abs, realRoot);
-        if (verdict.reason) skipped.push({ path: display(rel), reason: verdict.reason, ...(verdict.detail ? { detail: verdict.detail } : {}) });
-        else consider(rel, verdict, abs);
-        return;
-      }
-      if (!entry.isFile()) return;
-      try {
-        const st = await limit(() => lstat(abs));
-        consider(rel, st, abs);
-      } catch (err) {
-        skipped.push({ path: display(rel), reason: "unreadable", detail: errorCode(err) });
-      }
-    }));
-    await Promise.all(subdirs.map((d) => walk(d, here)));
-  };
-  await walk("", new IgnoreStack([], fallback));
-
-  // Tracked files inside ignored directories: git lists them, so do we.
-  for (const rel of tracked) {
-    if (seenFiles.has(rel) || excluded?.(rel)) continue;
-    const abs = join(root, ...rel.split("/"));
-    try {
-      const st = await lstat(abs);
-      if (st.isFile()) consider(rel, st, abs);
-    } catch {
-      // Deleted in the work tree but still in the index: git ls-files lists it, there is nothing to read.
-    }
-  }
-}
-
-function isIgnored(rel: string, rules: IgnoreStack, excluded: ((p: string) => boolean) | undefined): boolean {
-  return rules.ignores(rel) || (excluded?.(rel) ?? false);
-}
-
-async function isNestedRepository(dir: string): Promise<boolean> {
-  try {
-    await lstat(join(dir, ".git"));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A symlink is read only when it resolves to a regular file inside the root. */
@@ -264,10 +281,6 @@ async function followLink(abs: string, realRoot: string): Promise<{ reason?: Ski
   if (!st) return { reason: "unreadable", size: 0, mtimeMs: 0 };
   // The directory is read under its own path already; following the link would read it twice.
   if (st.isDirectory()) return { reason: "symlink-directory", detail: rel, size: 0, mtimeMs: 0 };
+  if (!st.isFile()) return { reason: "special-file", detail: `a link to ${specialKind(st)}`, size: 0, mtimeMs: 0 };
   return { size: st.size, mtimeMs: st.mtimeMs };
-}
-
-function globalExcludesFile(): string {
-  const xdg = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
-  return join(xdg, "git", "ignore");
 }

@@ -1,0 +1,84 @@
+// Which paths a folder offers to read, and who said so: git (`git ls-files`, the definition the
+// reader promises), the built-in reader (git missing or failing, in a repository: it says once what
+// it cannot see), or a plain walk (a folder in no repository, or ignore rules turned off).
+// Submodules and repositories inside are listed the same way, each under its own rules.
+import { lstat } from "node:fs/promises";
+import { join } from "node:path";
+import { gitListing } from "./gitListing";
+import { findRepository, repositoryRules } from "./repository";
+import { walkFolder } from "./walk";
+
+export type ListingSource = "git" | "builtin" | "walk";
+
+/** How one folder was listed: by whom, and what the listing could not see. */
+export interface ListingInfo { folder: string; source: ListingSource; note?: string }
+
+export interface ListOptions {
+  respectGitignore: boolean;
+  /** Read submodules and repositories inside (each under its own rules); false skips them. */
+  submodules: boolean;
+  signal?: AbortSignal;
+  concurrency?: number;
+}
+
+export interface Listed {
+  /** Paths relative to the folder. */
+  paths: string[];
+  /** Paths not listed for reading, with why: repositories left out, folders that could not be listed. */
+  left: { path: string; reason: "nested-repository" | "unreadable"; detail?: string }[];
+  infos: ListingInfo[];
+}
+
+export async function listFolder(folder: string, options: ListOptions): Promise<Listed> {
+  if (!options.respectGitignore) {
+    const walked = await walkFolder(folder, { respectGit: false }, options);
+    return { paths: walked.paths, left: walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable", detail: u.detail })), infos: [{ folder, source: "walk", note: "ignore rules are off" }] };
+  }
+  const git = await gitListing(folder, options.signal);
+  if ("entries" in git) {
+    const out: Listed = { paths: [], left: [], infos: [{ folder, source: "git" }] };
+    const inner: string[] = [];
+    for (const e of git.entries) (e.kind === "file" ? out.paths : inner).push(e.path);
+    await addInner(folder, inner, options, out);
+    return out;
+  }
+  const repo = "unavailable" in git ? await findRepository(folder) : undefined;
+  const rules = repo ? await repositoryRules(repo) : undefined;
+  const walked = await walkFolder(folder, { respectGit: true, ...(rules ?? {}) }, options);
+  const out: Listed = {
+    paths: walked.paths,
+    left: walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable", detail: u.detail })),
+    infos: [rules && "unavailable" in git
+      ? { folder, source: "builtin", note: `${git.unavailable}: the built-in reader is used${rules.notes.length ? `; ${rules.notes.join("; ")}` : ""}` }
+      : { folder, source: "walk" }],
+  };
+  await addInner(folder, walked.repositories, options, out);
+  return out;
+}
+
+/** Submodules and repositories inside `folder`: listed in turn under their own rules, or left out. */
+async function addInner(folder: string, inner: readonly string[], options: ListOptions, out: Listed): Promise<void> {
+  for (const rel of inner) {
+    const abs = join(folder, ...rel.split("/"));
+    const checkedOut = await lstat(join(abs, ".git")).then(() => true, () => false);
+    if (!options.submodules || !checkedOut) {
+      out.left.push({ path: rel, reason: "nested-repository", detail: checkedOut ? "submodules are not read (askCodebase.submodules)" : "not checked out" });
+      continue;
+    }
+    const listed = await listFolder(abs, options);
+    out.paths.push(...listed.paths.map((p) => `${rel}/${p}`));
+    out.left.push(...listed.left.map((l) => ({ ...l, path: `${rel}/${l.path}` })));
+    out.infos.push(...listed.infos);
+  }
+}
+
+/** Who listed the files, in a line: "git ls-files", or the built-in reader and what it could not see. */
+export function describeListings(infos: readonly ListingInfo[]): string {
+  const parts: string[] = [];
+  const sources = new Set(infos.map((i) => i.source));
+  if (sources.has("git")) parts.push("git ls-files");
+  if (sources.has("walk")) parts.push(infos.some((i) => i.source === "walk" && i.note) ? "a walk of every file (ignore rules off)" : "a walk (no repository)");
+  const builtin = infos.find((i) => i.source === "builtin");
+  if (builtin) parts.push(`the built-in reader (${builtin.note})`);
+  return parts.join(" and ") || "nothing";
+}

@@ -1,0 +1,240 @@
+// What is read equals `git ls-files -co --exclude-standard` run in the folder, less the skips the
+// README gives reasons for, in every layout a user opens: a repository's root, a folder deep inside
+// one, a linked worktree, a submodule checkout, index v4, split and sparse indexes, SHA-256,
+// core.excludesFile, submodules and repositories inside, several roots (overlapping too), and a
+// folder in no repository. Each layout is made with real git commands; each is read with git on
+// the PATH, and again with git hidden (the built-in reader), which must agree or say what it missed.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readWorkspace, type WorkspaceRead } from "../../src/core/workspace/reader";
+import { tempDir, writeTree } from "../support/fixtures";
+
+const dir = tempDir("ask-layouts-");
+after(() => dir.dispose());
+const home = join(dir.path, "home");
+mkdirSync(home, { recursive: true });
+// The reader's git and the test's git read the same (empty, or the test's own) user config.
+const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, GIT_CONFIG_GLOBAL: process.env.GIT_CONFIG_GLOBAL ?? join(home, "gitconfig"), GIT_CONFIG_NOSYSTEM: "1", HOME: home, XDG_CONFIG_HOME: join(home, ".config") });
+writeFileSync(join(home, "gitconfig"), "");
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync("git", ["-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always", ...args], { cwd, encoding: "utf8", env: gitEnv() });
+}
+
+/** What git lists in `folder`, submodules and repositories inside expanded (as the reader reads them). */
+function listedByGit(folder: string, prefix = ""): string[] {
+  const out: string[] = [];
+  const staged = git(folder, "ls-files", "-z", "--cached", "--stage").split("\0").filter(Boolean);
+  const seen = new Set<string>();
+  for (const line of staged) {
+    const path = line.slice(line.indexOf("\t") + 1);
+    if (seen.has(path)) continue;
+    seen.add(path);
+    if (line.startsWith("160000 ")) out.push(...listedByGit(join(folder, path), `${prefix}${path}/`));
+    else out.push(prefix + path);
+  }
+  for (const path of git(folder, "ls-files", "-z", "--others", "--exclude-standard").split("\0").filter(Boolean)) {
+    if (path.endsWith("/")) out.push(...listedByGit(join(folder, path), `${prefix}${path}`));
+    else out.push(prefix + path);
+  }
+  return out;
+}
+
+/** Reads with the test's git config, and git on the PATH or not. */
+async function read(roots: string[], options: { hideGit?: boolean; submodules?: boolean } = {}): Promise<WorkspaceRead> {
+  const saved = { PATH: process.env.PATH, GIT_CONFIG_GLOBAL: process.env.GIT_CONFIG_GLOBAL, HOME: process.env.HOME, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME, GIT_CONFIG_NOSYSTEM: process.env.GIT_CONFIG_NOSYSTEM };
+  Object.assign(process.env, gitEnv());
+  if (options.hideGit) process.env.PATH = join(dir.path, "no-git-here");
+  try {
+    return await readWorkspace(roots, { ...(options.submodules !== undefined ? { submodules: options.submodules } : {}) });
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** Read and skipped together are exactly what git lists, and nothing is both. */
+function assertLikeGit(got: WorkspaceRead, listed: string[], what: string): void {
+  const read = got.files.map((f) => f.path);
+  const skipped = got.skipped.filter((s) => s.reason !== "nested-repository").map((s) => s.path);
+  for (const p of read) assert.ok(!skipped.includes(p), `${what}: ${p} both read and skipped`);
+  assert.deepEqual([...read, ...skipped].sort(), [...new Set(listed)].sort(), `${what}: read + skipped = git ls-files`);
+}
+
+let n = 0;
+const fresh = (): string => {
+  const path = join(dir.path, `layout-${++n}`);
+  mkdirSync(path, { recursive: true });
+  return path;
+};
+
+/** A repository with ignore rules at the top, in info/exclude and on the way down, and a tracked file they match. */
+function monorepo(): string {
+  const repo = fresh();
+  git(repo, "init", "-q");
+  writeTree(repo, {
+    ".gitignore": "build/\n*.log\n/packages/api/only-here.txt\n",
+    "packages/api/src/index.ts": "export const api = 1;\n",
+    "packages/api/src/util.ts": "export const util = 2;\n",
+    "packages/api/build/out.js": "ignored by the top .gitignore\n",
+    "packages/api/debug.log": "ignored by *.log above\n",
+    "packages/api/only-here.txt": "ignored by an anchored rule above\n",
+    "packages/api/secret.txt": "ignored by info/exclude\n",
+    "packages/api/.gitignore": "tmp/\n",
+    "packages/api/tmp/t.ts": "ignored by its own .gitignore\n",
+    "packages/api/tracked.log": "tracked, though *.log ignores it\n",
+    "packages/web/index.ts": "outside the folder\n",
+  });
+  writeFileSync(join(repo, ".git/info/exclude"), "secret.txt\n");
+  git(repo, "add", "-A");
+  git(repo, "add", "-f", "packages/api/tracked.log");
+  git(repo, "commit", "-qm", "init");
+  writeTree(repo, { "packages/api/src/new.ts": "untracked, not ignored\n" });
+  return repo;
+}
+
+test("a folder several levels inside a repository: the rules above it, info/exclude and the index apply; paths stay relative to it", async () => {
+  const repo = monorepo();
+  const folder = join(repo, "packages/api");
+  for (const hideGit of [false, true]) {
+    const got = await read([folder], { hideGit });
+    const what = hideGit ? "built-in reader" : "git";
+    assertLikeGit(got, listedByGit(folder), what);
+    const paths = got.files.map((f) => f.path);
+    assert.ok(paths.includes("tracked.log") && paths.includes("src/new.ts"), `${what}: ${paths}`);
+    for (const p of ["build/out.js", "debug.log", "only-here.txt", "secret.txt", "tmp/t.ts"]) assert.ok(!paths.includes(p), `${what}: ${p} is ignored`);
+    assert.equal(got.listings[0]!.source, hideGit ? "builtin" : "git");
+    if (hideGit) assert.match(got.listings[0]!.note ?? "", /git was not found on the PATH: the built-in reader is used/);
+  }
+  // A folder that a rule above ignores lists only what git tracks in it.
+  writeTree(repo, { "packages/api/build/more.ts": "x\n" });
+  git(repo, "add", "-f", "packages/api/build/more.ts");
+  for (const hideGit of [false, true]) assertLikeGit(await read([join(repo, "packages/api/build")], { hideGit }), listedByGit(join(repo, "packages/api/build")), `ignored folder, ${hideGit}`);
+});
+
+test("a linked worktree and a submodule checkout, where .git is a file pointing elsewhere", async () => {
+  const repo = monorepo();
+  const worktree = join(fresh(), "wt");
+  git(repo, "worktree", "add", "-q", worktree, "-b", "side");
+  writeTree(worktree, { "packages/api/local.log": "ignored in the worktree too\n", "notes.md": "untracked in the worktree\n" });
+  const sub = fresh();
+  git(sub, "init", "-q");
+  writeTree(sub, { ".gitignore": "*.tmp\n", "lib.ts": "export const lib = 1;\n", "x.tmp": "ignored\n" });
+  git(sub, "add", "-A");
+  git(sub, "commit", "-qm", "sub");
+  git(repo, "submodule", "add", "-q", sub, "vendor/sub");
+  const checkout = join(repo, "vendor/sub");
+  writeTree(checkout, { "scratch.tmp": "ignored by the submodule's rule\n", "added.ts": "untracked in the submodule\n" });
+  for (const folder of [worktree, join(worktree, "packages/api"), checkout]) {
+    for (const hideGit of [false, true]) assertLikeGit(await read([folder], { hideGit }), listedByGit(folder), `${folder}, ${hideGit ? "built-in" : "git"}`);
+  }
+});
+
+test("index v4, a split index, a sparse checkout with a sparse index, and a SHA-256 repository read as git lists them", async () => {
+  const v4 = monorepo();
+  git(v4, "update-index", "--index-version", "4");
+  const split = monorepo();
+  git(split, "update-index", "--split-index");
+  writeTree(split, { "packages/api/late.log": "tracked after the split\n" });
+  git(split, "add", "-f", "packages/api/late.log");
+  const sparse = monorepo();
+  git(sparse, "sparse-checkout", "init", "--cone", "--sparse-index");
+  git(sparse, "sparse-checkout", "set", "packages/api");
+  const sha = fresh();
+  git(sha, "init", "-q", "--object-format=sha256");
+  writeTree(sha, { ".gitignore": "out/\n", "a.ts": "a\n", "out/b.js": "ignored\n", "out/kept.js": "tracked\n" });
+  git(sha, "add", "-A");
+  git(sha, "add", "-f", "out/kept.js");
+  for (const repo of [v4, split, sparse, sha]) assertLikeGit(await read([repo]), listedByGit(repo), `${repo} with git`);
+  // Outside the sparse cone: listed by git, not on disk, skipped with that reason.
+  const sparseRead = await read([sparse]);
+  assert.ok(sparseRead.skipped.some((s) => s.path === "packages/web/index.ts" && s.reason === "not-in-worktree"));
+  // The built-in reader follows v4 and SHA-256 exactly; a split or sparse index it names as what it cannot see.
+  for (const repo of [v4, sha]) assertLikeGit(await read([repo], { hideGit: true }), listedByGit(repo), `${repo} built-in`);
+  assert.match((await read([split], { hideGit: true })).listings[0]!.note ?? "", /a split index: the files in its shared part are not seen/);
+  assert.match((await read([sparse], { hideGit: true })).listings[0]!.note ?? "", /a sparse index/);
+});
+
+test("core.excludesFile set in the user's git config applies, with git and without", async () => {
+  const repo = fresh();
+  git(repo, "init", "-q");
+  writeTree(repo, { "a.ts": "a\n", "b.secret": "excluded by the user's excludes file\n", "c/d.secret": "too\n" });
+  const excludes = join(home, "my-excludes");
+  writeFileSync(excludes, "*.secret\n");
+  const config = join(home, "config-with-excludes");
+  writeFileSync(config, `[core]\n\texcludesFile = ${excludes}\n`);
+  process.env.GIT_CONFIG_GLOBAL = config;
+  try {
+    for (const hideGit of [false, true]) {
+      const got = await read([repo], { hideGit });
+      assertLikeGit(got, listedByGit(repo), `excludesFile, ${hideGit}`);
+      assert.deepEqual(got.files.map((f) => f.path), ["a.ts"]);
+    }
+  } finally {
+    delete process.env.GIT_CONFIG_GLOBAL;
+  }
+});
+
+test("submodules and repositories inside are read under their own rules; askCodebase.submodules off leaves them out", async () => {
+  const inner = fresh();
+  git(inner, "init", "-q");
+  writeTree(inner, { ".gitignore": "dist/\n", "mod.ts": "export const mod = 1;\n", "dist/x.js": "ignored by the submodule's rule\n" });
+  git(inner, "add", "-A");
+  git(inner, "commit", "-qm", "inner");
+  const repo = fresh();
+  git(repo, "init", "-q");
+  writeTree(repo, { ".gitignore": "*.gen.ts\n", "app.ts": "export const app = 1;\n" });
+  git(repo, "add", "-A");
+  git(repo, "submodule", "add", "-q", inner, "libs/inner");
+  git(repo, "commit", "-qm", "with a submodule");
+  // A repository inside that git does not track (a clone dropped into the tree).
+  const nested = join(repo, "tools/nested");
+  mkdirSync(nested, { recursive: true });
+  git(nested, "init", "-q");
+  writeTree(nested, { "tool.ts": "export const tool = 1;\n", "out.gen.ts": "the parent's rule does not reach in\n" });
+  for (const hideGit of [false, true]) {
+    const got = await read([repo], { hideGit });
+    assertLikeGit(got, listedByGit(repo), `submodules, ${hideGit}`);
+    const paths = got.files.map((f) => f.path);
+    for (const p of ["libs/inner/mod.ts", "tools/nested/tool.ts", "tools/nested/out.gen.ts"]) assert.ok(paths.includes(p), `${hideGit}: ${p} in ${paths}`);
+    assert.ok(!paths.includes("libs/inner/dist/x.js"));
+  }
+  const without = await read([repo], { submodules: false });
+  assert.deepEqual(without.files.map((f) => f.path), [".gitignore", ".gitmodules", "app.ts"]);
+  assert.deepEqual(without.skipped.filter((s) => s.reason === "nested-repository").map((s) => s.path).sort(), ["libs/inner", "tools/nested"]);
+});
+
+test("several roots: each repository under its own rules; a root inside another is not read twice", async () => {
+  const a = monorepo();
+  const b = fresh();
+  git(b, "init", "-q");
+  writeTree(b, { ".gitignore": "*.tmp\n", "b.ts": "b\n", "x.tmp": "ignored\n" });
+  const plain = fresh();
+  writeTree(plain, { "p.ts": "p\n" });
+  const got = await read([join(a, "packages/api"), b, plain]);
+  const prefixed = (name: string, listed: string[]): string[] => listed.map((p) => `${name}/${p}`);
+  assertLikeGit(got, [...prefixed("api", listedByGit(join(a, "packages/api"))), ...prefixed("layout-" + b.split("layout-")[1], listedByGit(b)), `${plain.split("/").pop()}/p.ts`], "three roots");
+  assert.deepEqual(got.listings.map((l) => l.source), ["git", "git", "walk"]);
+  // Overlapping: the repository and a folder inside it; every file once.
+  const overlap = await read([a, join(a, "packages/api")]);
+  const byFile = new Map<string, number>();
+  for (const f of overlap.files) byFile.set(f.absPath, (byFile.get(f.absPath) ?? 0) + 1);
+  assert.ok([...byFile.values()].every((count) => count === 1), "no file is read twice");
+  assert.equal(byFile.size, new Set(listedByGit(a).filter((p) => !p.endsWith(".log") || p.endsWith("tracked.log"))).size);
+});
+
+test("a folder in no repository is walked: .gitignore, .askcodebaseignore and globs still apply; git being absent changes nothing", async () => {
+  const folder = fresh();
+  writeTree(folder, { ".gitignore": "node_modules/\n", ".askcodebaseignore": "fixtures/\n", "a.ts": "a\n", "fixtures/f.json": "{}\n", "node_modules/m/index.js": "m\n", "src/b.ts": "b\n" });
+  for (const hideGit of [false, true]) {
+    const got = await read([folder], { hideGit });
+    assert.deepEqual(got.files.map((f) => f.path), [".askcodebaseignore", ".gitignore", "a.ts", "src/b.ts"]);
+    assert.deepEqual(got.listings, [{ folder, source: "walk" }], "nothing to say: there is no repository to miss");
+  }
+  rmSync(join(folder, "src"), { recursive: true });
+});
