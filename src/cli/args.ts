@@ -11,6 +11,11 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** A failure of the work, not of what was typed (a helper process killed, a disk gone): one line, status 1. */
+export class WorkFailed extends Error {
+  override name = "WorkFailed";
+}
+
 export async function folder(path: string | undefined): Promise<string> {
   if (!path) throw new UsageError("a folder to read is required");
   const abs = resolve(path);

@@ -4,11 +4,10 @@
 import { randomUUID } from "node:crypto";
 import { EngineClient, EngineRequestError } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
-import type { PlanProgress } from "../shared/engineProtocol";
 import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, UsageError } from "./args";
 import { engineScript } from "./engineScript";
-import { bytes, int } from "./format";
-import { TerminalRenderer } from "./render";
+import { int } from "./format";
+import { progressLine, TerminalRenderer } from "./render";
 
 /** Flags the CLI has beyond the option table's. */
 const ASK_FLAGS = { json: { type: "boolean" }, "no-classify": { type: "boolean" }, "cache-dir": { type: "string" } } as const;
@@ -98,13 +97,5 @@ export async function askCommand(argv: string[]): Promise<number> {
   } finally {
     process.off("SIGINT", onSigint);
     await client.dispose();
-  }
-}
-
-function progressLine(p: PlanProgress): string {
-  switch (p.stage) {
-    case "downloading": return `downloading the model: ${bytes(p.downloaded ?? 0)}${p.total ? ` of ${bytes(p.total)}` : ""}`;
-    case "reading": return "reading the folder";
-    case "tokenizing": return `counting tokens in ${bytes(p.bytes ?? 0)} of text`;
   }
 }

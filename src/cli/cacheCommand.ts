@@ -1,5 +1,7 @@
-// `ask-codebase cache [--clear]`: what the warm codebase cache holds, and emptying it.
+// `ask-codebase cache [--clear]`: what the warm codebase cache holds, and emptying it of its own
+// files only (a folder that is not a cache is refused).
 import { parseArgs } from "node:util";
+import { NotACacheError } from "../core/cache/cacheFolder";
 import { DiskStateCache, defaultStateCacheDirectory } from "../core/cache/stateCache";
 import { settingsFromFlags, SettingError } from "../shared/settings";
 import { UsageError } from "./args";
@@ -24,12 +26,21 @@ function cacheOf(values: { "cache-dir"?: string; "cache-mib"?: string }): DiskSt
 export async function cacheCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { ...CACHE_OPTIONS, clear: { type: "boolean" } } });
   const cache = cacheOf(values) ?? new DiskStateCache(values["cache-dir"] ?? defaultStateCacheDirectory(), 0);
-  const stats = await cache.stats();
-  const line = `${stats.directory}: ${stats.entries} ${stats.entries === 1 ? "codebase" : "codebases"}, ${bytes(stats.bytes)} of ${bytes(stats.limitBytes)}`;
   if (values.clear) {
-    await cache.clear();
-    process.stdout.write(`cleared ${line}\n`);
-  } else {
-    process.stdout.write(line + "\n");
+    let cleared;
+    try {
+      cleared = await cache.clear();
+    } catch (err) {
+      if (err instanceof NotACacheError) throw new UsageError(err.message);
+      throw err;
+    }
+    const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? "" : "s"}`;
+    process.stdout.write(`${cache.directory}: removed ${plural(cleared.entries, "codebase")} (${plural(cleared.files, "file")}, ${bytes(cleared.bytes)})` +
+      (cleared.left ? `; left ${plural(cleared.left, "file")} the cache did not write` : "") + "\n");
+    return;
   }
+  const stats = await cache.stats();
+  process.stdout.write(`${stats.directory}: ${stats.entries} ${stats.entries === 1 ? "codebase" : "codebases"}, ${bytes(stats.bytes)} of ${bytes(stats.limitBytes)}` +
+    (stats.pendingFiles ? `; ${stats.pendingFiles} files of saves or loads under way (${bytes(stats.pendingBytes)})` : "") +
+    (stats.foreignFiles ? `; ${stats.foreignFiles} files the cache did not write (left alone)` : "") + "\n");
 }

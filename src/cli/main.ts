@@ -1,10 +1,12 @@
 // ask-codebase: the same pipeline as the extension, in a terminal.
 import { DEFAULT_CACHE_MIB, defaultStateCacheDirectory } from "../core/cache/stateCache";
 import { reveal } from "../core/reveal";
+import { EngineRequestError } from "../client/engineClient";
+import { NotACacheError } from "../core/cache/cacheFolder";
 import { ModelFileError } from "../engine/model/modelFile";
 import { DEFAULT_MODEL, defaultModelDirectory } from "../shared/modelCatalog";
 import { flagHelp } from "../shared/settings";
-import { UsageError } from "./args";
+import { UsageError, WorkFailed } from "./args";
 import { askCommand, RunRefused } from "./askCommand";
 import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
@@ -32,8 +34,7 @@ async function main(argv: string[]): Promise<number> {
     case "ask":
       return askCommand(rest);
     case "pack":
-      await packCommand(rest);
-      return 0;
+      return packCommand(rest);
     case "cache":
       await cacheCommand(rest);
       return 0;
@@ -51,8 +52,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: unknown) => {
-    const known = err instanceof UsageError || err instanceof RunRefused || err instanceof ModelFileError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
-    process.stderr.write(`ask-codebase: ${reveal(known ? (err as Error).message : (err as Error)?.stack ?? String(err))}\n`);
-    process.exitCode = known ? 2 : 1;
+    // What the user can act on (status 2), and the engine's failures (status 1), in one line; a
+    // stack only for a fault of this program's own.
+    const usage = err instanceof UsageError || err instanceof RunRefused || err instanceof ModelFileError || err instanceof NotACacheError || (err as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS");
+    const engine = err instanceof EngineRequestError || err instanceof WorkFailed;
+    const message = usage ? (err as Error).message : engine ? (err as Error).message.split("\n")[0]! : (err as Error)?.stack ?? String(err);
+    process.stderr.write(`ask-codebase: ${reveal(message)}\n`);
+    process.exitCode = usage ? 2 : 1;
   },
 );

@@ -5,14 +5,34 @@ import type { CodebasePlan } from "../core/plan";
 import { reveal } from "../core/reveal";
 import { describeListings } from "../core/workspace/listing";
 import { planCodebaseFor } from "../engine/pipeline";
-import { folder, parseFlags, runSettingsOf, settingsOf } from "./args";
+import { ModelFileError } from "../engine/model/modelFile";
+import { folder, parseFlags, runSettingsOf, settingsOf, UsageError, WorkFailed } from "./args";
 import { bytes, int } from "./format";
+import { progressLine, TerminalRenderer } from "./render";
 
-export async function packCommand(argv: string[]): Promise<void> {
+export async function packCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, { json: { type: "boolean" } });
   const root = await folder(positionals[0]);
-  const plan = await planCodebaseFor([root], runSettingsOf(settingsOf(values), undefined));
-  process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
+  // Progress on stderr (stdout stays the plan); Ctrl-C stops planning, a second one quits at once.
+  const renderer = new TerminalRenderer(process.stdout, process.stderr);
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const plan = await planCodebaseFor([root], runSettingsOf(settingsOf(values), undefined), { signal: controller.signal, onProgress: (p) => renderer.status(progressLine(p)) });
+    renderer.clear();
+    process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
+    return 0;
+  } catch (err) {
+    if (controller.signal.aborted) return 130;
+    if (err instanceof ModelFileError || err instanceof UsageError) throw err;
+    throw new WorkFailed(`planning failed: ${(err as Error).message}`);
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
 }
 
 export function planJson(plan: CodebasePlan): object {

@@ -1,5 +1,6 @@
 // How a run looks in a terminal: a progress line on stderr, margins and the answer on stdout.
 import type { WimEvent } from "../core/wim/events";
+import type { PlanProgress } from "../shared/engineProtocol";
 import { reveal } from "../core/reveal";
 import { bytes, int, seconds } from "./format";
 
@@ -18,6 +19,7 @@ export class TerminalRenderer {
       case "run-started":
         this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${reveal(e.model)} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
         if (e.backendNote) this.err.write(`note: ${reveal(e.backendNote)}\n`);
+        if (e.cacheNote) this.err.write(`note: ${reveal(e.cacheNote)}\n`);
         if (e.changed?.length) this.err.write(`read again, changed since the plan: ${reveal(e.changed.join(", "))}\n`);
         if (e.removed?.length) this.err.write(`left out, gone since the plan: ${reveal(e.removed.join(", "))}\n`);
         if (e.reusedSegments) this.err.write(`warm cache: ${e.reusedSegments} of ${e.segments} segments already read; their margins are written last to first\n`);
@@ -109,8 +111,22 @@ export class TerminalRenderer {
     }
   }
 
+  /** Takes a status or progress line off the terminal before other output. */
+  clear(): void {
+    this.clearProgress();
+  }
+
   private clearProgress(): void {
     if (this.progressShown) this.err.write("\r\x1b[2K");
     this.progressShown = false;
+  }
+}
+
+/** Where planning is, in a line. */
+export function progressLine(p: PlanProgress): string {
+  switch (p.stage) {
+    case "downloading": return `downloading the model: ${bytes(p.downloaded ?? 0)}${p.total ? ` of ${bytes(p.total)}` : ""}`;
+    case "reading": return p.files ? `reading: ${int(p.files)} of ${int(p.seen ?? 0)} files, ${bytes(p.bytes ?? 0)}` : `listing the folder: ${int(p.seen ?? 0)} files found`;
+    case "tokenizing": return `tokenizing ${bytes(p.bytes ?? 0)} of text`;
   }
 }

@@ -66,6 +66,7 @@ export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "inclu
       hooks.onProgress?.({ stage: "tokenizing", bytes });
       tokenizer.prewarm(bytes);
     },
+    onProgress: (p) => hooks.onProgress?.({ stage: "reading", seen: p.seen, files: p.files, bytes: p.bytes }),
     include: settings.include,
     exclude: settings.exclude,
     respectGitignore: settings.respectGitignore,

@@ -4,6 +4,9 @@ import * as vscode from "vscode";
 import { DiskStateCache } from "../core/cache/stateCache";
 import { readConfig } from "./config";
 
+// Only the cache's own files are removed (DiskStateCache.clear): the folder is the extension's, but
+// the rule is the CLI's too, where a mistyped folder could be anything.
+
 export function codebaseCacheDirectory(context: vscode.ExtensionContext): string {
   return join(context.globalStorageUri.fsPath, "codebase-cache");
 }
@@ -23,6 +26,11 @@ export async function clearCache(context: vscode.ExtensionContext): Promise<void
     "Clear",
   );
   if (choice !== "Clear") return;
-  await cache.clear();
-  void vscode.window.showInformationMessage(`Ask codebase: cleared ${mib(stats.bytes)}.`);
+  try {
+    const cleared = await cache.clear();
+    void vscode.window.showInformationMessage(`Ask codebase: removed ${cleared.entries} saved ${cleared.entries === 1 ? "codebase" : "codebases"} (${mib(cleared.bytes)}).` +
+      (cleared.left ? ` ${cleared.left} files the cache did not write were left where they are.` : ""));
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Ask codebase: ${(err as Error).message}`);
+  }
 }

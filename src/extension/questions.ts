@@ -104,18 +104,22 @@ export class Questions {
     }
   }
 
-  /** The plan for this run, with its progress in the view; a download also shows a cancellable notification. */
+  /**
+   * The plan for this run, its progress in the view; past a second (a large workspace, a
+   * download), also in a notification whose Cancel stops it, as Stop in the view does.
+   */
   private async plan(runId: string, roots: string[], question: string, settings: RunSettings): Promise<PlanSummary | undefined> {
     const controller = new AbortController();
     this.planning = { runId, controller };
-    let download: { report: (p: PlanProgress) => void; done: () => void } | undefined;
+    const notice = planningNotice(controller);
     const started = performance.now();
     try {
       const summary = await this.client.plan(roots, question, settings, {
         signal: controller.signal,
         onProgress: (p) => {
-          this.store.status(runId, planningText(p));
-          if (p.stage === "downloading") (download ??= this.downloadNotice(settings.model, controller)).report(p);
+          const text = planningText(p);
+          this.store.status(runId, text);
+          notice.report(text);
         },
       });
       this.log.planned(summary, performance.now() - started);
@@ -131,28 +135,9 @@ export class Questions {
       this.stopProgress();
       return undefined;
     } finally {
-      download?.done();
+      notice.done();
       if (this.planning?.controller === controller) this.planning = undefined;
     }
-  }
-
-  private downloadNotice(spec: string, controller: AbortController): { report: (p: PlanProgress) => void; done: () => void } {
-    let report: (p: PlanProgress) => void = () => undefined;
-    let done: () => void = () => undefined;
-    void vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Ask codebase: downloading ${spec}`, cancellable: true },
-      (progress, token) => new Promise<void>((resolve) => {
-        token.onCancellationRequested(() => controller.abort());
-        let shown = 0;
-        report = (p) => {
-          const percent = p.total ? ((p.downloaded ?? 0) / p.total) * 100 : 0;
-          progress.report({ increment: percent - shown, message: `${Math.round((p.downloaded ?? 0) / 1048576)} of ${Math.round((p.total ?? 0) / 1048576)} MiB` });
-          shown = percent;
-        };
-        done = resolve;
-      }),
-    );
-    return { report: (p) => report(p), done: () => done() };
   }
 
   /** A run that ends before the engine read anything: recorded as stopped, with the reason. */
@@ -235,10 +220,38 @@ export class Questions {
   }
 }
 
+/** A cancellable notification, shown only if planning is still going after a second. */
+function planningNotice(controller: AbortController): { report: (text: string) => void; done: () => void } {
+  let latest = "Planning…";
+  let report: (text: string) => void = (text) => { latest = text; };
+  let finish: (() => void) | undefined;
+  let finished = false;
+  const timer = setTimeout(() => {
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: "Ask codebase", cancellable: true },
+      (progress, token) => new Promise<void>((resolve) => {
+        token.onCancellationRequested(() => controller.abort());
+        progress.report({ message: latest });
+        report = (text) => progress.report({ message: text });
+        finish = resolve;
+        if (finished) resolve();
+      }),
+    );
+  }, 1000);
+  return {
+    report: (text) => report(text),
+    done: () => {
+      finished = true;
+      clearTimeout(timer);
+      finish?.();
+    },
+  };
+}
+
 function planningText(p: PlanProgress): string {
   switch (p.stage) {
-    case "downloading": return `Downloading the model: ${Math.round((p.downloaded ?? 0) / 1048576)} of ${Math.round((p.total ?? 0) / 1048576)} MiB`;
-    case "reading": return "Planning: reading the workspace…";
+    case "downloading": return `Downloading the model: ${Math.round((p.downloaded ?? 0) / 1048576)} of ${Math.round((p.total ?? 0) / 1048576)} MiB…`;
+    case "reading": return p.files ? `Planning: read ${p.files.toLocaleString("en-US")} of ${(p.seen ?? 0).toLocaleString("en-US")} files, ${Math.round((p.bytes ?? 0) / 1048576)} MiB…` : `Planning: listing the workspace, ${(p.seen ?? 0).toLocaleString("en-US")} files found…`;
     case "tokenizing": return `Planning: counting tokens in ${Math.round((p.bytes ?? 0) / 1048576)} MiB of text…`;
   }
 }

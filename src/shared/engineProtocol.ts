@@ -32,7 +32,8 @@ export interface PlanProgress {
   /** Downloading: bytes so far and in all (0 when unknown). */
   downloaded?: number;
   total?: number;
-  /** Reading: files and bytes read so far. */
+  /** Reading: files found to read so far, then files and bytes read. */
+  seen?: number;
   files?: number;
   bytes?: number;
 }

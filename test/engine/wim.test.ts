@@ -294,7 +294,7 @@ test("a truncated or corrupt model file is refused with a one-line reason", asyn
   writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 3)));
   await assert.rejects(openLlamaEngine({ modelPath: truncated, gpu: "cpu", threads: 1 }), (err: Error) => {
     assert.equal(err.name, "ModelFileError");
-    assert.match(err.message, /^cannot load model .*truncated\.gguf: /);
+    assert.match(err.message, /^the model file is damaged .*cut short.*truncated\.gguf$/);
     return true;
   });
   const garbage = join(dir.path, "garbage.gguf");

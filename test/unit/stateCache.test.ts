@@ -2,10 +2,11 @@
 // under a byte limit, half-written entries, clearing. The engine-level tests load real KV states.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { DiskStateCache, tokenChain } from "../../src/core/cache/stateCache";
+import { FOLDER_MARKER, NotACacheError } from "../../src/core/cache/cacheFolder";
+import { CacheEntryDamaged, DiskStateCache, tokenChain } from "../../src/core/cache/stateCache";
 import { tempDir } from "../support/fixtures";
 
 const KEY = "model-a";
@@ -69,7 +70,10 @@ test("entries over the limit are evicted least recently used first; one too larg
   }
 });
 
-test("an entry whose file changed size, or whose load killed its process, is dropped before anyone loads it", async () => {
+const deadPid = (): string => spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
+const aged = (file: string): void => { const t = new Date(Date.now() - 120_000); utimesSync(file, t, t); };
+
+test("an entry whose file changed size, or whose bytes changed at the same size, is dropped before anyone loads it", async () => {
   const dir = tempDir();
   try {
     const kv = join(dir.path, "kv");
@@ -80,35 +84,90 @@ test("an entry whose file changed size, or whose load killed its process, is dro
     await cache.store(KEY, b, saveBytes(100));
     writeFileSync((await cache.find(KEY, a))!.file, Buffer.alloc(60));
     assert.equal(await cache.find(KEY, a), undefined, "truncated: llama.cpp would abort reading it");
+    // The same size, one byte different: only the checksum can tell.
     const hit = (await cache.find(KEY, b))!;
-    // A load that is under way in this process keeps its entry...
-    await cache.guardLoad(hit.file, async () => assert.ok(await cache.find(KEY, b)));
-    // ...one that a dead process left behind does not.
-    const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout;
-    writeFileSync(`${hit.file}.loading`, dead);
-    assert.equal(await cache.find(KEY, b), undefined);
-    assert.deepEqual(readdirSync(kv), []);
+    const bytes = readFileSync(hit.file);
+    bytes[50] ^= 0xff;
+    writeFileSync(hit.file, bytes);
+    let loaded = false;
+    await assert.rejects(cache.guardLoad(hit.file, async () => { loaded = true; }), (e: Error) => e instanceof CacheEntryDamaged && /checksum/.test(e.message));
+    assert.equal(loaded, false, "never handed to llama.cpp");
+    assert.equal(await cache.find(KEY, b), undefined, "and dropped");
+    assert.deepEqual(readdirSync(kv), [FOLDER_MARKER]);
   } finally {
     dir.dispose();
   }
 });
 
-test("a failed save leaves no entry and no partial file; stray and half-written files are ignored; clear empties it", async () => {
+test("a load marker a dead process left: the entry stays if its file is intact, goes if not", async () => {
+  const dir = tempDir();
+  try {
+    const cache = new DiskStateCache(join(dir.path, "kv"), 1 << 20);
+    const a = tokenChain([1], [[2]]);
+    const b = tokenChain([3], [[4]]);
+    await cache.store(KEY, a, saveBytes(100));
+    await cache.store(KEY, b, saveBytes(100));
+    const hitA = (await cache.find(KEY, a))!;
+    const hitB = (await cache.find(KEY, b))!;
+    // A load under way in this process keeps its entry.
+    await cache.guardLoad(hitA.file, async () => assert.ok(await cache.find(KEY, a)));
+    // Killed while loading (the user stopped it): the file is as saved, the entry is used again.
+    writeFileSync(`${hitA.file}.loading`, deadPid());
+    assert.ok(await cache.find(KEY, a));
+    assert.equal(existsSync(`${hitA.file}.loading`), false, "the marker is cleaned up");
+    // Killed while loading a file that changed: llama.cpp may have aborted on it.
+    writeFileSync(`${hitB.file}.loading`, deadPid());
+    const bytes = readFileSync(hitB.file);
+    bytes[3] ^= 1;
+    writeFileSync(hitB.file, bytes);
+    assert.equal(await cache.find(KEY, b), undefined);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("every byte in the folder is accounted for: what dead processes left is removed, what others wrote is left alone", async () => {
   const dir = tempDir();
   try {
     const kv = join(dir.path, "kv");
     const cache = new DiskStateCache(kv, 1 << 20);
     const chain = tokenChain([1], [[2]]);
     await assert.rejects(cache.store(KEY, chain, async (file) => { writeFileSync(file, "partial"); throw new Error("disk full"); }), /disk full/);
-    assert.deepEqual(readdirSync(kv), []);
-    writeFileSync(join(kv, "junk.json"), "{not json");
-    writeFileSync(join(kv, "orphan.state"), "x");
-    assert.equal(await cache.find(KEY, chain), undefined);
+    assert.deepEqual(readdirSync(kv), [FOLDER_MARKER], "a failed save leaves nothing but the mark that the folder is a cache");
     await cache.store(KEY, chain, saveBytes(10));
-    assert.deepEqual((await cache.stats()).entries, 1);
-    await cache.clear();
-    assert.equal(existsSync(kv), false);
-    assert.deepEqual(await cache.stats(), { entries: 0, bytes: 0, limitBytes: 1 << 20, directory: kv });
+    const id = readdirSync(kv).find((n) => n.endsWith(".json") && n !== FOLDER_MARKER)!.slice(0, -5);
+    const other = "0123456789abcdef0123456789abcdef";
+    // A save killed mid-write, a state whose record never came, a record cut short, and a save
+    // under way in a live process (this one); and two files the cache never writes.
+    writeFileSync(join(kv, `${other}.state.${deadPid()}.partial`), Buffer.alloc(30));
+    writeFileSync(join(kv, `${other}.state`), Buffer.alloc(40));
+    writeFileSync(join(kv, `${"f".repeat(32)}.json`), "{\"format\": 2, \"stat");
+    writeFileSync(join(kv, `${"f".repeat(32)}.state`), Buffer.alloc(20));
+    writeFileSync(join(kv, `${id}.state.${process.pid}.partial`), Buffer.alloc(5));
+    writeFileSync(join(kv, "notes.txt"), "mine\n");
+    for (const n of [`${other}.state`, `${"f".repeat(32)}.json`, `${"f".repeat(32)}.state`]) aged(join(kv, n));
+    const stats = await cache.stats();
+    assert.deepEqual({ entries: stats.entries, bytes: stats.bytes, pending: stats.pendingFiles, foreign: stats.foreignFiles }, { entries: 1, bytes: 10, pending: 1, foreign: 1 });
+    assert.deepEqual(readdirSync(kv).sort(), [`${id}.json`, `${id}.state`, `${id}.state.${process.pid}.partial`, FOLDER_MARKER, "notes.txt"].sort());
+    // Clearing removes the cache's files and says so; the user's file stays, and so does the folder.
+    const cleared = await cache.clear();
+    assert.deepEqual({ entries: cleared.entries, left: cleared.left }, { entries: 1, left: 1 });
+    assert.deepEqual(readdirSync(kv), ["notes.txt"]);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("clearing a folder that is not a cache is refused and removes nothing", async () => {
+  const dir = tempDir();
+  try {
+    writeFileSync(join(dir.path, "package.json"), "{}\n");
+    writeFileSync(join(dir.path, "0123.state"), "not ours: no 32-hex id\n");
+    const cache = new DiskStateCache(dir.path, 1 << 20);
+    await assert.rejects(cache.clear(), (e: Error) => e instanceof NotACacheError && /is not an ask-codebase cache.*Nothing was removed/.test(e.message));
+    assert.deepEqual(readdirSync(dir.path).sort(), ["0123.state", "package.json"]);
+    // An empty or missing folder is nothing to refuse.
+    assert.deepEqual(await new DiskStateCache(join(dir.path, "missing"), 1).clear(), { files: 0, bytes: 0, entries: 0, left: 0 });
   } finally {
     dir.dispose();
   }

@@ -5,14 +5,17 @@
 // codebases share a prefix of k segments exactly when their chains agree up to chain[k].
 // Each entry is two files, <id>.state and <id>.json (written last: its presence means complete);
 // the .json file's mtime is the entry's last use, for least-recently-used eviction.
-// llama.cpp aborts the whole process on some damaged state files (GGML_ASSERT while reading), so
-// an entry is checked before it is loaded: its size must be the one recorded, and a load runs
-// under a marker file naming the process; a marker left by a process that died marks the entry bad.
+// A state file damaged on disk would load and silently change every later answer, and llama.cpp
+// aborts the whole process on some damaged files: so the .json records the state's size and
+// SHA-256, both checked before a load, and a load runs under a marker naming the process. The
+// folder's files are the cache's own by their names (cacheFolder.ts); what others wrote is never
+// touched.
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { clearFolder, FOLDER_MARKER, scanFolder, type CacheFile, type Cleared } from "./cacheFolder";
 import type { Token, TokenList } from "../wim/engine";
 
 export interface CacheHit {
@@ -23,7 +26,17 @@ export interface CacheHit {
   entrySegments: number;
 }
 
-export interface CacheStats { entries: number; bytes: number; limitBytes: number; directory: string }
+export interface CacheStats {
+  entries: number;
+  bytes: number;
+  limitBytes: number;
+  directory: string;
+  /** The cache's own files that are no entry yet or any more (a save or a load under way, or not yet cleaned up). */
+  pendingFiles: number;
+  pendingBytes: number;
+  /** Files in the folder that the cache did not write: never touched. */
+  foreignFiles: number;
+}
 
 export interface StoreResult extends CacheStats {
   /** The new entry's size; 0 when it alone exceeded the limit and was not kept. */
@@ -33,12 +46,12 @@ export interface StoreResult extends CacheStats {
 export interface CodebaseStateCache {
   /** The entry sharing the longest prefix (at least one segment) with `chain`, marked as just used. */
   find(stateKey: string, chain: readonly string[]): Promise<CacheHit | undefined>;
-  /** Runs `load` on a hit's file under a marker: if the process dies inside it, the entry is dropped next time. */
-  guardLoad<T>(file: string, load: () => Promise<T>): Promise<T>;
+  /** Checks a hit's file against its checksum, then runs `load` on it under a marker (see DiskStateCache.guardLoad). */
+  guardLoad<T>(file: string, load: () => Promise<T>, options?: { verify?: boolean }): Promise<T>;
   /** Saves a state through `save` under `chain`, then evicts the least recently used entries over the limit. */
   store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>): Promise<StoreResult>;
   stats(): Promise<CacheStats>;
-  clear(): Promise<void>;
+  clear(): Promise<Cleared>;
 }
 
 /** A state is a few hundred MiB for a small model and 32k tokens: room for a handful of codebases. */
@@ -58,41 +71,100 @@ export function tokenChain(opening: readonly Token[], segments: readonly TokenLi
   return chain;
 }
 
-interface EntryMeta { stateKey: string; chain: string[]; bytes: number }
+/** The entry format: a version 2 entry carries its state file's SHA-256. Others are dropped. */
+const FORMAT = 2;
+interface EntryMeta { format: number; stateKey: string; chain: string[]; bytes: number; sha256: string }
 interface Entry extends EntryMeta { id: string; usedMs: number }
+
+/** A file that is not another process's, half written, after this long without change, is an orphan. */
+const ORPHAN_AGE_MS = 60_000;
+
+/** The entry's state file is not what was saved: it is dropped and the codebase read cold. */
+export class CacheEntryDamaged extends Error {
+  override name = "CacheEntryDamaged";
+}
+
+/** SHA-256 of a file, streamed: a state is hundreds of MiB. */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 export class DiskStateCache implements CodebaseStateCache {
   constructor(readonly directory: string, readonly limitBytes: number) {}
 
+  private path(name: string): string {
+    return join(this.directory, name);
+  }
+
+  /**
+   * The entries, after accounting for every file of the cache's own in the folder: what another
+   * process left half done (a partial save, a load marker, a state without its record, a record
+   * that does not parse) is removed once nobody can still be writing it.
+   */
   private async entries(): Promise<Entry[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.directory);
-    } catch {
-      return [];
-    }
+    const scan = await scanFolder(this.directory);
+    const byId = new Map<string, CacheFile[]>();
+    for (const f of scan.own) if (f.id) byId.set(f.id, [...(byId.get(f.id) ?? []), f]);
+    const old = (f: CacheFile): boolean => Date.now() - f.modifiedMs > ORPHAN_AGE_MS;
     const out: Entry[] = [];
-    for (const name of names.filter((n) => n.endsWith(".json"))) {
-      const id = name.slice(0, -5);
-      let meta: EntryMeta;
-      let usedMs: number;
-      try {
-        const metaPath = join(this.directory, name);
-        const [text, info] = await Promise.all([readFile(metaPath, "utf8"), stat(metaPath)]);
-        meta = JSON.parse(text) as EntryMeta;
-        if (typeof meta.stateKey !== "string" || !Array.isArray(meta.chain)) throw new Error("not an entry");
-        usedMs = info.mtimeMs;
-      } catch {
-        continue; // unreadable or half-written by another process: not an entry
+    for (const [id, files] of byId) {
+      const of = (kind: CacheFile["kind"]): CacheFile | undefined => files.find((f) => f.kind === kind);
+      for (const p of files.filter((f) => f.kind === "partial" && !alive(f.pid!))) await this.removeFile(p.name);
+      const meta = of("meta");
+      const state = of("state");
+      if (!meta) {
+        if (state && old(state)) await this.remove(id);
+        continue;
       }
-      const size = await stat(join(this.directory, `${id}.state`)).then((st) => st.size, () => -1);
-      if (size !== meta.bytes || (await this.crashedWhileLoading(id))) {
+      let parsed: EntryMeta | undefined;
+      try {
+        parsed = JSON.parse(await readFile(this.path(meta.name), "utf8")) as EntryMeta;
+        if (parsed.format !== FORMAT || typeof parsed.stateKey !== "string" || !Array.isArray(parsed.chain) || typeof parsed.sha256 !== "string") parsed = undefined;
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed) {
+        // Half written by a process that is still storing it, or damaged, or from another version.
+        if (old(meta)) await this.remove(id);
+        continue;
+      }
+      if (!state || state.bytes !== parsed.bytes) {
         await this.remove(id);
         continue;
       }
-      out.push({ ...meta, id, usedMs });
+      const loading = of("loading");
+      if (loading && !(await this.loadSurvived(id, loading.name, parsed))) continue;
+      out.push({ ...parsed, id, usedMs: meta.modifiedMs });
     }
     return out;
+  }
+
+  /**
+   * A load marker left behind: the process loading the entry died. If its state file is still the
+   * one saved, the death was not the file's doing (the user stopped it): the marker goes, the
+   * entry stays. Otherwise the entry goes.
+   */
+  private async loadSurvived(id: string, marker: string, meta: EntryMeta): Promise<boolean> {
+    const pid = Number(await readFile(this.path(marker), "utf8").catch(() => "0"));
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) return true;
+    if ((await fileSha256(this.path(`${id}.state`)).catch(() => "")) === meta.sha256) {
+      await this.removeFile(marker);
+      return true;
+    }
+    await this.remove(id);
+    return false;
   }
 
   async find(stateKey: string, chain: readonly string[]): Promise<CacheHit | undefined> {
@@ -107,51 +179,52 @@ export class DiskStateCache implements CodebaseStateCache {
     }
     if (!best) return undefined;
     const now = new Date();
-    await utimes(join(this.directory, `${best.entry.id}.json`), now, now).catch(() => undefined);
-    return { file: join(this.directory, `${best.entry.id}.state`), segments: best.segments, entrySegments: best.entry.chain.length - 1 };
+    await utimes(this.path(`${best.entry.id}.json`), now, now).catch(() => undefined);
+    return { file: this.path(`${best.entry.id}.state`), segments: best.segments, entrySegments: best.entry.chain.length - 1 };
   }
 
-  async guardLoad<T>(file: string, load: () => Promise<T>): Promise<T> {
+  /**
+   * Checks the state file against its checksum (unless `verified` already), then runs `load` under
+   * a marker naming this process. A folder that cannot be written takes no marker: the entry is
+   * still used.
+   */
+  async guardLoad<T>(file: string, load: () => Promise<T>, options: { verify?: boolean } = {}): Promise<T> {
+    if (options.verify !== false) {
+      const id = basename(file).slice(0, -".state".length);
+      const meta = JSON.parse(await readFile(this.path(`${id}.json`), "utf8")) as EntryMeta;
+      if ((await fileSha256(file)) !== meta.sha256) {
+        await this.remove(id);
+        throw new CacheEntryDamaged("the warm cache's saved state did not match its checksum: it was dropped, and the codebase is read again");
+      }
+    }
     const marker = `${file}.loading`;
-    await writeFile(marker, String(process.pid));
+    const marked = await writeFile(marker, String(process.pid)).then(() => true, () => false);
     try {
       return await load();
     } finally {
-      await rm(marker, { force: true });
-    }
-  }
-
-  private async crashedWhileLoading(id: string): Promise<boolean> {
-    const marker = join(this.directory, `${id}.state.loading`);
-    if (!existsSync(marker)) return false;
-    const pid = Number(await readFile(marker, "utf8").catch(() => "0"));
-    if (!Number.isInteger(pid) || pid <= 0) return true;
-    if (pid === process.pid) return false; // this process is loading it now
-    try {
-      process.kill(pid, 0);
-      return false; // another live process is loading it
-    } catch {
-      return true;
+      if (marked) await rm(marker, { force: true }).catch(() => undefined);
     }
   }
 
   async store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>): Promise<StoreResult> {
     await mkdir(this.directory, { recursive: true });
+    if (!existsSync(this.path(FOLDER_MARKER))) await writeFile(this.path(FOLDER_MARKER), JSON.stringify({ format: FORMAT, note: "ask-codebase's warm codebase cache" }));
     const id = createHash("sha256").update(stateKey).update(chain[chain.length - 1]!).digest("hex").slice(0, 32);
-    const file = join(this.directory, `${id}.state`);
+    const file = this.path(`${id}.state`);
     const partial = `${file}.${process.pid}.partial`;
     let stored = 0;
     try {
       await save(partial);
       stored = (await stat(partial)).size;
+      const sha256 = await fileSha256(partial);
       await rename(partial, file);
-      await writeFile(join(this.directory, `${id}.json`), JSON.stringify({ stateKey, chain: [...chain], bytes: stored } satisfies EntryMeta));
+      await writeFile(this.path(`${id}.json`), JSON.stringify({ format: FORMAT, stateKey, chain: [...chain], bytes: stored, sha256 } satisfies EntryMeta));
     } finally {
       await rm(partial, { force: true });
     }
     await this.evict();
     const kept = await this.entries();
-    return { ...this.statsOf(kept), stored: kept.some((e) => e.id === id) ? stored : 0 };
+    return { ...(await this.statsOf(kept)), stored: kept.some((e) => e.id === id) ? stored : 0 };
   }
 
   /** Least recently used first, until the rest fit the limit. */
@@ -165,22 +238,34 @@ export class DiskStateCache implements CodebaseStateCache {
     }
   }
 
+  private async removeFile(name: string): Promise<void> {
+    await rm(this.path(name), { force: true }).catch(() => undefined);
+  }
+
   private async remove(id: string): Promise<void> {
     // The .json first: without it the .state is no longer an entry, even if removing it fails.
-    await rm(join(this.directory, `${id}.json`), { force: true });
-    await rm(join(this.directory, `${id}.state`), { force: true });
-    await rm(join(this.directory, `${id}.state.loading`), { force: true });
+    await this.removeFile(`${id}.json`);
+    await this.removeFile(`${id}.state`);
+    await this.removeFile(`${id}.state.loading`);
   }
 
   async stats(): Promise<CacheStats> {
     return this.statsOf(await this.entries());
   }
 
-  private statsOf(entries: readonly Entry[]): CacheStats {
-    return { entries: entries.length, bytes: entries.reduce((n, e) => n + e.bytes, 0), limitBytes: this.limitBytes, directory: this.directory };
+  private async statsOf(entries: readonly Entry[]): Promise<CacheStats> {
+    const scan = await scanFolder(this.directory);
+    const counted = new Set(entries.flatMap((e) => [`${e.id}.json`, `${e.id}.state`]));
+    const rest = scan.own.filter((f) => !counted.has(f.name) && f.kind !== "marker");
+    return {
+      entries: entries.length, bytes: entries.reduce((n, e) => n + e.bytes, 0), limitBytes: this.limitBytes, directory: this.directory,
+      pendingFiles: rest.length, pendingBytes: rest.reduce((n, f) => n + f.bytes, 0),
+      foreignFiles: scan.foreign.length,
+    };
   }
 
-  async clear(): Promise<void> {
-    await rm(this.directory, { recursive: true, force: true });
+  /** Removes the cache's own files, and only those; refuses a folder that is not a cache (see clearFolder). */
+  clear(): Promise<Cleared> {
+    return clearFolder(this.directory);
   }
 }

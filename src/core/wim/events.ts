@@ -19,9 +19,10 @@ export type WimEvent =
   /**
    * `reusedSegments`: leading segments whose prefill came from the warm cache (their margins are
    * written last to first). `changed` / `removed`: files that changed or went away between the
-   * plan the user was shown and the run (read again, or left out).
+   * plan the user was shown and the run (read again, or left out). `cacheNote`: why the warm
+   * cache's entry was not used, when that is news (it was damaged, and dropped).
    */
-  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; reusedSegments: number; changed?: string[]; removed?: string[] }
+  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; reusedSegments: number; changed?: string[]; removed?: string[]; cacheNote?: string }
   /** Only when the codebase is larger than the context: the cache is cleared and reading goes on from `firstSegment`. */
   | { type: "window-started"; runId: string; window: number; windows: number; firstSegment: number }
   /** `serverCache`: with a server engine, the share of this run's prompt tokens its prefix cache served. */

@@ -5,7 +5,7 @@
 // The answer sees every segment plus the margins kept.
 import { randomUUID } from "node:crypto";
 import { segmentChunks, type Segment } from "../pack/packer";
-import { tokenChain, type CodebaseStateCache } from "../cache/stateCache";
+import { CacheEntryDamaged, tokenChain, type CodebaseStateCache } from "../cache/stateCache";
 import { abortError, concatTokens, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type TokenList, type WimEngine } from "./engine";
 import type { RunTimings, ServerCacheUse, StopReason, WimEvent } from "./events";
 import { findCitations } from "./citations";
@@ -66,6 +66,8 @@ export class WimSession {
   private reuseStart?: ServerCacheUse;
   /** Tokens the reader sequence was prepared to hold. */
   private readerTokens = Infinity;
+  /** Why the warm cache was not used, when that is news (a damaged entry). */
+  private cacheNote?: string;
 
   constructor(
     private readonly engine: WimEngine,
@@ -201,6 +203,7 @@ export class WimSession {
     yield {
       type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: segmentTokens.length, windows: windowCount,
       model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: needed, reusedSegments: reused,
+      ...(this.cacheNote ? { cacheNote: this.cacheNote } : {}),
       ...(this.options.changes?.changed.length ? { changed: this.options.changes.changed } : {}),
       ...(this.options.changes?.removed.length ? { removed: this.options.changes.removed } : {}),
       ...(engine.info.backendNote ? { backendNote: engine.info.backendNote } : {}),
@@ -247,7 +250,7 @@ export class WimSession {
         }
         this.margins.sort((a, b) => a.segment - b.segment);
         try {
-          await cache!.guardLoad(warm.file, () => this.restore(seq, warm.file, ends[reused - 1]!));
+          await cache!.guardLoad(warm.file, () => this.restore(seq, warm.file, ends[reused - 1]!), { verify: false });
         } catch {
           // Evicted or damaged since it was loaded (another window or the CLI shares the cache): read it.
           await seq.truncate(0);
@@ -314,7 +317,9 @@ export class WimSession {
       const held = seq.tokens;
       if (held.length !== expected.length || expected.some((t, i) => held[i] !== t)) throw new Error("the cached state holds other tokens");
       return { file: hit.file, segments: hit.segments };
-    } catch {
+    } catch (err) {
+      // Said once, in run-started: a damaged entry is dropped, so the next run does not meet it.
+      if (err instanceof CacheEntryDamaged) this.cacheNote = err.message;
       await seq.truncate(0).catch(() => undefined);
       return undefined;
     }

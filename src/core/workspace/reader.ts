@@ -41,8 +41,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   /** Told the total size of the files about to be read, once the walk is done and before reading. */
   onSize?: (bytes: number) => void;
-  /** Told how far reading has come: files and bytes so far. */
-  onProgress?: (progress: { files: number; bytes: number }) => void;
+  /** Told how far planning has come: files listed (`seen`), then files and bytes read. */
+  onProgress?: (progress: { seen: number; files: number; bytes: number }) => void;
   /** Read submodules and repositories inside, each under its own rules (default); false leaves them out. */
   submodules?: boolean;
   /**
@@ -88,12 +88,17 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     const paths = (await withoutAskIgnored(root, listed.paths))
       .filter((rel) => (!included || included(rel)) && !excluded?.(rel) && !claimed.has(join(realRoot, rel)));
     for (const rel of paths) claimed.add(join(realRoot, rel));
-    const kinds = await mapLimit(paths, options.concurrency ?? 32, async (rel) => ({ rel, kind: await fileKind(join(root, ...rel.split("/")), realRoot) }));
+    let seen = 0;
+    const kinds = await mapLimit(paths, options.concurrency ?? 32, async (rel) => {
+      options.signal?.throwIfAborted();
+      if (++seen % 1024 === 0) options.onProgress?.({ files: 0, bytes: 0, seen: candidates.length + seen });
+      return { rel, kind: await fileKind(join(root, ...rel.split("/")), realRoot) };
+    });
     for (const { rel, kind } of kinds) {
       if ("reason" in kind) skipped.push({ path: display(rel), reason: kind.reason, ...(kind.detail ? { detail: kind.detail } : {}) });
       else candidates.push({ root, rel, abs: join(root, ...rel.split("/")), display: display(rel), size: kind.size, modifiedMs: kind.mtimeMs });
     }
-    options.onProgress?.({ files: candidates.length, bytes: 0 });
+    options.onProgress?.({ files: 0, bytes: 0, seen: candidates.length });
   }
   const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const kinds = nameMatchers(options.lockfiles ?? DEFAULT_LOCKFILES, options.generated ?? DEFAULT_GENERATED);
@@ -112,10 +117,10 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     const got = await readFileText(c.abs, maxBytes);
     if (!("text" in got)) return { path: c.display, ...got };
     readBytes += got.bytes;
-    if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes });
+    if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
     return { path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs };
   });
-  options.onProgress?.({ files: readFiles, bytes: readBytes });
+  options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
   const files: WorkspaceFile[] = [];
   for (const r of read) {
     if ("reason" in r) skipped.push(r);

@@ -1,6 +1,7 @@
-// Checks a model path before node-llama-cpp sees it, so a user gets a one-line reason
-// ("no such file", "not a GGUF file") instead of a native loader's message.
+// Checks a model path before node-llama-cpp sees it, so a user gets a one-line reason ("no such
+// file", "not a GGUF file", "cut short") instead of a native loader's message, or its abort.
 import { open, stat } from "node:fs/promises";
+import { checkGgufStructure, GgufProblem } from "./ggufCheck";
 
 export class ModelFileError extends Error {
   override name = "ModelFileError";
@@ -29,5 +30,11 @@ export async function checkModelFile(path: string): Promise<{ bytes: number }> {
   if (head.toString("ascii", 0, 4) !== "GGUF") throw new ModelFileError(`not a GGUF model file: ${path}`);
   const version = head.readUInt32LE(4);
   if (version < 2 || version > 3) throw new ModelFileError(`unsupported GGUF version ${version}: ${path}`);
+  try {
+    await checkGgufStructure(path);
+  } catch (err) {
+    if (err instanceof GgufProblem) throw new ModelFileError(`the model file is damaged or not one llama.cpp can read: ${err.message}: ${path}`);
+    throw new ModelFileError(`cannot read model ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
   return { bytes: st.size };
 }

@@ -102,8 +102,16 @@ export class TokenizerPool {
         reply.results.forEach((r, j) => { out[b.start + j] = rebuild(b.files[j]!, r); });
         send();
       };
-      const onError = (err: Error): void => { cleanup(); reject(err); };
+      const died = (): Error => new Error(`a tokenizer process exited (${worker.signalCode ?? worker.exitCode})`);
+      // Sending to a helper that has just died fails first; its exit, which says how it died,
+      // follows, unless it came before anyone listened.
+      const onError = (err: Error): void => {
+        if ((err as NodeJS.ErrnoException).code === "ERR_IPC_CHANNEL_CLOSED" && worker.exitCode === null && worker.signalCode === null) return;
+        cleanup();
+        reject(worker.exitCode !== null || worker.signalCode !== null ? died() : err);
+      };
       const onExit = (code: number | null, signal: string | null): void => { cleanup(); reject(new Error(`a tokenizer process exited (${signal ?? code})`)); };
+      if (worker.exitCode !== null || worker.signalCode !== null) return reject(died());
       worker.on("message", onMessage);
       worker.on("error", onError);
       worker.on("exit", onExit);
