@@ -167,9 +167,10 @@ try {
   // Hidden and shown again mid-run, the view comes back as it was (the extension replays the run) and goes on.
   const cardsBefore = await view.locator(".margin").count();
   const stillReading = (await view.locator("#stop:not([disabled])").count()) === 1;
-  await page.locator('.activitybar a.action-label[aria-label^="Explorer"]').click();
+  // Click the icon's item, not its label: while a run goes on, the item's progress badge lies over the label.
+  await page.locator('.activitybar li.action-item:has(a.action-label[aria-label^="Explorer"])').click();
   await sleep(300);
-  await page.locator('.activitybar a.action-label[aria-label^="Ask codebase"]').click();
+  await page.locator('.activitybar li.action-item:has(a.action-label[aria-label^="Ask codebase"])').click();
   await until(async () => (await view.locator(".margin").count()) >= cardsBefore, "the view to come back", 30_000).catch(() => undefined);
   const cardsAfter = await view.locator(".margin").count();
   await until(async () => /^Done/.test((await view.locator("#status-line").textContent()) ?? ""), "the first answer", 180_000);
