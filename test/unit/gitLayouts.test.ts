@@ -7,7 +7,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readWorkspace, type WorkspaceRead } from "../../src/core/workspace/reader";
 import { tempDir, writeTree } from "../support/fixtures";
@@ -237,4 +237,23 @@ test("a folder in no repository is walked: .gitignore, .askcodebaseignore and gl
     assert.deepEqual(got.listings, [{ folder, source: "walk" }], "nothing to say: there is no repository to miss");
   }
   rmSync(join(folder, "src"), { recursive: true });
+});
+
+test("a repository's fsmonitor hook is never run by reading it", async () => {
+  const repo = fresh();
+  git(repo, "init", "-q");
+  writeTree(repo, { "a.ts": "export const a = 1;\n" });
+  const marker = join(repo, "..", `fsmonitor-ran-${n}`);
+  const hook = join(repo, "..", `fsmonitor-${n}.sh`);
+  writeFileSync(hook, `#!/bin/sh\ntouch '${marker}'\n`, { mode: 0o755 });
+  git(repo, "add", "-A");
+  git(repo, "commit", "-qm", "init");
+  git(repo, "config", "core.fsmonitor", hook);
+  // The hook is live: git itself runs it for status.
+  git(repo, "status", "--porcelain");
+  assert.ok(existsSync(marker), "the fixture's hook runs under plain git");
+  rmSync(marker);
+  const got = await read([repo]);
+  assert.deepEqual(got.files.map((f) => f.path), ["a.ts"]);
+  assert.ok(!existsSync(marker), "reading the workspace ran the repository's fsmonitor hook");
 });

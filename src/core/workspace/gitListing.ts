@@ -23,7 +23,10 @@ function run(cwd: string, args: string[], signal?: AbortSignal): Promise<{ code:
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, GIT_OPTIONAL_LOCKS: "0" };
     for (const name of REPOSITORY_ENV) delete env[name];
-    const child = spawn("git", ["-C", cwd, ...args], { env, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
+    // A repository's own config can name a program for git to run as its fsmonitor hook (a cloned
+    // repository cannot carry .git/config, but an unpacked archive or a shared disk can): reading a
+    // workspace must never run it.
+    const child = spawn("git", ["-C", cwd, "-c", "core.fsmonitor=false", ...args], { env, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
     const out: Buffer[] = [];
     let err = "";
     child.stdout.on("data", (d: Buffer) => out.push(d));
