@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import { EngineClient, EngineRequestError } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
+import { describeEstimate, describeOrder } from "../shared/describe";
 import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, UsageError } from "./args";
 import { engineScript } from "./engineScript";
 import { int } from "./format";
@@ -86,7 +87,8 @@ export async function askCommand(argv: string[]): Promise<number> {
       throw err;
     });
     if (!summary) return 130;
-    note(`listed by ${summary.listing}`);
+    note(`listed by ${summary.listing}; ${describeOrder(summary.order)}`);
+    if (summary.estimate) note(`about ${int(summary.tokens)} tokens: ${describeEstimate(summary.estimate)}`);
     if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
     await client.run(runId, summary.planId);
     const end = await ended;

@@ -2,6 +2,8 @@
 import type { WimEvent } from "../core/wim/events";
 import type { PlanProgress } from "../shared/engineProtocol";
 import { reveal } from "../core/reveal";
+import { describeCoverage } from "../shared/describe";
+import { OPTIONS } from "../shared/settings";
 import { bytes, int, seconds } from "./format";
 
 const share = (c: { promptTokens: number; cachedTokens: number }): string => `${Math.round((100 * c.cachedTokens) / Math.max(1, c.promptTokens))}%`;
@@ -11,13 +13,16 @@ export interface Output { write(text: string): void; isTTY?: boolean }
 export class TerminalRenderer {
   private progressShown = false;
   private lastPlainProgress = 0;
+  /** The first margin judged relevant with confidence: the progress line offers to answer now. */
+  private likely?: number;
 
   constructor(private readonly out: Output, private readonly err: Output) {}
 
   handle(e: WimEvent): void {
     switch (e.type) {
       case "run-started":
-        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows)` : ""} with ${reveal(e.model)} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
+        this.likely = undefined;
+        this.err.write(`reading ${int(e.files)} files, ${int(e.tokens)} tokens in ${int(e.segments)} segments${e.windows > 1 ? ` (${e.windows} windows of ${int(e.windowTokens)} tokens)` : ""} with ${reveal(e.model)} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}\n`);
         if (e.backendNote) this.err.write(`note: ${reveal(e.backendNote)}\n`);
         if (e.cacheNote) this.err.write(`note: ${reveal(e.cacheNote)}\n`);
         if (e.changed?.length) this.err.write(`read again, changed since the plan: ${reveal(e.changed.join(", "))}\n`);
@@ -41,11 +46,17 @@ export class TerminalRenderer {
       }
       case "margin-classified":
         if (!e.relevant) this.out.write(`   (margin ${e.segment + 1} judged not relevant: left out of the answer)\n`);
+        else if (e.confident) {
+          this.out.write(`   ✱ margin ${e.segment + 1} likely holds the answer (yes at ${Math.round(e.score * 100)}%)\n`);
+          this.likely ??= e.segment;
+        }
         break;
       case "kept-changed":
         break;
       case "answer-started":
         this.clearProgress();
+        for (const d of e.dropped) this.err.write(`margin ${d.segment + 1} dropped from the answer: ${reveal(d.reason)}\n`);
+        if (e.codebaseCut) this.err.write(`the answer sees the first ${e.codebaseCut.kept} of the last window's ${e.codebaseCut.of} segments (the rest through their margins): room for the notes\n`);
         this.out.write(`\n── answer (from ${e.marginIds.length} margins) ──\n`);
         break;
       case "answer-token":
@@ -59,6 +70,8 @@ export class TerminalRenderer {
           `${e.stoppedBy === "finished" ? "done" : e.stoppedBy === "answer-now" ? "answered early" : "stopped"}: ` +
           `${e.segmentsRead} segments read in ${seconds(t.totalMs / 1000)} (prefill ${seconds(t.prefillMs / 1000)}, margins ${seconds(t.marginMs / 1000)}, answer ${seconds(t.answerMs / 1000)})\n`,
         );
+        // What an early answer rests on: the share of the codebase it saw.
+        if (e.answer && e.coverage.segments < e.coverage.ofSegments) this.err.write(`the answer is ${describeCoverage(e.coverage)}\n`);
         if (e.serverCache) {
           this.err.write(`server: ${int(e.serverCache.promptTokens)} prompt tokens sent, ${int(e.serverCache.cachedTokens)} (${share(e.serverCache)}) served from its prefix cache\n`);
         }
@@ -73,7 +86,7 @@ export class TerminalRenderer {
         break;
       case "error":
         this.clearProgress();
-        this.err.write(`ask-codebase: ${reveal(e.message)}\n`);
+        this.err.write(`ask-codebase: ${reveal(e.message)}${e.setting ? ` (${flagOf(e.setting)})` : ""}\n`);
         break;
       default: {
         const never: never = e;
@@ -99,7 +112,7 @@ export class TerminalRenderer {
   }
 
   private progress(e: Extract<WimEvent, { type: "segment-progress" }>): void {
-    const line = `${e.windows > 1 ? `window ${e.window + 1}/${e.windows}  ` : ""}segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left${e.serverCache ? `  server cache ${share(e.serverCache)}` : ""}`;
+    const line = `${e.windows > 1 ? `window ${e.window + 1}/${e.windows}  ` : ""}segment ${e.segment + 1}/${e.segments}  ${int(e.tokensRead)}/${int(e.totalTokens)} tokens  ${int(e.tokensPerSecond)} tok/s  ~${seconds(e.etaSeconds)} left${e.serverCache ? `  server cache ${share(e.serverCache)}` : ""}${this.likely !== undefined ? `  ✱ answer likely in margin ${this.likely + 1}: Ctrl-C answers now` : ""}`;
     if (this.err.isTTY) {
       const width = 24;
       const filled = Math.round((e.tokensRead / Math.max(1, e.totalTokens)) * width);
@@ -120,6 +133,12 @@ export class TerminalRenderer {
     if (this.progressShown) this.err.write("\r\x1b[2K");
     this.progressShown = false;
   }
+}
+
+/** The flag that changes a setting the engine named as the cause of an error. */
+export function flagOf(setting: string): string {
+  const spec = (OPTIONS as Record<string, { flag?: string }>)[setting];
+  return spec?.flag ? `change --${spec.flag}` : `change the ${setting} setting`;
 }
 
 /** Where planning is, in a line. */

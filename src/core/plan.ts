@@ -5,6 +5,7 @@
 import { stat } from "node:fs/promises";
 import { mapLimit } from "./concurrency";
 import { buildSegment, checkBudget, layoutSegments, measureFile, DEFAULT_SEGMENT_TOKENS, type CountTokens, type Layout, type MeasuredFile, type PackedFile, type Segment, type TokenizeChunk } from "./pack/packer";
+import { rankFiles } from "./pack/relevance";
 import type { ListingInfo } from "./workspace/listing";
 import type { WorkspaceFile } from "./workspace/reader";
 import { countByReason, DEFAULT_MAX_FILE_BYTES, readFileText, readWorkspace, type ReadOptions, type SkippedFile, type SkipReason } from "./workspace/reader";
@@ -21,6 +22,9 @@ export interface PlanOptions extends ReadOptions {
 /** A file as it was when read: if it has changed since, the plan reads it again before running. */
 interface Stamp { absPath: string; size: number; modifiedMs: number; file: WorkspaceFile }
 
+/** Why the files are read in the order they are: by path, or the likeliest first for a question. */
+export interface ReadOrder { by: "path" | "relevance"; /** The question's terms that put the first files first. */ leading: string[]; /** Files that matched any term. */ matched: number }
+
 /** What refresh() found: files changed since the plan (read again), and files gone (left out). */
 export interface PlanChanges { changed: string[]; removed: string[] }
 
@@ -32,6 +36,7 @@ export class CodebasePlan {
   skippedByReason: Partial<Record<SkipReason, number>> = {};
   totalTokens = 0;
   bytes = 0;
+  order: ReadOrder = { by: "path", leading: [], matched: 0 };
   private layout!: Layout;
   private built?: Segment[];
 
@@ -51,6 +56,42 @@ export class CodebasePlan {
     this.skippedByReason = countByReason(this.skipped);
     this.totalTokens = this.layout.totalTokens;
     this.bytes = this.files.reduce((n, f) => n + f.bytes, 0);
+  }
+
+  /**
+   * Reads the files likeliest to answer `question` first (relevance.ts); the rest keep their order.
+   * Files that change before the run keep their place.
+   */
+  readFirstFor(question: string): ReadOrder {
+    const byPath = this.inPathOrder();
+    const ranking = rankFiles(byPath.map((m) => ({ path: m.path, text: this.fileText(m.path) ?? "" })), question);
+    if (!ranking.matched) return this.readByPath();
+    const place = new Map(ranking.order.map((p, i) => [p, i]));
+    this.measured = byPath.sort((a, b) => place.get(a.path)! - place.get(b.path)!);
+    this.order = { by: "relevance", leading: ranking.leading, matched: ranking.matched };
+    this.lay();
+    return this.order;
+  }
+
+  /** A planned file's text, as read. */
+  fileText(path: string): string | undefined {
+    return this.stamps.get(path)?.file.text;
+  }
+
+  /** Back to the order the files were listed in. */
+  readByPath(): ReadOrder {
+    if (this.order.by !== "path") {
+      this.measured = this.inPathOrder();
+      this.order = { by: "path", leading: [], matched: 0 };
+      this.lay();
+    }
+    return this.order;
+  }
+
+  private inPathOrder(): MeasuredFile[] {
+    const place = new Map([...this.stamps.keys()].map((p, i) => [p, i]));
+    // Every measured file was read, so has a stamp; one without would sort last.
+    return [...this.measured].sort((a, b) => (place.get(a.path) ?? place.size) - (place.get(b.path) ?? place.size));
   }
 
   get segmentCount(): number {

@@ -3,15 +3,18 @@
 // then run that plan. The engine's process (service.ts) serves it to the extension and the CLI;
 // the CLI's `pack` uses planCodebaseFor directly, in its own process.
 import { randomUUID } from "node:crypto";
-import { basename, isAbsolute, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { DiskStateCache } from "../core/cache/stateCache";
 import { planCodebase, type CodebasePlan, type PlanChanges, type PlanOptions } from "../core/plan";
 import { describeListings } from "../core/workspace/listing";
 import { ContextTooSmallError, isAbortError } from "../core/wim/engine";
 import { MAX_QUESTION_TOKENS, WimSession } from "../core/wim/session";
-import type { EngineFailure, PlanProgress, PlanSummary } from "../shared/engineProtocol";
+import type { WimEvent } from "../core/wim/events";
+import type { EngineFailure, PlanEstimate, PlanProgress, PlanSummary } from "../shared/engineProtocol";
 import { engineKey, isRemoteModel, type GpuChoice, type RunSettings } from "../shared/settings";
 import { chooseBackend, type BackendMemory } from "./backend/backendChoice";
+import { estimatePlan, measurePrompts, planWindows, SpeedMemory } from "./estimate";
 import { LlamaEngine, openLlamaEngine } from "./llama/llamaEngine";
 import { ModelFileError } from "./model/modelFile";
 import { resolveModel } from "./model/modelResolve";
@@ -94,7 +97,10 @@ export class Pipeline {
   /** Characters tokenizers now closed went over, for the stats. */
   private closedChars = 0;
 
+  private readonly speeds: SpeedMemory;
+
   constructor(private readonly backends: BackendMemory, private readonly onStatus: (text: string) => void = () => undefined) {
+    this.speeds = new SpeedMemory(join(dirname(backends.file), "speeds.json"));
     for (const backend of backends.recoverCrashes()) onStatus(`the last engine process died while running on ${backend}: it will not be used again on this machine (delete ${backends.file} to try it again)`);
   }
 
@@ -131,15 +137,45 @@ export class Pipeline {
     hooks.onProgress?.({ stage: "reading" });
     const plan = await planCodebase(roots, planOptions(settings, tokenizer, true, hooks));
     if (!plan.files.length) throw new InputError(`nothing to read${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
+    const promptSizes = measurePrompts(question, tokenizer.countPrompt);
+    const windowsOf = (): number => planWindows({
+      sizes: plan.outline.map((o) => o.tokens), contextLength: tokenizer.contextLength ?? 0, prompts: promptSizes,
+      marginTokens: settings.marginTokens, answerTokens: settings.answerTokens,
+    });
+    let windows = windowsOf();
+    // More than one window: the windows read first should hold the likeliest files. One window keeps
+    // the path order, whose prefix the warm cache shares between questions.
+    if (windows > 1 && plan.readFirstFor(question).by === "relevance") windows = windowsOf();
     const summary: PlanSummary = {
       planId: randomUUID(), files: plan.files.length, bytes: plan.bytes, tokens: plan.totalTokens, segments: plan.segmentCount,
       skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
-      listing: describeListings(plan.listings),
+      listing: describeListings(plan.listings), order: plan.order,
+      estimate: await this.estimate(plan, windows, promptSizes.extract, settings, modelPath),
     };
     const planned: Planned = { summary, question, settings, modelPath, plan };
     this.plans.set(summary.planId, planned);
     for (const id of [...this.plans.keys()].slice(0, Math.max(0, this.plans.size - MAX_PLANS))) this.plans.delete(id);
     return planned;
+  }
+
+  /** Windows and a time range for a plan: measured speeds for this model where there are some. */
+  private async estimate(plan: CodebasePlan, windows: number, extractTokens: number, settings: RunSettings, modelPath: string): Promise<PlanEstimate> {
+    // The model loads while the codebase is read: where it ended up running, if it has by now.
+    let timer: Parameters<typeof clearTimeout>[0];
+    const engine = await Promise.race([this.engine?.engine.catch(() => undefined), new Promise<undefined>((done) => { timer = setTimeout(done, 1500) as Parameters<typeof clearTimeout>[0]; })]);
+    clearTimeout(timer);
+    const where = settings.serverUrl || (engine instanceof LlamaEngine && engine.info.backend !== "cpu") ? "gpu" : "cpu";
+    return estimatePlan({
+      tokens: plan.totalTokens, segments: plan.segmentCount, windows, extractTokens,
+      marginTokens: settings.marginTokens, answerTokens: settings.answerTokens, modelBytes: fileBytes(modelPath), where,
+      ...(this.speeds.get(speedKey(modelPath)) ? { measured: this.speeds.get(speedKey(modelPath))! } : {}),
+    });
+  }
+
+  /** A finished run's speed, for the next plan's estimate. */
+  async rememberSpeed(done: Extract<WimEvent, { type: "done" }>): Promise<void> {
+    const engine = await this.loadedEngine();
+    if (engine instanceof LlamaEngine) this.speeds.remember(speedKey(engine.modelPath), engine.info.backend, done);
   }
 
   drop(planId: string): void {
@@ -226,6 +262,19 @@ export class Pipeline {
     await (await this.engine?.engine.catch(() => undefined))?.dispose();
     await (await this.tokenizer?.tokenizer.catch(() => undefined))?.dispose();
   }
+}
+
+function fileBytes(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Speeds are per model file: its name and size tell a re-downloaded or other quantisation apart. */
+function speedKey(modelPath: string): string {
+  return `${basename(modelPath)}|${fileBytes(modelPath)}`;
 }
 
 /** What went wrong, in the words and kind the hosts act on. */

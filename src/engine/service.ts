@@ -3,7 +3,7 @@
 // run that has ended is ignored. The run's state (kept, rejected, verdicts, the answer's margins
 // and citations) is the session's, and leaves here only as events.
 import type { WimSession } from "../core/wim/session";
-import type { WimEvent } from "../core/wim/events";
+import { unreadDone, type WimEvent } from "../core/wim/events";
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
 import { BackendMemory, defaultBackendMemory } from "./backend/backendChoice";
 import { LlamaEngine } from "./llama/llamaEngine";
@@ -141,14 +141,17 @@ export class EngineService {
       this.run.session = session;
       const release = await this.pipeline.guardBackend();
       try {
-        for await (const event of session.run()) this.emit(event);
+        for await (const event of session.run()) {
+          this.emit(event);
+          if (event.type === "done") await this.pipeline.rememberSpeed(event);
+        }
       } finally {
         release();
       }
       this.last = { runId, session };
     } catch (err) {
       if (controller.signal.aborted) {
-        this.emit({ type: "done", runId, stoppedBy: "aborted", answer: "", citations: [], segmentsRead: 0, timings: { totalMs: 0, prefillMs: 0, marginMs: 0, classifyMs: 0, answerMs: 0 }, tokens: { prefilled: 0, margins: 0, answer: 0, evaluated: 0 } });
+        this.emit(unreadDone(runId));
       } else {
         this.emit({ type: "error", runId, message: failureOf(err).message });
       }

@@ -4,7 +4,6 @@ import { EngineClient } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
 import type { ToWebview } from "../shared/webviewProtocol";
 import { clearCache } from "./clearCache";
-import { Confirmation } from "./confirm";
 import { RunLog } from "./log";
 import { MarginsView } from "./marginsView";
 import { Questions } from "./questions";
@@ -53,7 +52,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
       void vscode.window.showWarningMessage(`Ask codebase: ${reason}. It restarts with the next question.`);
     },
   });
-  const asking = new Questions(context, client, store, log, new Confirmation(context.globalState));
+  const asking = new Questions(context, client, store, log);
   questions = asking;
   const snapshot = (): ToWebview => {
     const run = store.current;
@@ -62,6 +61,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
       ...(run ? { run: { runId: run.runId, question: run.question, active: run.phase !== "ended" } } : {}),
       events: run?.events ?? [],
       ...(run?.status ? { status: run.status } : {}),
+      history: store.history,
     };
   };
   const view = new MarginsView(context.extensionUri, (message) => void handleViewMessage(message, asking, store), snapshot);

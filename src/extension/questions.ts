@@ -7,13 +7,13 @@ import { totalmem } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import * as vscode from "vscode";
 import { EngineRequestError, type EngineClient } from "../client/engineClient";
-import type { WimEvent } from "../core/wim/events";
+import { unreadDone, type WimEvent } from "../core/wim/events";
 import type { PlanProgress, PlanSummary, RunSettings } from "../shared/engineProtocol";
 import { defaultModel } from "../shared/modelCatalog";
 import { isRemoteModel, type Settings } from "../shared/settings";
 import { codebaseCacheDirectory } from "./clearCache";
 import { readConfig } from "./config";
-import type { Confirmation } from "./confirm";
+import { confirmPlan } from "./confirm";
 import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
 import { serverApiKey } from "./serverKey";
@@ -30,7 +30,6 @@ export class Questions {
     private readonly client: EngineClient,
     private readonly store: RunStore,
     private readonly log: RunLog,
-    private readonly confirmation: Confirmation,
   ) {}
 
   /** The engine's events: recorded, logged, and an error shown. */
@@ -39,11 +38,10 @@ export class Questions {
     this.log.event(event);
     if (event.runId !== this.store.current?.runId) return;
     if (event.type === "done") {
-      this.confirmation.remember(event);
       this.stopProgress();
     } else if (event.type === "error") {
       this.stopProgress();
-      void this.showError(event.message, "run");
+      void this.showError(event.message, "run", event.setting);
     }
   }
 
@@ -78,6 +76,7 @@ export class Questions {
     if (previous && previous.phase !== "ended") this.stop();
     const runId = randomUUID();
     this.store.begin(runId, text, roots);
+    this.store.status(runId, "Planning: listing the workspace…");
     this.log.asked(runId, text, roots, settings);
     await this.revealView();
     this.startProgress(runId);
@@ -85,7 +84,7 @@ export class Questions {
       const summary = await this.plan(runId, roots, text, settings);
       if (!summary) return undefined;
       this.store.setPhase(runId, "confirming");
-      const decision = options.confirm === false ? { go: true as const } : await this.confirmation.decide(summary, config.confirmAboveTokens, roots);
+      const decision = options.confirm === false ? { go: true as const } : await confirmPlan(summary, config.confirmAboveTokens, roots);
       if (this.store.current?.runId !== runId) return undefined;
       if (decision.go) {
         this.store.setPhase(runId, "reading");
@@ -143,17 +142,16 @@ export class Questions {
   /** A run that ends before the engine read anything: recorded as stopped, with the reason. */
   private endUnread(runId: string, why: string): void {
     this.store.status(runId, why);
-    this.store.endWithout({
-      type: "done", runId, stoppedBy: "aborted", answer: "", citations: [], segmentsRead: 0,
-      timings: { totalMs: 0, prefillMs: 0, marginMs: 0, classifyMs: 0, answerMs: 0 }, tokens: { prefilled: 0, margins: 0, answer: 0, evaluated: 0 },
-    });
+    this.store.endWithout(unreadDone(runId));
     this.stopProgress();
   }
 
-  private async showError(message: string, kind: string): Promise<void> {
-    const actions = kind === "model" ? ["Select Model...", "Show Log"] : kind === "server" ? ["Open Settings", "Show Log"] : ["Show Log"];
-    const pick = await vscode.window.showErrorMessage(`Ask codebase: ${message}`, ...actions);
+  /** An error, with what to do about it: a setting that caused it is named and one click away. */
+  private async showError(message: string, kind: string, setting?: string): Promise<void> {
+    const actions = setting ? ["Open Setting", "Show Log"] : kind === "model" ? ["Select Model...", "Show Log"] : kind === "server" ? ["Open Settings", "Show Log"] : ["Show Log"];
+    const pick = await vscode.window.showErrorMessage(`Ask codebase: ${message}${setting ? ` (setting: askCodebase.${setting})` : ""}`, ...actions);
     if (pick === "Select Model...") await vscode.commands.executeCommand("askCodebase.selectModel");
+    else if (pick === "Open Setting") await vscode.commands.executeCommand("workbench.action.openSettings", `askCodebase.${setting}`);
     else if (pick === "Open Settings") await vscode.commands.executeCommand("workbench.action.openSettings", "askCodebase");
     else if (pick === "Show Log") this.log.channel.show();
   }

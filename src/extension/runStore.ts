@@ -3,6 +3,10 @@
 // The engine owns the run's state and says it in events (kept-changed, answer-started, done);
 // this store only folds them. The Margins view and the status bar observe it. No vscode import.
 import type { WimEvent } from "../core/wim/events";
+import type { PastRun } from "../shared/webviewProtocol";
+
+/** Earlier questions kept for the view: enough to look back on, never a growing list. */
+const HISTORY = 20;
 
 export type RunPhase = "planning" | "confirming" | "reading" | "answering" | "ended";
 
@@ -32,6 +36,8 @@ type Listener = (change: StoreChange) => void;
 
 export class RunStore {
   private record?: RunRecord;
+  /** Earlier questions of this window, oldest first. */
+  readonly history: PastRun[] = [];
   private readonly listeners = new Set<Listener>();
   private readonly ends = new Map<string, ((e: WimEvent) => void)[]>();
 
@@ -50,9 +56,18 @@ export class RunStore {
 
   /** A new question, before anything is read: it replaces the record (a run still going is the caller's to stop). */
   begin(runId: string, question: string, roots: string[]): RunRecord {
+    if (this.record) this.keep(this.record);
     this.record = { runId, question, roots, phase: "planning", events: [], kept: [], rejected: [], stale: false };
     this.tell({ kind: "run", run: this.record });
     return this.record;
+  }
+
+  /** A run that a new question replaces stays in the history if it got as far as an answer. */
+  private keep(run: RunRecord): void {
+    const done = [...run.events].reverse().find((e): e is Extract<WimEvent, { type: "done" }> => e.type === "done");
+    if (!done?.answer) return;
+    this.history.push({ runId: run.runId, question: run.question, answer: done.answer, stoppedBy: done.stoppedBy, coverage: done.coverage });
+    this.history.splice(0, Math.max(0, this.history.length - HISTORY));
   }
 
   /** Where the current run is, in words; ignored for any other run. */

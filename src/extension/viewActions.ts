@@ -1,6 +1,7 @@
 // What the Margins view asks for, carried out. A message for a run that is no longer the current
 // one is ignored: the view may still show a run that another question has replaced.
 import * as vscode from "vscode";
+import { OPTIONS } from "../shared/settings";
 import type { FromWebview } from "../shared/webviewProtocol";
 import type { Questions } from "./questions";
 import type { RunStore } from "./runStore";
@@ -32,6 +33,9 @@ export async function handleViewMessage(message: FromWebview, questions: Questio
     case "copy":
       await vscode.env.clipboard.writeText(message.text);
       void vscode.window.setStatusBarMessage("Ask codebase: answer copied", 2000);
+      return;
+    case "open-setting":
+      if (Object.hasOwn(OPTIONS, message.setting)) await vscode.commands.executeCommand("workbench.action.openSettings", `askCodebase.${message.setting}`);
       return;
     default: {
       const never: never = message;

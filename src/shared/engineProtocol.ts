@@ -24,6 +24,20 @@ export interface PlanSummary {
   model: string;
   /** Who listed the files: "git ls-files", or the built-in reader and what it could not see. */
   listing: string;
+  /** The order files are read in: by path, or those likeliest to answer first (more than one window). */
+  order?: { by: "path" | "relevance"; leading: string[]; matched: number };
+  /** Windows and a time range, before reading. */
+  estimate?: PlanEstimate;
+}
+
+/** What a plan will cost: windows, and a time range from this machine's runs or the model's size. */
+export interface PlanEstimate {
+  windows: number;
+  lowSeconds: number;
+  highSeconds: number;
+  basis: "measured" | "model-size";
+  /** Where it was measured ("cpu", "cuda", ...) or is assumed to run ("cpu", "gpu"). */
+  where: string;
 }
 
 /** Where planning is: fetching the model, reading files, tokenizing them. */

@@ -1,13 +1,16 @@
 // Messages between the extension and the Margins webview. Both sides switch on `type`
 // exhaustively; every run message carries its run id so a stopped run's stragglers are ignored.
-import type { WimEvent } from "../core/wim/events";
+import type { Coverage, WimEvent } from "../core/wim/events";
 
 /** The question the view shows, and whether it is still planning, reading or answering. */
 export interface RunHeader { runId: string; question: string; active: boolean }
 
+/** An earlier question of this window, kept folded in the view: what was asked, answered, and on how much. */
+export interface PastRun { runId: string; question: string; answer: string; stoppedBy: string; coverage?: Coverage }
+
 export type ToWebview =
   /** Everything of the current run so far: sent when the view (re)loads, and when a run starts. */
-  | { type: "replay"; run?: RunHeader; events: WimEvent[]; status?: string }
+  | { type: "replay"; run?: RunHeader; events: WimEvent[]; status?: string; history: PastRun[] }
   | { type: "event"; event: WimEvent }
   | { type: "status"; runId: string; text: string }
   | { type: "focus-question" };
@@ -20,9 +23,11 @@ export type FromWebview =
   | { type: "reject"; runId: string; segment: number; rejected: boolean }
   | { type: "reanswer"; runId: string }
   | { type: "open"; path: string; startLine: number; endLine: number }
-  | { type: "copy"; text: string };
+  | { type: "copy"; text: string }
+  /** An error named the setting that caused it: open it (checked against the option table). */
+  | { type: "open-setting"; setting: string };
 
-const FROM_WEBVIEW: readonly FromWebview["type"][] = ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy"];
+const FROM_WEBVIEW: readonly FromWebview["type"][] = ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy", "open-setting"];
 
 export function isFromWebview(value: unknown): value is FromWebview {
   const v = value as { type?: unknown } | null;

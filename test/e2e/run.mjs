@@ -108,9 +108,10 @@ try {
     // whole open-type-pick sequence is retried, with focus first taken back from the webview's frame.
     for (let attempt = 0; ; attempt++) {
       try {
-        await page.keyboard.press("Escape");
-        // (Not a click: a click in the editor would move its selection, which a check reads.)
+        // Focus out first (not by a click: a click in the editor would move its selection, which a
+        // check reads), then Escape: in an editor, Escape collapses the selection.
         await page.evaluate(() => document.activeElement?.blur());
+        await page.keyboard.press("Escape");
         await page.keyboard.press(attempt % 2 ? "F1" : "Control+Shift+P");
         await input.waitFor({ state: "visible", timeout: 5000 });
         await input.fill(`>${command}`, { timeout: 5000 });
@@ -167,10 +168,10 @@ try {
   // Hidden and shown again mid-run, the view comes back as it was (the extension replays the run) and goes on.
   const cardsBefore = await view.locator(".margin").count();
   const stillReading = (await view.locator("#stop:not([disabled])").count()) === 1;
-  // Click the icon's item, not its label: while a run goes on, the item's progress badge lies over the label.
-  await page.locator('.activitybar li.action-item:has(a.action-label[aria-label^="Explorer"])').click();
+  // Through the palette, not the activity bar: while a run goes on, the icon's progress badge lies over it.
+  await palette("View: Show Explorer");
   await sleep(300);
-  await page.locator('.activitybar li.action-item:has(a.action-label[aria-label^="Ask codebase"])').click();
+  await palette("Ask codebase: Focus on Margins View");
   await until(async () => (await view.locator(".margin").count()) >= cardsBefore, "the view to come back", 30_000).catch(() => undefined);
   const cardsAfter = await view.locator(".margin").count();
   await until(async () => /^Done/.test((await view.locator("#status-line").textContent()) ?? ""), "the first answer", 180_000);
@@ -185,8 +186,19 @@ try {
   check("a file name holding HTML shows as text and runs nothing",
     (await view.locator(".source", { hasText: "src/<img src=x onerror=alert(1)>.ts" }).count()) >= 1 && (await view.locator("img").count()) === 0 && dialogs.length === 0);
 
-  // 2. A source link opens the file with those lines selected.
-  const link = view.locator(".margin .sources .source").nth(1);
+  const card = await view.locator(".margin").first().evaluate((c) => {
+    const text = c.querySelector(".margin-text");
+    const fold = c.querySelector(".sources-fold");
+    const link = fold.querySelector(".source");
+    return { textFirst: !!(text.compareDocumentPosition(fold) & Node.DOCUMENT_POSITION_FOLLOWING), folded: !fold.open, count: fold.querySelector("summary").textContent, nowrap: getComputedStyle(link).whiteSpace === "nowrap" };
+  });
+  check("a card shows its margin first, then its sources folded to a count; a file link never breaks inside its name",
+    card.textFirst && card.folded && /^(\d+ files|1 file: .+)$/.test(card.count) && card.nowrap, JSON.stringify(card));
+
+  // 2. A source link opens the file with those lines selected (its card's sources opened first, as a user would).
+  const fold = view.locator(".margin .sources-fold").nth(1);
+  await fold.locator("summary").click();
+  const link = fold.locator(".source").first();
   const want = { path: await link.getAttribute("data-path"), start: Number(await link.getAttribute("data-start")), end: Number(await link.getAttribute("data-end")) };
   await link.click();
   await until(async () => (await page.locator(".editor-group-container .tab.active").count()) > 0, "an editor");
@@ -202,10 +214,23 @@ try {
   await until(async () => { const r = await report(); return r.answerMarginIds && !r.answerMarginIds.includes(target) && lastDone(r) ? r : undefined; }, "the re-answer", 120_000);
   check("a rejected margin is absent from the re-answer's prompt", true);
 
-  // 4. Ask from the sidebar and press Answer Now after the first margin.
+  // 4. Ask from the sidebar (Shift+Enter adds a line, Enter sends) and press Answer Now after the first margin.
+  await view.locator("#question").fill("Where is part3_5 defined?");
+  await view.locator("#question").press("Shift+Enter");
+  const twoLines = (await view.locator("#question").inputValue()).includes("\n");
   await view.locator("#question").fill("Where is part3_5 defined? <img src=x onerror=alert(2)><script>alert(3)</script>");
-  await view.locator("#ask").click();
+  // When the view first shows the question, "Planning" and an enabled Stop, timed inside the view.
+  await view.locator("body").evaluate(() => {
+    window.planningShownAt = 0;
+    const seen = () => document.querySelector("#run-question").textContent.includes("part3_5") && /Planning/.test(document.querySelector("#status-line").textContent) && !document.querySelector("#stop").disabled;
+    new MutationObserver(() => { if (!window.planningShownAt && seen()) window.planningShownAt = performance.now(); }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+    window.askedAt = performance.now();
+  });
+  await view.locator("#question").press("Enter");
   await confirmGo();
+  const planningShownMs = await view.locator("body").evaluate(() => (window.planningShownAt ? window.planningShownAt - window.askedAt : -1));
+  check("Enter sends the question and Shift+Enter adds a line; the view shows it planning (the question, 'Planning', Stop) within a second",
+    twoLines && planningShownMs > 0 && planningShownMs < 1000 && (await view.locator("#question").inputValue()) === "", `shift+enter made two lines: ${twoLines}; planning shown after ${planningShownMs.toFixed(0)} ms`);
   await until(async () => (await view.locator("#run-question", { hasText: "part3_5" }).count()) === 1 && (await view.locator(".margin").count()) >= 1, "the second run's first margin");
   check("a question holding HTML shows as text and runs nothing",
     (await view.locator("#run-question").textContent()).includes("<script>alert(3)</script>") && (await view.locator("#run-question *").count()) === 0 &&
@@ -217,6 +242,12 @@ try {
   const earlyDone = lastDone(early);
   const earlyStarted = early.run.events.find((e) => e.type === "run-started");
   check("Answer Now stops reading early", earlyDone?.stoppedBy === "answer-now" && earlyDone.segmentsRead < earlyStarted.segments, JSON.stringify({ stoppedBy: earlyDone?.stoppedBy, read: earlyDone?.segmentsRead, of: earlyStarted?.segments }));
+  const coverageText = (await view.locator("#coverage").textContent()) ?? "";
+  const covered = /^Answered early from (\d+) of (\d+) segments \((<1|\d+)% of the tokens\)\.$/.exec(coverageText);
+  check("after Answer Now the view says how much of the codebase the answer rests on",
+    !!covered && Number(covered[1]) === earlyDone.coverage.segments && Number(covered[2]) === earlyDone.coverage.ofSegments && earlyDone.coverage.segments === earlyDone.segmentsRead,
+    JSON.stringify({ coverageText, coverage: earlyDone?.coverage }));
+  check("the earlier question stays in the view, folded to question and answer", (await view.locator("#history details.past").count()) >= 1 && !(await view.locator("#history details.past").first().evaluate((d) => d.open)));
 
   // 5. Kill the engine process; the next question still works.
   const pid = early.enginePid;
@@ -226,6 +257,30 @@ try {
   await view.locator("#question").fill("What does module01 export?");
   await view.locator("#ask").click();
   await confirmGo();
+  // The view follows new cards while at the bottom; scrolled up, it stays there and offers "Jump to latest".
+  const scrollState = () => view.locator("body").evaluate(() => {
+    const s = document.scrollingElement;
+    const all = document.querySelectorAll(".margin");
+    const last = all[all.length - 1]?.getBoundingClientRect();
+    return {
+      overflow: s.scrollHeight > s.clientHeight + 50, atBottom: s.scrollHeight - s.scrollTop - s.clientHeight <= 48, top: s.scrollTop,
+      lastInView: !!last && last.top < window.innerHeight, jump: !document.querySelector("#jump-latest").hidden, cards: all.length,
+      reading: !document.querySelector("#answer-now").disabled,
+    };
+  });
+  await until(async () => (await view.locator("#run-question", { hasText: "module01" }).count()) === 1 && (await scrollState()).cards >= 1, "the run's first card", 120_000);
+  const filled = await until(async () => { const st = await scrollState(); return st.overflow || !st.reading ? st : undefined; }, "cards to fill the view", 60_000);
+  await view.locator("body").evaluate(() => { document.scrollingElement.scrollTop = 0; });
+  await sleep(200);
+  const scrolledUp = await scrollState();
+  const later = await until(async () => { const st = await scrollState(); return st.cards > scrolledUp.cards || !st.reading ? st : undefined; }, "a card after scrolling up", 60_000);
+  if (later.jump) await view.locator("#jump-latest").click();
+  await sleep(300);
+  // Following again: the newest card is in view (a token may have landed since the last frame's scroll).
+  const jumped = await scrollState();
+  check("the view follows new cards, stays where the user scrolled up to, and jumps to the latest on request",
+    filled.overflow && filled.atBottom && filled.lastInView && later.cards > scrolledUp.cards && later.top < 5 && later.jump && jumped.lastInView && !jumped.jump,
+    JSON.stringify({ filled, scrolledUp, later, jumped }));
   await until(async () => { const r = await report(); const d = lastDone(r); return r.run.question.includes("module01") && d ? r : undefined; }, "a question after the kill", 120_000);
   const after = await report();
   enginePids.push(after.enginePid);
@@ -259,6 +314,7 @@ try {
     (await view.locator("img, iframe, a, svg, b, [onerror], [onmouseover]").count()) === 0 &&
     (await view.locator('.source[data-path*="passwd"]').count()) === 0 && dialogs.length === 0,
     JSON.stringify({ stoppedBy: hostileDone?.stoppedBy, shown, dialogs }));
+
   await useModel(model);
 
   // 7. The in-host suite.

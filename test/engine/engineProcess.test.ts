@@ -11,6 +11,7 @@ import { ask, runSettings } from "../support/engineRuns";
 import { EngineClient } from "../../src/client/engineClient";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
+import { SHAPES, writeTestModel } from "../support/testModel";
 
 const HOST = resolve("dist/engineHost.js");
 const dir = tempDir();
@@ -162,5 +163,42 @@ test("a question reads each file once and tokenizes its text once, from plan to 
     assert.ok(passes >= 1 && passes < 1.2, `the codebase's text was tokenized ${passes.toFixed(2)} times`);
   } finally {
     own.dispose();
+  }
+});
+
+test("a codebase of several windows is read likeliest first, and the summary says why, how many windows and how long", async () => {
+  const own = tempDir();
+  const model = join(own.path, "..", `short-context-${process.pid}.gguf`);
+  try {
+    // A 2k-context model: about 7k tokens of code take several windows.
+    writeTestModel(model, { shape: { ...SHAPES.tiny, context: 2048 } });
+    const files: Record<string, string> = {};
+    for (const name of ["alpha", "beta", "gamma", "delta", "eps"]) files[`${name}.ts`] = Array.from({ length: 60 }, (_, i) => `export const ${name}${i} = ${i} * 3; // ${name} line ${i}\n`).join("");
+    // Last by path, and the one the question is about.
+    files["zz/retry.ts"] = "export function retryBackoffMillis(attempt: number): number {\n  return 250 * 2 ** attempt;\n}\n";
+    writeTree(own.path, files);
+    const short = { ...settings, model, cacheSizeMiB: 0 };
+    const summary = await client.plan([own.path], "Where is retryBackoffMillis defined?", short);
+    assert.equal(summary.order?.by, "relevance");
+    assert.equal(summary.order?.leading[0], "retryBackoffMillis");
+    assert.ok(summary.estimate && summary.estimate.windows > 1, JSON.stringify(summary.estimate));
+    assert.ok(summary.estimate.highSeconds > summary.estimate.lowSeconds);
+    await client.run("run-relevance", summary.planId);
+    const started = (await until("run-relevance", "run-started")) as Extract<WimEvent, { type: "run-started" }>;
+    const first = (await until("run-relevance", "margin-done")) as Extract<WimEvent, { type: "margin-done" }>;
+    assert.equal(first.segment, 0);
+    assert.equal(first.sources[0]?.path, "zz/retry.ts", "the first segment holds the likeliest file");
+    // The plan counts the prompts with an allowance for the chat template: never fewer windows than the run takes.
+    assert.ok(started.windows <= summary.estimate.windows && started.windows >= summary.estimate.windows - 1, `${started.windows} vs ${summary.estimate.windows}`);
+    assert.ok(started.windowTokens >= 0.8 * 2048 - 200, `a window holds most of the context: ${started.windowTokens}`);
+    assert.equal((await finished("run-relevance")).type, "done");
+    // One window: path order, for the warm cache.
+    const one = await client.plan([dir.path], "What is b7?", settings);
+    assert.equal(one.order?.by, "path");
+    assert.equal(one.estimate?.windows, 1);
+    client.dropPlan(one.planId);
+  } finally {
+    own.dispose();
+    rmSync(model, { force: true });
   }
 });

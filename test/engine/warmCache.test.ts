@@ -134,3 +134,21 @@ test("answer now during the backward pass answers from the margins written so fa
   assert.equal(of(events, "done")[0]!.stoppedBy, "answer-now");
   assert.deepEqual(of(events, "answer-started")[0]!.marginIds, [last - 1, last]);
 });
+
+test("when the answer erased the codebase's end to make room, the cache still saves the whole codebase", async () => {
+  const p = await plan();
+  const cache = new DiskStateCache(join(dir.path, "kv-cut"), 1 << 30);
+  const total = p.segments.reduce((n, s) => n + s.tokens, 0);
+  // One window, with barely more room than the codebase and one margin: every margin is kept
+  // (judge), and the answer can only fit by erasing the end of the codebase.
+  const tight: WimOptions = { cache, classify: "separate", judge: () => true, contextTokens: total + 260 };
+  const first = await run(p, FIRST, tight);
+  assert.equal(of(first.events, "run-started")[0]!.windows, 1);
+  const answer = of(first.events, "answer-started")[0]!;
+  assert.ok(answer.codebaseCut && answer.codebaseCut.kept < p.segments.length, `the answer cut the codebase: ${JSON.stringify(answer.codebaseCut)}`);
+  assert.equal(of(first.events, "cache-saved")[0]?.segments, p.segments.length, "saved with every segment");
+  const second = await run(p, SECOND, tight);
+  assert.equal(of(second.events, "run-started")[0]!.reusedSegments, p.segments.length);
+  // The re-read segments are exact: the second answer equals a cold run's.
+  assert.deepEqual(outcome(second), outcome(await run(p, SECOND, { ...tight, cache: undefined })));
+});

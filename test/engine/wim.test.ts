@@ -114,7 +114,7 @@ for (const variant of ["fused", "fused, alternating judge", "off"] as const) {
           const v = await freshVerdict(fresh.sequence, m.before, fusedPrompt);
           assert.ok(Math.abs(v.score - m.score!) < 1e-3, `verdict score ${k}: ${m.score} vs fresh ${v.score}`);
           const relevant = variant === "fused" ? m.score! >= 0.5 : k % 2 === 0;
-          assert.deepEqual(classified.find((e) => e.segment === k), { type: "margin-classified", runId: s.runId, segment: k, relevant, score: m.score });
+          assert.deepEqual(classified.find((e) => e.segment === k), { type: "margin-classified", runId: s.runId, segment: k, relevant, score: m.score, confident: relevant && m.score! >= verdict.CONFIDENT });
           if (!relevant) {
             assert.deepEqual(m.margin, [], `an irrelevant margin ${k} stops at its verdict`);
             assert.equal(s.margins[k]!.text, "");
@@ -265,10 +265,14 @@ test("a segment that cannot fit the model's context beside the prompts is refuse
   writeTestModel(small, { shape: { layers: 1, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 1024, type: 0 } });
   const smallEngine = await openLlamaEngine({ modelPath: small, gpu: "cpu", threads: 1 });
   try {
-    const events = await collect(new WimSession(smallEngine, { segments: plan.segments, files: plan.files.length }, QUESTION).run());
+    // Segments of up to 1,500 tokens: the largest cannot sit in 1,024 beside the prompts.
+    const large = await planCodebase([dir.path], { segmentTokens: 1500, countTokens: (t) => smallEngine.tokenizeText(t).length });
+    assert.ok(Math.max(...large.segments.map((x) => x.tokens)) > 1024, "the fixture makes a segment larger than the context");
+    const events = await collect(new WimSession(smallEngine, { segments: large.segments, files: large.files.length }, QUESTION).run());
     const error = of(events, "error")[0];
     assert.ok(error, "an error event");
     assert.match(error.message, /needs [\d,]+ tokens of context, the model holds 1,024/);
+    assert.equal(error.setting, "segmentTokens", "it names the setting to change");
     assert.equal(of(events, "run-started").length, 0, "refused before reading");
   } finally {
     await smallEngine.dispose();
@@ -336,28 +340,23 @@ test("a codebase larger than the context is read in windows: exact within each, 
   }
 });
 
-test("windows group segments in order and refuse a segment that cannot fit alone", async () => {
-  const { assignWindows } = await import("../../src/core/wim/session");
-  assert.deepEqual(assignWindows([5, 5, 5, 5], 10), [0, 0, 1, 1]);
-  assert.deepEqual(assignWindows([9, 2, 8, 3], 10), [0, 1, 1, 2]);
-  assert.equal(assignWindows([5, 11], 10), undefined);
-});
-
-test("with more margins than half the context holds, the answer takes the best-judged ones and still fits", async () => {
+test("with more kept margins than the context holds beside the codebase, the answer cuts the codebase first, then drops the weakest, and says so", async () => {
   const small = await planCodebase([dir.path], { segmentTokens: 64, countTokens: (t) => engine.tokenizeText(t).length });
-  const s = new WimSession(engine, { segments: small.segments, files: small.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, contextTokens: 900, trace: true, classify: "separate" });
+  const s = new WimSession(engine, { segments: small.segments, files: small.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, contextTokens: 500, trace: true, classify: "separate", judge: () => true });
   const events = await collect(s.run());
   assert.deepEqual(of(events, "error"), []);
   const kept = s.keptMarginIds();
-  const used = of(events, "answer-started")[0]!.marginIds;
-  assert.ok(used.length < kept.length, `${used.length} of ${kept.length} kept margins`);
-  assert.ok(used.every((id) => kept.includes(id)));
-  assert.deepEqual(used, [...used].sort((a, b) => a - b));
+  const started = of(events, "answer-started")[0]!;
+  const used = started.marginIds;
+  // Nothing is left out silently: every kept margin is in the prompt or named as dropped.
+  assert.deepEqual([...used, ...started.dropped.map((d) => d.segment)].sort((a, b) => a - b), kept);
+  assert.ok(started.dropped.length > 0 && started.dropped.every((d) => /no room/.test(d.reason)), JSON.stringify(started.dropped));
+  assert.deepEqual(started.codebaseCut?.kept, 0, "the codebase made room first, all of it");
   const scoreOf = (id: number): number => s.margins[id]!.score ?? 0.5;
   const weakestUsed = Math.min(...used.map(scoreOf));
-  assert.ok(kept.filter((id) => !used.includes(id)).every((id) => scoreOf(id) <= weakestUsed), "no left-out margin scored above one used");
+  assert.ok(started.dropped.every((d) => scoreOf(d.segment) <= weakestUsed), "no dropped margin scored above one used");
   const a = s.trace.answers[0]!;
-  assert.ok(a.context.length + a.prompt.length + 8 <= 900);
+  assert.ok(a.context.length + a.prompt.length + 8 <= 500);
 });
 
 test("a context too large for memory is refused with the sizes, not attempted", async () => {
@@ -379,7 +378,7 @@ test("a context too large for memory is refused with the sizes, not attempted", 
   }
 });
 
-test("margins that come back longer when re-tokenized never overflow the context: the weakest are dropped", async () => {
+test("margins that come back longer when re-tokenized never overflow the context: the codebase makes room, no margin is lost", async () => {
   // Found in the end-to-end run: 49 margins of 48 tokens, every one judged relevant, grew past the
   // room set aside for them once labelled and re-tokenized, and the answer hit "the context is full".
   const many = tempDir();
@@ -391,15 +390,21 @@ test("margins that come back longer when re-tokenized never overflow the context
     }
     writeTree(many.path, { "src/<img src=x onerror=alert(1)>.ts": "export const evil = 1;\n" });
     const p = await planCodebase([many.path], { segmentTokens: 256, countTokens: (t) => engine.tokenizeText(t).length });
-    const s = new WimSession(engine, { segments: p.segments, files: p.files.length }, "Where is the retry delay computed?", { marginTokens: 48, answerTokens: 32, judge: () => true, trace: true });
+    const s = new WimSession(engine, { segments: p.segments, files: p.files.length }, "Where is the retry delay computed?", { marginTokens: 48, answerTokens: 32, judge: () => true, trace: true, contextTokens: 4096 });
     const events = await collect(s.run());
     assert.deepEqual(of(events, "error"), []);
     const started = of(events, "run-started")[0]!;
     const answer = of(events, "answer-started")[0]!;
-    assert.ok(answer.marginIds.length < s.keptMarginIds().length, `${answer.marginIds.length} of ${s.keptMarginIds().length} margins fit: this case must need the dropping`);
+    assert.deepEqual(answer.marginIds, s.keptMarginIds(), "every kept margin is in the answer");
+    assert.deepEqual(answer.dropped, []);
+    assert.ok(answer.codebaseCut && answer.codebaseCut.kept < answer.codebaseCut.of, "the end of the codebase made room: this case must need it");
     const a = s.trace.answers[0]!;
     assert.ok(a.context.length + a.prompt.length + 32 <= started.contextSize, "prompt and answer fit the context prepared");
     assert.equal(of(events, "done")[0]!.stoppedBy, "finished");
+    // A re-answer starts from the same codebase end, and is exact.
+    const again = await collect(s.reanswer());
+    assert.deepEqual(s.trace.answers[1]!.context, a.context);
+    assert.equal(of(again, "done")[0]!.answer, of(events, "done")[0]!.answer);
   } finally {
     many.dispose();
   }

@@ -92,8 +92,9 @@ export interface WimEngine {
 
 export class ContextTooSmallError extends Error {
   override name = "ContextTooSmallError";
-  constructor(readonly needed: number, readonly available: number, detail: string) {
-    super(`the codebase needs ${needed.toLocaleString("en-US")} tokens of context, the model holds ${available.toLocaleString("en-US")}: ${detail}`);
+  /** `setting`: the option whose value makes it not fit (segmentTokens, marginTokens, answerTokens), to name it. */
+  constructor(readonly needed: number, readonly available: number, detail: string, readonly setting?: string) {
+    super(`the run needs ${needed.toLocaleString("en-US")} tokens of context, the model holds ${available.toLocaleString("en-US")}: ${detail}`);
   }
 }
 

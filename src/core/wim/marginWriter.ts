@@ -75,7 +75,7 @@ export class MarginWriter {
   }
 
   classified(r: MarginRecord): WimEvent {
-    return { type: "margin-classified", runId: this.o.runId, segment: r.segment, relevant: r.relevant!, score: r.score! };
+    return { type: "margin-classified", runId: this.o.runId, segment: r.segment, relevant: r.relevant!, score: r.score!, confident: r.relevant! && r.score! >= verdict.CONFIDENT };
   }
 
   /** Writes margin `segment` after what the reader holds now, and erases it again. */

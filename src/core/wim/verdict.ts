@@ -40,6 +40,13 @@ export function likeliestYes(v: VerdictTokens, probabilities: readonly number[])
   return v.yes[best]!;
 }
 
+/**
+ * A relevant verdict this sure says the answer may well be in the margin: the view and the CLI
+ * offer to answer now. (With a trained model "yes" at 0.9 or more is rare for a segment that
+ * merely mentions the subject.)
+ */
+export const CONFIDENT = 0.9;
+
 /** The default judge: relevant when yes is at least as likely as no. */
 export function byScore(_segment: number, s: number): boolean {
   return s >= 0.5;

@@ -104,6 +104,10 @@ export class LlamaEngine implements WimEngine {
   private context?: LlamaContext;
   private sequences: LlamaContextSequence[] = [];
 
+  get modelPath(): string {
+    return this.options.modelPath;
+  }
+
   constructor(
     private readonly lib: typeof import("node-llama-cpp"),
     private readonly llama: Llama,

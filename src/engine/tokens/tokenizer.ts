@@ -17,6 +17,8 @@ export interface Tokenizer {
    * starts a line). Special tokens are off, so text such as `</s>` never becomes a control token.
    */
   countTokens(text: string): number;
+  /** Counts a prompt's tokens (not file text: left out of tokenizedChars, which says how often the codebase was gone over). */
+  countPrompt(text: string): number;
   /** The chunk's tokens (loads the model in this process first unless the vocabulary alone tokenizes: see ready()). */
   tokenize(text: string): Int32Array;
   /** Loads the model in this process, for tokenize (and countTokens without a piece counter). */
@@ -93,6 +95,7 @@ export async function openTokenizer(modelPath: string, options: TokenizerOptions
   return {
     ready: async () => { if (!spm) await local(); },
     countTokens: counted.count,
+    countPrompt: (text) => sync().count(text),
     tokenize: counted.tokens,
     get tokenizedChars() { return chars + (pool?.tokenizedChars ?? 0); },
     contextLength: vocab?.contextLength,

@@ -1,0 +1,116 @@
+// How a run uses the model's context. While reading, a window holds the opening and as many
+// segments as leave room for one extractive prompt and its margin: everything else is codebase.
+// The answer's room is found when the answer comes, from what the kept margins need then: first
+// the codebase is erased back from the end of the last window (its segments are still in the
+// answer through their margins), and only when even that is not enough are the weakest margins
+// dropped, each with its reason. (Before, half of the context was set aside for margins that
+// were mostly never written: a 32k model read about 14k tokens a window.)
+
+/** The settings a layout can be too large because of, by their option names. */
+export type LayoutCause = "segmentTokens" | "marginTokens" | "answerTokens";
+
+export interface LayoutInput {
+  /** Each segment's tokens. */
+  sizes: readonly number[];
+  /** The most context the run may use (the model's, or less when asked). */
+  contextLimit: number;
+  /** The conversation's opening: system message, the user turn's start, the codebase's introduction. */
+  opening: number;
+  /** The extractive prompt after a segment (a fused verdict's "yes" included), and the longest margin. */
+  extract: number;
+  marginTokens: number;
+  /** The answer prompt without notes (the question, the instructions, the assistant's opening). */
+  answerFixed: number;
+  answerTokens: number;
+  /** The most a kept margin may take in the answer's prompt (it can come back re-tokenized longer). */
+  perMargin: number;
+}
+
+export interface ReadingLayout {
+  /** The window of each segment, in order. */
+  windows: number[];
+  windowCount: number;
+  /** The context to prepare: all of it when reading in windows; what one window and its answer can need otherwise. */
+  contextTokens: number;
+  /** Codebase tokens a window may hold. */
+  windowTokens: number;
+}
+
+export type LayoutRefusal = { needed: number; available: number; cause: LayoutCause; detail: string };
+
+export function layoutReading(o: LayoutInput): ReadingLayout | LayoutRefusal {
+  const answerOnly = o.opening + o.answerFixed + o.answerTokens;
+  if (answerOnly > o.contextLimit) {
+    return { needed: answerOnly, available: o.contextLimit, cause: "answerTokens", detail: `an answer of ${o.answerTokens.toLocaleString("en-US")} tokens does not fit beside its prompt` };
+  }
+  const windowTokens = o.contextLimit - o.opening - o.extract - o.marginTokens;
+  const largest = Math.max(0, ...o.sizes);
+  if (largest > windowTokens) {
+    // Would the segment fit with a shorter margin cap? Then the margin cap is what to change.
+    const cause: LayoutCause = largest <= o.contextLimit - o.opening - o.extract - 16 ? "marginTokens" : "segmentTokens";
+    return {
+      needed: o.opening + largest + o.extract + o.marginTokens, available: o.contextLimit, cause,
+      detail: cause === "marginTokens"
+        ? `a ${largest.toLocaleString("en-US")}-token segment leaves no room for ${o.marginTokens.toLocaleString("en-US")}-token margins`
+        : `a ${largest.toLocaleString("en-US")}-token segment does not fit beside the prompts`,
+    };
+  }
+  const windows: number[] = [];
+  let window = 0;
+  let used = 0;
+  for (const size of o.sizes) {
+    if (used + size > windowTokens) {
+      window++;
+      used = 0;
+    }
+    windows.push(window);
+    used += size;
+  }
+  const windowCount = o.sizes.length ? window + 1 : 1;
+  const total = o.sizes.reduce((a, b) => a + b, 0);
+  // One window: room for the whole codebase, its margins and its answer, as far as the model allows.
+  const wanted = o.opening + total + Math.max(o.extract + o.marginTokens, o.answerFixed + o.sizes.length * o.perMargin + o.answerTokens);
+  return { windows, windowCount, windowTokens, contextTokens: windowCount === 1 ? Math.min(o.contextLimit, wanted) : o.contextLimit };
+}
+
+export interface AnswerFit {
+  /** The margins the answer's prompt holds. */
+  kept: number[];
+  /** Kept margins left out, and why. */
+  dropped: { segment: number; reason: string }[];
+  /** Where the codebase the answer sees ends: at most where it ended, back to a segment's end. */
+  codebaseEnd: number;
+}
+
+/**
+ * The answer's room: with `promptLength(ids)` the prompt's tokens holding those margins, find the
+ * latest codebase end (one of `ends`, or the opening) that leaves room for the prompt and the
+ * answer; failing even the opening, drop the weakest margins until the prompt fits there.
+ */
+export function fitAnswer(o: {
+  kept: readonly number[];
+  score: (segment: number) => number;
+  promptLength: (ids: readonly number[]) => number;
+  /** Where each segment held now ends, in order; the last is the codebase's end now. */
+  ends: readonly number[];
+  opening: number;
+  contextTokens: number;
+  answerTokens: number;
+}): AnswerFit {
+  let kept = [...o.kept];
+  const dropped: AnswerFit["dropped"] = [];
+  let prompt = o.promptLength(kept);
+  const fits = (end: number): boolean => end + prompt + o.answerTokens <= o.contextTokens;
+  // Weakest first; the later segment goes first among equals, the earlier ones being read in full.
+  while (!fits(o.opening) && kept.length) {
+    const weakest = kept.reduce((w, id) => (o.score(id) < o.score(w) || (o.score(id) === o.score(w) && id > w) ? id : w), kept[0]!);
+    kept = kept.filter((id) => id !== weakest);
+    dropped.push({ segment: weakest, reason: "no room in the model's context beside the answer" });
+    prompt = o.promptLength(kept);
+  }
+  let codebaseEnd = o.opening;
+  for (let i = o.ends.length - 1; i >= 0; i--) {
+    if (fits(o.ends[i]!)) { codebaseEnd = o.ends[i]!; break; }
+  }
+  return { kept, dropped: dropped.sort((a, b) => a.segment - b.segment), codebaseEnd };
+}

@@ -1,0 +1,35 @@
+// The phrases both hosts (the CLI and the view) use for what a run costs, covers and why it reads
+// in its order, so that a user reads the same words in the terminal and in VS Code.
+import type { Coverage } from "../core/wim/events";
+import type { PlanEstimate, PlanSummary } from "./engineProtocol";
+
+/** "2–7 min", "40 s–3 min": a range read at a glance. */
+export function formatRange(lowSeconds: number, highSeconds: number): string {
+  const one = (s: number): string => (s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+  const a = one(lowSeconds);
+  const b = one(highSeconds);
+  if (a === b) return `about ${a}`;
+  const unit = (x: string): string => x.replace(/^[\d.]+ /, "");
+  return unit(a) === unit(b) ? `${a.replace(/ .*$/, "")}–${b}` : `${a}–${b}`;
+}
+
+/** "3 windows, 2–7 min (estimated from the model's size, on the CPU)". */
+export function describeEstimate(e: PlanEstimate): string {
+  const basis = e.basis === "measured" ? `from this machine's last run, on ${e.where}` : `first run: estimated from the model's size, on ${e.where === "gpu" ? "a GPU" : "the CPU"}`;
+  return `${e.windows === 1 ? "one window" : `${e.windows.toLocaleString("en-US")} windows`}, ${formatRange(e.lowSeconds, e.highSeconds)} (${basis})`;
+}
+
+/** Why the files are read in this order. */
+export function describeOrder(order: PlanSummary["order"]): string {
+  if (!order || order.by === "path") return "read in path order";
+  return `read first: ${order.matched.toLocaleString("en-US")} files matching ${order.leading.map((t) => `\`${t}\``).join(", ")}`;
+}
+
+
+/** "from 17 of 247 segments (7% of the tokens)"; "from all 12 segments" when every one was read. */
+export function describeCoverage(c: Coverage): string {
+  if (c.segments >= c.ofSegments) return `from all ${c.ofSegments.toLocaleString("en-US")} segments`;
+  const share = c.ofTokens > 0 ? (100 * c.tokens) / c.ofTokens : 0;
+  const pct = share > 0 && share < 1 ? "<1" : String(Math.round(share));
+  return `from ${c.segments.toLocaleString("en-US")} of ${c.ofSegments.toLocaleString("en-US")} segments (${pct}% of the tokens)`;
+}
