@@ -2,7 +2,7 @@
 // model and file text goes into the DOM as text (see markdown.ts), never as markup.
 import type { Citation } from "../src/core/wim/citations";
 import type { WimEvent } from "../src/core/wim/events";
-import type { RunHeader, ToWebview } from "../src/shared/webviewProtocol";
+import type { ModelInfo, RunHeader, ToWebview } from "../src/shared/webviewProtocol";
 import { describeCoverage } from "../src/shared/describe";
 import { reveal } from "../src/core/reveal";
 import { Cards, fileLink } from "./cards";
@@ -15,6 +15,9 @@ import { renderMarkdown } from "./markdown";
 const question = el("textarea", { id: "question", rows: "2", placeholder: "Ask about this codebase… (Enter sends, Shift+Enter adds a line)", "aria-label": "Question" });
 const askButton = el("button", { id: "ask", type: "submit", title: "Ask (Enter)" }, icon("send"), " Ask");
 const form = el("form", { id: "ask-form" }, question, askButton);
+const modelText = el("span", { id: "model-text" });
+const chooseModel = el("button", { id: "choose-model", class: "link", title: "Choose the model that reads the codebase" }, "Choose a model…");
+const modelLine = el("div", { id: "model-line" }, modelText, chooseModel);
 const statusLine = el("div", { id: "status-line", role: "status", "aria-live": "polite" });
 const bar = el("progress", { id: "progress", max: "1", "aria-label": "Reading progress" });
 const stopButton = el("button", { id: "stop", class: "secondary", title: "Stop planning, reading or answering" }, icon("debug-stop"), " Stop");
@@ -50,7 +53,7 @@ let errorOption: string | undefined;
 const follower = new Follower();
 const cards = new Cards(() => run?.runId, citationLink, () => follower.added(), () => refreshButtons());
 // The answer, once there is one, sits above the margins it came from; earlier questions above all.
-document.body.append(form, historySection, heading, progress, errorBox, answerSection, cards.toolbar, cards.section, follower.button);
+document.body.append(form, modelLine, historySection, heading, progress, errorBox, answerSection, cards.toolbar, cards.section, follower.button);
 
 const saved = host.getState() as { draft?: string } | undefined;
 question.value = saved?.draft ?? "";
@@ -81,6 +84,20 @@ function refreshButtons(): void {
   askButton.disabled = !question.value.trim();
 }
 
+/** Which model reads, or that none is chosen yet (the first question then offers one). */
+let modelShown: ModelInfo = {};
+function showModel(m: ModelInfo): void {
+  modelShown = m;
+  if (!m.name) {
+    modelText.textContent = "No model chosen yet: the first question offers the one suggested for this machine, and downloads nothing until you choose. ";
+    chooseModel.textContent = "Choose a model…";
+    return;
+  }
+  const size = m.bytes !== undefined ? `, ${(m.bytes / 1024 ** 3 >= 1 ? `${(m.bytes / 1024 ** 3).toFixed(1)} GB` : `${mib(m.bytes)} MiB`)}` : m.remote ? ", downloaded on first use" : ", file not found";
+  modelText.textContent = `Model: ${reveal(m.name)}${size}${m.where ? ` · last ran on ${reveal(m.where)}` : ""} · `;
+  chooseModel.textContent = "Change…";
+}
+
 function renderAnswer(): void {
   answerBody.replaceChildren(renderMarkdown(answerText, { link: citationLink }));
 }
@@ -92,6 +109,7 @@ function apply(event: WimEvent): void {
     case "run-started":
       active = true;
       reading = true;
+      if (modelShown.name) showModel({ ...modelShown, where: `${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}` });
       bar.value = 0;
       statusLine.textContent = `Reading ${fmt(event.files)} files, ${fmt(event.tokens)} tokens in ${event.segments} segments${event.windows > 1 ? ` (${event.windows} windows of ${fmt(event.windowTokens)} tokens)` : ""} · ${reveal(event.model)} on ${event.backend}${event.gpuNames.length ? ` (${event.gpuNames.join(", ")})` : ""}${event.backendNote ? `. ${event.backendNote}` : ""}${event.reusedSegments ? ` · ${event.reusedSegments} of ${event.segments} segments already read (warm cache)` : ""}` +
         (event.cacheNote ? ` · ${reveal(event.cacheNote)}` : "") +
@@ -212,6 +230,7 @@ window.addEventListener("message", (e: MessageEvent<ToWebview>) => {
       }
       reset(message.run);
       showHistory(message.history);
+      showModel(message.model);
       if (message.status) statusLine.textContent = message.status;
       {
         // A finished margin's tokens are replaced by its margin-done: replaying them is only work.
@@ -258,6 +277,7 @@ answerNowButton.addEventListener("click", answerNow);
 likelyAnswerNow.addEventListener("click", answerNow);
 reanswerButton.addEventListener("click", () => run && post({ type: "reanswer", runId: run.runId }));
 copyButton.addEventListener("click", () => post({ type: "copy", text: answerText }));
+chooseModel.addEventListener("click", () => post({ type: "choose-model" }));
 errorSetting.addEventListener("click", () => errorOption && post({ type: "open-setting", setting: errorOption }));
 
 refreshButtons();

@@ -4,7 +4,8 @@ import { stat } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultStateCacheDirectory } from "../core/cache/stateCache";
-import { DEFAULT_MODEL, defaultModelDirectory } from "../shared/modelCatalog";
+import { cpus, totalmem } from "node:os";
+import { defaultModelDirectory, suggestModel, type Suggestion } from "../shared/modelCatalog";
 import { cliOptions, defaultSettings, isRemoteModel, settingsFromFlags, SettingError, type RunSettings, type Settings } from "../shared/settings";
 
 export class UsageError extends Error {
@@ -58,7 +59,7 @@ export function settingsOf(values: Record<string, unknown>): Settings {
   if (values.model === undefined) {
     const env = process.env.ASK_CODEBASE_MODEL;
     if (env !== undefined && !env.trim()) throw new UsageError("ASK_CODEBASE_MODEL is set but empty: unset it to use the default model, or name a model with it or --model");
-    settings.model = env?.trim() || DEFAULT_MODEL;
+    settings.model = env?.trim() || suggestedModel().option.spec;
   }
   if (!settings.model) throw new UsageError("--model is empty");
   if (!isRemoteModel(settings.model) && !isAbsolute(settings.model)) settings.model = resolve(settings.model);
@@ -70,6 +71,11 @@ export function runSettingsOf(settings: Settings, cacheDir: string | undefined):
   const { confirmAboveTokens: _, ...rest } = settings;
   const apiKey = process.env.ASK_CODEBASE_API_KEY;
   return { ...rest, modelDirectory: defaultModelDirectory(), cacheDir: cacheDir ?? defaultStateCacheDirectory(), ...(apiKey ? { serverApiKey: apiKey } : {}) };
+}
+
+/** The model suggested for this machine (the extension's first-run offer comes from the same function). */
+export function suggestedModel(): Suggestion {
+  return suggestModel({ ramBytes: totalmem(), cores: cpus().length });
 }
 
 /** Where the model came from, to name it in an error. */

@@ -4,9 +4,9 @@ import { reveal } from "../core/reveal";
 import { EngineRequestError } from "../client/engineClient";
 import { NotACacheError } from "../core/cache/cacheFolder";
 import { ModelFileError } from "../engine/model/modelFile";
-import { DEFAULT_MODEL, defaultModelDirectory } from "../shared/modelCatalog";
+import { defaultModelDirectory } from "../shared/modelCatalog";
 import { flagHelp } from "../shared/settings";
-import { UsageError, WorkFailed } from "./args";
+import { suggestedModel, UsageError, WorkFailed } from "./args";
 import { askCommand, RunRefused } from "./askCommand";
 import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
@@ -19,8 +19,9 @@ const USAGE = `usage:
 options:
 ${flagHelp()}
 
---model takes a GGUF path, an hf: URI or a URL; it defaults to $ASK_CODEBASE_MODEL, else to
-${DEFAULT_MODEL}, downloaded once into ${defaultModelDirectory()}.
+--model takes a GGUF path, an hf: URI or a URL; it defaults to $ASK_CODEBASE_MODEL, else to the
+model suggested for this machine, here ${suggestedModel().option.label} (${suggestedModel().why}),
+downloaded once into ${defaultModelDirectory()}.
 After a question the codebase's model state is kept in ${defaultStateCacheDirectory()} (at most
 --cache-mib, default ${DEFAULT_CACHE_MIB}; 0 turns it off), so the next question about it reads nothing again.
 With --server, a llama-server or vLLM server runs the model ($ASK_CODEBASE_API_KEY is sent as its

@@ -12,6 +12,8 @@ import { selectModel } from "./selectModel";
 import { setServerApiKey } from "./serverKey";
 import { openSource } from "./sources";
 import { StatusBar } from "./statusBar";
+import { trackContextKeys } from "./contextKeys";
+import { modelInfo } from "./modelInfo";
 import { handleViewMessage } from "./viewActions";
 
 /** What activate returns: a question asked from another extension or a script. */
@@ -62,6 +64,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
       events: run?.events ?? [],
       ...(run?.status ? { status: run.status } : {}),
       history: store.history,
+      model: modelInfo(store),
     };
   };
   const view = new MarginsView(context.extensionUri, (message) => void handleViewMessage(message, asking, store), snapshot);
@@ -77,6 +80,8 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
     toView,
     asking,
     new StatusBar(store),
+    trackContextKeys(store),
+    vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration("askCodebase.model")) view.post(snapshot()); }),
     { dispose: () => void client.dispose() },
     vscode.window.registerWebviewViewProvider(MarginsView.viewId, view),
     vscode.commands.registerCommand("askCodebase.ask", () => asking.ask()),

@@ -3,17 +3,16 @@
 // when the codebase is large, run that plan, and carry out what the user does meanwhile.
 // The engine owns the run's state; the store records its events for the view and status bar.
 import { randomUUID } from "node:crypto";
-import { totalmem } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import * as vscode from "vscode";
 import { EngineRequestError, type EngineClient } from "../client/engineClient";
 import { unreadDone, type WimEvent } from "../core/wim/events";
 import type { PlanProgress, PlanSummary, RunSettings } from "../shared/engineProtocol";
-import { defaultModel } from "../shared/modelCatalog";
 import { isRemoteModel, type Settings } from "../shared/settings";
 import { codebaseCacheDirectory } from "./clearCache";
 import { readConfig } from "./config";
 import { confirmPlan } from "./confirm";
+import { chooseFirstModel } from "./firstModel";
 import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
 import { serverApiKey } from "./serverKey";
@@ -62,6 +61,8 @@ export class Questions {
       if (pick) await vscode.commands.executeCommand("workbench.action.files.openFolder");
       return undefined;
     }
+    // No model chosen yet: ask which before anything downloads (a question typed in the view stays there).
+    if (!readConfig((p) => this.log.settingProblem(p)).model.trim() && !(await chooseFirstModel())) return undefined;
     const text = (question ?? (await vscode.window.showInputBox({
       title: "Ask codebase",
       prompt: "Ask a question about this codebase",
@@ -159,7 +160,7 @@ export class Questions {
   /** What the engine needs: the settings, the model named as the engine can find it, and where files go. */
   private async runSettings(config: Settings): Promise<RunSettings> {
     const { confirmAboveTokens: _, ...settings } = config;
-    let model = config.model || defaultModel({ ramBytes: totalmem() }).spec;
+    let model = config.model;
     if (!isRemoteModel(model) && !isAbsolute(model)) {
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
       model = folder ? resolve(folder, model) : resolve(model);

@@ -1,13 +1,14 @@
 // "Ask codebase: Select Model...": a GGUF file, a model id (hf: URI or URL), or this machine's default.
 import { readdir } from "node:fs/promises";
-import { totalmem } from "node:os";
 import { join } from "node:path";
 import * as vscode from "vscode";
 import { SECTION } from "./config";
-import { defaultModel, MODEL_LADDER } from "../shared/modelCatalog";
+import { MODEL_LADDER } from "../shared/modelCatalog";
+import { suggestionHere } from "./firstModel";
 
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
-  const suggested = defaultModel({ ramBytes: totalmem() });
+  const suggestion = suggestionHere();
+  const suggested = suggestion.option;
   const downloaded = await readdir(join(context.globalStorageUri.fsPath, "models")).then(
     (names) => names.filter((n) => n.endsWith(".gguf")).map((n) => join(context.globalStorageUri.fsPath, "models", n)),
     () => [] as string[],
@@ -17,7 +18,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
     { label: "$(folder-opened) Browse for a GGUF file…", action: "browse" },
     { label: "$(cloud-download) Enter a model id or URL…", description: "hf:user/repo:quant or https://…", action: "uri" },
     { label: "Suggested for this machine", kind: vscode.QuickPickItemKind.Separator },
-    { label: suggested.label, description: suggested.spec, value: "" },
+    { label: suggested.label, description: `${(suggested.approxBytes / 1024 ** 3).toFixed(1)} GB`, detail: `Because ${suggestion.why}.`, value: suggested.spec },
     { label: "Other models", kind: vscode.QuickPickItemKind.Separator },
     ...MODEL_LADDER.filter((m) => m !== suggested).map((m) => ({ label: m.label, description: m.spec, value: m.spec })),
     ...(downloaded.length ? [{ label: "Downloaded", kind: vscode.QuickPickItemKind.Separator } as Item] : []),
@@ -34,5 +35,5 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
   }
   if (value === undefined) return;
   await vscode.workspace.getConfiguration(SECTION).update("model", value.trim(), vscode.ConfigurationTarget.Global);
-  void vscode.window.showInformationMessage(`Ask codebase: model set to ${value.trim() || `${suggested.label} (default)`}.`);
+  void vscode.window.showInformationMessage(`Ask codebase: model set to ${value.trim()}.`);
 }

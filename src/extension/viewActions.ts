@@ -34,6 +34,9 @@ export async function handleViewMessage(message: FromWebview, questions: Questio
       await vscode.env.clipboard.writeText(message.text);
       void vscode.window.setStatusBarMessage("Ask codebase: answer copied", 2000);
       return;
+    case "choose-model":
+      await vscode.commands.executeCommand("askCodebase.selectModel");
+      return;
     case "open-setting":
       if (Object.hasOwn(OPTIONS, message.setting)) await vscode.commands.executeCommand("workbench.action.openSettings", `askCodebase.${message.setting}`);
       return;

@@ -43,7 +43,7 @@ export const OPTIONS = {
   model: {
     kind: "string", default: "", scope: "machine", flag: "model", help: "a GGUF file, an hf:user/repo:quant id or a URL (downloaded once)", metavar: "FILE|hf:URI|URL", reloads: true,
     markdown: true,
-    description: "The model: a GGUF file path, an `hf:user/repo:quant` id or a URL. Empty: a Qwen2.5-Coder instruct model sized to this machine's memory, downloaded once into the extension's storage.",
+    description: "The model: a GGUF file path, an `hf:user/repo:quant` id or a URL. Empty: the first question offers the Qwen2.5-Coder instruct model suggested for this machine (by its GPU, or its cores and memory), and downloads it once into the extension's storage only when you choose it.",
   },
   gpu: {
     kind: "enum", default: "auto", values: GPU_CHOICES, scope: "machine-overridable", flag: "gpu", help: "where the model runs", reloads: true,

@@ -5,12 +5,15 @@ import type { Coverage, WimEvent } from "../core/wim/events";
 /** The question the view shows, and whether it is still planning, reading or answering. */
 export interface RunHeader { runId: string; question: string; active: boolean }
 
+/** The model in use, for the idle view: unset, a file (its size), or a model id downloaded on first use; where the last run ran. */
+export interface ModelInfo { name?: string; bytes?: number; remote?: boolean; where?: string }
+
 /** An earlier question of this window, kept folded in the view: what was asked, answered, and on how much. */
 export interface PastRun { runId: string; question: string; answer: string; stoppedBy: string; coverage?: Coverage }
 
 export type ToWebview =
   /** Everything of the current run so far: sent when the view (re)loads, and when a run starts. */
-  | { type: "replay"; run?: RunHeader; events: WimEvent[]; status?: string; history: PastRun[] }
+  | { type: "replay"; run?: RunHeader; events: WimEvent[]; status?: string; history: PastRun[]; model: ModelInfo }
   | { type: "event"; event: WimEvent }
   | { type: "status"; runId: string; text: string }
   | { type: "focus-question" };
@@ -25,9 +28,10 @@ export type FromWebview =
   | { type: "open"; path: string; startLine: number; endLine: number }
   | { type: "copy"; text: string }
   /** An error named the setting that caused it: open it (checked against the option table). */
-  | { type: "open-setting"; setting: string };
+  | { type: "open-setting"; setting: string }
+  | { type: "choose-model" };
 
-const FROM_WEBVIEW: readonly FromWebview["type"][] = ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy", "open-setting"];
+const FROM_WEBVIEW: readonly FromWebview["type"][] = ["ready", "ask", "stop", "answer-now", "reject", "reanswer", "open", "copy", "open-setting", "choose-model"];
 
 export function isFromWebview(value: unknown): value is FromWebview {
   const v = value as { type?: unknown } | null;

@@ -148,6 +148,21 @@ try {
     await dialog.locator(".monaco-button", { hasText: "Go" }).click();
   };
 
+  /** Whether the palette offers a command, typed as a user would. */
+  const offered = async (command) => {
+    const input = page.locator(".quick-input-widget input");
+    await page.evaluate(() => document.activeElement?.blur());
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Control+Shift+P");
+    await input.waitFor({ state: "visible", timeout: 5000 });
+    await input.fill(`>${command}`);
+    await sleep(1000);
+    const rows = await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).count();
+    await page.keyboard.press("Escape");
+    return rows > 0;
+  };
+  const idleOffers = { stop: await offered("Ask codebase: Stop"), answerNow: await offered("Ask codebase: Answer Now"), reanswer: await offered("Ask codebase: Re-answer"), ask: await offered("Ask codebase") };
+
   // 1. "Ask codebase" from the palette: the question box, then the sidebar fills.
   await palette("Ask codebase");
   const box = page.locator(".quick-input-widget input");
@@ -159,6 +174,9 @@ try {
     /\d+ files, [\d,]+ tokens in \d+ segments/.test(dialogText) && dialogText.includes("Narrow Scope"), dialogText);
   const view = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
   await view.locator(".margin").first().waitFor({ timeout: 120_000 });
+  const runningOffers = { stop: await offered("Ask codebase: Stop") };
+  check("Stop, Answer Now and Re-answer are offered in the palette only when there is a run for them",
+    idleOffers.ask && !idleOffers.stop && !idleOffers.answerNow && !idleOffers.reanswer && runningOffers.stop, JSON.stringify({ idleOffers, runningOffers }));
   await until(async () => (await view.locator(".margin").count()) >= 2, "two margins");
   await page.screenshot({ path: join(out, "sidebar-mid-run.png") });
   check("margins stream into the sidebar while reading", (await view.locator(".margin").count()) >= 2);
@@ -315,6 +333,30 @@ try {
     (await view.locator('.source[data-path*="passwd"]').count()) === 0 && dialogs.length === 0,
     JSON.stringify({ stoppedBy: hostileDone?.stoppedBy, shown, dialogs }));
 
+  // 6b. No model chosen: the first question asks which, and nothing downloads until the user says.
+  const modelLineSet = (await view.locator("#model-line").textContent()) ?? "";
+  await useModel("");
+  await until(async () => /No model chosen yet/.test((await view.locator("#model-line").textContent()) ?? ""), "the view to say no model is chosen", 20_000).catch(() => undefined);
+  const modelLineUnset = (await view.locator("#model-line").textContent()) ?? "";
+  check("the idle view says which model reads (name, size, where it last ran), or that none is chosen yet",
+    /Model: [\w-]+\.gguf, [\d.]+ MiB · last ran on cpu/.test(modelLineSet) && /No model chosen yet/.test(modelLineUnset), JSON.stringify({ modelLineSet, modelLineUnset }));
+  const runBefore = (await report()).run.runId;
+  const modelsDir = work; // the extension's storage (user data) and every cache folder are under it
+  const filesBefore = spawnSync("find", [modelsDir, "-name", "*.gguf*"], { encoding: "utf8" }).stdout;
+  await view.locator("#question").fill("What does module03 export?");
+  await view.locator("#question").press("Enter");
+  const offer = page.locator(".monaco-dialog-box");
+  await offer.waitFor({ timeout: 30_000 });
+  const offerText = (await offer.textContent()) ?? "";
+  await offer.locator(".monaco-button", { hasText: "Cancel" }).click();
+  await sleep(1500);
+  const afterOffer = await report();
+  check("with no model chosen, the first question offers the model suggested for this machine (size, why) and downloads nothing until asked",
+    /needs a model/.test(offerText) && /Download Qwen2\.5-Coder [\d.]+B/.test(offerText) && /[\d.]+ GB download/.test(offerText) && /Use a GGUF File/.test(offerText) &&
+    afterOffer.run.runId === runBefore && (await view.locator("#question").inputValue()) === "What does module03 export?" &&
+    spawnSync("find", [modelsDir, "-name", "*.gguf*"], { encoding: "utf8" }).stdout === filesBefore,
+    JSON.stringify({ offerText, sameRun: afterOffer.run.runId === runBefore }));
+  await view.locator("#question").fill("");
   await useModel(model);
 
   // 7. The in-host suite.

@@ -1,18 +1,7 @@
 // Pieces of the extension that need no VS Code: the default model and the path guard.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultModel, MODEL_LADDER } from "../../src/shared/modelCatalog";
 import { isFromWebview } from "../../src/shared/webviewProtocol";
-
-const GiB = 1024 ** 3;
-
-test("the default model grows with the memory it would run from, VRAM before RAM", () => {
-  assert.equal(defaultModel({ ramBytes: 4 * GiB }).spec, MODEL_LADDER[0]!.spec);
-  assert.equal(defaultModel({ ramBytes: 8 * GiB }).spec, MODEL_LADDER[1]!.spec);
-  assert.equal(defaultModel({ ramBytes: 16 * GiB }).spec, MODEL_LADDER[2]!.spec);
-  assert.equal(defaultModel({ ramBytes: 64 * GiB }).spec, MODEL_LADDER[3]!.spec);
-  assert.equal(defaultModel({ ramBytes: 64 * GiB, vramBytes: 6 * GiB }).spec, MODEL_LADDER[1]!.spec);
-});
 
 test("only known message shapes from the webview are accepted", () => {
   assert.ok(isFromWebview({ type: "ready" }));

@@ -79,3 +79,25 @@ test("the engine's reload key changes with what a loaded engine depends on, and 
     assert.equal(engineKey({ ...base, ...change }), key, JSON.stringify(change));
   }
 });
+
+test("a repository's settings cannot point the model or the server elsewhere, nor widen what is read when it is untrusted", () => {
+  const pkg = JSON.parse(readFileSync("package.json", "utf8"));
+  const props = pkg.contributes.configuration.properties as Record<string, { scope?: string }>;
+  // Machine scope: only the user's own settings; a workspace's .vscode/settings.json is ignored for these.
+  for (const name of ["model", "serverUrl", "serverKind", "serverModel"]) assert.equal(props[`askCodebase.${name}`]?.scope, "machine", name);
+  const untrusted = pkg.capabilities?.untrustedWorkspaces;
+  assert.equal(untrusted?.supported, "limited");
+  for (const name of ["respectGitignore", "gpu", "threads", "cacheSizeMiB"]) assert.ok(untrusted.restrictedConfigurations.includes(`askCodebase.${name}`), name);
+  for (const name of untrusted.restrictedConfigurations) assert.ok(props[name], `${name} is a setting`);
+  assert.equal(pkg.capabilities?.virtualWorkspaces?.supported, false);
+});
+
+test("the commands that act on a run are offered only while there is one to act on", () => {
+  const pkg = JSON.parse(readFileSync("package.json", "utf8"));
+  const palette = new Map((pkg.contributes.menus.commandPalette as { command: string; when: string }[]).map((m) => [m.command, m.when]));
+  assert.equal(palette.get("askCodebase.stop"), "askCodebase.running");
+  assert.equal(palette.get("askCodebase.answerNow"), "askCodebase.reading");
+  assert.equal(palette.get("askCodebase.reanswer"), "askCodebase.canReanswer");
+  const keys = readFileSync("src/extension/contextKeys.ts", "utf8");
+  for (const when of palette.values()) assert.ok(keys.includes(`"${when}"`), `${when} is set by the extension`);
+});

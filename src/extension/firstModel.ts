@@ -1,0 +1,35 @@
+// The first question with no model chosen: nothing is downloaded until the user says which. The
+// offer is the model suggested for this machine (shared/modelCatalog.ts, as the CLI's default),
+// with its download size and why, beside choosing another or a GGUF file on disk.
+import { cpus, totalmem } from "node:os";
+import * as vscode from "vscode";
+import { suggestModel, type Suggestion } from "../shared/modelCatalog";
+import { SECTION } from "./config";
+
+export function suggestionHere(): Suggestion {
+  return suggestModel({ ramBytes: totalmem(), cores: cpus().length });
+}
+
+/** Asks which model to use; returns the setting's new value, or undefined when the user backed out. */
+export async function chooseFirstModel(): Promise<string | undefined> {
+  const s = suggestionHere();
+  const download = `Download ${s.option.label}`;
+  const pick = await vscode.window.showInformationMessage("Ask codebase needs a model to read with, and none is chosen.", {
+    modal: true,
+    detail: `Suggested for this machine: ${s.option.label}, a ${(s.option.approxBytes / 1024 ** 3).toFixed(1)} GB download (${s.why}). ` +
+      "It is downloaded once, into the extension's storage. Nothing is downloaded until you choose.",
+  }, download, "Choose Another…", "Use a GGUF File…");
+  let value: string | undefined;
+  if (pick === download) value = s.option.spec;
+  else if (pick === "Use a GGUF File…") {
+    const file = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { "GGUF models": ["gguf"] }, openLabel: "Use this model" });
+    value = file?.[0]?.fsPath;
+  } else if (pick === "Choose Another…") {
+    await vscode.commands.executeCommand("askCodebase.selectModel");
+    value = vscode.workspace.getConfiguration(SECTION).get<string>("model")?.trim() || undefined;
+    return value;
+  }
+  if (!value) return undefined;
+  await vscode.workspace.getConfiguration(SECTION).update("model", value, vscode.ConfigurationTarget.Global);
+  return value;
+}
