@@ -8,13 +8,19 @@ const SLACK = 48;
 export class Follower {
   readonly button = el("button", { id: "jump-latest", class: "secondary", hidden: "", title: "Scroll to the newest margin" }, icon("arrow-down"), " Jump to latest");
   private following = true;
+  /** Where this code last scrolled to: a scroll above it is the user's. */
+  private autoTop = 0;
 
   constructor(private readonly scroller: Element = document.scrollingElement ?? document.documentElement) {
-    // Whoever scrolled, where it ended decides: at the bottom the view follows, above it stays.
-    // (Content growing scrolls nothing, so a new card alone never turns following off.)
+    // A scroll event comes a frame after the scroll, when more may have streamed in below: being
+    // short of the bottom then says nothing. Moving up from where this code put the view does.
     window.addEventListener("scroll", () => {
-      this.following = this.atBottom();
-      if (this.following) this.button.hidden = true;
+      if (this.atBottom()) {
+        this.following = true;
+        this.button.hidden = true;
+      } else if (this.scroller.scrollTop < this.autoTop - 2) {
+        this.following = false;
+      }
     }, { passive: true });
     this.button.addEventListener("click", () => {
       this.following = true;
@@ -35,6 +41,7 @@ export class Follower {
 
   /** A new question: follow again. */
   reset(): void {
+    this.autoTop = 0;
     this.following = true;
     this.button.hidden = true;
   }
@@ -45,6 +52,7 @@ export class Follower {
 
   private toBottom(): void {
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.autoTop = this.scroller.scrollTop;
   }
 
   private frame = 0;
