@@ -170,8 +170,9 @@ try {
   await box.fill("Which function multiplies by 7?");
   await page.keyboard.press("Enter");
   await confirmGo();
-  check("a large workspace is summarised before reading (files, tokens, Go / Narrow Scope)",
-    /\d+ files, [\d,]+ tokens in \d+ segments/.test(dialogText) && dialogText.includes("Narrow Scope"), dialogText);
+  check("a large workspace is summarised before reading (files, tokens, windows, a time range, the read order, Go / Narrow Scope)",
+    /\d+ files, [\d,]+ tokens in \d+ segments: (one window|\d+ windows), [^(]*\d+ (s|min|h) \((first run|from this machine)/.test(dialogText) &&
+    /read (in path order|first: )/.test(dialogText) && dialogText.includes("Narrow Scope"), dialogText);
   const view = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
   await view.locator(".margin").first().waitFor({ timeout: 120_000 });
   const runningOffers = { stop: await offered("Ask codebase: Stop") };
