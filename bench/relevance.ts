@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { planCodebase, type CodebasePlan } from "../src/core/plan";
+import { rng } from "../test/support/testModel";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -26,18 +27,6 @@ const WORDINGS = [
   (x: string) => `Which code calls ${x} and why?`,
   (x: string) => `I see ${x} in a traceback. What is it for?`,
 ];
-
-/** A small seeded generator (mulberry32), so that a run is repeatable. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -82,7 +71,7 @@ async function main(): Promise<void> {
   const files = plan.files.map((f) => ({ path: f.path, text: plan.fileText(f.path) ?? "" }));
   console.log(`${dir}: ${plan.files.length.toLocaleString("en-US")} files, ~${plan.totalTokens.toLocaleString("en-US")} tokens in ${plan.segmentCount} segments (planned in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
   const candidates = pickIdentifiers(files);
-  const next = random(Number(values.seed));
+  const next = rng(Number(values.seed));
   const count = Math.min(Number(values.questions), candidates.length);
   const chosen: typeof candidates = [];
   const pool = [...candidates];

@@ -165,10 +165,11 @@ export class Pipeline {
     const engine = await Promise.race([this.engine?.engine.catch(() => undefined), new Promise<undefined>((done) => { timer = setTimeout(done, 1500) as Parameters<typeof clearTimeout>[0]; })]);
     clearTimeout(timer);
     const where = settings.serverUrl || (engine instanceof LlamaEngine && engine.info.backend !== "cpu") ? "gpu" : "cpu";
+    const measured = this.speeds.get(speedKey(modelPath));
     return estimatePlan({
       tokens: plan.totalTokens, segments: plan.segmentCount, windows, extractTokens,
       marginTokens: settings.marginTokens, answerTokens: settings.answerTokens, modelBytes: fileBytes(modelPath), where,
-      ...(this.speeds.get(speedKey(modelPath)) ? { measured: this.speeds.get(speedKey(modelPath))! } : {}),
+      ...(measured ? { measured } : {}),
     });
   }
 

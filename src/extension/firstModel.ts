@@ -3,7 +3,7 @@
 // with its download size and why, beside choosing another or a GGUF file on disk.
 import { cpus, totalmem } from "node:os";
 import * as vscode from "vscode";
-import { suggestModel, type Suggestion } from "../shared/modelCatalog";
+import { downloadSize, suggestModel, type Suggestion } from "../shared/modelCatalog";
 import { SECTION } from "./config";
 
 export function suggestionHere(): Suggestion {
@@ -16,7 +16,7 @@ export async function chooseFirstModel(): Promise<string | undefined> {
   const download = `Download ${s.option.label}`;
   const pick = await vscode.window.showInformationMessage("Ask codebase needs a model to read with, and none is chosen.", {
     modal: true,
-    detail: `Suggested for this machine: ${s.option.label}, a ${(s.option.approxBytes / 1024 ** 3).toFixed(1)} GB download (${s.why}). ` +
+    detail: `Suggested for this machine: ${s.option.label}, a ${downloadSize(s.option)} download (${s.why}). ` +
       "It is downloaded once, into the extension's storage. Nothing is downloaded until you choose.",
   }, download, "Choose Another…", "Use a GGUF File…");
   let value: string | undefined;

@@ -3,7 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as vscode from "vscode";
 import { SECTION } from "./config";
-import { MODEL_LADDER } from "../shared/modelCatalog";
+import { downloadSize, MODEL_LADDER } from "../shared/modelCatalog";
 import { suggestionHere } from "./firstModel";
 
 export async function selectModel(context: vscode.ExtensionContext): Promise<void> {
@@ -18,7 +18,7 @@ export async function selectModel(context: vscode.ExtensionContext): Promise<voi
     { label: "$(folder-opened) Browse for a GGUF file…", action: "browse" },
     { label: "$(cloud-download) Enter a model id or URL…", description: "hf:user/repo:quant or https://…", action: "uri" },
     { label: "Suggested for this machine", kind: vscode.QuickPickItemKind.Separator },
-    { label: suggested.label, description: `${(suggested.approxBytes / 1024 ** 3).toFixed(1)} GB`, detail: `Because ${suggestion.why}.`, value: suggested.spec },
+    { label: suggested.label, description: downloadSize(suggested), detail: `Because ${suggestion.why}.`, value: suggested.spec },
     { label: "Other models", kind: vscode.QuickPickItemKind.Separator },
     ...MODEL_LADDER.filter((m) => m !== suggested).map((m) => ({ label: m.label, description: m.spec, value: m.spec })),
     ...(downloaded.length ? [{ label: "Downloaded", kind: vscode.QuickPickItemKind.Separator } as Item] : []),

@@ -13,6 +13,11 @@ export function defaultModelDirectory(): string {
 
 export interface ModelOption { spec: string; label: string; approxBytes: number }
 
+/** "1.2 GB": a model's download, as the offers show it. */
+export function downloadSize(option: ModelOption): string {
+  return `${(option.approxBytes / GiB).toFixed(1)} GB`;
+}
+
 /** Qwen2.5-Coder instruct models: small, code-trained, with a chat template node-llama-cpp knows. */
 export const MODEL_LADDER: readonly ModelOption[] = [
   { spec: "hf:Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF:Q8_0", label: "Qwen2.5-Coder 0.5B (Q8_0)", approxBytes: 0.7 * GiB },

@@ -108,7 +108,7 @@ export function buildBpeVocab(size: number): { tokens: string[]; types: number[]
 const BPE_SPECIAL: [string, number][] = [["<|endoftext|>", 3], ["<|im_start|>", 3], ["<|im_end|>", 3], ["<tool_call>", 4]];
 
 /** mulberry32: a tiny seeded PRNG; Math.random cannot be seeded and the weights must be reproducible. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

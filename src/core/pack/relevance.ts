@@ -94,8 +94,8 @@ function escapeRegExp(s: string): string {
 /** A line that starts so calls or returns a name; it does not define it. */
 const NOT_A_STATEMENT = "(?!(?:return|else|await|yield|throw|new|case|delete|print|echo|puts|assert|if|while|for)\\b)";
 
-/** Whether `text` defines `name` in one of the common ways across languages (each pattern linear: no nested ambiguity). */
-function defines(text: string, name: string): boolean {
+/** What defining `name` looks like in the common languages (each alternative linear: no nested ambiguity). */
+function definitionOf(name: string): RegExp {
   const id = escapeRegExp(name);
   return new RegExp(
     // def X, class X, function X, fn X, sub X, type X, const X ...
@@ -105,7 +105,7 @@ function defines(text: string, name: string): boolean {
       // X = ..., X: ... at a line's start (constants, fields, object members)
       `|^[ \\t]*${NOT_A_STATEMENT}(?:\\w+[ \\t]+)*${id}[ \\t]*(?:=(?!=)|:(?!:))`,
     "m",
-  ).test(text);
+  );
 }
 
 /** Ranks files for a question; an empty question or one with no searchable terms keeps the order. */
@@ -113,15 +113,17 @@ export function rankFiles(files: readonly RankInput[], question: string): Rankin
   const terms = questionTerms(question);
   const scores = new Map<string, number>();
   if (!terms.length || !files.length) return { order: files.map((f) => f.path), scores, leading: [], matched: 0 };
+  // Built once per question, not once per file: a whole identifier's definition pattern.
+  const definitions = terms.map((t) => (t.whole ? definitionOf(t.shown) : undefined));
   // Per file and term: mentions in the text, and the bonuses (path, definition).
   const found = files.map((f) => {
     const text = f.text.toLowerCase();
     const path = f.path.toLowerCase();
     const base = path.slice(path.lastIndexOf("/") + 1);
-    return terms.map((t) => {
+    return terms.map((t, j) => {
       const inText = countOccurrences(text, t.term);
       const inPath = base.includes(t.term) ? 2 : path.includes(t.term) ? 1 : 0;
-      const defined = t.whole && inText > 0 && defines(f.text, t.shown) ? 1 : 0;
+      const defined = inText > 0 && definitions[j]?.test(f.text) ? 1 : 0;
       return { inText, bonus: PATH_BONUS * inPath + DEFINITION_BONUS * defined };
     });
   });
