@@ -4,10 +4,11 @@
 import { randomUUID } from "node:crypto";
 import { EngineClient, EngineRequestError } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
+import type { PlanProgress } from "../shared/engineProtocol";
 import { describeEstimate, describeOrder } from "../shared/describe";
-import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, UsageError } from "./args";
+import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedModel, UsageError } from "./args";
 import { engineScript } from "./engineScript";
-import { int } from "./format";
+import { bytes, int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
 
 /** Flags the CLI has beyond the option table's. */
@@ -31,6 +32,10 @@ export async function askCommand(argv: string[]): Promise<number> {
   const json = values.json === true;
   const renderer = new TerminalRenderer(process.stdout, process.stderr);
   const note = (text: string): void => { if (!json) renderer.note(text); };
+  if (modelSource(values) === "the default model") {
+    const s = suggestedModel();
+    note(`no model given: using ${s.option.label}, suggested for this machine (${s.why}); --model chooses another`);
+  }
 
   const runId = randomUUID();
   let finished: (event: WimEvent) => void = () => undefined;
@@ -75,10 +80,20 @@ export async function askCommand(argv: string[]): Promise<number> {
     }
   };
   process.on("SIGINT", onSigint);
+  let downloaded: PlanProgress | undefined;
   try {
     const summary = await client.plan([root], question, run, {
       signal: planning.signal,
-      onProgress: (p) => { if (!json) renderer.status(progressLine(p)); },
+      onProgress: (p) => {
+        if (json) return;
+        // The download's last line, kept: a log without a terminal should say the model came whole.
+        if (p.stage === "downloading") downloaded = p;
+        else if (downloaded) {
+          note(`downloaded the model: ${bytes(downloaded.total ?? downloaded.downloaded ?? 0)} into ${run.modelDirectory}`);
+          downloaded = undefined;
+        }
+        renderer.status(progressLine(p));
+      },
     }).catch((err: unknown) => {
       if (planning.signal.aborted) return undefined;
       if (err instanceof EngineRequestError && err.failure.kind !== "internal") {

@@ -17,7 +17,7 @@ import { chooseBackend, type BackendMemory } from "./backend/backendChoice";
 import { estimatePlan, measurePrompts, planWindows, SpeedMemory } from "./estimate";
 import { LlamaEngine, openLlamaEngine } from "./llama/llamaEngine";
 import { ModelFileError } from "./model/modelFile";
-import { resolveModel } from "./model/modelResolve";
+import { DownloadError, resolveModel } from "./model/modelResolve";
 import { ServerError } from "./server/serverApi";
 import { openServerEngine, type ServerEngine } from "./server/serverEngine";
 import { openTokenizer, type Tokenizer } from "./tokens/tokenizer";
@@ -47,12 +47,13 @@ type Engine = LlamaEngine | ServerEngine;
 const MAX_PLANS = 2;
 
 /** The model file a setting names: a path (relative to `base`), or an hf: URI or URL, downloaded once. */
-export async function modelFileFor(settings: Pick<RunSettings, "model" | "modelDirectory">, hooks: PlanHooks = {}, base = process.cwd()): Promise<string> {
+export async function modelFileFor(settings: Pick<RunSettings, "model" | "modelDirectory" | "modelEndpoint">, hooks: PlanHooks = {}, base = process.cwd()): Promise<string> {
   const spec = settings.model.trim();
   if (!spec) throw new ModelFileError("no model is set");
   if (!isRemoteModel(spec)) return isAbsolute(spec) ? spec : resolve(base, spec);
   return resolveModel(spec, {
     directory: settings.modelDirectory,
+    endpoint: settings.modelEndpoint,
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(hooks.onProgress ? { onProgress: (downloaded: number, total: number) => hooks.onProgress!({ stage: "downloading", downloaded, total }) } : {}),
   });
@@ -282,6 +283,7 @@ function speedKey(modelPath: string): string {
 export function failureOf(err: unknown): EngineFailure {
   const message = (err as Error)?.message ?? String(err);
   if (isAbortError(err)) return { message: "cancelled", kind: "cancelled" };
+  if (err instanceof DownloadError) return { message, kind: "download" };
   if (err instanceof ModelFileError) return { message, kind: "model" };
   if (err instanceof InputError || err instanceof ContextTooSmallError) return { message, kind: "input" };
   if (err instanceof ServerError) return { message, kind: "server" };

@@ -5,6 +5,7 @@
 // the user was shown is what runs.
 import type { WimEvent } from "../core/wim/events";
 import type { SkipReason } from "../core/workspace/reader";
+import type { Machine } from "./modelCatalog";
 import type { RunSettings } from "./settings";
 
 export type { RunSettings };
@@ -57,7 +58,8 @@ export interface PlanProgress {
  * too large), "input" (nothing to read, a question too long, a context too small), "server",
  * "cancelled", or "internal".
  */
-export interface EngineFailure { message: string; kind: "model" | "input" | "server" | "cancelled" | "internal" }
+/** `download`: an `hf:` model or URL could not be fetched (the endpoint, the network, the disk). */
+export interface EngineFailure { message: string; kind: "model" | "download" | "input" | "server" | "cancelled" | "internal" }
 
 export type ToEngine =
   | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings }
@@ -72,6 +74,8 @@ export type ToEngine =
   | { type: "reject"; runId: string; segment: number; rejected: boolean }
   | { type: "reanswer"; runId: string }
   | { type: "stats"; requestId: string }
+  /** What a model is suggested from: memory, cores and the GPU the engine would use. */
+  | { type: "machine"; requestId: string }
   | { type: "crash"; how: "abort" }
   | { type: "shutdown" };
 
@@ -82,7 +86,8 @@ export type FromEngine =
   | { type: "planned"; requestId: string; summary?: PlanSummary; error?: EngineFailure }
   | { type: "event"; event: WimEvent }
   | { type: "run-ended"; runId: string }
-  | { type: "stats"; requestId: string; stats: EngineStats };
+  | { type: "stats"; requestId: string; stats: EngineStats }
+  | { type: "machine"; requestId: string; machine: Machine };
 
 /** What the engine's process holds, for the soak test, diagnostics and benchmarks. */
 export interface EngineStats {

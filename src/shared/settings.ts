@@ -45,6 +45,10 @@ export const OPTIONS = {
     markdown: true,
     description: "The model: a GGUF file path, an `hf:user/repo:quant` id or a URL. Empty: the first question offers the Qwen2.5-Coder instruct model suggested for this machine (by its GPU, or its cores and memory), and downloads it once into the extension's storage only when you choose it.",
   },
+  modelEndpoint: {
+    kind: "string", default: "", scope: "machine", flag: "model-endpoint", help: "the hub or mirror hf: models download from", metavar: "URL", markdown: true,
+    description: "Where `hf:` models are downloaded from: a Hugging Face mirror's URL, for networks where the hub is blocked. Empty: `$MODEL_ENDPOINT` or `$HF_ENDPOINT` when set, else https://huggingface.co.",
+  },
   gpu: {
     kind: "enum", default: "auto", values: GPU_CHOICES, scope: "machine-overridable", flag: "gpu", help: "where the model runs", reloads: true,
     valueDescriptions: [
