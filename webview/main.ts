@@ -89,7 +89,10 @@ let modelShown: ModelInfo = {};
 function showModel(m: ModelInfo): void {
   modelShown = m;
   if (!m.name) {
-    modelText.textContent = "No model chosen yet: the first question offers the one suggested for this machine, and downloads nothing until you choose. ";
+    const s = m.suggested;
+    modelText.textContent = s
+      ? `No model chosen yet. Suggested for this machine: ${reveal(s.label)}, a ${reveal(s.size)} download (${reveal(s.why)}). The first question offers it; nothing downloads until you choose. `
+      : "No model chosen yet: the first question offers the one suggested for this machine, and downloads nothing until you choose. ";
     chooseModel.textContent = "Choose a model…";
     return;
   }

@@ -5,6 +5,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { WimEvent } from "../core/wim/events";
 import type { EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
+import type { Machine } from "../shared/modelCatalog";
 
 export interface EngineClientOptions {
   /** The engine's entry script (dist/engineHost.js). */
@@ -110,6 +111,9 @@ export class EngineClient {
       case "stats":
         this.settle(message.requestId, message.stats);
         return;
+      case "machine":
+        this.settle(message.requestId, message.machine);
+        return;
       case "run-ended":
         this.runs.delete(message.runId);
         this.wake(message.runId);
@@ -165,6 +169,11 @@ export class EngineClient {
 
   stats(): Promise<EngineStats> {
     return this.request((requestId) => ({ type: "stats", requestId }));
+  }
+
+  /** This machine as a model is suggested for it: the GPU is the one the engine's backends see. */
+  machine(): Promise<Machine> {
+    return this.request((requestId) => ({ type: "machine", requestId }));
   }
 
   /**

@@ -14,6 +14,8 @@ import { openSource } from "./sources";
 import { StatusBar } from "./statusBar";
 import { trackContextKeys } from "./contextKeys";
 import { modelInfo } from "./modelInfo";
+import { SECTION } from "./config";
+import { learnMachine } from "./firstModel";
 import { handleViewMessage } from "./viewActions";
 
 /** What activate returns: a question asked from another extension or a script. */
@@ -68,6 +70,8 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
     };
   };
   const view = new MarginsView(context.extensionUri, (message) => void handleViewMessage(message, asking, store), snapshot);
+  // No model yet: the welcome's suggestion is sized by the GPU once the engine has described it.
+  if (!vscode.workspace.getConfiguration(SECTION).get<string>("model")?.trim()) void learnMachine(client).then(() => view.post(snapshot()));
   asking.revealView = () => view.reveal();
   const toView = store.subscribe((change) => {
     if (change.kind === "run") view.post(snapshot());

@@ -3,11 +3,27 @@
 // with its download size and why, beside choosing another or a GGUF file on disk.
 import { cpus, totalmem } from "node:os";
 import * as vscode from "vscode";
-import { downloadSize, suggestModel, type Suggestion } from "../shared/modelCatalog";
+import type { EngineClient } from "../client/engineClient";
+import { downloadSize, suggestModel, type Machine, type Suggestion } from "../shared/modelCatalog";
 import { SECTION } from "./config";
 
+/** The machine as the engine described it (with its GPU), once it has; until then, cores and memory. */
+let described: Machine | undefined;
+let describing: Promise<Machine> | undefined;
+
+/**
+ * Asks the engine once which GPU it would use (a few seconds, in a process of its own), so the
+ * suggestion is sized by GPU memory where there is one. A slow or failed answer leaves the
+ * suggestion to cores and memory rather than keep the user waiting.
+ */
+export function learnMachine(client: EngineClient, waitMs = 20_000): Promise<Machine> {
+  const basic: Machine = { ramBytes: totalmem(), cores: cpus().length };
+  describing ??= client.machine().then((m) => (described = m), () => basic);
+  return Promise.race([describing, new Promise<Machine>((r) => setTimeout(() => r(basic), waitMs).unref?.())]);
+}
+
 export function suggestionHere(): Suggestion {
-  return suggestModel({ ramBytes: totalmem(), cores: cpus().length });
+  return suggestModel(described ?? { ramBytes: totalmem(), cores: cpus().length });
 }
 
 /** Asks which model to use; returns the setting's new value, or undefined when the user backed out. */

@@ -12,7 +12,7 @@ import { isRemoteModel, type Settings } from "../shared/settings";
 import { codebaseCacheDirectory } from "./clearCache";
 import { readConfig } from "./config";
 import { confirmPlan } from "./confirm";
-import { chooseFirstModel } from "./firstModel";
+import { chooseFirstModel, learnMachine } from "./firstModel";
 import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
 import { serverApiKey } from "./serverKey";
@@ -62,7 +62,10 @@ export class Questions {
       return undefined;
     }
     // No model chosen yet: ask which before anything downloads (a question typed in the view stays there).
-    if (!readConfig((p) => this.log.settingProblem(p)).model.trim() && !(await chooseFirstModel())) return undefined;
+    if (!readConfig((p) => this.log.settingProblem(p)).model.trim()) {
+      await learnMachine(this.client);
+      if (!(await chooseFirstModel())) return undefined;
+    }
     const text = (question ?? (await vscode.window.showInputBox({
       title: "Ask codebase",
       prompt: "Ask a question about this codebase",
@@ -149,9 +152,9 @@ export class Questions {
 
   /** An error, with what to do about it: a setting that caused it is named and one click away. */
   private async showError(message: string, kind: string, setting?: string): Promise<void> {
-    const actions = setting ? ["Open Setting", "Show Log"] : kind === "model" ? ["Select Model...", "Show Log"] : kind === "server" ? ["Open Settings", "Show Log"] : ["Show Log"];
-    const pick = await vscode.window.showErrorMessage(`Ask codebase: ${message}${setting ? ` (setting: askCodebase.${setting})` : ""}`, ...actions);
+    const pick = await vscode.window.showErrorMessage(`Ask codebase: ${message}${setting ? ` (setting: askCodebase.${setting})` : ""}`, ...errorActions(kind, setting));
     if (pick === "Select Model...") await vscode.commands.executeCommand("askCodebase.selectModel");
+    else if (pick === "Set a Mirror...") await vscode.commands.executeCommand("workbench.action.openSettings", "askCodebase.modelEndpoint");
     else if (pick === "Open Setting") await vscode.commands.executeCommand("workbench.action.openSettings", `askCodebase.${setting}`);
     else if (pick === "Open Settings") await vscode.commands.executeCommand("workbench.action.openSettings", "askCodebase");
     else if (pick === "Show Log") this.log.channel.show();
@@ -249,8 +252,27 @@ function planningNotice(controller: AbortController): { report: (text: string) =
 
 function planningText(p: PlanProgress): string {
   switch (p.stage) {
-    case "downloading": return `Downloading the model: ${Math.round((p.downloaded ?? 0) / 1048576)} of ${Math.round((p.total ?? 0) / 1048576)} MiB…`;
+    case "downloading": {
+      const mb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
+      const done = p.downloaded ?? 0;
+      return p.total ? `Downloading the model: ${Math.floor((100 * done) / p.total)}% (${mb(done)} of ${mb(p.total)})…` : `Downloading the model: ${mb(done)}…`;
+    }
     case "reading": return p.files ? `Planning: read ${p.files.toLocaleString("en-US")} of ${(p.seen ?? 0).toLocaleString("en-US")} files, ${Math.round((p.bytes ?? 0) / 1048576)} MiB…` : `Planning: listing the workspace, ${(p.seen ?? 0).toLocaleString("en-US")} files found…`;
     case "tokenizing": return `Planning: counting tokens in ${Math.round((p.bytes ?? 0) / 1048576)} MiB of text…`;
+  }
+}
+
+/**
+ * What an error offers, by its kind: every one has at least the log; one a setting caused opens
+ * it; a model that will not load or download offers another (and a mirror, for a download).
+ */
+export function errorActions(kind: string, setting?: string): string[] {
+  if (setting) return ["Open Setting", "Show Log"];
+  switch (kind) {
+    case "model": return ["Select Model...", "Show Log"];
+    case "download": return ["Select Model...", "Set a Mirror...", "Show Log"];
+    case "server": return ["Open Settings", "Show Log"];
+    case "input": return ["Open Settings", "Show Log"];
+    default: return ["Show Log"];
   }
 }

@@ -6,7 +6,8 @@ import type { Coverage, WimEvent } from "../core/wim/events";
 export interface RunHeader { runId: string; question: string; active: boolean }
 
 /** The model in use, for the idle view: unset, a file (its size), or a model id downloaded on first use; where the last run ran. */
-export interface ModelInfo { name?: string; bytes?: number; remote?: boolean; where?: string }
+/** The model in use; with no name, none is chosen and `suggested` is what the first question offers. */
+export interface ModelInfo { name?: string; bytes?: number; remote?: boolean; where?: string; suggested?: { label: string; size: string; why: string } }
 
 /** An earlier question of this window, kept folded in the view: what was asked, answered, and on how much. */
 export interface PastRun { runId: string; question: string; answer: string; stoppedBy: string; coverage?: Coverage }

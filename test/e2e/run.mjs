@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HOSTILE_LITERAL } from "../support/hostile.ts";
+import { catalogFiles, startHfServer } from "../support/hfServer.ts";
+import { MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const tools = join(root, "test/e2e/tools/node_modules");
@@ -49,6 +51,11 @@ execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts"
 const hostileModel = join(work, "hostile.gguf");
 execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", hostileModel, "--shape", "tiny", "--hostile"], { cwd: root, stdio: "ignore" });
 
+// A local hub serving the tiny model under every catalog model's real names, slowly enough that
+// the first-run download is seen in progress. The user settings point the extension at it.
+const hub = await startHfServer(catalogFiles(MODEL_LADDER.map((o) => o.spec), readFileSync(model)));
+hub.bytesPerSecond = 256 * 1024;
+
 // ── package both extensions and install them into a fresh code-server ──
 const vsce = join(tools, ".bin/vsce");
 const vsix = join(work, "ask-codebase.vsix");
@@ -64,6 +71,7 @@ writeFileSync(join(data, "User", "settings.json"), JSON.stringify({
   "security.workspace.trust.enabled": false,
   "askCodebase.model": model,
   "askCodebase.gpu": "cpu",
+  "askCodebase.modelEndpoint": hub.url,
   "askCodebase.threads": 1,
   "askCodebase.segmentTokens": 256,
   "askCodebase.marginTokens": 48,
@@ -357,6 +365,34 @@ try {
     afterOffer.run.runId === runBefore && (await view.locator("#question").inputValue()) === "What does module03 export?" &&
     spawnSync("find", [modelsDir, "-name", "*.gguf*"], { encoding: "utf8" }).stdout === filesBefore,
     JSON.stringify({ offerText, sameRun: afterOffer.run.runId === runBefore }));
+
+  // 6c. The first-run path: the suggested model is chosen, downloads from the endpoint with a
+  // progress notification, and the first question answers with it.
+  await page.screenshot({ path: join(out, "first-run-welcome.png") });
+  const welcome = (await view.locator("#model-line").textContent()) ?? "";
+  const suggestion = suggestModel({ ramBytes: (await import("node:os")).totalmem(), cores: (await import("node:os")).cpus().length });
+  hub.requests.length = 0;
+  await view.locator("#question").press("Enter");
+  const firstOffer = page.locator(".monaco-dialog-box");
+  await firstOffer.waitFor({ timeout: 30_000 });
+  await page.screenshot({ path: join(out, "first-run-offer.png") });
+  await firstOffer.locator(".monaco-button", { hasText: "Download" }).click();
+  const downloading = page.locator(".notifications-toasts .notification-toast", { hasText: "Downloading the model" });
+  let downloadSeen = "";
+  try {
+    await downloading.first().waitFor({ timeout: 30_000 });
+    downloadSeen = (await downloading.first().textContent()) ?? "";
+    await page.screenshot({ path: join(out, "first-run-download.png") });
+  } catch {}
+  await confirmGo();
+  const firstRun = await until(async () => { const r = await report(); const d = lastDone(r); return r.run.question.includes("module03") && d ? r : undefined; }, "the first question with the downloaded model", 180_000);
+  const storedModels = spawnSync("find", [data, "-name", "*.gguf"], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+  check("first run: the welcome names the suggested model; choosing it downloads from the endpoint with a progress notification, and the question answers",
+    welcome.includes(`Suggested for this machine: ${suggestion.option.label}`) && /Downloading the model: \d+% \([\d.]+ MB of 1\.4 MB\)/.test(downloadSeen) &&
+    firstRun.model === suggestion.option.spec && lastDone(firstRun)?.stoppedBy === "finished" && lastDone(firstRun).answer.length > 0 &&
+    hub.requests.some((q) => q.method === "GET" && q.path.endsWith(catalogFiles([suggestion.option.spec], Buffer.alloc(0))[0].file)) &&
+    storedModels.length === 1 && readFileSync(storedModels[0]).equals(readFileSync(model)),
+    JSON.stringify({ welcome, downloadSeen, model: firstRun.model, done: lastDone(firstRun)?.stoppedBy, requests: hub.requests.length, storedModels }));
   await view.locator("#question").fill("");
   await useModel(model);
 
@@ -374,6 +410,7 @@ try {
   try { process.kill(-server.pid, "SIGKILL"); } catch {}
   const left = enginePids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
   check("no engine process is left behind after VS Code stops", left.length === 0, `left: ${left}`);
+  await hub.close();
   rmSync(work, { recursive: true, force: true });
 }
 /**

@@ -12,6 +12,8 @@ import { EngineClient } from "../../src/client/engineClient";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { SHAPES, writeTestModel } from "../support/testModel";
+import { cpus, totalmem } from "node:os";
+import { suggestModel } from "../../src/shared/modelCatalog";
 
 const HOST = resolve("dist/engineHost.js");
 const dir = tempDir();
@@ -200,5 +202,20 @@ test("a codebase of several windows is read likeliest first, and the summary say
   } finally {
     own.dispose();
     rmSync(model, { force: true });
+  }
+});
+
+test("the engine describes the machine a model is suggested for: memory, cores, and the GPU its backends see", async () => {
+  const m = await client.machine();
+  assert.equal(m.ramBytes, totalmem());
+  assert.equal(m.cores, cpus().length);
+  // Where a GPU answers (the H200), it has a name and memory; on this kind of CPU machine none does,
+  // and a software rasteriser offered as a Vulkan device does not count.
+  if (m.gpu) {
+    assert.ok(m.gpu.name.length > 0 && !/llvmpipe/i.test(m.gpu.name), m.gpu.name);
+    assert.ok(m.gpu.vramBytes > 2 ** 30, `${m.gpu.vramBytes} bytes of GPU memory`);
+    assert.equal(suggestModel(m).where, "gpu");
+  } else {
+    assert.equal(suggestModel(m).where, "cpu");
   }
 });

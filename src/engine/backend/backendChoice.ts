@@ -19,6 +19,26 @@ function probeScript(): { script: string; execArgv: string[] } {
   return existsSync(js) ? { script: js, execArgv: [] } : { script: join(__dirname, "gpuProbe.ts"), execArgv: ["--import", "tsx"] };
 }
 
+/** The GPU this machine offers the engine, if any, asked of a process of its own; undefined when none answers in time. */
+export function describeGpu(timeoutMs = 30_000): Promise<{ backend: string; name: string; vramBytes: number } | undefined> {
+  const { script, execArgv } = probeScript();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...execArgv, script, "describe"], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", () => {
+      clearTimeout(timer);
+      try {
+        const result = JSON.parse(out.trim().split("\n").pop() ?? "") as { ok: boolean; gpu?: { backend: string; name: string; vramBytes: number } | null };
+        resolve(result.ok && result.gpu && result.gpu.vramBytes > 0 ? result.gpu : undefined);
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
+}
+
 /** Tries one backend in its own process; resolves with the verdict, never throws. */
 export function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 180_000): Promise<BackendVerdict> {
   const { script, execArgv } = probeScript();

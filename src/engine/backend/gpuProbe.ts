@@ -1,6 +1,7 @@
 // Run as its own process: loads the model on one GPU backend and decodes a few tokens. A backend
 // whose kernels abort (the CUDA prebuilt on an older driver does, on the first decode) kills only
-// this process. Prints one JSON line: { ok, gpuNames } or { ok: false, error }.
+// this process. Prints one JSON line: { ok, gpuNames } or { ok: false, error }. With `describe`,
+// the GPU the best backend sees: { ok, gpu: { backend, name, vramBytes } | null }.
 import { checkModelFile } from "../model/modelFile";
 import { machineThreads, nodeLlamaCpp } from "../llama/runtime";
 
@@ -20,8 +21,22 @@ async function probe(backend: string, modelPath: string): Promise<void> {
   await model.dispose();
 }
 
+/**
+ * `describe`: which GPU node-llama-cpp's best loading backend sees, and its memory, without a
+ * model (nothing is decoded, so a build whose kernels abort cannot take this process either way).
+ */
+async function describe(): Promise<void> {
+  const { getLlama, LlamaLogLevel } = await nodeLlamaCpp();
+  const llama = await getLlama({ gpu: "auto", build: "never", maxThreads: machineThreads(), logLevel: LlamaLogLevel.error, progressLogs: false });
+  const names = llama.gpu ? await llama.getGpuDeviceNames() : [];
+  // A software rasteriser (Mesa's llvmpipe) answers as a Vulkan GPU: it is the CPU.
+  const real = llama.gpu && names.length && !names.every((n) => /llvmpipe|swiftshader|software/i.test(n));
+  const gpu = real ? { backend: llama.gpu, name: names[0], vramBytes: (await llama.getVramState()).total } : null;
+  process.stdout.write(JSON.stringify({ ok: true, gpu }) + "\n");
+}
+
 const [backend, modelPath] = process.argv.slice(2);
-probe(backend!, modelPath!).then(
+(backend === "describe" ? describe() : probe(backend!, modelPath!)).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stdout.write(JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err).split("\n")[0] }) + "\n");
