@@ -1,12 +1,14 @@
 // npm run bench -- --model FILE [--tokens N] [--segment-tokens N] [--margin-tokens N] [--answer-tokens N]
 //                  [--gpu G] [--batch-size N] [--flash-attention on|off] [--kv-type f16|q8_0] [--lookup] [--threads N]
+//                  [--llama-bench PATH]
 // In one process, on one engine, in one run: plain chunked prefill plus an answer; WiM with every
 // margin at its cap; WiM with the fused verdict where 1 segment in 8 is relevant; WiM with the
 // separate classifier; map-reduce (each segment alone plus its margin, then the plain run with the
 // margins), classic and with the same fused verdict. Random-weight models cannot judge relevance,
 // so the benchmark fixes which segments are relevant (the session's `judge`): the verdict is still
 // computed, the cost of each path is real. Prints times, rates, ratios and a final JSON line with
-// every setting, the backend and the GPU.
+// every setting, the backend and the GPU. With llama-bench (--llama-bench or $LLAMA_BENCH), also
+// llama.cpp's own prompt rate on the same model (-p 4096 at the same batch size) beside plain prefill.
 import { parseArgs } from "node:util";
 import { packFiles, segmentChunks, type Segment } from "../src/core/pack/packer";
 import * as prompts from "../src/core/wim/prompts";
@@ -15,6 +17,7 @@ import * as verdict from "../src/core/wim/verdict";
 import type { WimEvent } from "../src/core/wim/events";
 import type { GpuChoice } from "../src/engine/llama/runtime";
 import { openLlamaEngine, type LlamaEngine } from "../src/engine/llama/llamaEngine";
+import { llamaBench, llamaBenchBinary } from "./llamaBench";
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +32,10 @@ const { values } = parseArgs({
     "kv-type": { type: "string", default: "f16" },
     lookup: { type: "boolean", default: false },
     threads: { type: "string" },
+    "llama-bench": { type: "string" },
   },
 });
+const benchBin = llamaBenchBinary(values["llama-bench"]);
 const settings = {
   tokens: Number(values.tokens),
   segmentTokens: Number(values["segment-tokens"]),
@@ -201,8 +206,13 @@ async function main(): Promise<void> {
       firstMarginOverPrefillPlusMargin: (cap.firstMarginMs / 1000) / (firstSegmentPrefillS + marginS / segments.length),
     },
   };
+  // The engine's own prompt rate on the same model and batch size, after ours (never at once).
+  const batch = typeof engine.shape.batchSize === "number" ? engine.shape.batchSize : 2048;
+  const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: 4096, batch, gpu: engine.info.backend !== "cpu", ...(settings.threads ? { threads: settings.threads } : {}) }) : undefined;
+  const llamaBenchRow = limit ? { promptTokensPerS: limit.tokensPerSecond, batch, plainPrefillOverLlamaBench: result.plain.prefillTokensPerS / limit.tokensPerSecond } : undefined;
   const f = (x: number): string => x.toFixed(2);
   const r = result.ratios;
+  if (llamaBenchRow) console.log(`llama-bench pp4096 b${batch}    ${Math.round(llamaBenchRow.promptTokensPerS)} tok/s; plain prefill / llama-bench = ${f(llamaBenchRow.plainPrefillOverLlamaBench)}x`);
   console.log(`plain                      ${f(result.plain.s)} s  (prefill ${f(result.plain.prefillS)} s, ${Math.round(result.plain.prefillTokensPerS)} tok/s; answer ${f(result.plain.answerS)} s)`);
   console.log(`WiM, margins at cap        ${f(cap.ms / 1000)} s  (prefill ${f(t.prefillMs / 1000)} s, margins ${f(marginS)} s at ${Math.round(result.wimAtCap.marginTokensPerS)} tok/s, answer ${f(t.answerMs / 1000)} s)`);
   console.log(`WiM, fused, 1 in 8         ${f(fused.ms / 1000)} s  (margins and verdicts ${f(fused.done.timings.marginMs / 1000)} s, ${fused.done.tokens.margins} margin tokens)`);
@@ -212,7 +222,7 @@ async function main(): Promise<void> {
   console.log(`erase                      ${result.erase.avgMs.toFixed(3)} ms average over ${result.erase.count} (reader sequence)`);
   console.log(`ratios                     WiM/plain: 1 in 8 ${f(r.wimOneInEightOverPlain)}, at cap ${f(r.wimAtCapOverPlain)}; map-reduce/WiM: at cap ${f(r.mapReduceOverWimAtCap)}, vs fused 1 in 8 ${f(r.mapReduceOverWimOneInEight)}, both fused ${f(r.mapReduceFusedOverWimOneInEight)}`);
   console.log(`                           (WiM-plain)/margin time ${f(r.wimExtraOverMarginTime)}; WiM prefill rate / plain ${f(r.wimPrefillOverPlainPrefill)}; first margin / (prefill + margin) ${f(r.firstMarginOverPrefillPlusMargin)}`);
-  console.log(JSON.stringify(result));
+  console.log(JSON.stringify({ ...result, ...(llamaBenchRow ? { llamaBench: llamaBenchRow } : {}) }));
   await engine.dispose();
 }
 

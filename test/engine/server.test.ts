@@ -1,5 +1,5 @@
 // The server engine against a real llama-server, built for the CPU from the llama.cpp source that
-// node-llama-cpp ships (scripts/build-llama-server.sh: once per machine, minutes the first time),
+// node-llama-cpp ships (scripts/build-llama.sh: once per machine, minutes the first time),
 // serving the tiny model the suite writes. Same model, same prompts: the margins and the answer
 // must equal the local engine's, and the server's own cache counts must show each segment
 // prefilled once. The model writes its byte tokens as control tokens (see WriteModelOptions.byteTokens).
@@ -39,7 +39,7 @@ function freePort(): Promise<number> {
 }
 
 before(async () => {
-  const binary = execFileSync("bash", ["scripts/build-llama-server.sh"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  const binary = execFileSync("bash", ["scripts/build-llama.sh"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
   const model = testModelPath("tiny", { byteTokens: "control" });
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
