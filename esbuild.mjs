@@ -5,6 +5,9 @@ import * as esbuild from "esbuild";
 import { chmodSync, copyFileSync, mkdirSync, rmSync } from "node:fs";
 
 const production = process.argv.includes("--production");
+// --outdir DIR: build elsewhere (packaging stages a VSIX without touching the dist/ the tests run).
+const outArg = process.argv.indexOf("--outdir");
+const out = outArg > 0 ? process.argv[outArg + 1] : "dist";
 const watch = process.argv.includes("--watch");
 
 const node = {
@@ -19,14 +22,14 @@ const node = {
 };
 
 // A clean dist: the VSIX ships all of it, so nothing stale may linger.
-rmSync("dist", { recursive: true, force: true });
+rmSync(out, { recursive: true, force: true });
 
 const builds = [
-  { ...node, entryPoints: ["src/extension/extension.ts"], outfile: "dist/extension.js" },
-  { ...node, entryPoints: ["src/cli/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } },
-  { ...node, entryPoints: ["src/engine/tokens/tokenizerWorker.ts"], outfile: "dist/tokenizerWorker.js" },
-  { ...node, entryPoints: ["src/engine/host.ts"], outfile: "dist/engineHost.js" },
-  { ...node, entryPoints: ["src/engine/backend/gpuProbe.ts"], outfile: "dist/gpuProbe.js" },
+  { ...node, entryPoints: ["src/extension/extension.ts"], outfile: `${out}/extension.js` },
+  { ...node, entryPoints: ["src/cli/main.ts"], outfile: `${out}/cli.js`, banner: { js: "#!/usr/bin/env node" } },
+  { ...node, entryPoints: ["src/engine/tokens/tokenizerWorker.ts"], outfile: `${out}/tokenizerWorker.js` },
+  { ...node, entryPoints: ["src/engine/host.ts"], outfile: `${out}/engineHost.js` },
+  { ...node, entryPoints: ["src/engine/backend/gpuProbe.ts"], outfile: `${out}/gpuProbe.js` },
   {
     bundle: true,
     platform: "browser",
@@ -35,19 +38,19 @@ const builds = [
     sourcemap: !production,
     minify: production,
     entryPoints: ["webview/main.ts"],
-    outfile: "dist/media/webview.js",
+    outfile: `${out}/media/webview.js`,
     logLevel: "warning",
   },
 ];
 
 // The webview may load only from dist/media (its localResourceRoots): styles and codicons go there.
-mkdirSync("dist/media", { recursive: true });
-copyFileSync("webview/style.css", "dist/media/webview.css");
-for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `dist/media/${f}`);
+mkdirSync(`${out}/media`, { recursive: true });
+copyFileSync("webview/style.css", `${out}/media/webview.css`);
+for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `${out}/media/${f}`);
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
-  chmodSync("dist/cli.js", 0o755);
+  chmodSync(`${out}/cli.js`, 0o755);
 }
