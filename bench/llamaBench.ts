@@ -16,15 +16,15 @@ export function llamaBenchBinary(flag: string | undefined): string | undefined {
 }
 
 /**
- * One llama-bench measurement: `prompt` tokens prefilled (batch `batch`, micro-batch 512) or
+ * One llama-bench measurement: `prompt` tokens prefilled (batch `batch`, micro-batch `ubatch`, 512 by default) or
  * `generated` tokens decoded after `depth` tokens of context; flash attention on, every layer on
  * the GPU unless `gpu` is false, three repetitions.
  */
-export function llamaBench(bin: string, model: string, o: { prompt?: number; generated?: number; depth?: number; batch?: number; gpu?: boolean; threads?: number }): LlamaBenchRow {
+export function llamaBench(bin: string, model: string, o: { prompt?: number; generated?: number; depth?: number; batch?: number; ubatch?: number; gpu?: boolean; threads?: number }): LlamaBenchRow {
   const args = [
     "-m", model, "-o", "json", "-r", "3", "-fa", "1",
     "-p", String(o.prompt ?? 0), "-n", String(o.generated ?? 0), "-d", String(o.depth ?? 0),
-    "-b", String(o.batch ?? 2048), "-ub", "512", "-ngl", o.gpu === false ? "0" : "99",
+    "-b", String(o.batch ?? 2048), "-ub", String(o.ubatch ?? 512), "-ngl", o.gpu === false ? "0" : "99",
     ...(o.threads ? ["-t", String(o.threads)] : []),
   ];
   const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });

@@ -12,7 +12,7 @@ export interface Output { write(text: string): void; isTTY?: boolean }
 
 export class TerminalRenderer {
   private progressShown = false;
-  private lastPlainProgress = -Infinity;
+  private lastPlainProgress = 0;
   /** The first margin judged relevant with confidence: the progress line offers to answer now. */
   private likely?: number;
 

@@ -168,7 +168,8 @@ test("a full disk: refused with the sizes, and no partial model left", async (t)
 });
 
 test("the CLI with no model: downloads the suggested one from $HF_ENDPOINT with progress, then answers", async () => {
-  reset("ok", 1024 * 1024);
+  // Slow enough that the download outlasts the 2 s before a log's first progress line.
+  reset("ok", 256 * 1024);
   const cacheHome = fresh();
   const project = fresh();
   writeTree(project, { "src/a.ts": "export const answer = 42; // the answer\n" });
