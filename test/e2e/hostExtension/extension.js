@@ -24,6 +24,8 @@ function activate(context) {
         answerMarginIds: api.answerMarginIds() ?? null,
         enginePid: api.engineProcessId() ?? null,
         model: vscode.workspace.getConfiguration("askCodebase").get("model"),
+        // What the workspace's own .vscode/settings.json tries to set, and what the extension reads.
+        repositorySettings: Object.fromEntries(["serverUrl", "modelEndpoint", "model"].map((name) => [name, vscode.workspace.getConfiguration("askCodebase").get(name)])),
       });
     }),
     // The model file named in use-model.json, set as a user would (editing settings.json by hand
