@@ -19,31 +19,14 @@ function probeScript(): { script: string; execArgv: string[] } {
   return existsSync(js) ? { script: js, execArgv: [] } : { script: join(__dirname, "gpuProbe.ts"), execArgv: ["--import", "tsx"] };
 }
 
-/** The GPU this machine offers the engine, if any, asked of a process of its own; undefined when none answers in time. */
-export function describeGpu(timeoutMs = 30_000): Promise<{ backend: string; name: string; vramBytes: number } | undefined> {
-  const { script, execArgv } = probeScript();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...execArgv, script, "describe"], { stdio: ["ignore", "pipe", "ignore"] });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("close", () => {
-      clearTimeout(timer);
-      try {
-        const result = JSON.parse(out.trim().split("\n").pop() ?? "") as { ok: boolean; gpu?: { backend: string; name: string; vramBytes: number } | null };
-        resolve(result.ok && result.gpu && result.gpu.vramBytes > 0 ? result.gpu : undefined);
-      } catch {
-        resolve(undefined);
-      }
-    });
-  });
-}
+/** How a probe process ended: the JSON line it printed last (if any), its exit, and its stderr's end. */
+interface ProbeExit { result?: Record<string, unknown>; code: number | null; signal: NodeJS.Signals | null; stderr: string }
 
-/** Tries one backend in its own process; resolves with the verdict, never throws. */
-export function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 180_000): Promise<BackendVerdict> {
+/** Runs gpuProbe with `args` in a process of its own, killed after `timeoutMs`; never throws. */
+function runProbe(args: string[], timeoutMs: number): Promise<ProbeExit> {
   const { script, execArgv } = probeScript();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...execArgv, script, backend, modelPath], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...execArgv, script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
@@ -51,21 +34,35 @@ export function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      const at = new Date().toISOString();
-      const line = out.trim().split("\n").pop();
+      let result: Record<string, unknown> | undefined;
       try {
-        const result = JSON.parse(line ?? "") as { ok: boolean; error?: string };
-        if (result.ok && code === 0) return resolve({ ok: true, at });
-        if (result.error) return resolve({ ok: false, unavailable: /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error), reason: result.error, at });
+        result = JSON.parse(out.trim().split("\n").pop() ?? "") as Record<string, unknown>;
       } catch {
-        // No verdict printed: the process died first.
+        // No line printed: the process died first.
       }
-      // The line that names the error (CUDA's is several lines above the stack trace), else the last one.
-      const lines = err.trim().split("\n").map((l) => l.replace(/^\[node-llama-cpp\]\s*/, "").trim()).filter(Boolean);
-      const telling = lines.find((l) => /\berror\b/i.test(l)) ?? lines.at(-1);
-      resolve({ ok: false, reason: `the ${backend} build crashed (${signal ?? `exit code ${code}`})${telling ? `: ${telling.slice(0, 300)}` : ""}`, at });
+      resolve({ ...(result ? { result } : {}), code, signal, stderr: err });
     });
   });
+}
+
+/** The GPU this machine offers the engine, if any, asked of a process of its own; undefined when none answers in time. */
+export async function describeGpu(timeoutMs = 30_000): Promise<{ backend: string; name: string; vramBytes: number } | undefined> {
+  const { result } = await runProbe(["describe"], timeoutMs);
+  const gpu = result?.ok ? (result.gpu as { backend: string; name: string; vramBytes: number } | null) : undefined;
+  return gpu && gpu.vramBytes > 0 ? gpu : undefined;
+}
+
+/** Tries one backend in its own process; resolves with the verdict, never throws. */
+export async function probeBackend(backend: GpuChoice, modelPath: string, timeoutMs = 180_000): Promise<BackendVerdict> {
+  const { result, code, signal, stderr } = await runProbe([backend, modelPath], timeoutMs);
+  const at = new Date().toISOString();
+  if (result?.ok && code === 0) return { ok: true, at };
+  if (typeof result?.error === "string") return { ok: false, unavailable: /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error), reason: result.error, at };
+  // No verdict printed: the process died first. The line that names the error (CUDA's is several
+  // lines above the stack trace), else the last one.
+  const lines = stderr.trim().split("\n").map((l) => l.replace(/^\[node-llama-cpp\]\s*/, "").trim()).filter(Boolean);
+  const telling = lines.find((l) => /\berror\b/i.test(l)) ?? lines.at(-1);
+  return { ok: false, reason: `the ${backend} build crashed (${signal ?? `exit code ${code}`})${telling ? `: ${telling.slice(0, 300)}` : ""}`, at };
 }
 
 export function defaultBackendMemory(): BackendMemory {

@@ -3,13 +3,12 @@
 // this process. Prints one JSON line: { ok, gpuNames } or { ok: false, error }. With `describe`,
 // the GPU the best backend sees: { ok, gpu: { backend, name, vramBytes } | null }.
 import { checkModelFile } from "../model/modelFile";
-import { machineThreads, nodeLlamaCpp } from "../llama/runtime";
+import { loadLlama, type GpuChoice } from "../llama/runtime";
 
 async function probe(backend: string, modelPath: string): Promise<void> {
   await checkModelFile(modelPath);
   if (process.env.ASK_CODEBASE_PROBE_ABORT === backend) process.abort(); // fault injection for tests: a native abort
-  const { getLlama, LlamaLogLevel } = await nodeLlamaCpp();
-  const llama = await getLlama({ gpu: backend as "cuda", build: "never", maxThreads: machineThreads(), logLevel: LlamaLogLevel.error, progressLogs: false });
+  const llama = await loadLlama(backend as GpuChoice);
   if (llama.gpu !== backend) throw new Error(`${backend} is not available here`);
   const model = await llama.loadModel({ modelPath, gpuLayers: "auto" });
   const context = await model.createContext({ contextSize: 256 });
@@ -26,8 +25,7 @@ async function probe(backend: string, modelPath: string): Promise<void> {
  * model (nothing is decoded, so a build whose kernels abort cannot take this process either way).
  */
 async function describe(): Promise<void> {
-  const { getLlama, LlamaLogLevel } = await nodeLlamaCpp();
-  const llama = await getLlama({ gpu: "auto", build: "never", maxThreads: machineThreads(), logLevel: LlamaLogLevel.error, progressLogs: false });
+  const llama = await loadLlama("auto");
   const names = llama.gpu ? await llama.getGpuDeviceNames() : [];
   // A software rasteriser (Mesa's llvmpipe) answers as a Vulkan GPU: it is the CPU.
   const real = llama.gpu && names.length && !names.every((n) => /llvmpipe|swiftshader|software/i.test(n));
