@@ -4,8 +4,7 @@ import { stat } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultStateCacheDirectory } from "../core/cache/stateCache";
-import { cpus, totalmem } from "node:os";
-import { defaultModelDirectory, suggestModel, type Suggestion } from "../shared/modelCatalog";
+import { defaultModelDirectory, localMachine, suggestModel, type Suggestion } from "../shared/modelCatalog";
 import { cliOptions, defaultSettings, isRemoteModel, settingsFromFlags, SettingError, type RunSettings, type Settings } from "../shared/settings";
 
 export class UsageError extends Error {
@@ -75,7 +74,7 @@ export function runSettingsOf(settings: Settings, cacheDir: string | undefined):
 
 /** The model suggested for this machine (the extension's first-run offer comes from the same function). */
 export function suggestedModel(): Suggestion {
-  return suggestModel({ ramBytes: totalmem(), cores: cpus().length });
+  return suggestModel(localMachine());
 }
 
 /** Where the model came from, to name it in an error. */

@@ -2,10 +2,10 @@
 // runs plans one at a time, and routes control messages to the run they name. A message for a
 // run that has ended is ignored. The run's state (kept, rejected, verdicts, the answer's margins
 // and citations) is the session's, and leaves here only as events.
-import { cpus, totalmem } from "node:os";
 import type { WimSession } from "../core/wim/session";
 import { unreadDone, type WimEvent } from "../core/wim/events";
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
+import { localMachine } from "../shared/modelCatalog";
 import { BackendMemory, defaultBackendMemory, describeGpu } from "./backend/backendChoice";
 import { LlamaEngine } from "./llama/llamaEngine";
 import { failureOf, Pipeline } from "./pipeline";
@@ -57,7 +57,7 @@ export class EngineService {
         return;
       case "machine": {
         const gpu = await describeGpu();
-        this.send({ type: "machine", requestId: message.requestId, machine: { ramBytes: totalmem(), cores: cpus().length, ...(gpu ? { gpu: { name: gpu.name, vramBytes: gpu.vramBytes } } : {}) } });
+        this.send({ type: "machine", requestId: message.requestId, machine: { ...localMachine(), ...(gpu ? { gpu: { name: gpu.name, vramBytes: gpu.vramBytes } } : {}) } });
         return;
       }
       case "crash":

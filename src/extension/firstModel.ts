@@ -1,10 +1,9 @@
 // The first question with no model chosen: nothing is downloaded until the user says which. The
 // offer is the model suggested for this machine (shared/modelCatalog.ts, as the CLI's default),
 // with its download size and why, beside choosing another or a GGUF file on disk.
-import { cpus, totalmem } from "node:os";
 import * as vscode from "vscode";
 import type { EngineClient } from "../client/engineClient";
-import { downloadSize, suggestModel, type Machine, type Suggestion } from "../shared/modelCatalog";
+import { downloadSize, localMachine, suggestModel, type Machine, type Suggestion } from "../shared/modelCatalog";
 import { SECTION } from "./config";
 
 /** The machine as the engine described it (with its GPU), once it has; until then, cores and memory. */
@@ -17,13 +16,13 @@ let describing: Promise<Machine> | undefined;
  * suggestion to cores and memory rather than keep the user waiting.
  */
 export function learnMachine(client: EngineClient, waitMs = 20_000): Promise<Machine> {
-  const basic: Machine = { ramBytes: totalmem(), cores: cpus().length };
+  const basic = localMachine();
   describing ??= client.machine().then((m) => (described = m), () => basic);
   return Promise.race([describing, new Promise<Machine>((r) => setTimeout(() => r(basic), waitMs).unref?.())]);
 }
 
 export function suggestionHere(): Suggestion {
-  return suggestModel(described ?? { ramBytes: totalmem(), cores: cpus().length });
+  return suggestModel(described ?? localMachine());
 }
 
 /** Asks which model to use; returns the setting's new value, or undefined when the user backed out. */

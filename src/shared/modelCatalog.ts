@@ -1,6 +1,6 @@
 // The models offered to a machine that has not chosen one, and where downloads go. No vscode
 // import: the extension, the CLI and the engine share it, and it is tested under Node.
-import { homedir } from "node:os";
+import { cpus, homedir, totalmem } from "node:os";
 import { join } from "node:path";
 import { speedFromSize } from "./speed";
 
@@ -28,6 +28,11 @@ export const MODEL_LADDER: readonly ModelOption[] = [
 
 /** What a suggestion is made from: memory, cores, and the GPU where one is known. */
 export interface Machine { ramBytes: number; cores: number; gpu?: { name: string; vramBytes: number } }
+
+/** This machine as the OS describes it: memory and cores, no GPU (only the engine can ask one). */
+export function localMachine(): Machine {
+  return { ramBytes: totalmem(), cores: cpus().length };
+}
 
 export interface Suggestion {
   option: ModelOption;

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HOSTILE_LITERAL } from "../support/hostile.ts";
 import { catalogFiles, startHfServer } from "../support/hfServer.ts";
-import { MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog.ts";
+import { localMachine, MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const tools = join(root, "test/e2e/tools/node_modules");
@@ -379,7 +379,7 @@ try {
   // progress notification, and the first question answers with it.
   await page.screenshot({ path: join(out, "first-run-welcome.png") });
   const welcome = (await view.locator("#model-line").textContent()) ?? "";
-  const suggestion = suggestModel({ ramBytes: (await import("node:os")).totalmem(), cores: (await import("node:os")).cpus().length });
+  const suggestion = suggestModel(localMachine());
   hub.requests.length = 0;
   await view.locator("#question").press("Enter");
   const firstOffer = page.locator(".monaco-dialog-box");

@@ -8,9 +8,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog";
+import { localMachine, MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog";
 import { DownloadError, modelEndpoint, resolveModel } from "../../src/engine/model/modelResolve";
-import { cpus, totalmem } from "node:os";
 import { tempDir, writeTree } from "../support/fixtures";
 import { catalogFiles, startHfServer, type HfServer } from "../support/hfServer";
 import { testModelPath } from "../support/models";
@@ -173,7 +172,7 @@ test("the CLI with no model: downloads the suggested one from $HF_ENDPOINT with 
   const cacheHome = fresh();
   const project = fresh();
   writeTree(project, { "src/a.ts": "export const answer = 42; // the answer\n" });
-  const suggested = suggestModel({ ramBytes: totalmem(), cores: cpus().length }).option;
+  const suggested = suggestModel(localMachine()).option;
   const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
     const child = spawn(process.execPath, [resolve("dist/cli.js"), "ask", project, "What is the answer?", "--threads", "1", "--margin-tokens", "4", "--answer-tokens", "4"], {
       env: { ...withoutModel(), XDG_CACHE_HOME: cacheHome, HF_ENDPOINT: hub.url, MODEL_ENDPOINT: "" },
