@@ -55,10 +55,10 @@ export interface PlanProgress {
 
 /**
  * Why a request failed, for the host to choose what to offer: "model" (missing, not a GGUF file,
- * too large), "input" (nothing to read, a question too long, a context too small), "server",
+ * too large), "download" (an `hf:` model or URL could not be fetched: the endpoint, the network,
+ * the disk), "input" (nothing to read, a question too long, a context too small), "server",
  * "cancelled", or "internal".
  */
-/** `download`: an `hf:` model or URL could not be fetched (the endpoint, the network, the disk). */
 export interface EngineFailure { message: string; kind: "model" | "download" | "input" | "server" | "cancelled" | "internal" }
 
 export type ToEngine =

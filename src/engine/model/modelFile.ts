@@ -7,6 +7,18 @@ export class ModelFileError extends Error {
   override name = "ModelFileError";
 }
 
+/** The first `n` bytes of a file (fewer if it is shorter). */
+export async function readHead(path: string, n: number): Promise<Buffer> {
+  const fh = await open(path, "r");
+  try {
+    const head = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(head, 0, n, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function checkModelFile(path: string): Promise<{ bytes: number }> {
   let st;
   try {
@@ -16,14 +28,9 @@ export async function checkModelFile(path: string): Promise<{ bytes: number }> {
     throw new ModelFileError(code === "ENOENT" ? `model not found: ${path}` : `cannot read model ${path}: ${code}`);
   }
   if (!st.isFile()) throw new ModelFileError(`model is not a file: ${path}`);
-  const head = Buffer.alloc(8);
+  let head: Buffer;
   try {
-    const fh = await open(path, "r");
-    try {
-      await fh.read(head, 0, 8, 0);
-    } finally {
-      await fh.close();
-    }
+    head = await readHead(path, 8);
   } catch (err) {
     throw new ModelFileError(`cannot read model ${path}: ${(err as NodeJS.ErrnoException).code ?? err}`);
   }

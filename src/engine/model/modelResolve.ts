@@ -7,12 +7,12 @@
 // - its downloader (ipull 3.9.5) has no timeout and retries a dropped connection from the first
 //   byte forever: so a watchdog ends a download that has not gone past its furthest byte for a while;
 // - its errors name a URL or an errno: here they say what happened and what the user can do.
-import { open, statfs, unlink } from "node:fs/promises";
+import { statfs, unlink } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import { defaultModelDirectory } from "../../shared/modelCatalog";
 import { isRemoteModel } from "../../shared/settings";
 import { nodeLlamaCpp } from "../llama/runtime";
-import { checkModelFile, ModelFileError } from "./modelFile";
+import { checkModelFile, ModelFileError, readHead } from "./modelFile";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co/";
 
@@ -108,11 +108,9 @@ export async function resolveModel(spec: string, options: ResolveOptions = {}): 
     options.signal?.removeEventListener("abort", onOuterAbort);
   }
   // Ended by the user, the watchdog or the disk: ipull may still hand back its file as if whole.
-  if (options.signal?.aborted || ended) {
-    await removeIfBroken(path, directory);
-    throw options.signal?.aborted ? options.signal.reason : ended;
-  }
-  await checkDownloaded(path, spec, endpoint, directory);
+  const broken = await dropIfBroken(path, directory);
+  if (options.signal?.aborted || ended) throw options.signal?.aborted ? options.signal.reason : ended;
+  if (broken) throw notAModel(broken, path, spec, endpoint);
   return path;
 }
 
@@ -122,43 +120,31 @@ function inside(path: string, directory: string): boolean {
   return !rel.startsWith("..") && !isAbsolute(rel);
 }
 
-async function removeIfBroken(path: string, directory: string): Promise<void> {
-  const whole = await checkModelFile(path).then(() => true, () => false);
-  if (!whole && inside(path, directory)) await unlink(path).catch(() => undefined);
-}
+/** Why a downloaded file is not a whole model: the check's error, the file's first bytes, and whether it was removed. */
+interface Broken { problem: ModelFileError; head: string; removed: boolean }
 
 /**
- * A downloaded file is used only once it is a whole GGUF: anything else in the model folder came
- * from a server (ours to remove, so the next attempt downloads again instead of failing the same way).
+ * A downloaded file is used only once it is a whole GGUF (ipull may hand back a cancelled one as
+ * if whole, too): anything else in the model folder came from a server, and is ours to remove, so
+ * the next attempt downloads again instead of failing the same way.
  */
-async function checkDownloaded(path: string, spec: string, endpoint: string, directory: string): Promise<void> {
+async function dropIfBroken(path: string, directory: string): Promise<Broken | undefined> {
   try {
     await checkModelFile(path);
+    return undefined;
   } catch (err) {
     if (!(err instanceof ModelFileError)) throw err;
-    const head = await firstBytes(path, 512);
-    const ours = inside(path, directory);
-    if (ours) await unlink(path).catch(() => undefined);
-    const what = /<(!doctype|html|head|body)/i.test(head)
-      ? "a web page, not a model (a sign-in page, a proxy or a mirror that does not serve this file)"
-      : head.startsWith("GGUF") ? `a model file that is cut short or damaged (${err.message.replace(`: ${path}`, "")})` : "something that is not a GGUF model";
-    throw new DownloadError(`the download of ${spec} from ${endpoint} gave ${what}; ${ours ? "it was removed" : `it is at ${path}`}. Check the endpoint, or choose a GGUF file on disk.`);
+    const head = (await readHead(path, 512).catch(() => Buffer.alloc(0))).toString("latin1");
+    const removed = inside(path, directory) && (await unlink(path).then(() => true, () => false));
+    return { problem: err, head, removed };
   }
 }
 
-async function firstBytes(path: string, n: number): Promise<string> {
-  try {
-    const fh = await open(path, "r");
-    try {
-      const buf = Buffer.alloc(n);
-      const { bytesRead } = await fh.read(buf, 0, n, 0);
-      return buf.toString("latin1", 0, bytesRead);
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    return "";
-  }
+function notAModel({ problem, head, removed }: Broken, path: string, spec: string, endpoint: string): DownloadError {
+  const what = /<(!doctype|html|head|body)/i.test(head)
+    ? "a web page, not a model (a sign-in page, a proxy or a mirror that does not serve this file)"
+    : head.startsWith("GGUF") ? `a model file that is cut short or damaged (${problem.message.replace(`: ${path}`, "")})` : "something that is not a GGUF model";
+  return new DownloadError(`the download of ${spec} from ${endpoint} gave ${what}; ${removed ? "it was removed" : `it is at ${path}`}. Check the endpoint, or choose a GGUF file on disk.`);
 }
 
 async function freeBytes(directory: string): Promise<number | undefined> {
