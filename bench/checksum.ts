@@ -9,6 +9,7 @@ import { fileSha256 } from "../src/core/cache/stateCache";
 import type { GpuChoice } from "../src/shared/settings";
 import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
 import { tempDir } from "../test/support/fixtures";
+import { median } from "./median";
 
 const { values } = parseArgs({ options: { model: { type: "string" }, tokens: { type: "string", default: "4096" }, gpu: { type: "string", default: "auto" } } });
 if (!values.model) throw new Error("usage: npm run bench:checksum -- --model FILE [--tokens N] [--gpu G]");
@@ -36,7 +37,6 @@ async function main(): Promise<void> {
       await seq!.loadState!(file);
       load.push(performance.now() - t);
     }
-    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[2]!;
     console.log(`${engine.info.backend}: a state of ${tokens} tokens is ${mib.toFixed(1)} MiB`);
     console.log(`SHA-256 streamed: ${median(hash).toFixed(0)} ms (${(mib / (median(hash) / 1000)).toFixed(0)} MiB/s); load: ${median(load).toFixed(0)} ms; checksum / load ${(median(hash) / median(load)).toFixed(2)}x`);
     console.log(JSON.stringify({ bench: "checksum", backend: engine.info.backend, tokens, mib, hashMs: median(hash), loadMs: median(load), ratio: median(hash) / median(load) }));

@@ -16,6 +16,7 @@ import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
 import { TextStream } from "../src/core/wim/textStream";
 import { WimSession } from "../src/core/wim/session";
 import type { Token } from "../src/core/wim/engine";
+import { median } from "./median";
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +29,6 @@ const want = Number(values.tokens);
 const runs = Number(values.runs);
 const depth = Number(values.depth);
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const engine = await openLlamaEngine({ modelPath: values.model!, gpu: values.gpu as GpuChoice });

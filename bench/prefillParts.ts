@@ -13,6 +13,7 @@ import type { GpuChoice } from "../src/engine/llama/runtime";
 import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
 import type { Token } from "../src/core/wim/engine";
 import { llamaBench, llamaBenchBinary } from "./llamaBench";
+import { median } from "./median";
 
 const { values } = parseArgs({
   options: {
@@ -24,7 +25,6 @@ if (!values.model) throw new Error("--model FILE is required");
 const total = Number(values.tokens);
 const runs = Number(values.runs);
 const benchBin = llamaBenchBinary(values["llama-bench"]);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const engine = await openLlamaEngine({ modelPath: values.model!, gpu: values.gpu as GpuChoice });
