@@ -12,6 +12,8 @@ export const SHAPES = {
   tiny: { layers: 2, embd: 64, heads: 4, kvHeads: 2, ffn: 128, vocab: 2048, context: 32768, type: TensorType.F32 },
   "0.5b": { layers: 24, embd: 896, heads: 14, kvHeads: 2, ffn: 4864, vocab: 32000, context: 32768, type: TensorType.Q8_0 },
   "1.5b": { layers: 28, embd: 1536, heads: 12, kvHeads: 2, ffn: 8960, vocab: 32000, context: 32768, type: TensorType.Q8_0 },
+  /** The answer-fidelity model's shape (bench/fidelity): trained, not random, when written with weights. */
+  fidelity: { layers: 6, embd: 256, heads: 4, kvHeads: 4, ffn: 768, vocab: 4096, context: 8192, type: TensorType.Q8_0 },
 } satisfies Record<string, ModelShape>;
 export type ShapeName = keyof typeof SHAPES;
 
@@ -141,7 +143,24 @@ function fillRandom(type: TensorType, elements: number, std: number, next: () =>
   throw new Error(`unsupported random tensor type ${type}`);
 }
 
-function f32ToF16(v: number): number {
+/** Trained weights in the file's type: Q8_0 blocks of 32 with an f16 scale each (llama.cpp's own rounding). */
+function encodeWeights(type: TensorType, data: Float32Array): Buffer {
+  if (type === TensorType.F32) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (type !== TensorType.Q8_0) throw new Error(`unsupported weight type ${type}`);
+  const blocks = data.length / 32;
+  const buf = Buffer.alloc(blocks * 34);
+  for (let b = 0; b < blocks; b++) {
+    let amax = 0;
+    for (let i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(data[b * 32 + i]!));
+    const d = amax / 127;
+    const o = b * 34;
+    buf.writeUInt16LE(f32ToF16(d), o);
+    for (let i = 0; i < 32; i++) buf.writeInt8(d ? Math.round(data[b * 32 + i]! / d) : 0, o + 2 + i);
+  }
+  return buf;
+}
+
+export function f32ToF16(v: number): number {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0]!;
   const sign = (x >>> 16) & 0x8000;
@@ -174,6 +193,11 @@ export interface WriteModelOptions {
    * embedding-size - 1 distinct pieces.
    */
   script?: readonly string[];
+  /**
+   * Trained weights by tensor name (ggml order: a row per output), in place of random ones; norms
+   * included. Without "output.weight" the output shares the token embedding, as llama.cpp allows.
+   */
+  weights?: ReadonlyMap<string, Float32Array>;
 }
 
 export function writeTestModel(path: string, options: WriteModelOptions): { bytes: number; vocab: number } {
@@ -226,8 +250,14 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
   if (template !== null) meta["tokenizer.chat_template"] = { type: ValueType.STRING, value: template };
 
   const std = 0.5 / Math.sqrt(shape.embd);
-  const weight = (name: string, dims: number[]): TensorSpec => ({ name, dims, type: shape.type, fill: (n) => fillRandom(shape.type, n, std, next) });
-  const norm = (name: string): TensorSpec => ({ name, dims: [shape.embd], type: TensorType.F32, fill: (n) => Buffer.from(new Float32Array(n).fill(1).buffer) });
+  const trained = options.weights;
+  const trainedWeight = (name: string, n: number): Float32Array => {
+    const w = trained!.get(name);
+    if (!w || w.length !== n) throw new Error(`weights: ${name} ${w ? `has ${w.length} values, not ${n}` : "is missing"}`);
+    return w;
+  };
+  const weight = (name: string, dims: number[]): TensorSpec => ({ name, dims, type: shape.type, fill: (n) => (trained ? encodeWeights(shape.type, trainedWeight(name, n)) : fillRandom(shape.type, n, std, next)) });
+  const norm = (name: string): TensorSpec => ({ name, dims: [shape.embd], type: TensorType.F32, fill: (n) => (trained ? encodeWeights(TensorType.F32, trainedWeight(name, n)) : Buffer.from(new Float32Array(n).fill(1).buffer)) });
   const chain = script.length ? scriptChain(vocab.tokens, script, vocab.tokens.indexOf("<|im_end|>"), shape) : undefined;
   const tensors: TensorSpec[] = [chain ? chain.embedding : weight("token_embd.weight", [shape.embd, shape.vocab])];
   for (let l = 0; l < shape.layers; l++) {
@@ -244,7 +274,8 @@ export function writeTestModel(path: string, options: WriteModelOptions): { byte
       weight(p + "ffn_down.weight", [shape.ffn, shape.embd]),
     );
   }
-  tensors.push(norm("output_norm.weight"), chain ? chain.output : weight("output.weight", [shape.embd, shape.vocab]));
+  tensors.push(norm("output_norm.weight"));
+  if (!trained || trained.has("output.weight")) tensors.push(chain ? chain.output : weight("output.weight", [shape.embd, shape.vocab]));
   if (chain) for (const t of tensors) if (t.name.startsWith("blk.") && !t.name.endsWith("norm.weight")) t.fill = (n) => Buffer.alloc(tensorBytes(t.type, n));
   return { bytes: writeGguf(path, meta, tensors, options.hollow ?? false), vocab: shape.vocab };
 }
