@@ -1,0 +1,123 @@
+// Training examples in the project's own prompts and chat template, token for token what a run
+// feeds the model. One example is one codebase read as WiM reads it, flattened into a tree: the
+// trunk (opening, then the segments), and branches that each see the trunk up to a point (a
+// margin after segment k, the answers after the last) or nothing of it (the separate classifier's
+// own conversation). Positions continue from where a branch leaves the trunk, as they do after
+// the engine erases a margin, and the training script's attention mask follows the branches.
+import { packFiles, type Segment } from "../../src/core/pack/packer";
+import type { Token, WimEngine } from "../../src/core/wim/engine";
+import * as prompts from "../../src/core/wim/prompts";
+import { rng } from "../../test/support/testModel";
+import { constantsIn, goldAnswer, goldMargins, makeTask, oneHop, type Placed, type Task } from "./task";
+
+export type TextSide = Pick<WimEngine, "tokenizeText" | "chatParts" | "detokenize" | "isEndOfGeneration">;
+
+/** Per token: id, position, branch (0 the trunk), whether it is learned and how much. */
+export interface Example { tokens: number[]; positions: number[]; branches: number[]; weights: number[]; isolated: number[] }
+
+/** What loss each token carries: none, the codebase's own text (a little), a reply (fully). */
+export const WEIGHT = { none: 0, code: 1, reply: 2 } as const;
+
+export function packTask(text: TextSide, task: Task, segmentTokens: number): { segments: Segment[]; placed: Placed[] } {
+  const files = task.files.map((f) => ({ ...f, bytes: Buffer.byteLength(f.text) }));
+  const { segments } = packFiles(files, { segmentTokens, countTokens: (t) => text.tokenizeText(t).length, tokenize: (t) => Int32Array.from(text.tokenizeText(t)) });
+  const facts = [task.definition, ...(task.via ? [task.via] : [])];
+  const placed = facts.map((fact) => ({ fact, segment: segments.findIndex((s) => s.sources.some((p) => p.path === fact.path && p.startLine <= fact.line && fact.line <= p.endLine)) }));
+  return { segments, placed };
+}
+
+class Builder {
+  readonly ex: Example = { tokens: [], positions: [], branches: [], weights: [], isolated: [] };
+  private nextBranch = 1;
+  trunkEnd = 0;
+
+  trunk(tokens: readonly Token[], weight: number): void {
+    for (const t of tokens) this.push(t, this.trunkEnd++, 0, weight, 0);
+  }
+
+  /** A branch after the trunk as it stands now; `isolated` starts at position 0 and sees none of it. */
+  branch(parts: readonly { tokens: readonly Token[]; weight: number }[], isolated = false): void {
+    const b = this.nextBranch++;
+    let pos = isolated ? 0 : this.trunkEnd;
+    for (const p of parts) for (const t of p.tokens) this.push(t, pos++, b, p.weight, isolated ? 1 : 0);
+  }
+
+  private push(t: Token, pos: number, b: number, w: number, iso: number): void {
+    this.ex.tokens.push(t); this.ex.positions.push(pos); this.ex.branches.push(b); this.ex.weights.push(w); this.ex.isolated.push(iso);
+  }
+}
+
+export interface ExampleOptions { seed: number; chars: number; segmentTokens: number }
+
+/**
+ * Training codebases: 600 to 9,000 characters (about 0.3k to 5k tokens), most of them short (the
+ * draw is squared): a short codebase carries as many questions as a long one in far fewer tokens,
+ * and looking things up is learned there first. Segments of 256 to 1,024 tokens.
+ */
+export function trainingDraw(seed: number): { chars: number; segmentTokens: number } {
+  const x = ((seed * 2654435761) >>> 0) / 2 ** 32;
+  const y = ((seed * 2246822519 + 7) >>> 0) / 2 ** 32;
+  return { chars: Math.round(600 + x * x * 8400), segmentTokens: [256, 512, 768, 1024][Math.floor(y * 4)]! };
+}
+/** The median of the training draw (2,700 characters, about 1.5k tokens): "1x the training length" for the benchmark. */
+export const TRAINING_CHARS = 2700;
+/**
+ * One-hop questions about other constants of the same codebase, answered plainly: the answer's
+ * value and path:line are the few tokens that teach looking things up, and a question branch costs
+ * tens of tokens beside a codebase of thousands (measured: 1,700 steps without them learned the
+ * answers' shape with made-up values).
+ */
+const EXTRA_QUESTIONS = 12;
+
+/**
+ * One training example. Margins are fused or separate at random (each run uses one kind); some
+ * examples are a later window: the first segments are not in the trunk, only their notes, so the
+ * answer learns to take the value from a note when the codebase no longer holds it.
+ */
+export function buildExample(text: TextSide, o: ExampleOptions): { example: Example; task: Task } {
+  const r = rng(o.seed ^ 0x5eed);
+  const task = makeTask({ seed: o.seed, chars: o.chars });
+  const { segments, placed } = packTask(text, task, o.segmentTokens);
+  const laterWindow = segments.length >= 3 && r() < 0.3 ? 1 + Math.floor(r() * (segments.length - 1)) : 0;
+  const windowOf = (k: number): number => (k < laterWindow ? 0 : 1);
+  const gold = goldMargins(task, placed, segments.length, windowOf);
+  const fused = r() < 0.6;
+  const reader = text.chatParts(prompts.READER_SYSTEM);
+  const tok = (s: string): Token[] => text.tokenizeText(s);
+  const im_end = endOfTurn(text);
+  const extract = [...tok(fused ? prompts.fusedExtractivePrompt(task.question) : prompts.extractivePrompt(task.question)), ...reader.suffix];
+  const b = new Builder();
+  b.trunk([...reader.prefix, ...tok(prompts.CODEBASE_INTRO)], WEIGHT.none);
+  const classifier = text.chatParts(prompts.CLASSIFIER_SYSTEM);
+  const classifierTail = [...tok(prompts.CLASSIFIER_TAIL), ...classifier.suffix];
+  for (let k = laterWindow; k < segments.length; k++) {
+    b.trunk([...segments[k]!.tokenIds!], WEIGHT.code);
+    const note = gold[k];
+    const reply = fused ? (note ? `yes: ${note}` : "no") : (note ?? "Nothing relevant.");
+    b.branch([{ tokens: extract, weight: WEIGHT.none }, { tokens: [...tok(reply), im_end], weight: WEIGHT.reply }]);
+    if (!fused && (note || r() < 0.3)) {
+      b.branch([{ tokens: [...classifier.prefix, ...tok(prompts.classifierHead(task.question)), ...tok(reply), ...classifierTail], weight: WEIGHT.none },
+        { tokens: [...tok(note ? "yes" : "no"), im_end], weight: WEIGHT.reply }], true);
+    }
+  }
+  const notes = gold.flatMap((n, k) => (n ? [{ segment: k, text: n }] : []));
+  const answer = [...tok(goldAnswer(task, r)), im_end];
+  b.branch([{ tokens: [...tok(prompts.answerPrompt(notes, task.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: answer, weight: WEIGHT.reply }]);
+  // Plain reading (no notes) only where the trunk holds the whole codebase, as a plain run would.
+  if (!laterWindow) {
+    b.branch([{ tokens: [...tok(prompts.answerPrompt([], task.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: answer, weight: WEIGHT.reply }]);
+    const others = constantsIn(task.files).filter((c) => c.fact.text !== task.definition.text);
+    for (let i = 0; i < EXTRA_QUESTIONS && others.length; i++) {
+      const qa = oneHop(r, others.splice(Math.floor(r() * others.length), 1)[0]!);
+      b.branch([{ tokens: [...tok(prompts.answerPrompt([], qa.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: [...tok(qa.answer), im_end], weight: WEIGHT.reply }]);
+    }
+  }
+  return { example: b.ex, task };
+}
+
+/** The chat template's end of turn, which ends a reply: the suffix closes the user's turn with it. */
+function endOfTurn(text: TextSide): Token {
+  const first = text.chatParts("s").suffix[0];
+  if (first === undefined || !text.isEndOfGeneration(first)) throw new Error("the chat template's user turn does not end with an end-of-generation token");
+  return first;
+}
