@@ -45,6 +45,9 @@ function startWorker(): ChildProcess {
   });
 }
 
+/** Send errors that mean the helper is gone: its exit event follows and names the cause. */
+const CHANNEL_GONE = new Set(["ERR_IPC_CHANNEL_CLOSED", "EPIPE", "ECONNRESET"]);
+
 /**
  * Child processes, each with its own vocab-only copy of the model. They start loading at once:
  * node-llama-cpp tests its native binary in a subprocess before loading it (~1 s here), which
@@ -103,10 +106,11 @@ export class TokenizerPool {
         send();
       };
       const died = (): Error => new Error(`a tokenizer process exited (${worker.signalCode ?? worker.exitCode})`);
-      // Sending to a helper that has just died fails first; its exit, which says how it died,
-      // follows, unless it came before anyone listened.
+      // Sending to a helper that has just died fails first (the channel closed, or the write hit
+      // the dead end of the pipe: EPIPE, ECONNRESET); its exit, which says how it died, follows,
+      // unless it came before anyone listened.
       const onError = (err: Error): void => {
-        if ((err as NodeJS.ErrnoException).code === "ERR_IPC_CHANNEL_CLOSED" && worker.exitCode === null && worker.signalCode === null) return;
+        if (CHANNEL_GONE.has((err as NodeJS.ErrnoException).code ?? "") && worker.exitCode === null && worker.signalCode === null) return;
         cleanup();
         reject(worker.exitCode !== null || worker.signalCode !== null ? died() : err);
       };
