@@ -14,6 +14,7 @@ import type { WimEvent } from "../core/wim/events";
 import type { EngineFailure, PlanEstimate, PlanProgress, PlanSummary } from "../shared/engineProtocol";
 import { engineKey, isRemoteModel, type GpuChoice, type RunSettings } from "../shared/settings";
 import { chooseBackend, type BackendMemory } from "./backend/backendChoice";
+import { BuildStore, defaultBuildStoreDir } from "./backend/cudaBuild";
 import { estimatePlan, measurePrompts, planWindows, SpeedMemory } from "./estimate";
 import { LlamaEngine, openLlamaEngine } from "./llama/llamaEngine";
 import { ModelFileError } from "./model/modelFile";
@@ -223,6 +224,16 @@ export class Pipeline {
     return this.tokenizer!.tokenizer;
   }
 
+  /** A backend built here earlier, put back where node-llama-cpp looks if an update took it away. */
+  private restoreBuilds(dir = defaultBuildStoreDir()): void {
+    try {
+      const restored = new BuildStore(dir).restore();
+      if (restored.length) this.onStatus(`put back the CUDA backend built on this machine earlier (${restored.join(", ")})`);
+    } catch (err) {
+      this.onStatus(`could not put back the CUDA backend built here earlier: ${(err as Error).message}`);
+    }
+  }
+
   /** One engine, kept loaded between questions while the settings it depends on stay the same. */
   engineFor(settings: RunSettings, modelPath: string, signal?: AbortSignal): Promise<Engine> {
     const key = `${engineKey(settings)}|${modelPath}`;
@@ -238,6 +249,7 @@ export class Pipeline {
             ...(settings.serverModel ? { model: settings.serverModel } : {}), ...(settings.serverApiKey ? { apiKey: settings.serverApiKey } : {}),
           });
         }
+        if (settings.gpu !== "cpu") this.restoreBuilds(settings.backendBuildDir);
         const choice = await chooseBackend(settings.gpu, modelPath, this.backends, { onStatus: this.onStatus });
         return openLlamaEngine({
           modelPath, gpu: choice.backend, ...(choice.note ? { backendNote: choice.note } : {}),

@@ -149,6 +149,8 @@ export type RunSettings = Omit<Settings, HostOnlyName> & {
   cacheDir: string;
   /** The server's API key, from VS Code's secret storage or $ASK_CODEBASE_API_KEY. */
   serverApiKey?: string;
+  /** Where backends built here from source are kept (the extension's storage; the CLI's cache). */
+  backendBuildDir?: string;
 };
 
 export const SECTION = "askCodebase";

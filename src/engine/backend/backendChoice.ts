@@ -84,6 +84,14 @@ export class BackendMemory {
     return this.read()[this.key]?.[backend];
   }
 
+  /** Drops a verdict, so that the backend is probed again (after it was built here, say). */
+  forget(backend: GpuChoice): void {
+    const all = this.read();
+    if (!all[this.key]?.[backend]) return;
+    delete all[this.key]![backend];
+    writeFileSync(this.file, JSON.stringify(all, null, 1));
+  }
+
   set(backend: GpuChoice, verdict: BackendVerdict): void {
     const all = this.read();
     all[this.key] = { ...all[this.key], [backend]: verdict };
@@ -145,18 +153,21 @@ function alive(pid: number): boolean {
   }
 }
 
-/** node-llama-cpp's version, read from its package.json (the ESM-only package does not export it to require.resolve). */
-export function nodeLlamaCppVersion(): string {
+/** node-llama-cpp's package folder (the ESM-only package does not export its package.json to require.resolve). */
+export function nodeLlamaCppDir(): string {
   for (let dir = __dirname; ; dir = dirname(dir)) {
-    const file = join(dir, "node_modules", "node-llama-cpp", "package.json");
-    if (existsSync(file)) {
-      try {
-        return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
-      } catch {
-        return "unknown";
-      }
-    }
-    if (dirname(dir) === dir) return "unknown";
+    const found = join(dir, "node_modules", "node-llama-cpp");
+    if (existsSync(join(found, "package.json"))) return found;
+    if (dirname(dir) === dir) return join(__dirname, "node_modules", "node-llama-cpp");
+  }
+}
+
+/** node-llama-cpp's version, read from its package.json. */
+export function nodeLlamaCppVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(nodeLlamaCppDir(), "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "unknown";
   }
 }
 
