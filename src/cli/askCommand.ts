@@ -7,6 +7,8 @@ import type { WimEvent } from "../core/wim/events";
 import type { PlanProgress } from "../shared/engineProtocol";
 import { describeEstimate, describeOrder } from "../shared/describe";
 import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedModel, UsageError } from "./args";
+import { defaultBackendMemory } from "../engine/backend/backendChoice";
+import { cudaBuildMemoryBeside, offerHere } from "../engine/backend/cudaBuild";
 import { engineScript } from "./engineScript";
 import { bytes, int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
@@ -42,11 +44,15 @@ export async function askCommand(argv: string[]): Promise<number> {
   const ended = new Promise<WimEvent>((resolve) => (finished = resolve));
   let answering = false;
   let reading = false;
+  let backend: string | undefined;
   const client = new EngineClient({
     ...engineScript(),
     onEvent: (event) => {
       if (event.runId !== runId) return;
-      if (event.type === "run-started") reading = true;
+      if (event.type === "run-started") {
+        reading = true;
+        backend = event.backend;
+      }
       if (event.type === "answer-started") answering = true;
       if (json) process.stdout.write(JSON.stringify(event) + "\n");
       else renderer.handle(event);
@@ -109,10 +115,21 @@ export async function askCommand(argv: string[]): Promise<number> {
     const end = await ended;
     // After the answer the codebase's state may still be saved (cache-saved): wait for the run to end.
     await client.whenRunEnded(runId);
+    if (!json && backend && backend !== "cuda" && !settings.serverUrl) await offerCudaBuild(note);
     if (end.type === "error") return 1;
     return end.type === "done" && end.stoppedBy === "aborted" ? 130 : 0;
   } finally {
     process.off("SIGINT", onSigint);
     await client.dispose();
   }
+}
+
+/** Once per machine, where a CUDA build from source would run and CUDA does not yet: says how to build it. */
+async function offerCudaBuild(note: (text: string) => void): Promise<void> {
+  const backends = defaultBackendMemory();
+  const memory = cudaBuildMemoryBeside(backends);
+  const offer = await offerHere(backends, memory).catch(() => undefined);
+  if (!offer?.offer) return;
+  note(`${offer.message} "ask-codebase build-cuda" builds it.`);
+  memory.update({ offeredAt: new Date().toISOString() });
 }

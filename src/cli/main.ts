@@ -3,11 +3,13 @@ import { DEFAULT_CACHE_MIB, defaultStateCacheDirectory } from "../core/cache/sta
 import { reveal } from "../core/reveal";
 import { EngineRequestError } from "../client/engineClient";
 import { NotACacheError } from "../core/cache/cacheFolder";
+import { defaultBuildStoreDir } from "../engine/backend/cudaBuild";
 import { ModelFileError } from "../engine/model/modelFile";
 import { defaultModelDirectory } from "../shared/modelCatalog";
 import { flagHelp } from "../shared/settings";
 import { suggestedModel, UsageError, WorkFailed } from "./args";
 import { askCommand, RunRefused } from "./askCommand";
+import { buildCudaCommand } from "./buildCudaCommand";
 import { cacheCommand } from "./cacheCommand";
 import { packCommand } from "./packCommand";
 
@@ -15,6 +17,7 @@ const USAGE = `usage:
   ask-codebase ask DIR "QUESTION" [options] [--json] [--no-classify] [--cache-dir DIR]
   ask-codebase pack DIR [options] [--json]
   ask-codebase cache [--clear] [--cache-dir DIR] [--cache-mib N]
+  ask-codebase build-cuda [--store DIR]
 
 options:
 ${flagHelp()}
@@ -26,6 +29,9 @@ After a question the codebase's model state is kept in ${defaultStateCacheDirect
 --cache-mib, default ${DEFAULT_CACHE_MIB}; 0 turns it off), so the next question about it reads nothing again.
 With --server, a llama-server or vLLM server runs the model ($ASK_CODEBASE_API_KEY is sent as its
 key); --model then names a GGUF of the same model, for its tokenizer and chat template only.
+build-cuda builds the CUDA backend from source for this machine's NVIDIA GPU (node-llama-cpp's own
+build; needs the CUDA toolkit, git, npm and a C++ compiler) and keeps it in --store (default
+${defaultBuildStoreDir()}); the next question tries CUDA again.
 While reading, Ctrl-C answers from what has been read; Ctrl-C again stops, within a second.
 `;
 
@@ -36,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return askCommand(rest);
     case "pack":
       return packCommand(rest);
+    case "build-cuda":
+      return buildCudaCommand(rest);
     case "cache":
       await cacheCommand(rest);
       return 0;
