@@ -230,6 +230,15 @@ export class EngineClient {
     clearTimeout(timer);
   }
 
+  /**
+   * Ends the engine's process quietly, as dispose does, but the next request starts a fresh one:
+   * what a process loads once (node-llama-cpp's backend) is then chosen again.
+   */
+  async restart(graceMs = 3000): Promise<void> {
+    await this.dispose(graceMs);
+    this.disposed = false;
+  }
+
   /** Ends the engine at once (a second Ctrl-C): nothing it was doing matters any more. */
   kill(): void {
     this.disposed = true;

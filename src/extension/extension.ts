@@ -4,6 +4,7 @@ import { EngineClient } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
 import type { ToWebview } from "../shared/webviewProtocol";
 import { clearCache } from "./clearCache";
+import { CudaOffer } from "./cudaOffer";
 import { RunLog } from "./log";
 import { MarginsView } from "./marginsView";
 import { Questions } from "./questions";
@@ -56,7 +57,8 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
       void vscode.window.showWarningMessage(`Ask codebase: ${reason}. It restarts with the next question.`);
     },
   });
-  const asking = new Questions(context, client, store, log);
+  const cuda = new CudaOffer(context, client, store, log);
+  const asking = new Questions(context, client, store, log, (backend) => void cuda.afterRunStarted(backend).catch((err: unknown) => log.channel.warn(`the CUDA build offer: ${String(err)}`)));
   questions = asking;
   const snapshot = (): ToWebview => {
     const run = store.current;
@@ -96,6 +98,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
     vscode.commands.registerCommand("askCodebase.clearCache", () => clearCache(context)),
     vscode.commands.registerCommand("askCodebase.setServerApiKey", () => setServerApiKey(context)),
     vscode.commands.registerCommand("askCodebase.showLog", () => log.channel.show()),
+    vscode.commands.registerCommand("askCodebase.buildCuda", () => cuda.build()),
   );
   return {
     ask: (question, options) => asking.ask(question, { ...options, confirm: false }),

@@ -12,6 +12,7 @@ import { isRemoteModel, type Settings } from "../shared/settings";
 import { codebaseCacheDirectory } from "./clearCache";
 import { readConfig } from "./config";
 import { confirmPlan } from "./confirm";
+import { backendBuildDirectory } from "./cudaOffer";
 import { chooseFirstModel, learnMachine } from "./firstModel";
 import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
@@ -29,6 +30,8 @@ export class Questions {
     private readonly client: EngineClient,
     private readonly store: RunStore,
     private readonly log: RunLog,
+    /** Told which backend each run started on (the CUDA build offer listens). */
+    private readonly onBackend: (backend: string) => void = () => undefined,
   ) {}
 
   /** The engine's events: recorded, logged, and an error shown. */
@@ -36,7 +39,9 @@ export class Questions {
     this.store.apply(event);
     this.log.event(event);
     if (event.runId !== this.store.current?.runId) return;
-    if (event.type === "done") {
+    if (event.type === "run-started") {
+      this.onBackend(event.backend);
+    } else if (event.type === "done") {
       this.stopProgress();
     } else if (event.type === "error") {
       this.stopProgress();
@@ -173,6 +178,7 @@ export class Questions {
       ...settings, model,
       modelDirectory: join(this.context.globalStorageUri.fsPath, "models"),
       cacheDir: codebaseCacheDirectory(this.context),
+      backendBuildDir: backendBuildDirectory(this.context),
       ...(apiKey ? { serverApiKey: apiKey } : {}),
     };
   }

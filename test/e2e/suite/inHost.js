@@ -30,7 +30,7 @@ const tests = [
   ["the extension activates and contributes its commands", async () => {
     await api();
     const commands = await vscode.commands.getCommands(true);
-    for (const c of ["askCodebase.ask", "askCodebase.stop", "askCodebase.answerNow", "askCodebase.selectModel", "askCodebase.reanswer", "askCodebase.clearCache", "askCodebase.setServerApiKey"]) assert.ok(commands.includes(c), c);
+    for (const c of ["askCodebase.ask", "askCodebase.stop", "askCodebase.answerNow", "askCodebase.selectModel", "askCodebase.reanswer", "askCodebase.clearCache", "askCodebase.setServerApiKey", "askCodebase.buildCuda"]) assert.ok(commands.includes(c), c);
   }],
   ["a question runs to an answer, with a margin per segment", async () => {
     const a = await api();
