@@ -27,8 +27,12 @@ export const TARGETS = {
   "win32-arm64": ["win-arm64"],
 };
 
-/** Paths inside a run-time package that nothing loads: sources, docs, other tools' files. */
-const DROP = [/^node-llama-cpp\/llama\/(llama\.cpp|gitRelease\.bundle|addon|cmake|profiles|patches)(\/|$)/, /^node-llama-cpp\/templates(\/|$)/, /\.(md|markdown|map|ts|cts|mts)$/i, /(^|\/)(docs?|test|tests|__tests__|\.github)(\/|$)/];
+/**
+ * Paths inside a run-time package that nothing loads: sources, docs, other tools' files. The addon's
+ * CMake project (llama/addon, cmake, patches, profiles: ~0.4 MB) stays: "Build the CUDA Backend from
+ * Source" runs node-llama-cpp's own source build, which fetches llama.cpp but not these.
+ */
+const DROP = [/^node-llama-cpp\/llama\/(llama\.cpp|gitRelease\.bundle)(\/|$)/, /^node-llama-cpp\/templates(\/|$)/, /\.(md|markdown|map|ts|cts|mts)$/i, /(^|\/)(docs?|test|tests|__tests__|\.github)(\/|$)/];
 
 function here() {
   const arch = process.arch === "arm64" ? "arm64" : "x64";
