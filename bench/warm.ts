@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DiskStateCache } from "../src/core/cache/stateCache";
 import { planCodebase, type CodebasePlan } from "../src/core/plan";
-import type { WimEvent } from "../src/core/wim/events";
+import type { RunTimings, WimEvent } from "../src/core/wim/events";
 import { WimSession } from "../src/core/wim/session";
 import type { GpuChoice } from "../src/engine/llama/runtime";
 import { openLlamaEngine, type LlamaEngine } from "../src/engine/llama/llamaEngine";
@@ -34,7 +34,15 @@ const settings = {
 const FIRST = "Which function multiplies its argument by 7919, and where is it defined?";
 const SECOND = "Which handler adds 17 to its result?";
 
-interface Run { s: number; reused: number; prefilled: number; total: number; saveS: number; saved: boolean; margins: string[]; answer: string }
+interface Run { s: number; reused: number; prefilled: number; total: number; saveS: number; saved: boolean; margins: string[]; answer: string; timings: RunTimings }
+
+/** Where a question's time went, from the run's own timings; "other" is restoring the cache, planning the windows and events. */
+function split(r: Run): Record<string, number> {
+  const t = r.timings;
+  const other = t.totalMs - t.prefillMs - t.marginMs - t.classifyMs - t.answerMs;
+  return { prefillS: t.prefillMs / 1000, marginS: t.marginMs / 1000, classifyS: t.classifyMs / 1000, answerS: t.answerMs / 1000, otherS: other / 1000 };
+}
+const splitText = (r: Run): string => Object.entries(split(r)).map(([k, v]) => `${k.replace(/S$/, "")} ${v.toFixed(2)}`).join(", ");
 
 async function ask(engine: LlamaEngine, plan: CodebasePlan, question: string, cache?: DiskStateCache): Promise<Run> {
   const started = performance.now();
@@ -53,7 +61,7 @@ async function ask(engine: LlamaEngine, plan: CodebasePlan, question: string, ca
     if (e.type === "cache-saved") saved = !e.error && e.bytes > 0;
   }
   // The question is answered at `done`; saving for the next one comes after it.
-  return { s: (doneAt - started) / 1000, reused, prefilled: done!.tokens.prefilled, total, saveS: (performance.now() - doneAt) / 1000, saved, margins: session.margins.map((m) => m.text), answer: done!.answer };
+  return { s: (doneAt - started) / 1000, reused, prefilled: done!.tokens.prefilled, total, saveS: (performance.now() - doneAt) / 1000, saved, margins: session.margins.map((m) => m.text), answer: done!.answer, timings: done!.timings };
 }
 
 async function main(): Promise<void> {
@@ -86,12 +94,12 @@ async function main(): Promise<void> {
     await ask(engine, p, FIRST, new DiskStateCache(join(work.path, "warmup"), 64 * 2 ** 30));
 
     const first = await ask(engine, p, FIRST, cache);
-    log(`first question, cold: ${first.s.toFixed(2)} s (then ${first.saveS.toFixed(2)} s to save the state)`);
+    log(`first question, cold: ${first.s.toFixed(2)} s (then ${first.saveS.toFixed(2)} s to save the state): ${splitText(first)} s`);
     if (!first.saved) throw new Error("nothing was cached: the codebase must fit one context window (use fewer --tokens)");
     const coldSecond = await ask(engine, p, SECOND);
     log(`second question, cold: ${coldSecond.s.toFixed(2)} s`);
     const warmSecond = await ask(engine, p, SECOND, cache);
-    log(`second question, warm: ${warmSecond.s.toFixed(2)} s, ${warmSecond.reused} of ${p.segments.length} segments from the cache`);
+    log(`second question, warm: ${warmSecond.s.toFixed(2)} s, ${warmSecond.reused} of ${p.segments.length} segments from the cache: ${splitText(warmSecond)} s`);
     const identical = JSON.stringify([warmSecond.margins, warmSecond.answer]) === JSON.stringify([coldSecond.margins, coldSecond.answer]);
 
     const edit = async (rel: string): Promise<Run> => {
@@ -113,6 +121,7 @@ async function main(): Promise<void> {
       settings: { ...settings, files: p.files.length, segments: p.segments.length, totalTokens: p.totalTokens },
       firstColdS: first.s, saveS: first.saveS, stateBytes: stats.bytes / stats.entries,
       secondColdS: coldSecond.s, secondWarmS: warmSecond.s, warmIdenticalToCold: identical,
+      split: { first: split(first), secondWarm: split(warmSecond) },
       editLast: { s: editLast.s, reusedPrefill: reuse(editLast) },
       editMiddleFirst: { s: editMiddle.s, reusedPrefill: reuse(editMiddle) },
       editMiddleSecond: { s: editMiddleAgain.s, reusedPrefill: reuse(editMiddleAgain) },
