@@ -4,7 +4,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { WimEvent } from "../core/wim/events";
-import type { EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
+import type { BuildProgress, BuildResult, CudaOffer, EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 import type { Machine } from "../shared/modelCatalog";
 
 export interface EngineClientOptions {
@@ -31,7 +31,8 @@ export class EngineRequestError extends Error {
 interface Waiting {
   resolve: (value: never) => void;
   reject: (e: Error) => void;
-  progress?: (p: PlanProgress) => void;
+  /** A plan's progress, or a build's (`line`: its output). */
+  progress?: (p: never, line?: string) => void;
 }
 
 export class EngineClient {
@@ -99,7 +100,7 @@ export class EngineClient {
         this.options.onStatus?.(message.text);
         return;
       case "plan-progress":
-        this.pending.get(message.requestId)?.progress?.(message.progress);
+        (this.pending.get(message.requestId)?.progress as ((p: PlanProgress) => void) | undefined)?.(message.progress);
         return;
       case "planned":
         this.settle(message.requestId, message.summary, message.error);
@@ -113,6 +114,15 @@ export class EngineClient {
         return;
       case "machine":
         this.settle(message.requestId, message.machine);
+        return;
+      case "cuda-offer":
+        this.settle(message.requestId, message.offer);
+        return;
+      case "build-progress":
+        (this.pending.get(message.requestId)?.progress as ((p: BuildProgress | undefined, line?: string) => void) | undefined)?.(message.progress, message.line);
+        return;
+      case "built":
+        this.settle(message.requestId, message.result, message.error);
         return;
       case "run-ended":
         this.runs.delete(message.runId);
@@ -158,7 +168,7 @@ export class EngineClient {
   }
 
   /** Sends a message that carries a fresh request id and resolves with the engine's answer to it. */
-  private async request<T>(build: (requestId: string) => ToEngine, progress?: (p: PlanProgress) => void, signal?: AbortSignal): Promise<T> {
+  private async request<T>(build: (requestId: string) => ToEngine, progress?: (p: never, line?: string) => void, signal?: AbortSignal): Promise<T> {
     await this.start();
     const requestId = randomUUID();
     const answer = new Promise<T>((resolve, reject) => this.pending.set(requestId, { resolve: resolve as (value: never) => void, reject, ...(progress ? { progress } : {}) }));
@@ -182,6 +192,24 @@ export class EngineClient {
    */
   plan(roots: string[], question: string, settings: RunSettings, hooks: { onProgress?: (p: PlanProgress) => void; signal?: AbortSignal } = {}): Promise<PlanSummary> {
     return this.request((requestId) => ({ type: "plan", requestId, roots, question, settings }), hooks.onProgress, hooks.signal);
+  }
+
+  /** Whether to offer building the CUDA backend here; an offer returned is recorded as made. */
+  cudaOffer(): Promise<CudaOffer> {
+    return this.request((requestId) => ({ type: "cuda-offer", requestId }));
+  }
+
+  async cudaAnswer(answer: "later" | "never"): Promise<void> {
+    await this.send({ type: "cuda-answer", answer });
+  }
+
+  /** Builds the CUDA backend into `storeDir` (minutes); `signal` cancels. Rejects with EngineRequestError. */
+  buildCuda(storeDir: string, hooks: { onProgress?: (p: BuildProgress) => void; onLine?: (line: string) => void; signal?: AbortSignal } = {}): Promise<BuildResult> {
+    const progress = (p: BuildProgress | undefined, line?: string): void => {
+      if (p) hooks.onProgress?.(p);
+      if (line !== undefined) hooks.onLine?.(line);
+    };
+    return this.request((requestId) => ({ type: "build-cuda", requestId, storeDir }), progress as (p: never, line?: string) => void, hooks.signal);
   }
 
   /** Runs a plan this engine made; the run's events arrive through onEvent. */

@@ -7,6 +7,7 @@ import { unreadDone, type WimEvent } from "../core/wim/events";
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
 import { localMachine } from "../shared/modelCatalog";
 import { BackendMemory, defaultBackendMemory, describeGpu } from "./backend/backendChoice";
+import { BuildRefused, buildHere, cudaBuildMemoryBeside, offerHere } from "./backend/cudaBuild";
 import { LlamaEngine } from "./llama/llamaEngine";
 import { failureOf, Pipeline } from "./pipeline";
 
@@ -20,7 +21,7 @@ export class EngineService {
   /** Plans being made, so that a cancel reaches them. */
   private readonly planning = new Map<string, AbortController>();
 
-  constructor(private readonly send: (message: FromEngine) => void, backends: BackendMemory = defaultBackendMemory()) {
+  constructor(private readonly send: (message: FromEngine) => void, private readonly backends: BackendMemory = defaultBackendMemory()) {
     this.pipeline = new Pipeline(backends, (text) => this.send({ type: "status", text }));
   }
 
@@ -60,6 +61,19 @@ export class EngineService {
         this.send({ type: "machine", requestId: message.requestId, machine: { ...localMachine(), ...(gpu ? { gpu: { name: gpu.name, vramBytes: gpu.vramBytes } } : {}) } });
         return;
       }
+      case "cuda-offer": {
+        const memory = cudaBuildMemoryBeside(this.backends);
+        const offer = await offerHere(this.backends, memory);
+        if (offer.offer) memory.update({ offeredAt: new Date().toISOString() });
+        this.send({ type: "cuda-offer", requestId: message.requestId, offer });
+        return;
+      }
+      case "cuda-answer":
+        cudaBuildMemoryBeside(this.backends).update({ answer: message.answer });
+        return;
+      case "build-cuda":
+        await this.buildCuda(message.requestId, message.storeDir);
+        return;
       case "crash":
         // For tests of the hosts' recovery: a native abort, as a GPU driver fault would cause.
         process.abort();
@@ -95,6 +109,25 @@ export class EngineService {
       this.send({ type: "planned", requestId, summary: planned.summary });
     } catch (err) {
       this.send({ type: "planned", requestId, error: controller.signal.aborted ? { message: "cancelled", kind: "cancelled" } : failureOf(err) });
+    } finally {
+      this.planning.delete(requestId);
+    }
+  }
+
+  /** The CUDA build in a process of its own (node-llama-cpp's); a `cancel` with its id stops it. */
+  private async buildCuda(requestId: string, storeDir: string): Promise<void> {
+    const controller = new AbortController();
+    this.planning.set(requestId, controller);
+    try {
+      const result = await buildHere(this.backends, storeDir, {
+        signal: controller.signal,
+        onProgress: (progress) => this.send({ type: "build-progress", requestId, progress }),
+        onLine: (line) => this.send({ type: "build-progress", requestId, line }),
+      });
+      this.send({ type: "built", requestId, result });
+    } catch (err) {
+      const kind = controller.signal.aborted ? "cancelled" : err instanceof BuildRefused ? "input" : "internal";
+      this.send({ type: "built", requestId, error: { message: kind === "cancelled" ? "cancelled" : (err as Error).message, kind } });
     } finally {
       this.planning.delete(requestId);
     }

@@ -61,6 +61,15 @@ export interface PlanProgress {
  */
 export interface EngineFailure { message: string; kind: "model" | "download" | "input" | "server" | "cancelled" | "internal" }
 
+/** Whether to offer building the CUDA backend on this machine, and if not, why not (for the log). */
+export type CudaOffer = { offer: true; message: string } | { offer: false; why: string };
+
+/** A CUDA build's progress: a stage, or the share of the compile done. */
+export interface BuildProgress { message: string; percent?: number }
+
+/** A finished CUDA build: how long it took and where it is kept. */
+export interface BuildResult { seconds: number; dir: string }
+
 export type ToEngine =
   | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings }
   /** Stops a plan in flight (a download, the reading). */
@@ -76,6 +85,11 @@ export type ToEngine =
   | { type: "stats"; requestId: string }
   /** What a model is suggested from: memory, cores and the GPU the engine would use. */
   | { type: "machine"; requestId: string }
+  /** Whether to offer the CUDA build now; an offer made is recorded, so it is made once. */
+  | { type: "cuda-offer"; requestId: string }
+  | { type: "cuda-answer"; answer: "later" | "never" }
+  /** Builds the CUDA backend from source, kept in `storeDir`; a `cancel` with its id stops it. */
+  | { type: "build-cuda"; requestId: string; storeDir: string }
   | { type: "crash"; how: "abort" }
   | { type: "shutdown" };
 
@@ -87,7 +101,11 @@ export type FromEngine =
   | { type: "event"; event: WimEvent }
   | { type: "run-ended"; runId: string }
   | { type: "stats"; requestId: string; stats: EngineStats }
-  | { type: "machine"; requestId: string; machine: Machine };
+  | { type: "machine"; requestId: string; machine: Machine }
+  | { type: "cuda-offer"; requestId: string; offer: CudaOffer }
+  /** `line`: the build's own output, for a log. */
+  | { type: "build-progress"; requestId: string; progress?: BuildProgress; line?: string }
+  | { type: "built"; requestId: string; result?: BuildResult; error?: EngineFailure };
 
 /** What the engine's process holds, for the soak test, diagnostics and benchmarks. */
 export interface EngineStats {

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { EngineClient, EngineRequestError } from "../../src/client/engineClient";
+import { BackendMemory } from "../../src/engine/backend/backendChoice";
 import { BuildStore, buildCudaBackend } from "../../src/engine/backend/cudaBuild";
 import { nvidiaGpus } from "../../src/engine/backend/cudaTools";
 import { tempDir } from "../support/fixtures";
@@ -80,4 +82,26 @@ test("ask-codebase build-cuda on a machine without an NVIDIA GPU refuses in one 
   assert.equal(r.status, 2);
   assert.equal(r.stderr, "ask-codebase: no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on\n");
   assert.equal(existsSync(join(cacheHome.path, "ask-codebase", "backend-builds")), false);
+});
+
+test("through the engine's process, as the extension asks: no offer without a GPU, and a build refused with why", { skip: process.platform !== "linux" }, async (t) => {
+  if (hasGpu) return t.skip("this machine has an NVIDIA GPU");
+  const home = join(cacheHome.path, "engine");
+  const client = new EngineClient({ script: resolve("dist/engineHost.js"), env: { ...process.env, XDG_CACHE_HOME: home }, onEvent: () => undefined });
+  try {
+    assert.deepEqual(await client.cudaOffer(), { offer: false, why: "CUDA has not been tried on this machine yet" });
+    // CUDA tried and failed here (as the probe records it): now the GPU is what is missing.
+    new BackendMemory(join(home, "ask-codebase", "backends.json")).set("cuda", { ok: false, unavailable: true, reason: "NoBinaryFound", at: new Date().toISOString() });
+    assert.deepEqual(await client.cudaOffer(), { offer: false, why: "no NVIDIA GPU was found (nvidia-smi -L)" });
+    const progress: string[] = [];
+    await assert.rejects(client.buildCuda(join(home, "store"), { onProgress: (p) => progress.push(p.message) }), (err: unknown) => {
+      assert.ok(err instanceof EngineRequestError);
+      assert.deepEqual(err.failure, { kind: "input", message: "no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on" });
+      return true;
+    });
+    assert.deepEqual(progress, [], "nothing started");
+    assert.equal(existsSync(join(home, "ask-codebase", "cuda-build.json")), false, "nothing offered or failed is recorded");
+  } finally {
+    await client.dispose();
+  }
 });

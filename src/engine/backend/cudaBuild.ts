@@ -10,7 +10,10 @@ import { homedir } from "node:os";
 import { createRequire } from "node:module";
 import { delimiter, dirname, join } from "node:path";
 import { nodeLlamaCppDir, nodeLlamaCppVersion, type BackendMemory, type BackendVerdict } from "./backendChoice";
+import type { BuildProgress, BuildResult, CudaOffer } from "../../shared/engineProtocol";
 import { findCudaTools, nvidiaGpus, onPath, type CudaTools } from "./cudaTools";
+
+export type { BuildProgress };
 
 /** What happened to the offer on this machine; kept beside the backends' verdicts. */
 export interface CudaBuildState {
@@ -20,7 +23,7 @@ export interface CudaBuildState {
   failed?: { nlcVersion: string; at: string; reason: string };
 }
 
-export type Offer = { offer: true; message: string } | { offer: false; why: string };
+export type Offer = CudaOffer;
 
 export interface OfferFacts {
   platform: NodeJS.Platform;
@@ -133,7 +136,6 @@ export class BuildStore {
   }
 }
 
-export interface BuildProgress { message: string; percent?: number }
 
 /** A progress line of the build's output, if it is one: the clone, CMake's "[ 42%]" or Ninja's "[12/345]". */
 export function progressOf(line: string): BuildProgress | undefined {
@@ -279,4 +281,35 @@ export async function offerHere(backends: BackendMemory, memory: CudaBuildMemory
   if (!first.offer) return first;
   const [gpus, tools] = await Promise.all([nvidiaGpus(env), findCudaTools(env)]);
   return cudaBuildOffer({ ...facts, gpus, ...(tools ? { tools } : {}) });
+}
+
+/** A build that cannot start here, with what is missing (a usage error, not a failure). */
+export class BuildRefused extends Error {
+  override name = "BuildRefused";
+}
+
+/**
+ * The build as a user starts it, from the CLI or the extension (through the engine's process):
+ * refused with what is missing, else built and kept in `storeDir`, and remembered (the offer is
+ * not made again, and CUDA is probed afresh by the next question).
+ */
+export async function buildHere(backends: BackendMemory, storeDir: string, hooks: Pick<BuildOptions, "onProgress" | "onLine" | "signal"> = {}): Promise<BuildResult> {
+  if (process.platform === "darwin") throw new BuildRefused("there is no CUDA on macOS: the Metal backend is used");
+  const gpus = await nvidiaGpus();
+  if (!gpus.length) throw new BuildRefused("no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on");
+  const tools = await findCudaTools();
+  if (!tools) throw new BuildRefused("no CUDA toolkit was found (nvcc on PATH, $CUDACXX, $CUDA_PATH or /usr/local/cuda): install it to build the CUDA backend");
+  if (tools.missing.length) throw new BuildRefused(`building the CUDA backend needs ${tools.missing.join(", ")} on PATH`);
+  const store = new BuildStore(storeDir);
+  const memory = cudaBuildMemoryBeside(backends);
+  hooks.onProgress?.({ message: `building for ${gpus[0]} with CUDA ${tools.version ?? "(version unknown)"} (${tools.nvcc})` });
+  try {
+    const built = await buildCudaBackend({ store, tools, ...hooks });
+    memory.update({ answer: "build", built: { nlcVersion: store.version, at: new Date().toISOString(), seconds: built.seconds } });
+    backends.forget("cuda");
+    return { seconds: built.seconds, dir: store.dir };
+  } catch (err) {
+    if (!hooks.signal?.aborted) memory.update({ failed: { nlcVersion: store.version, at: new Date().toISOString(), reason: (err as Error).message } });
+    throw err;
+  }
 }
