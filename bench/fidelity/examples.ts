@@ -47,17 +47,18 @@ class Builder {
   }
 }
 
-export interface ExampleOptions { seed: number; chars: number; segmentTokens: number }
+/** `extraQuestions`: plain one-hop questions about other constants (default EXTRA_QUESTIONS). */
+export interface ExampleOptions { seed: number; chars: number; segmentTokens: number; extraQuestions?: number }
 
 /**
  * Training codebases: 600 to 9,000 characters (about 0.3k to 5k tokens), most of them short (the
  * draw is squared): a short codebase carries as many questions as a long one in far fewer tokens,
  * and looking things up is learned there first. Segments of 256 to 1,024 tokens.
  */
-export function trainingDraw(seed: number): { chars: number; segmentTokens: number } {
+export function trainingDraw(seed: number, maxChars = 9000): { chars: number; segmentTokens: number } {
   const x = ((seed * 2654435761) >>> 0) / 2 ** 32;
   const y = ((seed * 2246822519 + 7) >>> 0) / 2 ** 32;
-  return { chars: Math.round(600 + x * x * 8400), segmentTokens: [256, 512, 768, 1024][Math.floor(y * 4)]! };
+  return { chars: Math.round(600 + x * x * (maxChars - 600)), segmentTokens: [256, 512, 768, 1024][Math.floor(y * 4)]! };
 }
 /** The median of the training draw (2,700 characters, about 1.5k tokens): "1x the training length" for the benchmark. */
 export const TRAINING_CHARS = 2700;
@@ -107,7 +108,7 @@ export function buildExample(text: TextSide, o: ExampleOptions): { example: Exam
   if (!laterWindow) {
     b.branch([{ tokens: [...tok(prompts.answerPrompt([], task.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: answer, weight: WEIGHT.reply }]);
     const others = constantsIn(task.files).filter((c) => c.fact.text !== task.definition.text);
-    for (let i = 0; i < EXTRA_QUESTIONS && others.length; i++) {
+    for (let i = 0; i < (o.extraQuestions ?? EXTRA_QUESTIONS) && others.length; i++) {
       const qa = oneHop(r, others.splice(Math.floor(r() * others.length), 1)[0]!);
       b.branch([{ tokens: [...tok(prompts.answerPrompt([], qa.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: [...tok(qa.answer), im_end], weight: WEIGHT.reply }]);
     }
