@@ -3,7 +3,8 @@
 #   . .gpu/setup.sh && bash bench/gpu-cuda-build.sh "$OUT"
 # 1. asks about src/core/wim with --gpu auto: no CUDA build is installed (pack.sh leaves the prebuilt
 #    out, as every VSIX does), so it runs on Vulkan and offers the build once;
-# 2. `ask-codebase build-cuda`: node-llama-cpp's own source build, kept in the build store;
+# 2. `ask-codebase build-cuda`: node-llama-cpp's own source build, kept in the build store
+#    (BUILD_VIA=engine: requested of the engine's process, as the extension does);
 # 3. the same question again: auto now probes the CUDA build and runs on it;
 # 4. with the CUDA build moved out of node-llama-cpp's folder (an update would do that), a third
 #    question puts it back from the store and runs on CUDA again.
@@ -36,10 +37,15 @@ ask_text() {
 echo "=== 1. first question, auto (text output, for the offer's note)"
 ask_text
 echo "=== the offer's state"; cat "$XDG_CACHE_HOME/ask-codebase/cuda-build.json"; echo
-echo "=== 2. build-cuda"
 start=$(date +%s)
-node dist/cli.js build-cuda
-echo "build-cuda exit $? in $(( $(date +%s) - start )) s"
+if [ "${BUILD_VIA:-cli}" = engine ]; then
+  echo "=== 2. the build through the engine's process, as the extension asks for it"
+  node --import tsx bench/buildViaEngine.ts "$XDG_CACHE_HOME/ask-codebase/backend-builds"
+else
+  echo "=== 2. build-cuda"
+  node dist/cli.js build-cuda
+fi
+echo "build exit $? in $(( $(date +%s) - start )) s"
 ls -la "$XDG_CACHE_HOME/ask-codebase/backend-builds"/*/* node_modules/node-llama-cpp/llama/localBuilds/*/Release 2>&1 | head -30
 du -sh "$XDG_CACHE_HOME/ask-codebase/backend-builds" node_modules/node-llama-cpp/llama/localBuilds
 echo "=== 3. the same question, auto"
