@@ -112,12 +112,7 @@ export class BuildStore {
 
   /** Copies node-llama-cpp's finished build (its Release folder and done mark, not CMake's intermediates) here. */
   keep(folder: string): void {
-    const from = join(this.localBuilds, folder);
-    const to = join(this.dir, folder);
-    rmSync(to, { recursive: true, force: true });
-    mkdirSync(to, { recursive: true });
-    cpSync(join(from, "Release"), join(to, "Release"), { recursive: true });
-    writeFileSync(join(to, DONE), "");
+    copyBuild(join(this.localBuilds, folder), join(this.dir, folder));
   }
 
   /** Puts kept builds back where node-llama-cpp looks, if an update took them; returns those restored. */
@@ -126,16 +121,21 @@ export class BuildStore {
     for (const folder of BuildStore.cudaFolders(this.dir)) {
       const at = join(this.localBuilds, folder);
       if (existsSync(join(at, DONE))) continue;
-      rmSync(at, { recursive: true, force: true });
-      mkdirSync(at, { recursive: true });
-      cpSync(join(this.dir, folder, "Release"), join(at, "Release"), { recursive: true });
-      writeFileSync(join(at, DONE), "");
+      copyBuild(join(this.dir, folder), at);
       restored.push(folder);
     }
     return restored;
   }
 }
 
+
+/** A build folder as node-llama-cpp loads one: its Release folder, then the done mark (last, so a copy cut short is not taken for done). */
+function copyBuild(from: string, to: string): void {
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(to, { recursive: true });
+  cpSync(join(from, "Release"), join(to, "Release"), { recursive: true });
+  writeFileSync(join(to, DONE), "");
+}
 
 /** A progress line of the build's output, if it is one: the clone, CMake's "[ 42%]" or Ninja's "[12/345]". */
 export function progressOf(line: string): BuildProgress | undefined {
