@@ -115,7 +115,7 @@ export async function askCommand(argv: string[]): Promise<number> {
     const end = await ended;
     // After the answer the codebase's state may still be saved (cache-saved): wait for the run to end.
     await client.whenRunEnded(runId);
-    if (!json && backend && backend !== "cuda" && !settings.serverUrl) await offerCudaBuild(note);
+    if (!json && backend && backend !== "cuda" && !settings.serverUrl && (settings.gpu === "auto" || settings.gpu === "cuda")) await offerCudaBuild(note);
     if (end.type === "error") return 1;
     return end.type === "done" && end.stoppedBy === "aborted" ? 130 : 0;
   } finally {

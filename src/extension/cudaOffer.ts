@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import * as vscode from "vscode";
 import { EngineRequestError, type EngineClient } from "../client/engineClient";
+import { SECTION } from "./config";
 import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
 
@@ -32,6 +33,8 @@ export class CudaOffer {
   async afterRunStarted(backend: string): Promise<void> {
     // A server's backend ("llama-server", "vllm") is not this machine's to build.
     if (!["cpu", "vulkan", "metal"].includes(backend) || this.asked || this.building) return;
+    // A backend chosen on purpose (the CPU, or Vulkan) is not second-guessed.
+    if (!["auto", "cuda"].includes(vscode.workspace.getConfiguration(SECTION).get<string>("gpu") ?? "auto")) return;
     this.asked = true;
     const offer = await this.client.cudaOffer();
     if (!offer.offer) {
