@@ -93,6 +93,7 @@ test("the build's output is read for progress and for the line that says why it 
   assert.deepEqual(progressOf("[ 42%] Building CUDA object ggml/src/ggml-cuda/mmq.cu.o"), { percent: 42, message: "Building CUDA object ggml/src/ggml-cuda/mmq.cu.o" });
   assert.deepEqual(progressOf("[12/400] Building CXX object src/llama.cpp.o"), { percent: 3, message: "Building CXX object src/llama.cpp.o" });
   assert.deepEqual(progressOf("Cloning ggml-org/llama.cpp (local bundle)   45%"), { message: "getting llama.cpp's source" });
+  assert.deepEqual(progressOf("◷ Cloning ggml-org/llama.cpp (local bundle) 10%"), { message: "getting llama.cpp's source" }, "as printed with $CI set");
   assert.equal(progressOf("-- Detecting C compiler ABI info"), undefined);
   assert.equal(whyFailed(["-- Configuring done", "CMake Error in llama.cpp/ggml/src/ggml-cuda/CMakeLists.txt:", "CUDA_ARCHITECTURES is set to \"native\", but no GPU was detected.", "SpawnError: Command npm run exited with code 1", "at createError (spawnCommand.js:34:20)"]),
     "CUDA_ARCHITECTURES is set to \"native\", but no GPU was detected.");

@@ -143,7 +143,8 @@ export function progressOf(line: string): BuildProgress | undefined {
   if (pct) return { percent: Number(pct[1]), message: pct[2]! };
   const steps = /^\[(\d+)\/(\d+)\]\s*(.*)$/.exec(line);
   if (steps) return { percent: Math.floor((100 * Number(steps[1])) / Number(steps[2])), message: steps[3]! };
-  if (/^Cloning /.test(line)) return { message: "getting llama.cpp's source" };
+  // With $CI set, node-llama-cpp prints its spinner glyph before each stage ("◷ Cloning ...").
+  if (/^\W*Cloning /.test(line)) return { message: "getting llama.cpp's source" };
   if (/Compiling llama\.cpp/.test(line)) return { message: "configuring the build" };
   return undefined;
 }
