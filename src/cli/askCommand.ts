@@ -8,7 +8,7 @@ import type { PlanProgress } from "../shared/engineProtocol";
 import { describeEstimate, describeOrder } from "../shared/describe";
 import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedModel, UsageError } from "./args";
 import { defaultBackendMemory } from "../engine/backend/backendChoice";
-import { cudaBuildMemoryBeside, offerHere } from "../engine/backend/cudaBuild";
+import { offerOnce } from "../engine/backend/cudaBuild";
 import { engineScript } from "./engineScript";
 import { bytes, int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
@@ -126,10 +126,6 @@ export async function askCommand(argv: string[]): Promise<number> {
 
 /** Once per machine, where a CUDA build from source would run and CUDA does not yet: says how to build it. */
 async function offerCudaBuild(note: (text: string) => void): Promise<void> {
-  const backends = defaultBackendMemory();
-  const memory = cudaBuildMemoryBeside(backends);
-  const offer = await offerHere(backends, memory).catch(() => undefined);
-  if (!offer?.offer) return;
-  note(`${offer.message} "ask-codebase build-cuda" builds it.`);
-  memory.update({ offeredAt: new Date().toISOString() });
+  const offer = await offerOnce(defaultBackendMemory()).catch(() => undefined);
+  if (offer?.offer) note(`${offer.message} "ask-codebase build-cuda" builds it.`);
 }

@@ -7,7 +7,7 @@ import { unreadDone, type WimEvent } from "../core/wim/events";
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
 import { localMachine } from "../shared/modelCatalog";
 import { BackendMemory, defaultBackendMemory, describeGpu } from "./backend/backendChoice";
-import { BuildRefused, buildHere, cudaBuildMemoryBeside, offerHere } from "./backend/cudaBuild";
+import { BuildRefused, buildHere, cudaBuildMemoryBeside, offerOnce } from "./backend/cudaBuild";
 import { LlamaEngine } from "./llama/llamaEngine";
 import { failureOf, Pipeline } from "./pipeline";
 
@@ -61,13 +61,9 @@ export class EngineService {
         this.send({ type: "machine", requestId: message.requestId, machine: { ...localMachine(), ...(gpu ? { gpu: { name: gpu.name, vramBytes: gpu.vramBytes } } : {}) } });
         return;
       }
-      case "cuda-offer": {
-        const memory = cudaBuildMemoryBeside(this.backends);
-        const offer = await offerHere(this.backends, memory);
-        if (offer.offer) memory.update({ offeredAt: new Date().toISOString() });
-        this.send({ type: "cuda-offer", requestId: message.requestId, offer });
+      case "cuda-offer":
+        this.send({ type: "cuda-offer", requestId: message.requestId, offer: await offerOnce(this.backends) });
         return;
-      }
       case "cuda-answer":
         cudaBuildMemoryBeside(this.backends).update({ answer: message.answer });
         return;

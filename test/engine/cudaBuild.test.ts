@@ -92,7 +92,7 @@ test("through the engine's process, as the extension asks: no offer without a GP
     assert.deepEqual(await client.cudaOffer(), { offer: false, why: "CUDA has not been tried on this machine yet" });
     // CUDA tried and failed here (as the probe records it): now the GPU is what is missing.
     new BackendMemory(join(home, "ask-codebase", "backends.json")).set("cuda", { ok: false, unavailable: true, reason: "NoBinaryFound", at: new Date().toISOString() });
-    assert.deepEqual(await client.cudaOffer(), { offer: false, why: "no NVIDIA GPU was found (nvidia-smi -L)" });
+    assert.deepEqual(await client.cudaOffer(), { offer: false, why: "no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on" });
     const progress: string[] = [];
     await assert.rejects(client.buildCuda(join(home, "store"), { onProgress: (p) => progress.push(p.message) }), (err: unknown) => {
       assert.ok(err instanceof EngineRequestError);

@@ -71,7 +71,7 @@ test("on this machine, a failed CUDA verdict brings no offer unless an NVIDIA GP
   const [gpus, tools] = await Promise.all([nvidiaGpus(), findCudaTools()]);
   const offer = await offerHere(backends, memory);
   assert.equal(offer.offer, gpus.length > 0 && !!tools && tools.missing.length === 0);
-  if (!gpus.length) assert.deepEqual(offer, { offer: false, why: "no NVIDIA GPU was found (nvidia-smi -L)" });
+  if (!gpus.length) assert.deepEqual(offer, { offer: false, why: "no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on" });
   assert.deepEqual(memory.get(), {}, "looking records nothing");
   // Without a toolkit anywhere it looks, there is nothing to build with.
   assert.equal(await findCudaTools({ PATH: join(dir.path, "empty") }, []), undefined);

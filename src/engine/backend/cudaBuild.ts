@@ -35,23 +35,41 @@ export interface OfferFacts {
   nlcVersion: string;
 }
 
+/**
+ * What stands between this machine and a CUDA build, if anything: the same facts refuse a build
+ * and withhold the offer, in the same words.
+ */
+export function missingForBuild(platform: NodeJS.Platform, gpus: string[], tools: CudaTools | undefined): string | undefined {
+  if (platform === "darwin") return "there is no CUDA on macOS: the Metal backend is used";
+  if (!gpus.length) return "no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on";
+  if (!tools) return "no CUDA toolkit was found (nvcc on PATH, $CUDACXX, $CUDA_PATH or /usr/local/cuda): install it to build the CUDA backend";
+  if (tools.missing.length) return `building the CUDA backend needs ${tools.missing.join(", ")} on PATH`;
+  return undefined;
+}
+
+/** Why not to offer, from what is already known (CUDA's verdict, the offer's history), without looking at the machine. */
+function settledAgainst(f: Omit<OfferFacts, "gpus" | "tools">): string | undefined {
+  if (!f.cuda) return "CUDA has not been tried on this machine yet";
+  if (f.cuda.ok) return "CUDA already runs here";
+  if (f.state.built?.nlcVersion === f.nlcVersion) return "the CUDA backend was built here and did not run (see the backend's verdict)";
+  if (f.state.failed?.nlcVersion === f.nlcVersion) return `building the CUDA backend failed here: ${f.state.failed.reason}`;
+  if (f.state.answer === "never") return "you asked not to be asked again";
+  // Once per machine; a user who chose to build is asked again when an update needs a new build.
+  if (f.state.offeredAt && f.state.answer !== "build") return "it was offered once already";
+  return undefined;
+}
+
 /** Whether to offer the build, and if not, why not (for the log: each "no" is a fact about this machine). */
 export function cudaBuildOffer(f: OfferFacts): Offer {
-  if (f.platform === "darwin") return { offer: false, why: "there is no CUDA on macOS" };
-  if (!f.cuda) return { offer: false, why: "CUDA has not been tried on this machine yet" };
-  if (f.cuda.ok) return { offer: false, why: "CUDA already runs here" };
-  if (!f.gpus.length) return { offer: false, why: "no NVIDIA GPU was found (nvidia-smi -L)" };
-  if (!f.tools) return { offer: false, why: "no CUDA toolkit was found (nvcc on PATH, $CUDA_PATH or /usr/local/cuda)" };
-  if (f.tools.missing.length) return { offer: false, why: `building needs ${f.tools.missing.join(", ")} on PATH` };
-  if (f.state.built?.nlcVersion === f.nlcVersion) return { offer: false, why: "the CUDA backend was built here and did not run (see the backend's verdict)" };
-  if (f.state.failed?.nlcVersion === f.nlcVersion) return { offer: false, why: `building the CUDA backend failed here: ${f.state.failed.reason}` };
-  if (f.state.answer === "never") return { offer: false, why: "you asked not to be asked again" };
-  // Once per machine; a user who chose to build is asked again when an update needs a new build.
-  if (f.state.offeredAt && f.state.answer !== "build") return { offer: false, why: "it was offered once already" };
-  const now = f.cuda.unavailable ? "no CUDA build of the engine is installed" : `the CUDA build failed here (${f.cuda.reason ?? "no reason given"})`;
+  const why = settledAgainst(f) ?? missingForBuild(f.platform, f.gpus, f.tools);
+  if (why) return { offer: false, why };
+  // Both ruled out above: a verdict exists and failed, and the toolkit was found.
+  const cuda = f.cuda!;
+  const tools = f.tools!;
+  const now = cuda.unavailable ? "no CUDA build of the engine is installed" : `the CUDA build failed here (${cuda.reason ?? "no reason given"})`;
   return {
     offer: true,
-    message: `${f.gpus[0]} runs on Vulkan: ${now}. The CUDA toolkit${f.tools.version ? ` ${f.tools.version}` : ""} is installed, so the CUDA backend can be built from source for this machine, once (several minutes).`,
+    message: `${f.gpus[0]} runs on Vulkan: ${now}. The CUDA toolkit${tools.version ? ` ${tools.version}` : ""} is installed, so the CUDA backend can be built from source for this machine, once (several minutes).`,
   };
 }
 
@@ -277,11 +295,19 @@ export function cudaBuildMemoryBeside(backends: BackendMemory): CudaBuildMemory 
  * tried and did not run: a question on a working backend costs no nvidia-smi or nvcc call.
  */
 export async function offerHere(backends: BackendMemory, memory: CudaBuildMemory, env: NodeJS.ProcessEnv = process.env): Promise<Offer> {
-  const facts: OfferFacts = { platform: process.platform, cuda: backends.get("cuda"), gpus: [], state: memory.get(), nlcVersion: nodeLlamaCppVersion() };
-  const first = cudaBuildOffer({ ...facts, gpus: ["an NVIDIA GPU"], tools: { nvcc: "nvcc", missing: [] } });
-  if (!first.offer) return first;
+  const facts = { platform: process.platform, cuda: backends.get("cuda"), state: memory.get(), nlcVersion: nodeLlamaCppVersion() };
+  const settled = settledAgainst(facts);
+  if (settled) return { offer: false, why: settled };
   const [gpus, tools] = await Promise.all([nvidiaGpus(env), findCudaTools(env)]);
   return cudaBuildOffer({ ...facts, gpus, ...(tools ? { tools } : {}) });
+}
+
+/** The offer as the CLI prints it and the extension shows it: one made is recorded, so it is made once. */
+export async function offerOnce(backends: BackendMemory): Promise<Offer> {
+  const memory = cudaBuildMemoryBeside(backends);
+  const offer = await offerHere(backends, memory);
+  if (offer.offer) memory.update({ offeredAt: new Date().toISOString() });
+  return offer;
 }
 
 /** A build that cannot start here, with what is missing (a usage error, not a failure). */
@@ -295,17 +321,14 @@ export class BuildRefused extends Error {
  * not made again, and CUDA is probed afresh by the next question).
  */
 export async function buildHere(backends: BackendMemory, storeDir: string, hooks: Pick<BuildOptions, "onProgress" | "onLine" | "signal"> = {}): Promise<BuildResult> {
-  if (process.platform === "darwin") throw new BuildRefused("there is no CUDA on macOS: the Metal backend is used");
-  const gpus = await nvidiaGpus();
-  if (!gpus.length) throw new BuildRefused("no NVIDIA GPU was found (nvidia-smi -L lists none): a CUDA build would have nothing to run on");
-  const tools = await findCudaTools();
-  if (!tools) throw new BuildRefused("no CUDA toolkit was found (nvcc on PATH, $CUDACXX, $CUDA_PATH or /usr/local/cuda): install it to build the CUDA backend");
-  if (tools.missing.length) throw new BuildRefused(`building the CUDA backend needs ${tools.missing.join(", ")} on PATH`);
+  const [gpus, tools] = await Promise.all([nvidiaGpus(), findCudaTools()]);
+  const missing = missingForBuild(process.platform, gpus, tools);
+  if (missing) throw new BuildRefused(missing);
   const store = new BuildStore(storeDir);
   const memory = cudaBuildMemoryBeside(backends);
-  hooks.onProgress?.({ message: `building for ${gpus[0]} with CUDA ${tools.version ?? "(version unknown)"} (${tools.nvcc})` });
+  hooks.onProgress?.({ message: `building for ${gpus[0]} with CUDA ${tools!.version ?? "(version unknown)"} (${tools!.nvcc})` });
   try {
-    const built = await buildCudaBackend({ store, tools, ...hooks });
+    const built = await buildCudaBackend({ store, tools: tools!, ...hooks });
     memory.update({ answer: "build", built: { nlcVersion: store.version, at: new Date().toISOString(), seconds: built.seconds } });
     backends.forget("cuda");
     return { seconds: built.seconds, dir: store.dir };
