@@ -18,7 +18,7 @@ export class EngineService {
   /** Runs and re-answers go one after another; `latest` names the one the user wants now. */
   private chain: Promise<void> = Promise.resolve();
   private latest?: string;
-  /** Plans being made, so that a cancel reaches them. */
+  /** Plans being made and CUDA builds running, so that a cancel reaches them. */
   private readonly planning = new Map<string, AbortController>();
 
   constructor(private readonly send: (message: FromEngine) => void, private readonly backends: BackendMemory = defaultBackendMemory()) {
