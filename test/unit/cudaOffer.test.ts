@@ -14,7 +14,7 @@ after(() => dir.dispose());
 
 const failed = { ok: false, reason: "CUDA error: the provided PTX was compiled with an unsupported toolchain", at: "2026-12-01T00:00:00Z" };
 const qualifies: OfferFacts = {
-  platform: "linux", cuda: failed, gpus: ["NVIDIA H200"], tools: { nvcc: "/usr/local/cuda/bin/nvcc", version: "13.0", missing: [] }, state: {}, nlcVersion: "3.21.1",
+  platform: "linux", cuda: failed, gpus: ["NVIDIA H200"], tools: { nvcc: "/usr/local/cuda/bin/nvcc", version: "13.0", missing: [] }, state: {}, nlcVersion: "3.21.1", runsOn: "Vulkan",
 };
 
 test("the build is offered where CUDA failed, an NVIDIA GPU and the toolkit are here, and it was never offered", () => {
@@ -24,6 +24,9 @@ test("the build is offered where CUDA failed, an NVIDIA GPU and the toolkit are 
   const absent = cudaBuildOffer({ ...qualifies, cuda: { ok: false, unavailable: true, reason: "NoBinaryFound", at: "x" } });
   assert.ok(absent.offer);
   assert.match(absent.message, /no CUDA build of the engine is installed/);
+  const onCpu = cudaBuildOffer({ ...qualifies, runsOn: "the CPU" });
+  assert.ok(onCpu.offer);
+  assert.match(onCpu.message, /^NVIDIA H200 runs on the CPU: /, "where Vulkan did not run either");
 });
 
 test("each missing condition withholds the offer and says which", () => {

@@ -33,6 +33,8 @@ export interface OfferFacts {
   tools?: CudaTools;
   state: CudaBuildState;
   nlcVersion: string;
+  /** What questions run on instead: "Vulkan", or "the CPU" where Vulkan did not run either. */
+  runsOn: string;
 }
 
 /**
@@ -48,7 +50,7 @@ export function missingForBuild(platform: NodeJS.Platform, gpus: string[], tools
 }
 
 /** Why not to offer, from what is already known (CUDA's verdict, the offer's history), without looking at the machine. */
-function settledAgainst(f: Omit<OfferFacts, "gpus" | "tools">): string | undefined {
+function settledAgainst(f: Omit<OfferFacts, "gpus" | "tools" | "runsOn">): string | undefined {
   if (!f.cuda) return "CUDA has not been tried on this machine yet";
   if (f.cuda.ok) return "CUDA already runs here";
   if (f.state.built?.nlcVersion === f.nlcVersion) return "the CUDA backend was built here and did not run (see the backend's verdict)";
@@ -69,7 +71,7 @@ export function cudaBuildOffer(f: OfferFacts): Offer {
   const now = cuda.unavailable ? "no CUDA build of the engine is installed" : `the CUDA build failed here (${cuda.reason ?? "no reason given"})`;
   return {
     offer: true,
-    message: `${f.gpus[0]} runs on Vulkan: ${now}. The CUDA toolkit${tools.version ? ` ${tools.version}` : ""} is installed, so the CUDA backend can be built from source for this machine, once (several minutes).`,
+    message: `${f.gpus[0]} runs on ${f.runsOn}: ${now}. The CUDA toolkit${tools.version ? ` ${tools.version}` : ""} is installed, so the CUDA backend can be built from source for this machine, once (several minutes).`,
   };
 }
 
@@ -299,7 +301,8 @@ export async function offerHere(backends: BackendMemory, memory: CudaBuildMemory
   const settled = settledAgainst(facts);
   if (settled) return { offer: false, why: settled };
   const [gpus, tools] = await Promise.all([nvidiaGpus(env), findCudaTools(env)]);
-  return cudaBuildOffer({ ...facts, gpus, ...(tools ? { tools } : {}) });
+  const runsOn = backends.get("vulkan")?.ok ? "Vulkan" : "the CPU";
+  return cudaBuildOffer({ ...facts, gpus, runsOn, ...(tools ? { tools } : {}) });
 }
 
 /** The offer as the CLI prints it and the extension shows it: one made is recorded, so it is made once. */
