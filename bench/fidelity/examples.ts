@@ -8,15 +8,19 @@ import { packFiles, type Segment } from "../../src/core/pack/packer";
 import type { Token, WimEngine } from "../../src/core/wim/engine";
 import * as prompts from "../../src/core/wim/prompts";
 import { rng } from "../../test/support/testModel";
-import { constantsIn, goldAnswer, goldMargins, makeTask, oneHop, type Placed, type Task } from "./task";
+import { constantsIn, functionsIn, goldAnswer, goldMargins, makeTask, oneHop, returnQuestion, type Placed, type Task } from "./task";
 
 export type TextSide = Pick<WimEngine, "tokenizeText" | "chatParts" | "detokenize" | "isEndOfGeneration">;
 
 /** Per token: id, position, branch (0 the trunk), whether it is learned and how much. */
 export interface Example { tokens: number[]; positions: number[]; branches: number[]; weights: number[]; isolated: number[] }
 
-/** What loss each token carries: none, the codebase's own text (a little), a reply (fully). */
-export const WEIGHT = { none: 0, code: 1, reply: 2 } as const;
+/**
+ * What loss each token carries: none, the codebase's own text (a little), a reply (fully), and the
+ * reply's looked-up part, a value or a line number (fully or more, and scored on its own: it is
+ * the part a reader that only learned the replies' form gets wrong).
+ */
+export const WEIGHT = { none: 0, code: 1, reply: 2, lookup: 3 } as const;
 
 export function packTask(text: TextSide, task: Task, segmentTokens: number): { segments: Segment[]; placed: Placed[] } {
   const files = task.files.map((f) => ({ ...f, bytes: Buffer.byteLength(f.text) }));
@@ -47,7 +51,7 @@ class Builder {
   }
 }
 
-/** `extraQuestions`: plain one-hop questions about other constants (default EXTRA_QUESTIONS). */
+/** `extraQuestions`: plain questions about other constants and functions (default EXTRA_QUESTIONS). */
 export interface ExampleOptions { seed: number; chars: number; segmentTokens: number; extraQuestions?: number }
 
 /**
@@ -55,18 +59,18 @@ export interface ExampleOptions { seed: number; chars: number; segmentTokens: nu
  * draw is squared): a short codebase carries as many questions as a long one in far fewer tokens,
  * and looking things up is learned there first. Segments of 256 to 1,024 tokens.
  */
-export function trainingDraw(seed: number, maxChars = 9000): { chars: number; segmentTokens: number } {
+export function trainingDraw(seed: number, maxChars = 9000, minChars = 600): { chars: number; segmentTokens: number } {
   const x = ((seed * 2654435761) >>> 0) / 2 ** 32;
   const y = ((seed * 2246822519 + 7) >>> 0) / 2 ** 32;
-  return { chars: Math.round(600 + x * x * (maxChars - 600)), segmentTokens: [256, 512, 768, 1024][Math.floor(y * 4)]! };
+  return { chars: Math.round(minChars + x * x * (maxChars - minChars)), segmentTokens: [256, 512, 768, 1024][Math.floor(y * 4)]! };
 }
 /** The median of the training draw (2,700 characters, about 1.5k tokens): "1x the training length" for the benchmark. */
 export const TRAINING_CHARS = 2700;
 /**
- * One-hop questions about other constants of the same codebase, answered plainly: the answer's
- * value and path:line are the few tokens that teach looking things up, and a question branch costs
- * tens of tokens beside a codebase of thousands (measured: 1,700 steps without them learned the
- * answers' shape with made-up values).
+ * Questions about other constants and functions of the same codebase, answered plainly: the
+ * answer's value and path:line are the few tokens that teach looking things up, and a question
+ * branch costs tens of tokens beside a codebase of thousands (measured: 1,700 steps without them
+ * learned the answers' shape with made-up values).
  */
 const EXTRA_QUESTIONS = 12;
 
@@ -95,25 +99,53 @@ export function buildExample(text: TextSide, o: ExampleOptions): { example: Exam
     b.trunk([...segments[k]!.tokenIds!], WEIGHT.code);
     const note = gold[k];
     const reply = fused ? (note ? `yes: ${note}` : "no") : (note ?? "Nothing relevant.");
-    b.branch([{ tokens: extract, weight: WEIGHT.none }, { tokens: [...tok(reply), im_end], weight: WEIGHT.reply }]);
+    b.branch([{ tokens: extract, weight: WEIGHT.none }, ...replyParts(text, reply, im_end)]);
     if (!fused && (note || r() < 0.3)) {
       b.branch([{ tokens: [...classifier.prefix, ...tok(prompts.classifierHead(task.question)), ...tok(reply), ...classifierTail], weight: WEIGHT.none },
-        { tokens: [...tok(note ? "yes" : "no"), im_end], weight: WEIGHT.reply }], true);
+        ...replyParts(text, note ? "yes" : "no", im_end)], true);
     }
   }
   const notes = gold.flatMap((n, k) => (n ? [{ segment: k, text: n }] : []));
-  const answer = [...tok(goldAnswer(task, r)), im_end];
-  b.branch([{ tokens: [...tok(prompts.answerPrompt(notes, task.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: answer, weight: WEIGHT.reply }]);
+  const answer = replyParts(text, goldAnswer(task), im_end);
+  b.branch([{ tokens: [...tok(prompts.answerPrompt(notes, task.question)), ...reader.suffix], weight: WEIGHT.none }, ...answer]);
   // Plain reading (no notes) only where the trunk holds the whole codebase, as a plain run would.
   if (!laterWindow) {
-    b.branch([{ tokens: [...tok(prompts.answerPrompt([], task.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: answer, weight: WEIGHT.reply }]);
-    const others = constantsIn(task.files).filter((c) => c.fact.text !== task.definition.text);
+    b.branch([{ tokens: [...tok(prompts.answerPrompt([], task.question)), ...reader.suffix], weight: WEIGHT.none }, ...answer]);
+    const constants = constantsIn(task.files);
+    const others = [
+      ...constants.filter((c) => c.fact.text !== task.definition.text).map((c) => () => oneHop(r, c)),
+      ...functionsIn(task.files).filter((f) => f.fact.text !== task.via?.text).map((f) => () => returnQuestion(r, f, constants)),
+    ];
     for (let i = 0; i < (o.extraQuestions ?? EXTRA_QUESTIONS) && others.length; i++) {
-      const qa = oneHop(r, others.splice(Math.floor(r() * others.length), 1)[0]!);
-      b.branch([{ tokens: [...tok(prompts.answerPrompt([], qa.question)), ...reader.suffix], weight: WEIGHT.none }, { tokens: [...tok(qa.answer), im_end], weight: WEIGHT.reply }]);
+      const qa = others.splice(Math.floor(r() * others.length), 1)[0]!();
+      b.branch([{ tokens: [...tok(prompts.answerPrompt([], qa.question)), ...reader.suffix], weight: WEIGHT.none }, ...replyParts(text, qa.answer, im_end)]);
     }
   }
   return { example: b.ex, task };
+}
+
+/**
+ * A reply's tokens, ended, with the looked-up parts (a value after " = ", a cited line number)
+ * weighted as lookups. A token is a lookup when any of its characters falls in such a part.
+ */
+export function replyParts(text: TextSide, reply: string, end: Token): { tokens: Token[]; weight: number }[] {
+  const spans: [number, number][] = [];
+  for (const m of reply.matchAll(/ = ("[^"]*"|[^ ;()]+)|:(\d+)\)/g)) {
+    const s = m.index + m[0].indexOf(m[1] ?? m[2]!);
+    spans.push([s, s + (m[1] ?? m[2]!).length]);
+  }
+  const tokens = text.tokenizeText(reply);
+  const parts: { tokens: Token[]; weight: number }[] = [];
+  let before = 0;
+  tokens.forEach((t, i) => {
+    const after = text.detokenize(tokens.slice(0, i + 1)).length;
+    const weight = spans.some(([s, e]) => s < after && e > before) ? WEIGHT.lookup : WEIGHT.reply;
+    if (parts.at(-1)?.weight === weight) parts.at(-1)!.tokens.push(t);
+    else parts.push({ tokens: [t], weight });
+    before = after;
+  });
+  parts.push({ tokens: [end], weight: WEIGHT.reply });
+  return parts;
 }
 
 /** The chat template's end of turn, which ends a reply: the suffix closes the user's turn with it. */

@@ -7,7 +7,13 @@
 import { rng } from "../../test/support/testModel";
 
 export interface CodeFile { path: string; text: string }
-export interface Fact { path: string; line: number; text: string }
+/**
+ * A line that answers something: where it is, its text, and what it says in the answers' own
+ * words ("NAME = VALUE", "f returns NAME"). Notes and answers open with that claim and cite after
+ * it: a reader that has just copied the question's name can continue by looking up what follows
+ * that name in the code, where "It is VALUE (path:line)" made it produce the value before any name.
+ */
+export interface Fact { path: string; line: number; text: string; claim: string }
 
 export interface Task {
   files: CodeFile[];
@@ -154,9 +160,9 @@ export function makeTask(o: TaskOptions): Task {
     files.push({ path, text });
     chars += text.length;
     const c = at.get(constant);
-    if (c !== undefined) definition = { path, line: c, text: lines[c - 1]!.trim() };
+    if (c !== undefined) definition = { path, line: c, text: lines[c - 1]!.trim(), claim: `${constant} = ${v}` };
     const f = at.get(fn);
-    if (f !== undefined) via = { path, line: f, text: lines[f - 1]!.trim() };
+    if (f !== undefined) via = { path, line: f, text: lines[f - 1]!.trim(), claim: `${fn} returns ${constant}` };
   }
   files.sort((a, b) => (a.path < b.path ? -1 : 1));
   const question = hops === 1 ? pick(r, ONE_HOP)(constant) : pick(r, TWO_HOP)(fn);
@@ -182,32 +188,62 @@ export function goldMargins(task: Task, placed: readonly Placed[], segments: num
   return out;
 }
 
+export interface Constant { fact: Fact; name: string; value: string }
+export interface Returner { fact: Fact; name: string; returns: string }
+
 /** Every constant a codebase defines, with its value: more one-hop questions about the same codebase. */
-export function constantsIn(files: readonly CodeFile[]): { fact: Fact; name: string; value: string }[] {
-  const out: { fact: Fact; name: string; value: string }[] = [];
+export function constantsIn(files: readonly CodeFile[]): Constant[] {
+  const out: Constant[] = [];
   for (const f of files) {
     f.text.split("\n").forEach((line, i) => {
       const m = /^(?:export const )?([A-Z][A-Z0-9_]+) = (.+?);?$/.exec(line);
-      if (m) out.push({ fact: { path: f.path, line: i + 1, text: line.trim() }, name: m[1]!, value: m[2]! });
+      if (m) out.push({ fact: { path: f.path, line: i + 1, text: line.trim(), claim: `${m[1]} = ${m[2]}` }, name: m[1]!, value: m[2]! });
     });
   }
   return out;
 }
 
-/** A one-hop question about `name`, and its answer, in the varied wordings the main task uses. */
-export function oneHop(r: Rand, c: { fact: Fact; name: string; value: string }): { question: string; answer: string } {
-  const cite = `${c.fact.path}:${c.fact.line}`;
-  return { question: pick(r, ONE_HOP)(c.name), answer: pick(r, [`${c.name} is ${c.value} (${cite}).`, `${c.value}, defined at ${cite}.`, `It is ${c.value} (${cite}).`]) };
+/** Every function and its return line: "what does f return?" about any of them (the first hop alone, or both). */
+export function functionsIn(files: readonly CodeFile[]): Returner[] {
+  const out: Returner[] = [];
+  for (const f of files) {
+    let current: string | undefined;
+    f.text.split("\n").forEach((line, i) => {
+      const head = /^(?:export function|def) ([A-Za-z0-9_]+)\(/.exec(line);
+      if (head) current = head[1];
+      const ret = /^\s+return (.+?);?$/.exec(line);
+      if (ret && current) {
+        out.push({ fact: { path: f.path, line: i + 1, text: line.trim(), claim: `${current} returns ${ret[1]}` }, name: current, returns: ret[1]! });
+        current = undefined;
+      }
+    });
+  }
+  return out;
+}
+
+const cite = (f: Fact): string => `${f.path}:${f.line}`;
+
+/** A one-hop question about `c`, in the varied wordings the main task uses, and its answer. */
+export function oneHop(r: Rand, c: Constant): { question: string; answer: string } {
+  return { question: pick(r, ONE_HOP)(c.name), answer: `${noteFor(c.fact)}.` };
+}
+
+/**
+ * "What does f return?" and its answer: the return line, then, where it returns a constant the
+ * codebase defines, that constant's definition (the second hop).
+ */
+export function returnQuestion(r: Rand, f: Returner, constants: readonly Constant[]): { question: string; answer: string } {
+  const next = constants.find((c) => c.name === f.returns);
+  return { question: pick(r, TWO_HOP)(f.name), answer: `${noteFor(f.fact)}${next ? `; ${noteFor(next.fact)}` : ""}.` };
 }
 
 export function noteFor(f: Fact): string {
-  return `${f.path}:${f.line} \`${f.text}\``;
+  return `${f.claim} (${cite(f)})`;
 }
 
-/** The answer a reader should give, in one of a few wordings. */
-export function goldAnswer(task: Task, r: Rand = Math.random): string {
-  const cite = `${task.at.path}:${task.at.line}`;
-  if (task.hops === 1) return oneHop(r, { fact: task.definition, name: task.definition.text.match(/([A-Z][A-Z0-9_]+)/)![1]!, value: task.value }).answer;
-  const name = task.via!.text.match(/return ([A-Z][A-Z0-9_]+)/)![1];
-  return pick(r, [`It returns ${name}, which is ${task.value} (${cite}).`, `${task.value}: it returns ${name}, defined at ${cite}.`]);
+/** The answer a reader should give: the claims that lead to the value, each with its place. */
+export function goldAnswer(task: Task): string {
+  const constants = constantsIn(task.files);
+  if (task.hops === 1) return oneHop(() => 0, constants.find((c) => c.fact.text === task.definition.text)!).answer;
+  return returnQuestion(() => 0, functionsIn(task.files).find((f) => f.fact.path === task.via!.path && f.fact.line === task.via!.line)!, constants).answer;
 }

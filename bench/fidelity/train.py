@@ -38,6 +38,9 @@ p.add_argument("--vocab", type=int, default=4096)
 p.add_argument("--lr", type=float, default=2e-3)
 p.add_argument("--batch-tokens", type=int, default=65536)
 p.add_argument("--code-weight", type=float, default=0.1)
+p.add_argument("--lookup-weight", type=float, default=2.0)
+p.add_argument("--curriculum", type=float, default=0.0, help="the share of the run over which longer codebases are let in")
+p.add_argument("--start-trunk", type=int, default=1200, help="the longest codebase (trunk tokens) read at the start of the curriculum")
 p.add_argument("--eval-every", type=float, default=30.0, help="seconds between validation reports")
 p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
 p.add_argument("--init", help="a directory with an earlier run's weights.f16 + weights.json to continue from")
@@ -58,7 +61,7 @@ def log(**row):
 
 
 # ---- data ----
-examples = []  # (arrays, start, length)
+examples = []  # (arrays, start, length, trunk length)
 for meta in sorted(glob.glob(os.path.join(args.data, "part-*.json"))):
     base = meta[: -len(".json")]
     lengths = json.load(open(meta))["lengths"]
@@ -70,8 +73,9 @@ for meta in sorted(glob.glob(os.path.join(args.data, "part-*.json"))):
         "isolated": np.fromfile(base + ".isolated.u8", dtype=np.uint8),
     }
     start = 0
-    for n in lengths:
-        examples.append((arrays, start, n))
+    trunk = np.add.reduceat((arrays["branches"] == 0).astype(np.int64), np.cumsum([0] + lengths[:-1])) if lengths else []
+    for n, t in zip(lengths, trunk):
+        examples.append((arrays, start, n, int(t)))
         start += n
     assert start == len(arrays["tokens"]), f"{base}: lengths do not add up"
 order = rand.permutation(len(examples))
@@ -103,7 +107,7 @@ def tensors(batch):
     out = {k: np.zeros((len(batch), L), dtype=np.int64) for k in ("tokens", "positions", "branches", "weights", "isolated")}
     out["branches"][:] = PAD_BRANCH
     out["isolated"][:] = 1
-    for r, (arrays, s, n) in enumerate(batch):
+    for r, (arrays, s, n, _) in enumerate(batch):
         for k in out:
             out[k][r, :n] = arrays[k][s : s + n]
     return {k: torch.from_numpy(v).to(dev, non_blocking=True) for k, v in out.items()}
@@ -204,11 +208,13 @@ def loss_of(model, t):
     # Token i predicts token i+1 where both are on one branch (a branch's first token follows the trunk elsewhere).
     same = t["branches"][:, 1:] == t["branches"][:, :-1]
     w_class = t["weights"][:, 1:]
-    w = torch.where(w_class == 2, 1.0, torch.where(w_class == 1, args.code_weight, 0.0)) * same
+    w = torch.where(w_class == 3, args.lookup_weight, torch.where(w_class == 2, 1.0, torch.where(w_class == 1, args.code_weight, 0.0))) * same
     ce = F.cross_entropy(logits[:, :-1].float().reshape(-1, args.vocab), t["tokens"][:, 1:].reshape(-1), reduction="none").view_as(w)
-    reply = (w_class == 2) & same
-    right = (logits[:, :-1].argmax(-1) == t["tokens"][:, 1:]) & reply
-    return (ce * w).sum() / w.sum().clamp(min=1e-6), ce[reply].sum().item(), int(reply.sum().item()), int(right.sum().item())
+    reply = (w_class >= 2) & same
+    lookup = (w_class == 3) & same
+    right = logits[:, :-1].argmax(-1) == t["tokens"][:, 1:]
+    counts = (ce[reply].sum().item(), int(reply.sum().item()), int((right & reply).sum().item()), int(lookup.sum().item()), int((right & lookup).sum().item()))
+    return (ce * w).sum() / w.sum().clamp(min=1e-6), counts
 
 
 model = Model().to(dev)
@@ -220,14 +226,16 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": othe
 
 
 def evaluate():
+    """Over the validation replies: cross-entropy, token accuracy, and the accuracy of their looked-up tokens alone."""
     model.eval()
-    ce_sum = n = right = 0
+    total = np.zeros(5)
     with torch.no_grad():
         for b in batches(valid, False):
-            _, c, k, r = loss_of(model, tensors(b))
-            ce_sum, n, right = ce_sum + c, n + k, right + r
+            _, counts = loss_of(model, tensors(b))
+            total += counts
     model.train()
-    return ce_sum / max(n, 1), right / max(n, 1)
+    ce_sum, n, right, lookups, lookups_right = total
+    return {"valid_reply_ce": round(ce_sum / max(n, 1), 4), "valid_reply_token_acc": round(right / max(n, 1), 4), "valid_lookup_acc": round(lookups_right / max(lookups, 1), 4)}
 
 
 GGUF_NAMES = {"embed.weight": "token_embd.weight", "norm.weight": "output_norm.weight"}
@@ -256,7 +264,7 @@ def load(directory):
 
 def probe():
     """Greedy tokens after a validation prefix, in float32: writeWeights.ts --check asks llama.cpp for the same."""
-    arrays, s, n = valid[0]
+    arrays, s, n, _ = valid[0]
     prefix = [int(t) for t in arrays["tokens"][s : s + min(n, 300)][arrays["branches"][s : s + min(n, 300)] == 0]]
     tokens = list(prefix)
     kept = {k: v.clone() for k, v in model.state_dict().items()}
@@ -300,17 +308,31 @@ last_eval = started
 step = seen = 0
 warmup = 200
 done = False
+def eligible(frac):
+    """The training examples the curriculum lets in at this point of the run."""
+    if args.curriculum <= 0 or frac >= args.curriculum:
+        return train
+    longest = max(e[3] for e in train)
+    limit = args.start_trunk + (longest - args.start_trunk) * frac / args.curriculum
+    return [e for e in train if e[3] <= limit] or train
+
+
 while not done:
-    for b in batches(train, True):
+    frac = (time.time() - started) / budget if budget else 1
+    pool = eligible(frac)
+    pool_at = time.time()
+    for b in batches(pool, True):
         frac = (time.time() - started) / budget if budget else 1
         if frac >= 1 or (args.max_steps and step >= args.max_steps):
             done = True
             break
+        if pool is not train and time.time() - pool_at > 15:
+            break  # let the curriculum's next, longer codebases in
         lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
         t = tensors(b)
-        loss, _, _, _ = loss_of(model, t)
+        loss, _ = loss_of(model, t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -319,11 +341,9 @@ while not done:
         seen += int(sum(e[2] for e in b))
         if time.time() - last_eval >= args.eval_every:
             last_eval = time.time()
-            vce, vacc = evaluate()
             el = time.time() - started
-            log(event="eval", step=step, seconds=round(el, 1), tokens=seen, tokens_per_s=round(seen / el), loss=round(loss.item(), 4), lr=lr, valid_reply_ce=round(vce, 4), valid_reply_token_acc=round(vacc, 4))
+            log(event="eval", step=step, seconds=round(el, 1), tokens=seen, tokens_per_s=round(seen / el), loss=round(loss.item(), 4), lr=lr, pool=len(pool), **evaluate())
             save()
-vce, vacc = evaluate()
 el = time.time() - started
-log(event="done", step=step, seconds=round(el, 1), tokens=seen, tokens_per_s=round(seen / max(el, 1e-6)), valid_reply_ce=round(vce, 4), valid_reply_token_acc=round(vacc, 4))
+log(event="done", step=step, seconds=round(el, 1), tokens=seen, tokens_per_s=round(seen / max(el, 1e-6)), **evaluate())
 save()

@@ -72,7 +72,7 @@ test("a training example is a tree: the trunk in order, branches from where they
     const start = new Map<number, { index: number; position: number; trunkBefore: number }>();
     for (let i = 0; i < n; i++) {
       const b = e.branches[i]!;
-      if (b === 0) { assert.equal(e.positions[i], trunk++); assert.equal(e.isolated[i], 0); assert.notEqual(e.weights[i], WEIGHT.reply); continue; }
+      if (b === 0) { assert.equal(e.positions[i], trunk++); assert.equal(e.isolated[i], 0); assert.ok(e.weights[i]! < WEIGHT.reply); continue; }
       if (!start.has(b)) start.set(b, { index: i, position: e.positions[i]!, trunkBefore: trunk });
       const s = start.get(b)!;
       assert.equal(e.positions[i], s.position + (i - s.index), "a branch's positions run on");
@@ -81,7 +81,7 @@ test("a training example is a tree: the trunk in order, branches from where they
     for (const [b, s] of start) {
       assert.equal(s.position, e.isolated[s.index] ? 0 : s.trunkBefore, `branch ${b} starts where it leaves the trunk`);
       const idx = e.branches.flatMap((x, i) => (x === b ? [i] : []));
-      const reply = idx.filter((i) => e.weights[i] === WEIGHT.reply);
+      const reply = idx.filter((i) => e.weights[i]! >= WEIGHT.reply);
       assert.ok(reply.length > 0 && reply.at(-1) === idx.at(-1), "a branch ends with its reply");
       assert.ok(engine.isEndOfGeneration(e.tokens[idx.at(-1)!]!), "a reply ends with end of turn");
     }
