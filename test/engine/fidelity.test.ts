@@ -4,8 +4,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildExample, packTask, WEIGHT } from "../../bench/fidelity/examples";
-import { goldMargins, makeTask, type Task } from "../../bench/fidelity/task";
+import { buildExample, packTask, replyParts, WEIGHT } from "../../bench/fidelity/examples";
+import { functionsIn, goldAnswer, goldMargins, makeTask, type Task } from "../../bench/fidelity/task";
 import { readWeights } from "../../bench/fidelity/writeWeights";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir } from "../support/fixtures";
@@ -61,6 +61,27 @@ test("gold margins: the definition's segment (1 hop); the function's, and the co
     checked++;
   }
   assert.ok(checked >= 20);
+});
+
+test("answers open with the claim and cite after it; the value and the cited lines are the lookups", () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const task = makeTask({ seed, chars: 3000, hops: seed % 2 ? 1 : 2 });
+    const answer = goldAnswer(task);
+    const name = task.definition.text.match(/([A-Z][A-Z0-9_]+) =/)![1]!;
+    assert.ok(answer.includes(`${name} = ${task.value} (${task.at.path}:${task.at.line})`), answer);
+    if (task.hops === 2) {
+      const fn = functionsIn(task.files).find((f) => f.fact.path === task.via!.path && f.fact.line === task.via!.line);
+      assert.equal(fn?.returns, name, "the function found is the one that returns the constant");
+      assert.ok(answer.startsWith(`${fn!.name} returns ${name} (${task.via!.path}:${task.via!.line}); `), answer);
+    }
+    const parts = replyParts(engine, answer, 4);
+    const lookups = parts.filter((p) => p.weight === WEIGHT.lookup).map((p) => engine.detokenize(p.tokens).trim());
+    const unquoted = task.value.replace(/^"|"$/g, "");
+    assert.ok(lookups.some((l) => l.includes(unquoted)), `the value is a lookup: ${JSON.stringify(lookups)}`);
+    assert.ok(lookups.includes(String(task.at.line)), `the cited line is a lookup: ${JSON.stringify(lookups)}`);
+    assert.ok(!lookups.some((l) => l.includes(name)), "the name, copied from the question, is not");
+    assert.deepEqual(parts.flatMap((p) => p.tokens).slice(0, -1), engine.tokenizeText(answer), "the reply's tokens are the answer's, in order");
+  }
 });
 
 test("a training example is a tree: the trunk in order, branches from where they leave it, replies learned and ended", () => {
