@@ -225,7 +225,7 @@ const cite = (f: Fact): string => `${f.path}:${f.line}`;
 
 /** A one-hop question about `c`, in the varied wordings the main task uses, and its answer. */
 export function oneHop(r: Rand, c: Constant): { question: string; answer: string } {
-  return { question: pick(r, ONE_HOP)(c.name), answer: `${noteFor(c.fact)}.` };
+  return { question: pick(r, ONE_HOP)(c.name), answer: answerOf([c.fact]) };
 }
 
 /**
@@ -234,16 +234,19 @@ export function oneHop(r: Rand, c: Constant): { question: string; answer: string
  */
 export function returnQuestion(r: Rand, f: Returner, constants: readonly Constant[]): { question: string; answer: string } {
   const next = constants.find((c) => c.name === f.returns);
-  return { question: pick(r, TWO_HOP)(f.name), answer: `${noteFor(f.fact)}${next ? `; ${noteFor(next.fact)}` : ""}.` };
+  return { question: pick(r, TWO_HOP)(f.name), answer: answerOf(next ? [f.fact, next.fact] : [f.fact]) };
 }
 
 export function noteFor(f: Fact): string {
   return `${f.claim} (${cite(f)})`;
 }
 
-/** The answer a reader should give: the claims that lead to the value, each with its place. */
+/** An answer: the claims that lead to the value, each with its place. */
+function answerOf(facts: readonly Fact[]): string {
+  return `${facts.map(noteFor).join("; ")}.`;
+}
+
+/** The answer a reader should give to the task's own question. */
 export function goldAnswer(task: Task): string {
-  const constants = constantsIn(task.files);
-  if (task.hops === 1) return oneHop(() => 0, constants.find((c) => c.fact.text === task.definition.text)!).answer;
-  return returnQuestion(() => 0, functionsIn(task.files).find((f) => f.fact.path === task.via!.path && f.fact.line === task.via!.line)!, constants).answer;
+  return answerOf(task.via ? [task.via, task.definition] : [task.definition]);
 }
