@@ -8,7 +8,7 @@ import { packFiles, type Segment } from "../../src/core/pack/packer";
 import type { Token, WimEngine } from "../../src/core/wim/engine";
 import * as prompts from "../../src/core/wim/prompts";
 import { rng } from "../../test/support/testModel";
-import { constantsIn, functionsIn, goldAnswer, goldMargins, makeTask, oneHop, returnQuestion, type Placed, type Task } from "./task";
+import { constantsIn, functionsIn, goldAnswer, goldMargins, makeTask, oneHop, returnQuestion, type Asked, type Placed, type Task } from "./task";
 
 export type TextSide = Pick<WimEngine, "tokenizeText" | "chatParts" | "detokenize" | "isEndOfGeneration">;
 
@@ -16,18 +16,25 @@ export type TextSide = Pick<WimEngine, "tokenizeText" | "chatParts" | "detokeniz
 export interface Example { tokens: number[]; positions: number[]; branches: number[]; weights: number[]; isolated: number[] }
 
 /**
- * What loss each token carries: none, the codebase's own text (a little), a reply (fully), and the
+ * What loss each token carries: none, the codebase's own text (a little), a reply (fully), the
  * reply's looked-up part, a value or a line number (fully or more, and scored on its own: it is
- * the part a reader that only learned the replies' form gets wrong).
+ * the part a reader that only learned the replies' form gets wrong), and a margin's verdict, yes
+ * or no (weighted like a lookup and scored apart, yes from no: a reader that always says no is
+ * right about most segments and useless).
  */
-export const WEIGHT = { none: 0, code: 1, reply: 2, lookup: 3 } as const;
+export const WEIGHT = { none: 0, code: 1, reply: 2, lookup: 3, verdictYes: 4, verdictNo: 5 } as const;
 
 export function packTask(text: TextSide, task: Task, segmentTokens: number): { segments: Segment[]; placed: Placed[] } {
   const files = task.files.map((f) => ({ ...f, bytes: Buffer.byteLength(f.text) }));
   const { segments } = packFiles(files, { segmentTokens, countTokens: (t) => text.tokenizeText(t).length, tokenize: (t) => Int32Array.from(text.tokenizeText(t)) });
-  const facts = [task.definition, ...(task.via ? [task.via] : [])];
-  const placed = facts.map((fact) => ({ fact, segment: segments.findIndex((s) => s.sources.some((p) => p.path === fact.path && p.startLine <= fact.line && fact.line <= p.endLine)) }));
-  return { segments, placed };
+  return { segments, placed: place(segments, task) };
+}
+
+/** The segment holding each line that answers `asked`. */
+export function place(segments: readonly Segment[], asked: Asked): Placed[] {
+  return [asked.definition, ...(asked.via ? [asked.via] : [])].map((fact) => ({
+    fact, segment: segments.findIndex((s) => s.sources.some((p) => p.path === fact.path && p.startLine <= fact.line && fact.line <= p.endLine)),
+  }));
 }
 
 class Builder {
@@ -51,8 +58,11 @@ class Builder {
   }
 }
 
-/** `extraQuestions`: plain questions about other constants and functions (default EXTRA_QUESTIONS). */
-export interface ExampleOptions { seed: number; chars: number; segmentTokens: number; extraQuestions?: number }
+/**
+ * `extraQuestions`: plain questions about other constants and functions (default EXTRA_QUESTIONS);
+ * `extraMargins`: margins per segment for such questions (default EXTRA_MARGINS).
+ */
+export interface ExampleOptions { seed: number; chars: number; segmentTokens: number; extraQuestions?: number; extraMargins?: number }
 
 /**
  * Training codebases: 600 to 9,000 characters (about 0.3k to 5k tokens), most of them short (the
@@ -73,6 +83,13 @@ export const TRAINING_CHARS = 2700;
  * learned the answers' shape with made-up values).
  */
 const EXTRA_QUESTIONS = 12;
+/**
+ * The task's own question is relevant to one segment or two of a codebase: its margins alone
+ * taught "no" (runs 5-7: the fused "yes" came for 10% of relevant segments or fewer). After each
+ * segment, margins for other questions of the same codebase, one the segment answers where there
+ * is one and one it does not, make yes as common as no for a few hundred tokens a segment.
+ */
+const EXTRA_MARGINS = 2;
 
 /**
  * One training example. Margins are fused or separate at random (each run uses one kind); some
@@ -90,19 +107,35 @@ export function buildExample(text: TextSide, o: ExampleOptions): { example: Exam
   const reader = text.chatParts(prompts.READER_SYSTEM);
   const tok = (s: string): Token[] => text.tokenizeText(s);
   const im_end = endOfTurn(text);
-  const extract = [...tok(fused ? prompts.fusedExtractivePrompt(task.question) : prompts.extractivePrompt(task.question)), ...reader.suffix];
+  const constants = constantsIn(task.files);
+  const others: Asked[] = [
+    ...constants.filter((c) => c.fact.text !== task.definition.text).map((c) => oneHop(r, c)),
+    ...functionsIn(task.files).filter((f) => f.fact.text !== task.via?.text).map((f) => returnQuestion(r, f, constants)),
+  ];
+  const othersGold = others.map((q) => goldMargins(q, place(segments, q), segments.length, windowOf));
   const b = new Builder();
   b.trunk([...reader.prefix, ...tok(prompts.CODEBASE_INTRO)], WEIGHT.none);
   const classifier = text.chatParts(prompts.CLASSIFIER_SYSTEM);
   const classifierTail = [...tok(prompts.CLASSIFIER_TAIL), ...classifier.suffix];
+  const margin = (question: string, note: string | undefined): void => {
+    const extract = [...tok(fused ? prompts.fusedExtractivePrompt(question) : prompts.extractivePrompt(question)), ...reader.suffix];
+    const reply = fused ? (note ? `yes: ${note}` : "no") : (note ?? "Nothing relevant.");
+    b.branch([{ tokens: extract, weight: WEIGHT.none }, ...replyParts(text, reply, im_end, fused)]);
+    if (!fused && (note || r() < 0.3)) {
+      b.branch([{ tokens: [...classifier.prefix, ...tok(prompts.classifierHead(question)), ...tok(reply), ...classifierTail], weight: WEIGHT.none },
+        ...replyParts(text, note ? "yes" : "no", im_end, true)], true);
+    }
+  };
   for (let k = laterWindow; k < segments.length; k++) {
     b.trunk([...segments[k]!.tokenIds!], WEIGHT.code);
-    const note = gold[k];
-    const reply = fused ? (note ? `yes: ${note}` : "no") : (note ?? "Nothing relevant.");
-    b.branch([{ tokens: extract, weight: WEIGHT.none }, ...replyParts(text, reply, im_end)]);
-    if (!fused && (note || r() < 0.3)) {
-      b.branch([{ tokens: [...classifier.prefix, ...tok(prompts.classifierHead(task.question)), ...tok(reply), ...classifierTail], weight: WEIGHT.none },
-        ...replyParts(text, note ? "yes" : "no", im_end)], true);
+    margin(task.question, gold[k]);
+    for (let i = 0; i < (o.extraMargins ?? EXTRA_MARGINS); i++) {
+      const answers = others.flatMap((_, j) => (othersGold[j]![k] ? [j] : []));
+      const rest = others.flatMap((_, j) => (othersGold[j]![k] ? [] : [j]));
+      const from = (i % 2 === 0 && answers.length) || !rest.length ? answers : rest;
+      if (!from.length) break;
+      const j = from[Math.floor(r() * from.length)]!;
+      margin(others[j]!.question, othersGold[j]![k]);
     }
   }
   const notes = gold.flatMap((n, k) => (n ? [{ segment: k, text: n }] : []));
@@ -111,14 +144,10 @@ export function buildExample(text: TextSide, o: ExampleOptions): { example: Exam
   // Plain reading (no notes) only where the trunk holds the whole codebase, as a plain run would.
   if (!laterWindow) {
     b.branch([{ tokens: [...tok(prompts.answerPrompt([], task.question)), ...reader.suffix], weight: WEIGHT.none }, ...answer]);
-    const constants = constantsIn(task.files);
-    const others = [
-      ...constants.filter((c) => c.fact.text !== task.definition.text).map((c) => () => oneHop(r, c)),
-      ...functionsIn(task.files).filter((f) => f.fact.text !== task.via?.text).map((f) => () => returnQuestion(r, f, constants)),
-    ];
-    for (let i = 0; i < (o.extraQuestions ?? EXTRA_QUESTIONS) && others.length; i++) {
-      const qa = others.splice(Math.floor(r() * others.length), 1)[0]!();
-      b.branch([{ tokens: [...tok(prompts.answerPrompt([], qa.question)), ...reader.suffix], weight: WEIGHT.none }, ...replyParts(text, qa.answer, im_end)]);
+    const unasked = [...others];
+    for (let i = 0; i < (o.extraQuestions ?? EXTRA_QUESTIONS) && unasked.length; i++) {
+      const q = unasked.splice(Math.floor(r() * unasked.length), 1)[0]!;
+      b.branch([{ tokens: [...tok(prompts.answerPrompt([], q.question)), ...reader.suffix], weight: WEIGHT.none }, ...replyParts(text, goldAnswer(q), im_end)]);
     }
   }
   return { example: b.ex, task };
@@ -126,20 +155,24 @@ export function buildExample(text: TextSide, o: ExampleOptions): { example: Exam
 
 /**
  * A reply's tokens, ended, with the looked-up parts (a value after " = ", a cited line number)
- * weighted as lookups. A token is a lookup when any of its characters falls in such a part.
+ * weighted as lookups and, where the reply opens with a verdict, that word as a verdict. A token
+ * takes the weight of the part any of its characters falls in.
  */
-export function replyParts(text: TextSide, reply: string, end: Token): { tokens: Token[]; weight: number }[] {
-  const spans: [number, number][] = [];
+export function replyParts(text: TextSide, reply: string, end: Token, verdict = false): { tokens: Token[]; weight: number }[] {
+  const spans: [number, number, number][] = [];
+  const said = verdict ? /^(yes|no)\b/.exec(reply)?.[1] : undefined;
+  if (verdict && !said) throw new Error(`a verdict reply opens with yes or no: ${JSON.stringify(reply)}`);
+  if (said) spans.push([0, said.length, said === "yes" ? WEIGHT.verdictYes : WEIGHT.verdictNo]);
   for (const m of reply.matchAll(/ = ("[^"]*"|[^ ;()]+)|:(\d+)\)/g)) {
     const s = m.index + m[0].indexOf(m[1] ?? m[2]!);
-    spans.push([s, s + (m[1] ?? m[2]!).length]);
+    spans.push([s, s + (m[1] ?? m[2]!).length, WEIGHT.lookup]);
   }
   const tokens = text.tokenizeText(reply);
   const parts: { tokens: Token[]; weight: number }[] = [];
   let before = 0;
   tokens.forEach((t, i) => {
     const after = text.detokenize(tokens.slice(0, i + 1)).length;
-    const weight = spans.some(([s, e]) => s < after && e > before) ? WEIGHT.lookup : WEIGHT.reply;
+    const weight = spans.find(([s, e]) => s < after && e > before)?.[2] ?? WEIGHT.reply;
     if (parts.at(-1)?.weight === weight) parts.at(-1)!.tokens.push(t);
     else parts.push({ tokens: [t], weight });
     before = after;

@@ -1,6 +1,6 @@
 // npm run fidelity:data -- --out DIR --examples N [--seed S] [--workers W] [--max-tokens 8192]
-//   [--min-chars 600] [--max-chars 9000] [--extra-questions 12]   (shorter codebases and more
-//   questions per codebase: more lookups per token trained)
+//   [--min-chars 600] [--max-chars 9000] [--extra-questions 12] [--extra-margins 2]   (shorter
+//   codebases and more questions per codebase: more lookups and verdicts per token trained)
 // Writes training examples (examples.ts) as flat arrays the training script reads with numpy:
 // part-I.tokens.u16, .positions.u16, .branches.u16, .weights.u8, .isolated.u8 and part-I.json
 // (each example's length). Tokenized by llama.cpp itself through the engine, with the vocabulary
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     out: { type: "string" }, examples: { type: "string", default: "1000" }, seed: { type: "string", default: "1" },
     workers: { type: "string", default: "1" }, part: { type: "string" }, "max-tokens": { type: "string", default: "8192" },
     "min-chars": { type: "string", default: "600" }, "max-chars": { type: "string", default: "9000" }, "extra-questions": { type: "string", default: "12" },
+    "extra-margins": { type: "string", default: "2" },
   },
 });
 const out = values.out ?? "";
@@ -48,7 +49,7 @@ async function part(index: number, of: number): Promise<void> {
   let skipped = 0;
   for (let i = index; i < total; i += of) {
     const seed = Number(values.seed) + i;
-    const { example } = buildExample(engine, { seed, ...trainingDraw(seed, Number(values["max-chars"]), Number(values["min-chars"])), extraQuestions: Number(values["extra-questions"]) });
+    const { example } = buildExample(engine, { seed, ...trainingDraw(seed, Number(values["max-chars"]), Number(values["min-chars"])), extraQuestions: Number(values["extra-questions"]), extraMargins: Number(values["extra-margins"]) });
     if (example.tokens.length > max) { skipped++; continue; }
     lengths.push(example.tokens.length);
     batch.push(example);

@@ -177,7 +177,7 @@ export interface Placed { fact: Fact; segment: number }
  * when it holds the definition (1 hop) or the function's return line (2 hops), or, for 2 hops, the
  * constant once the function has been seen in this window. A later segment cannot be known.
  */
-export function goldMargins(task: Task, placed: readonly Placed[], segments: number, windowOf: (k: number) => number): (string | undefined)[] {
+export function goldMargins(task: Asked, placed: readonly Placed[], segments: number, windowOf: (k: number) => number): (string | undefined)[] {
   const out: (string | undefined)[] = [];
   const fnSeg = placed.find((p) => p.fact === task.via)?.segment;
   for (let k = 0; k < segments; k++) {
@@ -223,18 +223,22 @@ export function functionsIn(files: readonly CodeFile[]): Returner[] {
 
 const cite = (f: Fact): string => `${f.path}:${f.line}`;
 
-/** A one-hop question about `c`, in the varied wordings the main task uses, and its answer. */
-export function oneHop(r: Rand, c: Constant): { question: string; answer: string } {
-  return { question: pick(r, ONE_HOP)(c.name), answer: answerOf([c.fact]) };
+/** A question with what answers it, as a task has: the task's own, or another about the same codebase. */
+export type Asked = Pick<Task, "question" | "hops" | "via" | "definition">;
+
+/** A one-hop question about `c`, in the varied wordings the main task uses. */
+export function oneHop(r: Rand, c: Constant): Asked {
+  return { question: pick(r, ONE_HOP)(c.name), hops: 1, definition: c.fact };
 }
 
 /**
- * "What does f return?" and its answer: the return line, then, where it returns a constant the
- * codebase defines, that constant's definition (the second hop).
+ * "What does f return?": the return line answers it, and where f returns a constant the codebase
+ * defines, that constant's definition is the second hop.
  */
-export function returnQuestion(r: Rand, f: Returner, constants: readonly Constant[]): { question: string; answer: string } {
+export function returnQuestion(r: Rand, f: Returner, constants: readonly Constant[]): Asked {
   const next = constants.find((c) => c.name === f.returns);
-  return { question: pick(r, TWO_HOP)(f.name), answer: answerOf(next ? [f.fact, next.fact] : [f.fact]) };
+  const question = pick(r, TWO_HOP)(f.name);
+  return next ? { question, hops: 2, via: f.fact, definition: next.fact } : { question, hops: 1, definition: f.fact };
 }
 
 export function noteFor(f: Fact): string {
@@ -246,7 +250,7 @@ function answerOf(facts: readonly Fact[]): string {
   return `${facts.map(noteFor).join("; ")}.`;
 }
 
-/** The answer a reader should give to the task's own question. */
-export function goldAnswer(task: Task): string {
+/** The answer a reader should give: the function's return line (2 hops), then the definition. */
+export function goldAnswer(task: Asked): string {
   return answerOf(task.via ? [task.via, task.definition] : [task.definition]);
 }

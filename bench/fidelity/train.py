@@ -39,6 +39,7 @@ p.add_argument("--lr", type=float, default=2e-3)
 p.add_argument("--batch-tokens", type=int, default=65536)
 p.add_argument("--code-weight", type=float, default=0.1)
 p.add_argument("--lookup-weight", type=float, default=2.0)
+p.add_argument("--verdict-weight", type=float, default=2.0, help="a margin's yes or no (weight classes 4 and 5)")
 p.add_argument("--curriculum", type=float, default=0.0, help="the share of the run over which longer codebases are let in")
 p.add_argument("--start-trunk", type=int, default=1200, help="the longest codebase (trunk tokens) read at the start of the curriculum")
 p.add_argument("--eval-every", type=float, default=30.0, help="seconds between validation reports")
@@ -208,12 +209,16 @@ def loss_of(model, t):
     # Token i predicts token i+1 where both are on one branch (a branch's first token follows the trunk elsewhere).
     same = t["branches"][:, 1:] == t["branches"][:, :-1]
     w_class = t["weights"][:, 1:]
-    w = torch.where(w_class == 3, args.lookup_weight, torch.where(w_class == 2, 1.0, torch.where(w_class == 1, args.code_weight, 0.0))) * same
+    w = torch.where(w_class >= 4, args.verdict_weight, torch.where(w_class == 3, args.lookup_weight,
+        torch.where(w_class == 2, 1.0, torch.where(w_class == 1, args.code_weight, 0.0)))) * same
     ce = F.cross_entropy(logits[:, :-1].float().reshape(-1, args.vocab), t["tokens"][:, 1:].reshape(-1), reduction="none").view_as(w)
     reply = (w_class >= 2) & same
-    lookup = (w_class == 3) & same
     right = logits[:, :-1].argmax(-1) == t["tokens"][:, 1:]
-    counts = (ce[reply].sum().item(), int(reply.sum().item()), int((right & reply).sum().item()), int(lookup.sum().item()), int((right & lookup).sum().item()))
+    counts = [ce[reply].sum().item(), int(reply.sum().item()), int((right & reply).sum().item())]
+    # Lookups, then verdicts yes and no by their first token (the decision; "es" after "y" is not).
+    for c in (3, 4, 5):
+        these = (w_class == c) & same & ((t["weights"][:, :-1] != c) if c >= 4 else True)
+        counts += [int(these.sum().item()), int((right & these).sum().item())]
     return (ce * w).sum() / w.sum().clamp(min=1e-6), counts
 
 
@@ -226,16 +231,17 @@ opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": othe
 
 
 def evaluate():
-    """Over the validation replies: cross-entropy, token accuracy, and the accuracy of their looked-up tokens alone."""
+    """Over the validation replies: cross-entropy, token accuracy, and the accuracy of their looked-up tokens and verdicts alone."""
     model.eval()
-    total = np.zeros(5)
+    total = np.zeros(9)
     with torch.no_grad():
         for b in batches(valid, False):
             _, counts = loss_of(model, tensors(b))
             total += counts
     model.train()
-    ce_sum, n, right, lookups, lookups_right = total
-    return {"valid_reply_ce": round(ce_sum / max(n, 1), 4), "valid_reply_token_acc": round(right / max(n, 1), 4), "valid_lookup_acc": round(lookups_right / max(lookups, 1), 4)}
+    ce_sum, n, right, lookups, lookups_right, yes, yes_right, no, no_right = total
+    return {"valid_reply_ce": round(ce_sum / max(n, 1), 4), "valid_reply_token_acc": round(right / max(n, 1), 4), "valid_lookup_acc": round(lookups_right / max(lookups, 1), 4),
+            "valid_yes_recall": round(yes_right / max(yes, 1), 4), "valid_no_acc": round(no_right / max(no, 1), 4)}
 
 
 GGUF_NAMES = {"embed.weight": "token_embd.weight", "norm.weight": "output_norm.weight"}

@@ -109,6 +109,35 @@ test("a training example is a tree: the trunk in order, branches from where they
   }
 });
 
+test("margins teach yes as often as no: each segment is also asked about what it answers, and the verdict word is weighted apart", () => {
+  let yes = 0, no = 0, withExtra = 0, without = 0;
+  for (let seed = 1; seed <= 16; seed++) {
+    const chars = 3000, segmentTokens = 256;
+    const words = (ex: ReturnType<typeof buildExample>["example"]) => {
+      const said = { yes: 0, no: 0 };
+      for (let i = 0; i < ex.tokens.length; i++) {
+        const w = ex.weights[i]!;
+        if (w !== WEIGHT.verdictYes && w !== WEIGHT.verdictNo) continue;
+        let end = i;
+        while (ex.weights[end + 1] === w && ex.branches[end + 1] === ex.branches[i]) end++;
+        const word = w === WEIGHT.verdictYes ? "yes" : "no";
+        assert.equal(engine.detokenize(ex.tokens.slice(i, end + 1)).trim(), word, "the verdict's tokens spell its word");
+        said[word]++;
+        i = end;
+      }
+      return said;
+    };
+    const { example } = buildExample(engine, { seed, chars, segmentTokens });
+    const plain = buildExample(engine, { seed, chars, segmentTokens, extraMargins: 0 }).example;
+    const a = words(example), b = words(plain);
+    yes += a.yes; no += a.no;
+    withExtra += a.yes; without += b.yes;
+    assert.ok(a.yes + a.no > b.yes + b.no, "extra margins add verdicts");
+  }
+  assert.ok(yes / (yes + no) > 0.3 && yes / (yes + no) < 0.7, `yes ${yes}, no ${no}`);
+  assert.ok(withExtra > 3 * without, `yes with extra margins ${withExtra}, without ${without}`);
+});
+
 test("trained weights go into GGUF as given: a model with empty layers and a tied output repeats its last token", async () => {
   // With every layer's projections zero, the output is the normed embedding against the (tied)
   // embedding: each token's own row scores highest. A random model, or weights put in the wrong
