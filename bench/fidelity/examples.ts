@@ -86,8 +86,8 @@ const EXTRA_QUESTIONS = 12;
 /**
  * The task's own question is relevant to one segment or two of a codebase: its margins alone
  * taught "no" (runs 5-7: the fused "yes" came for 10% of relevant segments or fewer). After each
- * segment, margins for other questions of the same codebase, one the segment answers where there
- * is one and one it does not, make yes as common as no for a few hundred tokens a segment.
+ * segment, margins for other questions of the same codebase, one the segment answers and one it
+ * does not, make yes as common as no for a few hundred tokens a segment.
  */
 const EXTRA_MARGINS = 2;
 
@@ -129,11 +129,12 @@ export function buildExample(text: TextSide, o: ExampleOptions): { example: Exam
   for (let k = laterWindow; k < segments.length; k++) {
     b.trunk([...segments[k]!.tokenIds!], WEIGHT.code);
     margin(task.question, gold[k]);
-    for (let i = 0; i < (o.extraMargins ?? EXTRA_MARGINS); i++) {
-      const answers = others.flatMap((_, j) => (othersGold[j]![k] ? [j] : []));
-      const rest = others.flatMap((_, j) => (othersGold[j]![k] ? [] : [j]));
-      const from = (i % 2 === 0 && answers.length) || !rest.length ? answers : rest;
-      if (!from.length) break;
+    // Alternately one it answers and one it does not; where either kind is missing (a codebase of
+    // one segment answers everything) none, so that yes and no stay even.
+    const answers = others.flatMap((_, j) => (othersGold[j]![k] ? [j] : []));
+    const rest = others.flatMap((_, j) => (othersGold[j]![k] ? [] : [j]));
+    for (let i = 0; i < (o.extraMargins ?? EXTRA_MARGINS) && answers.length && rest.length; i++) {
+      const from = i % 2 === 0 ? answers : rest;
       const j = from[Math.floor(r() * from.length)]!;
       margin(others[j]!.question, othersGold[j]![k]);
     }

@@ -308,6 +308,7 @@ def save():
 
 if args.init:
     load(args.init)
+    log(event="eval", step=0, seconds=0, tokens=0, **evaluate())  # where the continued run starts from, on this run's data
 budget = args.minutes * 60
 started = time.time()
 last_eval = started
