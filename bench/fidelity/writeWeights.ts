@@ -1,4 +1,4 @@
-// npm run fidelity:model -- --weights DIR --out FILE [--type q8_0|f32] [--check]
+// npm run fidelity:model -- --weights DIR --out FILE [--type q8_0|q4_0|f32] [--check]
 // Writes train.py's weights (weights.f16 + weights.json) as a GGUF model of the fidelity shape,
 // with the project's own writer and the test vocabulary the data was tokenized with. --check
 // loads the written file in node-llama-cpp and asks it for the greedy tokens train.py computed
@@ -45,7 +45,11 @@ export function readWeights(dir: string): { index: Index; weights: Map<string, F
   return { index, weights };
 }
 
-async function check(file: string, probe: NonNullable<Index["probe"]>, exact: boolean): Promise<boolean> {
+const TYPES = { f32: TensorType.F32, q8_0: TensorType.Q8_0, q4_0: TensorType.Q4_0 } as const;
+/** How far the top candidates' probabilities may move from PyTorch's: float32 is the same function to rounding. */
+const TOLERANCE: Record<keyof typeof TYPES, number> = { f32: 0.001, q8_0: 0.02, q4_0: 0.05 };
+
+async function check(file: string, probe: NonNullable<Index["probe"]>, type: keyof typeof TYPES): Promise<boolean> {
   const engine = await openLlamaEngine({ modelPath: file, gpu: "cpu", threads: 1 });
   try {
     const [seq] = await engine.prepare({ tokensPerSequence: probe.prefix.length + 64, sequences: 1 });
@@ -55,8 +59,8 @@ async function check(file: string, probe: NonNullable<Index["probe"]>, exact: bo
     const got: number[] = [];
     for await (const t of seq!.generate(probe.prefix, { maxTokens: probe.greedy.length })) got.push(t);
     const agree = got.filter((t, i) => t === probe.greedy[i]).length;
-    // float32 must be the same function to rounding; q8_0's rounding may flip a near tie further on.
-    const ok = exact ? gap < 0.001 && agree === probe.greedy.length : gap < 0.02 && got[0] === probe.greedy[0];
+    // A quantized model's rounding may flip a near tie further on; float32 must agree throughout.
+    const ok = gap < TOLERANCE[type] && (type === "f32" ? agree === probe.greedy.length : got[0] === probe.greedy[0]);
     console.log(`check: PyTorch ${JSON.stringify(probe.greedy)}\n       llama.cpp ${JSON.stringify(got)}\n       ${agree}/${probe.greedy.length} greedy tokens agree; top candidates' probabilities differ by at most ${gap.toFixed(5)}: ${ok ? "ok" : "DIFFERENT"}`);
     return ok;
   } finally {
@@ -66,14 +70,15 @@ async function check(file: string, probe: NonNullable<Index["probe"]>, exact: bo
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { weights: { type: "string" }, out: { type: "string" }, type: { type: "string", default: "q8_0" }, check: { type: "boolean", default: false } } });
-  if (!values.weights || !values.out) { console.error("usage: npm run fidelity:model -- --weights DIR --out FILE [--type q8_0|f32] [--check]"); process.exit(2); }
-  const type = values.type === "f32" ? TensorType.F32 : TensorType.Q8_0;
+  const name = values.type as keyof typeof TYPES;
+  if (!values.weights || !values.out || !(name in TYPES)) { console.error("usage: npm run fidelity:model -- --weights DIR --out FILE [--type q8_0|q4_0|f32] [--check]"); process.exit(2); }
+  const type = TYPES[name];
   const { index, weights } = readWeights(values.weights);
   const { bytes } = writeTestModel(values.out, { shape: { ...SHAPES.fidelity, type }, weights, name: "ask-codebase fidelity" });
   console.log(`fidelity:model: ${values.out} (${(bytes / 2 ** 20).toFixed(1)} MiB, ${values.type})`);
   if (values.check) {
     if (!index.probe) throw new Error("weights.json has no probe: train.py writes one with each save");
-    if (!(await check(values.out, index.probe, type === TensorType.F32))) process.exit(1);
+    if (!(await check(values.out, index.probe, name))) process.exit(1);
   }
 }
 

@@ -9,6 +9,7 @@ import { functionsIn, goldAnswer, goldMargins, makeTask, type Task } from "../..
 import { readWeights } from "../../bench/fidelity/writeWeights";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir } from "../support/fixtures";
+import { TensorType } from "../support/gguf";
 import { f32ToF16, rng, SHAPES, writeTestModel } from "../support/testModel";
 
 const dir = tempDir();
@@ -174,4 +175,53 @@ test("trained weights go into GGUF as given: a model with empty layers and a tie
   } finally {
     await trained.dispose();
   }
+});
+
+test("Q4_0 weights are where llama.cpp reads them: next-token odds stay near float32's, and far from the same weights with each block's halves interleaved", async () => {
+  // Random weights small enough that the output is a smooth function of them (larger ones make a
+  // random deep model chaotic: q8_0 alone would flip its tokens). The embedding is tied, so only
+  // the blocks can tell an order mistake: interleaving is what a writer that packs neighbouring
+  // values into one byte would give llama.cpp, which pairs element j with element j + 16.
+  const s = SHAPES.fidelity;
+  const r = rng(5);
+  const normal = (): number => { let u = 0; for (let i = 0; i < 12; i++) u += r(); return u - 6; };
+  const weights = new Map<string, Float32Array>();
+  const add = (name: string, n: number, value: () => number): void => { weights.set(name, Float32Array.from({ length: n }, value)); };
+  add("token_embd.weight", s.vocab * s.embd, () => normal() * 0.03);
+  add("output_norm.weight", s.embd, () => 1);
+  for (let l = 0; l < s.layers; l++) {
+    add(`blk.${l}.attn_norm.weight`, s.embd, () => 1);
+    add(`blk.${l}.ffn_norm.weight`, s.embd, () => 1);
+    for (const [name, n] of [["attn_q", s.embd * s.embd], ["attn_k", s.embd * s.embd], ["attn_v", s.embd * s.embd], ["attn_output", s.embd * s.embd],
+      ["ffn_gate", s.ffn * s.embd], ["ffn_up", s.ffn * s.embd], ["ffn_down", s.embd * s.ffn]] as const) add(`blk.${l}.${name}.weight`, n, () => normal() * 0.01);
+  }
+  const interleaved = new Map([...weights].map(([name, w]) => {
+    if (name.endsWith("norm.weight")) return [name, w];
+    const out = new Float32Array(w.length);
+    for (let b = 0; b < w.length; b += 32) for (let j = 0; j < 16; j++) { out[b + j] = w[b + 2 * j]!; out[b + 16 + j] = w[b + 2 * j + 1]!; }
+    return [name, out];
+  }));
+  const odds = async (type: TensorType, given: Map<string, Float32Array>): Promise<number[][]> => {
+    const file = join(dir.path, `q4-${type}-${given === weights ? "w" : "x"}.gguf`);
+    writeTestModel(file, { shape: { ...s, type }, weights: given });
+    const model = await openLlamaEngine({ modelPath: file, gpu: "cpu", threads: 1 });
+    try {
+      const [seq] = await model.prepare({ tokensPerSequence: 64, sequences: 1 });
+      const prefixes = rng(9);
+      const all = Array.from({ length: s.vocab }, (_, i) => i);
+      const out: number[][] = [];
+      for (let p = 0; p < 6; p++) {
+        await seq!.truncate(0);
+        out.push(await seq!.nextTokenProbabilities(Array.from({ length: 16 }, () => 10 + Math.floor(prefixes() * 4000)), all));
+      }
+      return out;
+    } finally {
+      await model.dispose();
+    }
+  };
+  const distance = (a: number[][], b: number[][]): number => Math.max(...a.map((p, i) => p.reduce((sum, v, j) => sum + Math.abs(v - b[i]![j]!), 0) / 2));
+  const f32 = await odds(TensorType.F32, weights);
+  const q4 = distance(f32, await odds(TensorType.Q4_0, weights));
+  const wrong = distance(f32, await odds(TensorType.Q4_0, interleaved));
+  assert.ok(q4 < 0.08 && wrong > 3 * q4, `total variation from float32: Q4_0 ${q4.toFixed(4)}, interleaved ${wrong.toFixed(4)}`);
 });

@@ -5,7 +5,7 @@ import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
 const ALIGNMENT = 32;
 
 export const enum ValueType { U32 = 4, I32 = 5, F32 = 6, BOOL = 7, STRING = 8, ARRAY = 9, U64 = 10 }
-export const enum TensorType { F32 = 0, F16 = 1, Q8_0 = 8 }
+export const enum TensorType { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8 }
 
 export type MetaValue =
   | { type: ValueType.U32 | ValueType.I32 | ValueType.F32 | ValueType.U64; value: number }
@@ -61,6 +61,7 @@ export function tensorBytes(type: TensorType, elements: number): number {
   switch (type) {
     case TensorType.F32: return elements * 4;
     case TensorType.F16: return elements * 2;
+    case TensorType.Q4_0: return (elements / 32) * 18;
     case TensorType.Q8_0: return (elements / 32) * 34;
   }
 }

@@ -143,9 +143,13 @@ function fillRandom(type: TensorType, elements: number, std: number, next: () =>
   throw new Error(`unsupported random tensor type ${type}`);
 }
 
-/** Trained weights in the file's type: Q8_0 blocks of 32 with an f16 scale each (llama.cpp's own rounding). */
-function encodeWeights(type: TensorType, data: Float32Array): Buffer {
+/**
+ * Trained weights in the file's type, rounded as llama.cpp's reference quantizers round: blocks of
+ * 32 with an f16 scale each, Q8_0 as int8, Q4_0 as 4 bits (a trained model small enough to keep).
+ */
+export function encodeWeights(type: TensorType, data: Float32Array): Buffer {
   if (type === TensorType.F32) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (type === TensorType.Q4_0) return encodeQ4_0(data);
   if (type !== TensorType.Q8_0) throw new Error(`unsupported weight type ${type}`);
   const blocks = data.length / 32;
   const buf = Buffer.alloc(blocks * 34);
@@ -156,6 +160,27 @@ function encodeWeights(type: TensorType, data: Float32Array): Buffer {
     const o = b * 34;
     buf.writeUInt16LE(f32ToF16(d), o);
     for (let i = 0; i < 32; i++) buf.writeInt8(d ? Math.round(data[b * 32 + i]! / d) : 0, o + 2 + i);
+  }
+  return buf;
+}
+
+/**
+ * Q4_0: the scale maps the block's largest magnitude, sign and all, to -8, so it keeps its full
+ * precision; codes are value/scale + 8 in 0..15. Byte j holds element j in its low nibble and
+ * element j + 16 in its high one (ggml's order, not neighbours).
+ */
+function encodeQ4_0(data: Float32Array): Buffer {
+  const blocks = data.length / 32;
+  const buf = Buffer.alloc(blocks * 18);
+  for (let b = 0; b < blocks; b++) {
+    let max = 0;
+    for (let i = 0; i < 32; i++) { const v = data[b * 32 + i]!; if (Math.abs(v) > Math.abs(max)) max = v; }
+    const d = max / -8;
+    const inv = d ? 1 / d : 0;
+    const code = (v: number): number => Math.min(15, Math.trunc(v * inv + 8.5));
+    const o = b * 18;
+    buf.writeUInt16LE(f32ToF16(d), o);
+    for (let j = 0; j < 16; j++) buf[o + 2 + j] = code(data[b * 32 + j]!) | (code(data[b * 32 + 16 + j]!) << 4);
   }
   return buf;
 }
