@@ -42,6 +42,7 @@ p.add_argument("--lookup-weight", type=float, default=2.0)
 p.add_argument("--verdict-weight", type=float, default=2.0, help="a margin's yes or no (weight classes 4 and 5)")
 p.add_argument("--curriculum", type=float, default=0.0, help="the share of the run over which longer codebases are let in")
 p.add_argument("--start-trunk", type=int, default=1200, help="the longest codebase (trunk tokens) read at the start of the curriculum")
+p.add_argument("--warmup", type=int, default=200, help="steps of linear learning-rate warmup (fewer for a short continued run)")
 p.add_argument("--eval-every", type=float, default=30.0, help="seconds between validation reports")
 p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
 p.add_argument("--init", help="a directory with an earlier run's weights.f16 + weights.json to continue from")
@@ -313,7 +314,7 @@ budget = args.minutes * 60
 started = time.time()
 last_eval = started
 step = seen = 0
-warmup = 200
+warmup = args.warmup
 done = False
 def eligible(frac):
     """The training examples the curriculum lets in at this point of the run."""
