@@ -110,7 +110,7 @@ async function mapReduce(engine: LlamaEngine, segmentTokens: number[][], fused: 
   const extract = [...engine.tokenizeText(fused ? prompts.fusedExtractivePrompt(QUESTION) : prompts.extractivePrompt(QUESTION)), ...reader.suffix];
   const v = verdict.verdictTokens(engine);
   const longest = Math.max(...segmentTokens.map((t) => t.length));
-  const [seq] = await engine.prepare({ tokensPerSequence: opening.length + longest + extract.length + settings.marginTokens + 1, sequences: 1 });
+  const [seq] = await engine.prepare({ tokensPerSequence: opening.length + longest + extract.length + settings.marginTokens + verdict.longestYes(v), sequences: 1 });
   const margins: prompts.MarginForAnswer[] = [];
   for (const [i, t] of segmentTokens.entries()) {
     await seq!.truncate(0);
@@ -119,7 +119,7 @@ async function mapReduce(engine: LlamaEngine, segmentTokens: number[][], fused: 
     if (fused) {
       const p = await seq!.nextTokenProbabilities(extract, verdict.candidates(v));
       if (!oneInEight(i)) continue;
-      prompt = [verdict.likeliestYes(v, p)];
+      prompt = verdict.likeliestYes(v, p);
     }
     const out: number[] = [];
     for await (const tok of seq!.generate(prompt, { maxTokens: settings.marginTokens })) out.push(tok);

@@ -99,7 +99,7 @@ async function mapReduce(engine: LlamaEngine, task: Task, segments: readonly Seg
     judged.set(k, verdict.byScore(k, verdict.score(v, p)));
     if (!judged.get(k)) continue;
     const out: number[] = [];
-    for await (const t of seq!.generate([verdict.likeliestYes(v, p)], { maxTokens: MARGIN_TOKENS })) out.push(t);
+    for await (const t of seq!.generate(verdict.likeliestYes(v, p), { maxTokens: MARGIN_TOKENS })) out.push(t);
     notes.push({ segment: k, text: engine.detokenize(out).replace(verdict.VERDICT_SEPARATOR, "") });
   }
   const answer = await answerOver(engine, task, segments, notes);

@@ -6,7 +6,12 @@ import type { Token as LlamaToken } from "node-llama-cpp";
 import * as verdict from "../../src/core/wim/verdict";
 import { loadLlama } from "../../src/engine/llama/runtime";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
+import { join } from "node:path";
+import { planCodebase } from "../../src/core/plan";
+import { WimSession } from "../../src/core/wim/session";
+import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
+import { writeTestModel } from "../support/testModel";
 
 let engine: LlamaEngine | undefined;
 after(async () => { await engine?.dispose(); });
@@ -42,5 +47,33 @@ test("candidates' probabilities keep the ratios of the full distribution, for to
   } finally {
     await context.dispose();
     await model.dispose();
+  }
+});
+
+test("a vocabulary that splits \"yes\" (y + es): a relevant fused margin goes on after the whole word and shows none of it", async () => {
+  // A model scripted to write "es: b = 7." after anything else: what a model trained to answer
+  // "yes: ..." writes after its first token "y". Continued from "y" alone, the margin showed "es: b = 7.".
+  const dir = tempDir();
+  const script = ["es", ":", " b", " =", " 7."];
+  const model = join(dir.path, "split-yes.gguf");
+  writeTestModel(model, { shape: "tiny", seed: 3, script });
+  writeTree(dir.path, { "repo/src/a.ts": "export const a = 1;\nexport const b = a * 7;\n" });
+  const split = await openLlamaEngine({ modelPath: model, gpu: "cpu", threads: 1 });
+  try {
+    const v = verdict.verdictTokens(split);
+    const yes = split.tokenizeText("yes");
+    assert.ok(yes.length > 1 && v.yesWords.some((w) => w.join() === yes.join()), `"yes" spans ${yes.length} tokens here, and is kept whole`);
+    const plan = await planCodebase([join(dir.path, "repo")], { segmentTokens: 64, countTokens: (t) => split.tokenizeText(t).length });
+    const session = new WimSession(split, { segments: plan.segments, files: plan.files.length }, "What is b?",
+      { marginTokens: 8, answerTokens: 8, classify: "fused", judge: () => true, trace: true });
+    const margins: string[] = [];
+    for await (const e of session.run()) if (e.type === "margin-done") margins.push(e.text);
+    assert.ok(margins.length >= 1);
+    for (const m of margins) assert.equal(m.trim(), "b = 7.", "the margin is what follows the verdict word");
+    assert.ok(session.trace.margins.length >= 1);
+    for (const t of session.trace.margins) assert.deepEqual(t.prompt.slice(-yes.length), v.yesWords.find((w) => t.prompt.slice(-w.length).join() === w.join()), "the prompt ends with a whole yes");
+  } finally {
+    await split.dispose();
+    dir.dispose();
   }
 });

@@ -79,7 +79,7 @@ function expectedPrefix(k: number, from = 0): Token[] {
 let reference: { margins: string[]; answer: string } | undefined;
 
 /** The verdict a fresh sequence holding `before` gives after the fused prompt: the score, and the "yes" a relevant margin continues from. */
-async function freshVerdict(seq: EngineSequence, before: Token[], prompt: Token[]): Promise<{ score: number; yes: Token }> {
+async function freshVerdict(seq: EngineSequence, before: Token[], prompt: Token[]): Promise<{ score: number; yes: Token[] }> {
   const v = verdict.verdictTokens(engine);
   await seq.truncate(0);
   await seq.append(before);
@@ -120,7 +120,7 @@ for (const variant of ["fused", "fused, alternating judge", "off"] as const) {
             assert.equal(s.margins[k]!.text, "");
             continue;
           }
-          assert.deepEqual(m.prompt, [...fusedPrompt, v.yes], `a relevant margin ${k} goes on after its "yes"`);
+          assert.deepEqual(m.prompt, [...fusedPrompt, ...v.yes], `a relevant margin ${k} goes on after its "yes"`);
           prompt = m.prompt;
         }
         assert.equal(m.margin.length, MARGIN);

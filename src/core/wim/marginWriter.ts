@@ -92,7 +92,7 @@ export class MarginWriter {
       const p = await seq.nextTokenProbabilities(this.extract, verdict.candidates(this.yesNo!));
       const s = verdict.score(this.yesNo!, p);
       fused = { score: s, relevant: this.o.judge(segment, s) };
-      continueFrom = fused.relevant ? [verdict.likeliestYes(this.yesNo!, p)] : [];
+      continueFrom = fused.relevant ? verdict.likeliestYes(this.yesNo!, p) : [];
       prompt = [...this.extract, ...continueFrom];
     }
     const text = new TextStream((t) => engine.detokenize(t), fused ? verdict.VERDICT_SEPARATOR : undefined);

@@ -167,8 +167,8 @@ export class WimSession {
     const extract = [...engine.tokenizeText(mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question)), ...reader.suffix];
     const layout = layoutReading({
       sizes, contextLimit: Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity), opening: opening.length,
-      // A relevant fused margin continues after its "yes": one token more than the prompt.
-      extract: extract.length + 1, marginTokens: this.marginTokens,
+      // A relevant fused margin continues after its "yes", which may take more than one token.
+      extract: extract.length + (mode === "fused" ? verdict.longestYes(verdict.verdictTokens(engine)) : 0), marginTokens: this.marginTokens,
       answerFixed: engine.tokenizeText(prompts.answerPrompt([], this.question)).length + reader.suffix.length, answerTokens: this.answerTokens,
       // A kept margin may come back re-tokenized a little longer than it was written, with its "[k] " label.
       perMargin: this.marginTokens + 12,

@@ -11,14 +11,27 @@ import * as prompts from "./prompts";
 export type ClassifyMode = "fused" | "separate" | "off";
 export const CLASSIFY_MODES: readonly ClassifyMode[] = ["fused", "separate", "off"];
 
-export interface VerdictTokens { yes: Token[]; no: Token[] }
+/**
+ * `yes` and `no`: the first tokens of the verdict words in their usual spellings, as they follow
+ * the assistant's opening; `yesWords[i]`: the whole spelling that `yes[i]` begins. A vocabulary may
+ * split the word ("y" + "es"), and the first token is all the verdict reads.
+ */
+export interface VerdictTokens { yes: Token[]; no: Token[]; yesWords: Token[][] }
 
-/** First tokens of "yes" and "no" in their usual spellings, as they follow the assistant's opening. */
 export function verdictTokens(engine: WimEngine): VerdictTokens {
-  const first = (words: readonly string[]): Token[] => [...new Set(words.map((w) => engine.tokenizeText(w)[0]!).filter((t) => t !== undefined))];
-  const yes = first(prompts.VERDICT_WORDS.yes);
-  const no = first(prompts.VERDICT_WORDS.no).filter((t) => !yes.includes(t));
-  return { yes, no };
+  const yesWords: Token[][] = [];
+  for (const word of prompts.VERDICT_WORDS.yes) {
+    const tokens = engine.tokenizeText(word);
+    if (tokens.length && !yesWords.some((w) => w[0] === tokens[0])) yesWords.push(tokens);
+  }
+  const yes = yesWords.map((w) => w[0]!);
+  const no = [...new Set(prompts.VERDICT_WORDS.no.map((w) => engine.tokenizeText(w)[0]!).filter((t) => t !== undefined && !yes.includes(t)))];
+  return { yes, no, yesWords };
+}
+
+/** The most tokens a "yes" spelling takes: what a relevant fused margin adds to its prompt. */
+export function longestYes(v: VerdictTokens): number {
+  return Math.max(1, ...v.yesWords.map((w) => w.length));
 }
 
 /** The candidates in the order `score` expects them. */
@@ -33,11 +46,14 @@ export function score(v: VerdictTokens, probabilities: readonly number[]): numbe
   return yes + no > 0 ? yes / (yes + no) : 0.5;
 }
 
-/** The likeliest spelling of "yes": the token a relevant fused margin continues from. */
-export function likeliestYes(v: VerdictTokens, probabilities: readonly number[]): Token {
+/**
+ * The likeliest spelling of "yes", whole: a relevant fused margin continues after the word, so
+ * none of it shows in the margin (continuing from a first token "y" showed margins as "es: ...").
+ */
+export function likeliestYes(v: VerdictTokens, probabilities: readonly number[]): Token[] {
   let best = 0;
   for (let i = 1; i < v.yes.length; i++) if (probabilities[i]! > probabilities[best]!) best = i;
-  return v.yes[best]!;
+  return v.yesWords[best]!;
 }
 
 /**
