@@ -147,7 +147,7 @@ function fillRandom(type: TensorType, elements: number, std: number, next: () =>
  * Trained weights in the file's type, rounded as llama.cpp's reference quantizers round: blocks of
  * 32 with an f16 scale each, Q8_0 as int8, Q4_0 as 4 bits (a trained model small enough to keep).
  */
-export function encodeWeights(type: TensorType, data: Float32Array): Buffer {
+function encodeWeights(type: TensorType, data: Float32Array): Buffer {
   if (type === TensorType.F32) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (type === TensorType.Q4_0) return encodeQ4_0(data);
   if (type !== TensorType.Q8_0) throw new Error(`unsupported weight type ${type}`);

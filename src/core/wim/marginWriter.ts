@@ -30,6 +30,8 @@ export interface MarginWriterOptions {
   question: string;
   /** The extractive prompt as appended after each segment, the template's assistant opening included (the session sizes the context by it). */
   extract: Token[];
+  /** The verdict words' tokens, unless mode is "off" (the session sizes the context by the longest "yes"). */
+  yesNo?: verdict.VerdictTokens;
   marginTokens: number;
   runId: string;
   timings: RunTimings;
@@ -49,7 +51,7 @@ export class MarginWriter {
   constructor(private readonly o: MarginWriterOptions) {
     const e = o.engine;
     this.extract = o.extract;
-    if (o.mode !== "off") this.yesNo = verdict.verdictTokens(e);
+    this.yesNo = o.yesNo;
     if (o.mode === "separate") this.classifierTail = [...e.tokenizeText(prompts.CLASSIFIER_TAIL), ...e.chatParts(prompts.CLASSIFIER_SYSTEM).suffix];
   }
 

@@ -165,10 +165,11 @@ export class WimSession {
     const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
     const mode = this.options.classify ?? "fused";
     const extract = [...engine.tokenizeText(mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question)), ...reader.suffix];
+    const yesNo = mode === "off" ? undefined : verdict.verdictTokens(engine);
     const layout = layoutReading({
       sizes, contextLimit: Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity), opening: opening.length,
       // A relevant fused margin continues after its "yes", which may take more than one token.
-      extract: extract.length + (mode === "fused" ? verdict.longestYes(verdict.verdictTokens(engine)) : 0), marginTokens: this.marginTokens,
+      extract: extract.length + (mode === "fused" ? verdict.longestYes(yesNo!) : 0), marginTokens: this.marginTokens,
       answerFixed: engine.tokenizeText(prompts.answerPrompt([], this.question)).length + reader.suffix.length, answerTokens: this.answerTokens,
       // A kept margin may come back re-tokenized a little longer than it was written, with its "[k] " label.
       perMargin: this.marginTokens + 12,
@@ -203,7 +204,7 @@ export class WimSession {
     const evaluatedAtStart = engine.evaluatedTokens;
     const writer = new MarginWriter({
       engine, reader: seq, ...(classifierSeq ? { classifier: classifierSeq } : {}), mode, judge: this.options.judge ?? verdict.byScore,
-      question: this.question, extract, marginTokens: this.marginTokens, runId: this.runId, timings,
+      question: this.question, extract, ...(yesNo ? { yesNo } : {}), marginTokens: this.marginTokens, runId: this.runId, timings,
       ...(signal ? { signal } : {}), answerNow: () => this.answerNowRequested,
       ...(this.options.trace ? { trace: (t: MarginTrace) => this.trace.margins.push(t) } : {}),
     });
