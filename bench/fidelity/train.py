@@ -6,14 +6,15 @@ The model is exactly what llama.cpp's "llama" architecture computes, so the weig
 unchanged (writeWeights.ts): RMS norm (eps 1e-5), rotary positions on adjacent pairs (llama.cpp's
 "normal" rope, base 10000), grouped-query attention, SwiGLU, output tied to the token embedding.
 Each example is a tree flattened into one sequence (examples.ts): a token sees earlier tokens of
-its own branch and, unless its branch is isolated, the trunk before it; positions are given. The
+its own branch and, unless its branch is isolated, the trunk before it; positions are given. On a
+GPU, examples are packed side by side into fixed rows and attention is FlexAttention's, which
+skips the masked blocks (batches.py; checked against the dense mask before training). The
 loss counts replies fully and the codebase's own text a little (it teaches the model to copy).
 The learning rate follows wall time, so a run of any length ends its schedule on time.
 Writes weights.f16 (+ weights.json, the tensors' names, shapes and offsets) and train.log.
 """
 import argparse
 import contextlib
-import glob
 import json
 import math
 import os
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from batches import Parts, packed, padded, to_arrays
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", required=True)
@@ -46,6 +49,8 @@ p.add_argument("--warmup", type=int, default=200, help="steps of linear learning
 p.add_argument("--eval-every", type=float, default=30.0, help="seconds between validation reports")
 p.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
 p.add_argument("--init", help="a directory with an earlier run's weights.f16 + weights.json to continue from")
+p.add_argument("--attention", choices=("auto", "flex", "dense"), default="auto", help="flex: packed rows and FlexAttention (compiled; the default on a GPU that has it)")
+p.add_argument("--row", type=int, default=8192, help="packed rows' length in tokens (at least the longest example)")
 args = p.parse_args()
 
 torch.manual_seed(args.seed)
@@ -63,55 +68,34 @@ def log(**row):
 
 
 # ---- data ----
-examples = []  # (arrays, start, length, trunk length)
-for meta in sorted(glob.glob(os.path.join(args.data, "part-*.json"))):
-    base = meta[: -len(".json")]
-    lengths = json.load(open(meta))["lengths"]
-    arrays = {
-        "tokens": np.fromfile(base + ".tokens.u16", dtype=np.uint16),
-        "positions": np.fromfile(base + ".positions.u16", dtype=np.uint16),
-        "branches": np.fromfile(base + ".branches.u16", dtype=np.uint16),
-        "weights": np.fromfile(base + ".weights.u8", dtype=np.uint8),
-        "isolated": np.fromfile(base + ".isolated.u8", dtype=np.uint8),
-    }
-    start = 0
-    trunk = np.add.reduceat((arrays["branches"] == 0).astype(np.int64), np.cumsum([0] + lengths[:-1])) if lengths else []
-    for n, t in zip(lengths, trunk):
-        examples.append((arrays, start, n, int(t)))
-        start += n
-    assert start == len(arrays["tokens"]), f"{base}: lengths do not add up"
+parts = Parts(args.data)
+examples = parts.new_examples()
 order = rand.permutation(len(examples))
 held = max(8, min(200, len(examples) // 50))  # an eval every few seconds of training must stay cheap
 valid = [examples[i] for i in order[:held]]
 train = [examples[i] for i in order[held:]]
 log(event="data", train=len(train), valid=len(valid), tokens=int(sum(e[2] for e in train)))
 
-PAD_BRANCH = 65535
+try:
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+except ImportError:
+    BlockMask = None
+FLEX = args.attention == "flex" or (args.attention == "auto" and dev == "cuda" and BlockMask is not None)
+# Inductor's CPU template for FlexAttention failed here (torch 2.14.1: "too many values to unpack");
+# on the CPU, flex runs only to test this path, so it goes through AOT autograd without inductor.
+BACKEND = "inductor" if dev == "cuda" else "aot_eager"
+if FLEX:
+    flex = torch.compile(flex_attention, dynamic=False, backend=BACKEND)
 
 
 def batches(pool, shuffle):
-    """Examples of similar length together, each batch at most batch_tokens (padded)."""
-    idx = rand.permutation(len(pool)) if shuffle else np.arange(len(pool))
-    for chunk in range(0, len(idx), 512):
-        group = sorted(idx[chunk : chunk + 512], key=lambda i: pool[i][2])
-        batch = []
-        for i in group:
-            if batch and (len(batch) + 1) * pool[i][2] > args.batch_tokens:
-                yield batch
-                batch = []
-            batch.append(pool[i])
-        if batch:
-            yield batch
+    if FLEX:
+        return packed(pool, max(1, args.batch_tokens // args.row), args.row, rand, shuffle)
+    return padded(pool, args.batch_tokens, rand, shuffle)
 
 
 def tensors(batch):
-    L = max(e[2] for e in batch)
-    out = {k: np.zeros((len(batch), L), dtype=np.int64) for k in ("tokens", "positions", "branches", "weights", "isolated")}
-    out["branches"][:] = PAD_BRANCH
-    out["isolated"][:] = 1
-    for r, (arrays, s, n, _) in enumerate(batch):
-        for k in out:
-            out[k][r, :n] = arrays[k][s : s + n]
+    out = to_arrays(batch, args.row if FLEX else None)
     return {k: torch.from_numpy(v).to(dev, non_blocking=True) for k, v in out.items()}
 
 
@@ -164,7 +148,9 @@ class Block(nn.Module):
         if args.kv_heads != args.heads:
             k = k.repeat_interleave(args.heads // args.kv_heads, dim=1)
             v = v.repeat_interleave(args.heads // args.kv_heads, dim=1)
-        if HAS_SDPA:
+        if FLEX and isinstance(mask, BlockMask):
+            a = flex(q, k, v, block_mask=mask)
+        elif HAS_SDPA:
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None])
         else:
             s = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)
@@ -194,25 +180,35 @@ class Model(nn.Module):
         return self.norm(x) @ self.embed.weight.t()
 
 
-def tree_mask(br, iso):
-    """A token sees earlier tokens of its own branch and, unless isolated, the trunk (branch 0) before it."""
+def tree_mask(doc, br, iso):
+    """A token sees earlier tokens of its own example and branch and, unless isolated, its example's trunk (branch 0)."""
     L = br.shape[1]
     causal = torch.ones(L, L, dtype=torch.bool, device=br.device).tril()
     same = br[:, :, None] == br[:, None, :]
     trunk = (br[:, None, :] == 0) & (iso[:, :, None] == 0)
-    return causal & (same | trunk)
+    return causal & (doc[:, :, None] == doc[:, None, :]) & (same | trunk)
 
 
-def loss_of(model, t):
-    mask = tree_mask(t["branches"], t["isolated"])
+def block_mask(doc, br, iso):
+    """tree_mask as FlexAttention's block mask: blocks nothing sees are never computed."""
+    def visible(b, h, q, kv):
+        return (q >= kv) & (doc[b, q] == doc[b, kv]) & ((br[b, q] == br[b, kv]) | ((br[b, kv] == 0) & (iso[b, q] == 0)))
+    return create_block_mask(visible, doc.shape[0], None, doc.shape[1], doc.shape[1], device=doc.device, _compile=True)
+
+
+def loss_of(model, t, counted=False, dense=False):
+    m = (block_mask if FLEX and not dense else tree_mask)(t["doc"], t["branches"], t["isolated"])
     with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if dev == "cuda" else contextlib.nullcontext():
-        logits = model(t["tokens"], t["positions"], mask)
-    # Token i predicts token i+1 where both are on one branch (a branch's first token follows the trunk elsewhere).
-    same = t["branches"][:, 1:] == t["branches"][:, :-1]
+        logits = model(t["tokens"], t["positions"], m)
+    # Token i predicts token i+1 where both are on one branch of one example (a branch's first token follows the trunk elsewhere).
+    same = (t["branches"][:, 1:] == t["branches"][:, :-1]) & (t["doc"][:, 1:] == t["doc"][:, :-1])
     w_class = t["weights"][:, 1:]
     w = torch.where(w_class >= 4, args.verdict_weight, torch.where(w_class == 3, args.lookup_weight,
         torch.where(w_class == 2, 1.0, torch.where(w_class == 1, args.code_weight, 0.0)))) * same
     ce = F.cross_entropy(logits[:, :-1].float().reshape(-1, args.vocab), t["tokens"][:, 1:].reshape(-1), reduction="none").view_as(w)
+    loss = (ce * w).sum() / w.sum().clamp(min=1e-6)
+    if not counted:  # the counts below wait for the GPU: only evaluations ask for them
+        return loss, None
     reply = (w_class >= 2) & same
     right = logits[:, :-1].argmax(-1) == t["tokens"][:, 1:]
     counts = [ce[reply].sum().item(), int(reply.sum().item()), int((right & reply).sum().item())]
@@ -220,12 +216,13 @@ def loss_of(model, t):
     for c in (3, 4, 5):
         these = (w_class == c) & same & ((t["weights"][:, :-1] != c) if c >= 4 else True)
         counts += [int(these.sum().item()), int((right & these).sum().item())]
-    return (ce * w).sum() / w.sum().clamp(min=1e-6), counts
+    return loss, counts
 
 
 model = Model().to(dev)
 params = sum(p.numel() for p in model.parameters())
-log(event="model", params=params, device=dev, sdpa=HAS_SDPA, torch=torch.__version__, args=vars(args))
+log(event="model", params=params, device=dev, sdpa=HAS_SDPA, flex=FLEX, torch=torch.__version__, args=vars(args))
+net = torch.compile(model, dynamic=False, backend=BACKEND) if FLEX else model
 decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
 other = [p for n, p in model.named_parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
@@ -237,7 +234,7 @@ def evaluate():
     total = np.zeros(9)
     with torch.no_grad():
         for b in batches(valid, False):
-            _, counts = loss_of(model, tensors(b))
+            _, counts = loss_of(net, tensors(b), counted=True)
             total += counts
     model.train()
     ce_sum, n, right, lookups, lookups_right, yes, yes_right, no, no_right = total
@@ -307,8 +304,31 @@ def save():
     json.dump({"shape": shape, "tensors": index, "seed": args.seed, "probe": probe()}, open(os.path.join(args.out, "weights.json"), "w"))
 
 
+def without_flex(error):
+    """A FlexAttention that fails to compile or to match costs the run its speed, not its minutes on the GPU."""
+    global FLEX, net
+    log(event="flex-failed", error=repr(error)[:800])
+    FLEX, net = False, model
+
+
+def check_flex():
+    """The packed, compiled, block-sparse loss must be the dense mask's loss on the same rows."""
+    try:
+        t = tensors(next(batches(valid, False)))
+        with torch.no_grad():
+            fast, _ = loss_of(net, t)
+            slow, _ = loss_of(model, t, dense=True)
+        log(event="flex-check", flex_loss=round(fast.item(), 5), dense_loss=round(slow.item(), 5))
+        assert abs(fast.item() - slow.item()) <= 0.02 * abs(slow.item()) + 1e-3, "FlexAttention's loss differs from the dense mask's"
+    except Exception as e:
+        without_flex(e)
+
+
 if args.init:
     load(args.init)
+if FLEX:
+    check_flex()
+if args.init:
     log(event="eval", step=0, seconds=0, tokens=0, **evaluate())  # where the continued run starts from, on this run's data
 budget = args.minutes * 60
 started = time.time()
@@ -326,6 +346,10 @@ def eligible(frac):
 
 
 while not done:
+    grown = parts.new_examples()  # rounds the data generator finished since the last pass
+    if grown:
+        train += grown
+        log(event="data", train=len(train), added=len(grown), tokens=int(sum(e[2] for e in grown)))
     frac = (time.time() - started) / budget if budget else 1
     pool = eligible(frac)
     pool_at = time.time()
@@ -340,13 +364,19 @@ while not done:
         for g in opt.param_groups:
             g["lr"] = lr
         t = tensors(b)
-        loss, _ = loss_of(model, t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        try:
+            loss, _ = loss_of(net, t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        except Exception as e:  # the first step compiles the backward pass
+            if step > 0 or not FLEX:
+                raise
+            without_flex(e)
+            break
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        seen += int(sum(e[2] for e in b))
+        seen += int(sum(e[2] for row in b for e in row))
         if time.time() - last_eval >= args.eval_every:
             last_eval = time.time()
             el = time.time() - started
