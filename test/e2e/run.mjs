@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { HOSTILE_LITERAL } from "../support/hostile.ts";
 import { catalogFiles, startHfServer } from "../support/hfServer.ts";
 import { localMachine, MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog.ts";
+import { fidelityFlow, fidelityWorkspace } from "./fidelityFlow.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const tools = join(root, "test/e2e/tools/node_modules");
@@ -56,6 +57,8 @@ execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts"
 const hostileModel = join(work, "hostile.gguf");
 execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", hostileModel, "--shape", "tiny", "--hostile"], { cwd: root, stdio: "ignore" });
 
+const fidelity = fidelityWorkspace(work);
+const fidelityModel = join(root, "test/fixtures/fidelity-q4_0.gguf");
 // A local hub serving the tiny model under every catalog model's real names, slowly enough that
 // the first-run download is seen in progress. The user settings point the extension at it.
 const hub = await startHfServer(catalogFiles(MODEL_LADDER.map((o) => o.spec), readFileSync(model)));
@@ -113,7 +116,8 @@ try {
   page.on("dialog", (d) => { dialogs.push(d.message()); void d.dismiss(); });
   await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
   await page.waitForSelector('.activitybar [aria-label^="Ask codebase"]', { timeout: 120_000 });
-  await until(() => existsSync(join(reports, "host-ready.json")), "the in-host test extension");
+  const hostReady = () => until(() => existsSync(join(reports, "host-ready.json")), "the in-host test extension");
+  await hostReady();
 
   const palette = async (command) => {
     const input = page.locator(".quick-input-widget input");
@@ -329,9 +333,12 @@ try {
     scoped.serverUrl === "" && scoped.modelEndpoint === hub.url && scoped.model === model, JSON.stringify(scoped));
 
   // 6. A model that writes hostile Markdown and HTML: in the real webview it stays text.
+  const useSettings = async (settings) => {
+    writeFileSync(join(reports, "use-settings.json"), JSON.stringify(settings));
+    await palette("Ask codebase tests: Use Settings");
+  };
   const useModel = async (path) => {
-    writeFileSync(join(reports, "use-model.json"), JSON.stringify({ path }));
-    await palette("Ask codebase tests: Use Model");
+    await useSettings({ model: path });
     await until(async () => (await report()).model === path, `the model setting to become ${path}`, 60_000);
   };
   await useModel(hostileModel);
@@ -416,6 +423,10 @@ try {
   const suite = await until(() => existsSync(join(reports, "suite.json")) && JSON.parse(readFileSync(join(reports, "suite.json"), "utf8")), "the in-host suite", 300_000);
   for (const r of suite.results) check(`in-host: ${r.name}`, r.ok, r.error);
   await page.screenshot({ path: join(out, "after-suite.png") });
+
+  // 8. A model trained for the task, in a window on another folder (test/e2e/fidelityFlow.mjs).
+  rmSync(join(reports, "host-ready.json"));
+  enginePids.push(await fidelityFlow({ page, palette, report, useSettings, until, check, lastDone, hostReady, base: `http://127.0.0.1:${port}`, out }, fidelity, fidelityModel));
 } catch (err) {
   check("the e2e run completed", false, `${err.stack}\ncode-server: ${serverLog.slice(-2000)}`);
 } finally {

@@ -12,7 +12,9 @@ function write(name, data) {
 }
 
 function activate(context) {
-  let reports = 0;
+  // A window opened on another folder starts a new host: its reports go on from the last one's numbers.
+  const dir = process.env.ASK_CODEBASE_E2E_DIR;
+  let reports = dir ? Math.max(0, ...fs.readdirSync(dir).map((n) => Number(/^report-(\d+)\.json$/.exec(n)?.[1] ?? 0))) : 0;
   context.subscriptions.push(
     vscode.commands.registerCommand("askCodebaseTest.report", async () => {
       const api = vscode.extensions.getExtension("ask-codebase.ask-codebase").exports.test;
@@ -24,15 +26,16 @@ function activate(context) {
         answerMarginIds: api.answerMarginIds() ?? null,
         enginePid: api.engineProcessId() ?? null,
         model: vscode.workspace.getConfiguration("askCodebase").get("model"),
+        settings: Object.fromEntries(["model", "classify", "segmentTokens", "marginTokens", "answerTokens"].map((name) => [name, vscode.workspace.getConfiguration("askCodebase").get(name)])),
         // What the workspace's own .vscode/settings.json tries to set, and what the extension reads.
         repositorySettings: Object.fromEntries(["serverUrl", "modelEndpoint", "model"].map((name) => [name, vscode.workspace.getConfiguration("askCodebase").get(name)])),
       });
     }),
-    // The model file named in use-model.json, set as a user would (editing settings.json by hand
-    // from the driver was not seen by code-server's settings watcher).
-    vscode.commands.registerCommand("askCodebaseTest.useModel", async () => {
-      const { path: model } = JSON.parse(fs.readFileSync(path.join(process.env.ASK_CODEBASE_E2E_DIR, "use-model.json"), "utf8"));
-      await vscode.workspace.getConfiguration("askCodebase").update("model", model, vscode.ConfigurationTarget.Global);
+    // The askCodebase settings named in use-settings.json, set as a user would (editing settings.json
+    // by hand from the driver was not seen by code-server's settings watcher).
+    vscode.commands.registerCommand("askCodebaseTest.useSettings", async () => {
+      const settings = JSON.parse(fs.readFileSync(path.join(process.env.ASK_CODEBASE_E2E_DIR, "use-settings.json"), "utf8"));
+      for (const [key, value] of Object.entries(settings)) await vscode.workspace.getConfiguration("askCodebase").update(key, value, vscode.ConfigurationTarget.Global);
     }),
     vscode.commands.registerCommand("askCodebaseTest.runSuite", async () => {
       const suite = require(process.env.ASK_CODEBASE_E2E_SUITE);

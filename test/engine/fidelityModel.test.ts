@@ -1,0 +1,62 @@
+// The task-trained model (test/fixtures/fidelity-q4_0.gguf: bench/fidelity's run 10, written as
+// Q4_0 by the project's writer) reading codebases it never saw through the product's own WiM
+// session: the verdicts and the answer are scored against the task's gold. Random weights of the
+// same shape, on the same codebase, must fail the same checks: what passes is the reading.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { packTask, TRAINING_CHARS } from "../../bench/fidelity/examples";
+import { makeTask, type Task } from "../../bench/fidelity/task";
+import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
+import { WimSession } from "../../src/core/wim/session";
+import { tempDir } from "../support/fixtures";
+import { writeTestModel } from "../support/testModel";
+
+const FIXTURE = join(__dirname, "../fixtures/fidelity-q4_0.gguf");
+/** Held-out seeds (training used seeds below 100M), the e2e's among them. */
+const SEEDS = [950_000_000, 950_000_001, 950_000_002, 950_000_003];
+const dir = tempDir();
+let trained: LlamaEngine;
+let random: LlamaEngine;
+before(async () => {
+  trained = await openLlamaEngine({ modelPath: FIXTURE, gpu: "cpu", threads: 1 });
+  const randomPath = join(dir.path, "random.gguf");
+  writeTestModel(randomPath, { shape: "fidelity" });
+  random = await openLlamaEngine({ modelPath: randomPath, gpu: "cpu", threads: 1 });
+});
+after(async () => { await trained.dispose(); await random.dispose(); dir.dispose(); });
+
+/** The extension's reading as the e2e sets it: 256-token segments, the fused verdict. */
+async function read(engine: LlamaEngine, task: Task): Promise<{ answer: string; definingRelevant: boolean; othersRelevant: number; others: number }> {
+  const { segments, placed } = packTask(engine, task, 256);
+  const session = new WimSession(engine, { segments, files: task.files.length }, task.question, { marginTokens: 48, answerTokens: 64, classify: "fused" });
+  let answer = "";
+  for await (const e of session.run()) {
+    if (e.type === "error") throw new Error(e.message);
+    if (e.type === "done") answer = e.answer;
+  }
+  const defining = placed[0]!.segment;
+  const others = session.margins.filter((m) => m.segment !== defining);
+  return { answer, definingRelevant: session.margins.find((m) => m.segment === defining)?.relevant === true, othersRelevant: others.filter((m) => m.relevant === true).length, others: others.length };
+}
+
+test("the task-trained model finds the asked value: the defining segment is judged relevant, the others not, and the answer names the value", async () => {
+  let othersRelevant = 0, others = 0;
+  for (const seed of SEEDS) {
+    const task = makeTask({ seed, chars: TRAINING_CHARS, hops: 1 });
+    const r = await read(trained, task);
+    assert.ok(r.definingRelevant, `seed ${seed}: the segment defining ${task.definition.claim} was judged irrelevant`);
+    assert.ok(r.answer.includes(task.value), `seed ${seed}: ${JSON.stringify(r.answer)} does not name ${task.value}`);
+    othersRelevant += r.othersRelevant;
+    others += r.others;
+  }
+  assert.ok(others >= 3 * SEEDS.length, `too few segments to judge (${others}): the codebases must span several`);
+  assert.ok(othersRelevant <= others / 10, `${othersRelevant} of ${others} segments without the answer were judged relevant`);
+});
+
+test("random weights of the same shape, on the same codebase, neither find the segment nor name the value", async () => {
+  const task = makeTask({ seed: SEEDS[0]!, chars: TRAINING_CHARS, hops: 1 });
+  const r = await read(random, task);
+  assert.ok(!(r.definingRelevant && r.othersRelevant === 0), "random weights judged exactly the defining segment relevant");
+  assert.ok(!r.answer.includes(task.value), `random weights named the value: ${JSON.stringify(r.answer)}`);
+});
