@@ -190,7 +190,9 @@ def tree_mask(doc, br, iso):
 
 
 def block_mask(doc, br, iso):
-    """tree_mask as FlexAttention's block mask: blocks nothing sees are never computed."""
+    """tree_mask as FlexAttention's block mask: blocks nothing sees are never computed. (_compile:
+    torch 2.11 warns that it is no longer needed; without it earlier versions build the whole
+    8 x 8192 x 8192 mask in memory first.)"""
     def visible(b, h, q, kv):
         return (q >= kv) & (doc[b, q] == doc[b, kv]) & ((br[b, q] == br[b, kv]) | ((br[b, kv] == 0) & (iso[b, q] == 0)))
     return create_block_mask(visible, doc.shape[0], None, doc.shape[1], doc.shape[1], device=doc.device, _compile=True)
