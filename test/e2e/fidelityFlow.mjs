@@ -56,7 +56,7 @@ export async function fidelityFlow(h, { folder, task }, model) {
   await until(async () => /^Done/.test((await view.locator("#status-line").textContent()) ?? ""), "the view to show the answer", 30_000);
   await page.screenshot({ path: join(h.out, "sidebar-fidelity.png") });
   const cards = await view.locator("details.margin").evaluateAll((all) => all.map((c) => ({
-    relevant: c.classList.contains("relevant"), irrelevant: c.classList.contains("irrelevant"), open: c.open,
+    relevant: c.classList.contains("relevant"), likely: c.classList.contains("likely"), irrelevant: c.classList.contains("irrelevant"), open: c.open,
     sources: [...c.querySelectorAll(".sources .source")].map((s) => ({ path: s.dataset.path, start: Number(s.dataset.start), end: Number(s.dataset.end) })),
   })));
   const d = task.definition;
@@ -64,8 +64,8 @@ export async function fidelityFlow(h, { folder, task }, model) {
   const irrelevant = cards.filter((c) => c.irrelevant);
   const answer = (await view.locator("#answer").textContent()) ?? "";
   const result = lastDone(done);
-  check("a model trained for the task, on a codebase it never saw: the defining file's card is relevant, irrelevant cards are folded, the answer names the value",
-    result?.stoppedBy === "finished" && cards.length >= 3 && defining.length === 1 && defining[0].relevant &&
+  check("a model trained for the task, on a codebase it never saw: the defining file's card is relevant (likely answer), irrelevant cards are folded, the answer names the value",
+    result?.stoppedBy === "finished" && cards.length >= 3 && defining.length === 1 && defining[0].relevant && defining[0].likely &&
     irrelevant.length >= 1 && irrelevant.every((c) => !c.open) && result.answer.includes(task.value) && answer.includes(task.value),
     JSON.stringify({ question: task.question, value: task.value, definition: d, cards, answer: result?.answer, stoppedBy: result?.stoppedBy }));
   return done.enginePid;

@@ -27,25 +27,28 @@ before(async () => {
 after(async () => { await trained.dispose(); await random.dispose(); dir.dispose(); });
 
 /** The extension's reading as the e2e sets it: 256-token segments, the fused verdict. */
-async function read(engine: LlamaEngine, task: Task): Promise<{ answer: string; definingRelevant: boolean; othersRelevant: number; others: number }> {
+async function read(engine: LlamaEngine, task: Task): Promise<{ answer: string; definingRelevant: boolean; othersRelevant: number; others: number; likely: number[]; defining: number }> {
   const { segments, placed } = packTask(engine, task, 256);
   const session = new WimSession(engine, { segments, files: task.files.length }, task.question, { marginTokens: 48, answerTokens: 64, classify: "fused" });
   let answer = "";
+  const likely: number[] = [];
   for await (const e of session.run()) {
     if (e.type === "error") throw new Error(e.message);
+    if (e.type === "margin-classified" && e.confident) likely.push(e.segment);
     if (e.type === "done") answer = e.answer;
   }
   const defining = placed[0]!.segment;
   const others = session.margins.filter((m) => m.segment !== defining);
-  return { answer, definingRelevant: session.margins.find((m) => m.segment === defining)?.relevant === true, othersRelevant: others.filter((m) => m.relevant === true).length, others: others.length };
+  return { defining, likely, answer, definingRelevant: session.margins.find((m) => m.segment === defining)?.relevant === true, othersRelevant: others.filter((m) => m.relevant === true).length, others: others.length };
 }
 
-test("the task-trained model finds the asked value: the defining segment is judged relevant, the others not, and the answer names the value", async () => {
+test("the task-trained model finds the asked value: the defining segment is judged relevant (the likely answer, where Answer Now is offered), the others not, and the answer names the value", async () => {
   let othersRelevant = 0, others = 0;
   for (const seed of SEEDS) {
     const task = makeTask({ seed, chars: TRAINING_CHARS, hops: 1 });
     const r = await read(trained, task);
     assert.ok(r.definingRelevant, `seed ${seed}: the segment defining ${task.definition.claim} was judged irrelevant`);
+    assert.deepEqual(r.likely, [r.defining], `seed ${seed}: "likely answer" should mark the defining segment alone`);
     assert.ok(r.answer.includes(task.value), `seed ${seed}: ${JSON.stringify(r.answer)} does not name ${task.value}`);
     othersRelevant += r.othersRelevant;
     others += r.others;
