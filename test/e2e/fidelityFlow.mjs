@@ -1,25 +1,17 @@
-// The e2e flow with a model that really reads: bench/fidelity's task-trained model (the fixture
-// test/fixtures/fidelity-q4_0.gguf, rebuilt by the README's fidelity commands) on a synthetic
-// codebase of the task's kind that it never saw in training. In the real sidebar, the card of the
-// segment that defines the asked constant must be judged relevant, the other cards judged
-// irrelevant must be folded, and the answer must name the value.
+// The e2e flow with a model that really reads: bench/fidelity's task-trained model (the fixture,
+// test/support/fidelityFixture.ts) on a synthetic codebase of the task's kind that it never saw in
+// training. In the real sidebar, the card of the segment that defines the asked constant must be
+// judged relevant, the other cards judged irrelevant must be folded, and the answer must name the value.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { TRAINING_CHARS } from "../../bench/fidelity/examples.ts";
 import { makeTask } from "../../bench/fidelity/task.ts";
-
-/**
- * A held-out seed (training seeds are below 100M; the benchmark's are 900M and up): with the
- * extension's settings below, run 10's model judges the defining segment relevant and answers.
- */
-export const FIDELITY_SEED = 950_000_000;
-/** What the flow asks of the extension: 256-token segments (several cards), the fused verdict, room for "VALUE (path:line)". */
-export const FIDELITY_SETTINGS = { classify: "fused", segmentTokens: 256, marginTokens: 48, answerTokens: 64 };
+import { FIDELITY_SEEDS, FIDELITY_SETTINGS } from "../support/fidelityFixture.ts";
 
 /** Writes the codebase as a git repository under `work`; returns it with the task (question, value, definition). */
 export function fidelityWorkspace(work) {
-  const task = makeTask({ seed: FIDELITY_SEED, chars: TRAINING_CHARS, hops: 1 });
+  const task = makeTask({ seed: FIDELITY_SEEDS[0], chars: TRAINING_CHARS, hops: 1 });
   const folder = join(work, "fidelity");
   rmSync(folder, { recursive: true, force: true });
   for (const f of task.files) {

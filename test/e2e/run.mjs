@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { HOSTILE_LITERAL } from "../support/hostile.ts";
 import { catalogFiles, startHfServer } from "../support/hfServer.ts";
 import { localMachine, MODEL_LADDER, suggestModel } from "../../src/shared/modelCatalog.ts";
+import { FIDELITY_FIXTURE } from "../support/fidelityFixture.ts";
 import { fidelityFlow, fidelityWorkspace } from "./fidelityFlow.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -58,7 +59,6 @@ const hostileModel = join(work, "hostile.gguf");
 execFileSync(process.execPath, ["--import", "tsx", "scripts/write-test-model.ts", "--out", hostileModel, "--shape", "tiny", "--hostile"], { cwd: root, stdio: "ignore" });
 
 const fidelity = fidelityWorkspace(work);
-const fidelityModel = join(root, "test/fixtures/fidelity-q4_0.gguf");
 // A local hub serving the tiny model under every catalog model's real names, slowly enough that
 // the first-run download is seen in progress. The user settings point the extension at it.
 const hub = await startHfServer(catalogFiles(MODEL_LADDER.map((o) => o.spec), readFileSync(model)));
@@ -426,7 +426,7 @@ try {
 
   // 8. A model trained for the task, in a window on another folder (test/e2e/fidelityFlow.mjs).
   rmSync(join(reports, "host-ready.json"));
-  enginePids.push(await fidelityFlow({ page, palette, report, useSettings, until, check, lastDone, hostReady, base: `http://127.0.0.1:${port}`, out }, fidelity, fidelityModel));
+  enginePids.push(await fidelityFlow({ page, palette, report, useSettings, until, check, lastDone, hostReady, base: `http://127.0.0.1:${port}`, out }, fidelity, FIDELITY_FIXTURE));
 } catch (err) {
   check("the e2e run completed", false, `${err.stack}\ncode-server: ${serverLog.slice(-2000)}`);
 } finally {

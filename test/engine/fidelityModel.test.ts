@@ -9,27 +9,26 @@ import { packTask, TRAINING_CHARS } from "../../bench/fidelity/examples";
 import { makeTask, type Task } from "../../bench/fidelity/task";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { WimSession } from "../../src/core/wim/session";
+import { FIDELITY_FIXTURE, FIDELITY_SEEDS, FIDELITY_SETTINGS } from "../support/fidelityFixture";
 import { tempDir } from "../support/fixtures";
 import { writeTestModel } from "../support/testModel";
 
-const FIXTURE = join(__dirname, "../fixtures/fidelity-q4_0.gguf");
-/** Held-out seeds (training used seeds below 100M), the e2e's among them. */
-const SEEDS = [950_000_000, 950_000_001, 950_000_002, 950_000_003];
 const dir = tempDir();
 let trained: LlamaEngine;
 let random: LlamaEngine;
 before(async () => {
-  trained = await openLlamaEngine({ modelPath: FIXTURE, gpu: "cpu", threads: 1 });
+  trained = await openLlamaEngine({ modelPath: FIDELITY_FIXTURE, gpu: "cpu", threads: 1 });
   const randomPath = join(dir.path, "random.gguf");
   writeTestModel(randomPath, { shape: "fidelity" });
   random = await openLlamaEngine({ modelPath: randomPath, gpu: "cpu", threads: 1 });
 });
 after(async () => { await trained.dispose(); await random.dispose(); dir.dispose(); });
 
-/** The extension's reading as the e2e sets it: 256-token segments, the fused verdict. */
+/** The extension's reading as the e2e sets it. */
 async function read(engine: LlamaEngine, task: Task): Promise<{ answer: string; definingRelevant: boolean; othersRelevant: number; others: number; likely: number[]; defining: number }> {
-  const { segments, placed } = packTask(engine, task, 256);
-  const session = new WimSession(engine, { segments, files: task.files.length }, task.question, { marginTokens: 48, answerTokens: 64, classify: "fused" });
+  const { segments, placed } = packTask(engine, task, FIDELITY_SETTINGS.segmentTokens);
+  const { marginTokens, answerTokens, classify } = FIDELITY_SETTINGS;
+  const session = new WimSession(engine, { segments, files: task.files.length }, task.question, { marginTokens, answerTokens, classify });
   let answer = "";
   const likely: number[] = [];
   for await (const e of session.run()) {
@@ -44,7 +43,7 @@ async function read(engine: LlamaEngine, task: Task): Promise<{ answer: string; 
 
 test("the task-trained model finds the asked value: the defining segment is judged relevant (the likely answer, where Answer Now is offered), the others not, and the answer names the value", async () => {
   let othersRelevant = 0, others = 0;
-  for (const seed of SEEDS) {
+  for (const seed of FIDELITY_SEEDS) {
     const task = makeTask({ seed, chars: TRAINING_CHARS, hops: 1 });
     const r = await read(trained, task);
     assert.ok(r.definingRelevant, `seed ${seed}: the segment defining ${task.definition.claim} was judged irrelevant`);
@@ -53,12 +52,12 @@ test("the task-trained model finds the asked value: the defining segment is judg
     othersRelevant += r.othersRelevant;
     others += r.others;
   }
-  assert.ok(others >= 3 * SEEDS.length, `too few segments to judge (${others}): the codebases must span several`);
+  assert.ok(others >= 3 * FIDELITY_SEEDS.length, `too few segments to judge (${others}): the codebases must span several`);
   assert.ok(othersRelevant <= others / 10, `${othersRelevant} of ${others} segments without the answer were judged relevant`);
 });
 
 test("random weights of the same shape, on the same codebase, neither find the segment nor name the value", async () => {
-  const task = makeTask({ seed: SEEDS[0]!, chars: TRAINING_CHARS, hops: 1 });
+  const task = makeTask({ seed: FIDELITY_SEEDS[0]!, chars: TRAINING_CHARS, hops: 1 });
   const r = await read(random, task);
   assert.ok(!(r.definingRelevant && r.othersRelevant === 0), "random weights judged exactly the defining segment relevant");
   assert.ok(!r.answer.includes(task.value), `random weights named the value: ${JSON.stringify(r.answer)}`);
