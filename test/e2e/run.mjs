@@ -434,8 +434,12 @@ try {
   try { process.kill(-server.pid, "SIGTERM"); } catch {}
   await sleep(1000);
   try { process.kill(-server.pid, "SIGKILL"); } catch {}
-  const left = enginePids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
-  check("no engine process is left behind after VS Code stops", left.length === 0, `left: ${left}`);
+  const alive = (p) => { try { process.kill(p, 0); return true; } catch { return false; } };
+  // An engine exits when its IPC channel to the killed host closes: some milliseconds after the
+  // kill, not at once (a check made right after it failed once on a busy machine).
+  await until(() => !enginePids.some(alive), "the engine processes to exit", 5000).catch(() => undefined);
+  const left = enginePids.filter(alive);
+  check("no engine process is left behind after VS Code stops (within 5 s)", left.length === 0, `left: ${left}`);
   await hub.close();
   rmSync(work, { recursive: true, force: true });
 }
