@@ -2,23 +2,20 @@
 // test/support/fidelityFixture.ts) on a synthetic codebase of the task's kind that it never saw in
 // training. In the real sidebar, the card of the segment that defines the asked constant must be
 // judged relevant, the other cards judged irrelevant must be folded, and the answer must name the value.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { TRAINING_CHARS } from "../../bench/fidelity/examples.ts";
 import { makeTask } from "../../bench/fidelity/task.ts";
 import { FIDELITY_SEEDS, FIDELITY_SETTINGS } from "../support/fidelityFixture.ts";
+import { git, writeTree } from "../support/fixtures.ts";
 
 /** Writes the codebase as a git repository under `work`; returns it with the task (question, value, definition). */
 export function fidelityWorkspace(work) {
   const task = makeTask({ seed: FIDELITY_SEEDS[0], chars: TRAINING_CHARS, hops: 1 });
   const folder = join(work, "fidelity");
   rmSync(folder, { recursive: true, force: true });
-  for (const f of task.files) {
-    mkdirSync(dirname(join(folder, f.path)), { recursive: true });
-    writeFileSync(join(folder, f.path), f.text);
-  }
-  execFileSync("git", ["init", "-q"], { cwd: folder });
+  writeTree(folder, Object.fromEntries(task.files.map((f) => [f.path, f.text])));
+  git(folder, "init", "-q");
   return { folder, task };
 }
 
@@ -31,8 +28,8 @@ export async function fidelityFlow(h, { folder, task }, model) {
   const { page, palette, report, useSettings, until, check, lastDone, hostReady } = h;
   await useSettings({ model, ...FIDELITY_SETTINGS });
   await until(async () => {
-    const s = (await report()).settings;
-    return s.model === model && Object.entries(FIDELITY_SETTINGS).every(([k, v]) => s[k] === v);
+    const r = await report();
+    return r.model === model && Object.entries(FIDELITY_SETTINGS).every(([k, v]) => r.settings[k] === v);
   }, "the fidelity settings", 60_000);
   await page.goto(`${h.base}/?folder=${encodeURIComponent(folder)}`);
   await page.waitForSelector('.activitybar [aria-label^="Ask codebase"]', { timeout: 120_000 });

@@ -26,7 +26,7 @@ function activate(context) {
         answerMarginIds: api.answerMarginIds() ?? null,
         enginePid: api.engineProcessId() ?? null,
         model: vscode.workspace.getConfiguration("askCodebase").get("model"),
-        settings: Object.fromEntries(["model", "classify", "segmentTokens", "marginTokens", "answerTokens"].map((name) => [name, vscode.workspace.getConfiguration("askCodebase").get(name)])),
+        settings: Object.fromEntries(["classify", "segmentTokens", "marginTokens", "answerTokens"].map((name) => [name, vscode.workspace.getConfiguration("askCodebase").get(name)])),
         // What the workspace's own .vscode/settings.json tries to set, and what the extension reads.
         repositorySettings: Object.fromEntries(["serverUrl", "modelEndpoint", "model"].map((name) => [name, vscode.workspace.getConfiguration("askCodebase").get(name)])),
       });
