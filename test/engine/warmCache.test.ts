@@ -3,9 +3,9 @@
 // run gives; an edit reuses the unchanged prefix; a damaged cache falls back to a cold read.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DiskStateCache } from "../../src/core/cache/stateCache";
+import { checksumStats, DiskStateCache } from "../../src/core/cache/stateCache";
 import { planCodebase, type CodebasePlan } from "../../src/core/plan";
 import type { WimEvent } from "../../src/core/wim/events";
 import { WimSession, type WimOptions } from "../../src/core/wim/session";
@@ -71,8 +71,14 @@ test("a second question on an unchanged codebase prefills nothing and equals a c
   assert.equal(first.events.at(-1)!.type, "cache-saved", "saved after the answer, never before it");
 
   const evaluatedBefore = engine.evaluatedTokens;
+  const loadsBefore = engine.stateLoads;
+  const hashedBefore = checksumStats.bytes;
   const second = await run(p, SECOND, { cache });
   const evaluated = engine.evaluatedTokens - evaluatedBefore;
+  // The reader still held the codebase: the only load is the one after the backward margins, and
+  // the file this process saved is not hashed again.
+  assert.equal(engine.stateLoads - loadsBefore, 1, "loads");
+  assert.equal(checksumStats.bytes - hashedBefore, 0, "bytes hashed");
   const started = of(second.events, "run-started")[0]!;
   assert.equal(started.reusedSegments, p.segments.length);
   assert.deepEqual(of(second.events, "margin-done").map((e) => e.segment), p.segments.map((_, i) => i).reverse(), "margins from the last segment backwards");
@@ -81,6 +87,27 @@ test("a second question on an unchanged codebase prefills nothing and equals a c
   assert.equal(done.tokens.prefilled, 0);
   assert.ok(evaluated < started.tokens / 2, `evaluated ${evaluated} tokens for a ${started.tokens}-token codebase`);
   assert.equal(of(second.events, "cache-saved").length, 0, "nothing new to save");
+});
+
+test("when the reader holds another codebase, the state is loaded; a state file touched since it was saved is hashed again", async () => {
+  const p = await plan();
+  const cache = new DiskStateCache(cacheDir, 1 << 30);
+  const cold = outcome(await run(p, SECOND));
+  await run(p, FIRST, { cache });
+  // Another codebase in between, without the cache: the reader now holds that one.
+  const other = await planCodebase([join(dir.path, "repo", "c")], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
+  await run(other, FIRST);
+  const [state] = readdirSync(cacheDir).filter((n) => n.endsWith(".state"));
+  const path = join(cacheDir, state!);
+  const { atime, mtime } = statSync(path);
+  utimesSync(path, atime, mtime);
+  const loadsBefore = engine.stateLoads;
+  const hashedBefore = checksumStats.bytes;
+  const warm = await run(p, SECOND, { cache });
+  assert.equal(of(warm.events, "run-started")[0]!.reusedSegments, p.segments.length);
+  assert.equal(engine.stateLoads - loadsBefore, 2, "loaded to start, and again after the backward margins");
+  assert.equal(checksumStats.bytes - hashedBefore, statSync(path).size, "hashed once: its ctime changed, so this process's earlier hash no longer vouches for it");
+  assert.deepEqual(outcome(warm), cold);
 });
 
 test("after an edit to the last file, the unchanged segments are reused and the run still equals a cold one", async () => {

@@ -2,11 +2,11 @@
 // under a byte limit, half-written entries, clearing. The engine-level tests load real KV states.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { FOLDER_MARKER, NotACacheError } from "../../src/core/cache/cacheFolder";
-import { CacheEntryDamaged, DiskStateCache, tokenChain } from "../../src/core/cache/stateCache";
+import { CacheEntryDamaged, checksumStats, DiskStateCache, tokenChain } from "../../src/core/cache/stateCache";
 import { tempDir } from "../support/fixtures";
 
 const KEY = "model-a";
@@ -85,10 +85,13 @@ test("an entry whose file changed size, or whose bytes changed at the same size,
     writeFileSync((await cache.find(KEY, a))!.file, Buffer.alloc(60));
     assert.equal(await cache.find(KEY, a), undefined, "truncated: llama.cpp would abort reading it");
     // The same size, one byte different: only the checksum can tell.
+    // This process saved it (and remembers its hash): with its times put back, only the ctime differs.
     const hit = (await cache.find(KEY, b))!;
     const bytes = readFileSync(hit.file);
+    const { atime, mtime } = statSync(hit.file);
     bytes[50] ^= 0xff;
     writeFileSync(hit.file, bytes);
+    utimesSync(hit.file, atime, mtime);
     let loaded = false;
     await assert.rejects(cache.guardLoad(hit.file, async () => { loaded = true; }), (e: Error) => e instanceof CacheEntryDamaged && /checksum/.test(e.message));
     assert.equal(loaded, false, "never handed to llama.cpp");
@@ -168,6 +171,30 @@ test("clearing a folder that is not a cache is refused and removes nothing", asy
     assert.deepEqual(readdirSync(dir.path).sort(), ["0123.state", "package.json"]);
     // An empty or missing folder is nothing to refuse.
     assert.deepEqual(await new DiskStateCache(join(dir.path, "missing"), 1).clear(), { files: 0, bytes: 0, entries: 0, left: 0 });
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("a state this process saved or checked is not hashed again while it is unchanged", async () => {
+  const dir = tempDir();
+  try {
+    const cache = new DiskStateCache(join(dir.path, "kv"), 1 << 20);
+    const chain = tokenChain([1], [[2]]);
+    const before = checksumStats.bytes;
+    await cache.store(KEY, chain, saveBytes(1000));
+    assert.equal(checksumStats.bytes - before, 1000, "hashed once on saving");
+    const { file } = (await cache.find(KEY, chain))!;
+    await cache.verify(file);
+    await cache.guardLoad(file, async () => undefined);
+    assert.equal(checksumStats.bytes - before, 1000, "not again while unchanged");
+    // A fresh cache object (a later question) in the same process trusts the same memory.
+    await new DiskStateCache(join(dir.path, "kv"), 1 << 20).verify(file);
+    assert.equal(checksumStats.bytes - before, 1000);
+    const { atime, mtime } = statSync(file);
+    utimesSync(file, atime, mtime);
+    await cache.verify(file);
+    assert.equal(checksumStats.bytes - before, 2000, "touched: hashed again, and still valid");
   } finally {
     dir.dispose();
   }

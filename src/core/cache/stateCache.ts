@@ -11,7 +11,7 @@
 // folder's files are the cache's own by their names (cacheFolder.ts); what others wrote is never
 // touched.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream, existsSync, type BigIntStats } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
@@ -46,6 +46,8 @@ export interface StoreResult extends CacheStats {
 export interface CodebaseStateCache {
   /** The entry sharing the longest prefix (at least one segment) with `chain`, marked as just used. */
   find(stateKey: string, chain: readonly string[]): Promise<CacheHit | undefined>;
+  /** Checks a hit's file against its checksum; throws CacheEntryDamaged (and drops the entry) when it differs. */
+  verify(file: string): Promise<void>;
   /** Checks a hit's file against its checksum, then runs `load` on it under a marker (see DiskStateCache.guardLoad). */
   guardLoad<T>(file: string, load: () => Promise<T>, options?: { verify?: boolean }): Promise<T>;
   /** Saves a state through `save` under `chain`, then evicts the least recently used entries over the limit. */
@@ -84,11 +86,41 @@ export class CacheEntryDamaged extends Error {
   override name = "CacheEntryDamaged";
 }
 
+/** Files and bytes this process has hashed, for tests and benchmarks. */
+export const checksumStats = { files: 0, bytes: 0 };
+
 /** SHA-256 of a file, streamed: a state is hundreds of MiB. */
 export async function fileSha256(file: string): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  checksumStats.files++;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    checksumStats.bytes += (chunk as Buffer).length;
+  }
   return hash.digest("hex");
+}
+
+/**
+ * State files this process has hashed itself (on saving, or on a check), by path, with what stat
+ * said then. A second question in the same engine loads the state saved after the first one:
+ * hashing its hundreds of MiB again (0.3 s on the H200's host, as long as the load itself) would
+ * only confirm what its unchanged inode, size and times already say. Any write, copy or touch
+ * since changes the ctime, which nothing can set back, and the file is hashed again.
+ */
+const hashedHere = new Map<string, { sha256: string; stat: string }>();
+const statPrint = (s: BigIntStats): string => [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(":");
+
+async function rememberHash(file: string, sha256: string): Promise<void> {
+  hashedHere.set(file, { sha256, stat: statPrint(await stat(file, { bigint: true })) });
+}
+
+/** The file's SHA-256, from this process's memory when the file is unchanged since it was hashed here. */
+async function stateSha256(file: string): Promise<string> {
+  const known = hashedHere.get(file);
+  if (known && known.stat === statPrint(await stat(file, { bigint: true }))) return known.sha256;
+  const sha256 = await fileSha256(file);
+  await rememberHash(file, sha256);
+  return sha256;
 }
 
 function alive(pid: number): boolean {
@@ -189,20 +221,22 @@ export class DiskStateCache implements CodebaseStateCache {
    * still used.
    */
   async guardLoad<T>(file: string, load: () => Promise<T>, options: { verify?: boolean } = {}): Promise<T> {
-    if (options.verify !== false) {
-      const id = basename(file).slice(0, -".state".length);
-      const meta = JSON.parse(await readFile(this.path(`${id}.json`), "utf8")) as EntryMeta;
-      if ((await fileSha256(file)) !== meta.sha256) {
-        await this.remove(id);
-        throw new CacheEntryDamaged("the warm cache's saved state did not match its checksum: it was dropped, and the codebase is read again");
-      }
-    }
+    if (options.verify !== false) await this.verify(file);
     const marker = `${file}.loading`;
     const marked = await writeFile(marker, String(process.pid)).then(() => true, () => false);
     try {
       return await load();
     } finally {
       if (marked) await rm(marker, { force: true }).catch(() => undefined);
+    }
+  }
+
+  async verify(file: string): Promise<void> {
+    const id = basename(file).slice(0, -".state".length);
+    const meta = JSON.parse(await readFile(this.path(`${id}.json`), "utf8")) as EntryMeta;
+    if ((await stateSha256(file)) !== meta.sha256) {
+      await this.remove(id);
+      throw new CacheEntryDamaged("the warm cache's saved state did not match its checksum: it was dropped, and the codebase is read again");
     }
   }
 
@@ -218,6 +252,7 @@ export class DiskStateCache implements CodebaseStateCache {
       stored = (await stat(partial)).size;
       const sha256 = await fileSha256(partial);
       await rename(partial, file);
+      await rememberHash(file, sha256);
       await writeFile(this.path(`${id}.json`), JSON.stringify({ format: FORMAT, stateKey, chain: [...chain], bytes: stored, sha256 } satisfies EntryMeta));
     } finally {
       await rm(partial, { force: true });
@@ -246,6 +281,7 @@ export class DiskStateCache implements CodebaseStateCache {
     // The .json first: without it the .state is no longer an entry, even if removing it fails.
     await this.removeFile(`${id}.json`);
     await this.removeFile(`${id}.state`);
+    hashedHere.delete(this.path(`${id}.state`));
     await this.removeFile(`${id}.state.loading`);
   }
 

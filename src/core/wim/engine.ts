@@ -70,6 +70,11 @@ export interface PrepareOptions {
   /** Tokens each sequence must be able to hold. */
   tokensPerSequence: number;
   sequences: number;
+  /**
+   * The first sequence may keep what it holds (its `tokens` say what), for a caller that reuses a
+   * prefix it checks token by token; the others, and by default all, start empty.
+   */
+  keep?: boolean;
   signal?: AbortSignal;
 }
 
@@ -81,7 +86,7 @@ export interface WimEngine {
   /** The model's chat template split around one user turn, with `system` as the system message. */
   chatParts(system: string): ChatParts;
   isEndOfGeneration(token: Token): boolean;
-  /** Empty sequences with room for what a run needs; a context that is large enough is reused. */
+  /** Sequences with room for what a run needs, empty unless `keep`; a context that is large enough is reused. */
   prepare(options: PrepareOptions): Promise<EngineSequence[]>;
   /** Tokens the engine has evaluated since it opened (prefill and generation), for tests and benchmarks. */
   readonly evaluatedTokens: number;

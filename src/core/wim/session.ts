@@ -178,7 +178,9 @@ export class WimSession {
     const { windows, windowCount, contextTokens } = layout;
     let prepared: EngineSequence[];
     try {
-      prepared = await engine.prepare({ tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1, ...(signal ? { signal } : {}) });
+      // With the warm cache the reader may keep the codebase it holds: warmStart checks and uses it, or empties it.
+      const keep = windowCount === 1 && !!this.options.cache;
+      prepared = await engine.prepare({ tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1, keep, ...(signal ? { signal } : {}) });
     } catch (err) {
       if (!isAbortError(err) && !signal?.aborted) throw err;
       yield this.doneEvent("aborted", "", 0, 0, total, started, timings, { prefilled: 0, margins: 0, answer: 0, evaluated: 0 });
@@ -191,6 +193,7 @@ export class WimSession {
     const cache = windowCount === 1 && engine.info.stateKey && seq.saveState && seq.loadState ? this.options.cache : undefined;
     const chain = cache ? tokenChain(opening, segmentTokens) : [];
     const warm = cache ? await warmStart({ cache, stateKey: engine.info.stateKey!, chain, seq, opening, segmentTokens, ends }) : {};
+    if (!cache) await seq.truncate(0);
     const reused = warm.hit?.segments ?? 0;
     yield {
       type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: sizes.length, windows: windowCount,

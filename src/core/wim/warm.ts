@@ -14,22 +14,36 @@ export async function restoreState(seq: EngineSequence, file: string, end: numbe
   await seq.truncate(end);
 }
 
+/** Whether `seq` holds exactly the opening and the first `segments` segments (and perhaps more after them). */
+function holdsPrefix(seq: EngineSequence, opening: readonly Token[], segmentTokens: readonly TokenList[], segments: number): boolean {
+  const expected = concatTokens([opening, ...segmentTokens.slice(0, segments)]);
+  const held = seq.tokens;
+  return held.length >= expected.length && expected.every((t, i) => held[i] === t);
+}
+
 /**
- * The entry sharing the longest prefix, loaded and cut to that prefix; undefined for a cold start,
- * with `note` set when the reason is one to tell (a damaged entry, dropped).
+ * The entry sharing the longest prefix, its state in `seq` cut to that prefix; undefined for a
+ * cold start (`seq` emptied), with `note` set when the reason is one to tell (a damaged entry,
+ * dropped). When `seq` still holds that prefix (the engine's last question read this codebase, or
+ * loaded it), nothing is loaded: the entry is only checked, as the backward margins' restore will
+ * load it.
  */
 export async function warmStart(o: {
   cache: CodebaseStateCache; stateKey: string; chain: readonly string[]; seq: EngineSequence;
   opening: readonly Token[]; segmentTokens: readonly TokenList[]; ends: readonly number[];
 }): Promise<{ hit?: WarmHit; note?: string }> {
   const hit = await o.cache.find(o.stateKey, o.chain).catch(() => undefined);
-  if (!hit) return {};
   try {
-    await o.cache.guardLoad(hit.file, () => restoreState(o.seq, hit.file, o.ends[hit.segments - 1]!));
-    // The file's own tokens must be exactly the codebase's: a hash collision or a foreign file is refused.
-    const expected = concatTokens([o.opening, ...o.segmentTokens.slice(0, hit.segments)]);
-    const held = o.seq.tokens;
-    if (held.length !== expected.length || expected.some((t, i) => held[i] !== t)) throw new Error("the cached state holds other tokens");
+    if (!hit) throw new Error("no entry shares a segment");
+    const end = o.ends[hit.segments - 1]!;
+    if (holdsPrefix(o.seq, o.opening, o.segmentTokens, hit.segments)) {
+      await o.cache.verify(hit.file);
+      await o.seq.truncate(end);
+    } else {
+      await o.cache.guardLoad(hit.file, () => restoreState(o.seq, hit.file, end));
+      // The file's own tokens must be exactly the codebase's: a hash collision or a foreign file is refused.
+      if (o.seq.length !== end || !holdsPrefix(o.seq, o.opening, o.segmentTokens, hit.segments)) throw new Error("the cached state holds other tokens");
+    }
     return { hit: { file: hit.file, segments: hit.segments } };
   } catch (err) {
     await o.seq.truncate(0).catch(() => undefined);

@@ -99,6 +99,8 @@ export class LlamaEngine implements WimEngine {
   info: EngineInfo;
   private text: ModelText;
   evaluatedTokens = 0;
+  /** Saved states loaded into a sequence, for tests and benchmarks. */
+  stateLoads = 0;
   /** Erases from the end of each sequence (index 0 is the reader): how many and how long, for the benchmark. */
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
@@ -172,7 +174,7 @@ export class LlamaEngine implements WimEngine {
     return this.text.isEndOfGeneration(token);
   }
 
-  async prepare({ tokensPerSequence, sequences, signal }: PrepareOptions): Promise<EngineSequence[]> {
+  async prepare({ tokensPerSequence, sequences, keep, signal }: PrepareOptions): Promise<EngineSequence[]> {
     const size = Math.ceil(tokensPerSequence / CONTEXT_STEP) * CONTEXT_STEP;
     if (this.context && (this.context.contextSize < size || this.context.totalSequences < sequences)) {
       await this.context.dispose();
@@ -193,7 +195,7 @@ export class LlamaEngine implements WimEngine {
     }
     const out: EngineSequence[] = [];
     for (const [i, seq] of this.sequences.slice(0, sequences).entries()) {
-      await seq.clearHistory();
+      if (!(keep && i === 0)) await seq.clearHistory();
       out.push(new LlamaSequence(seq, this, i));
     }
     return out;

@@ -12,6 +12,7 @@ const APPEND_PIECE = 2048;
 /** What a sequence reports to the engine that owns it: tokens evaluated, erases, where generation ends. */
 export interface SequenceOwner {
   evaluatedTokens: number;
+  stateLoads: number;
   readonly erases: { count: number; totalMs: number }[];
   isEndOfGeneration(token: Token): boolean;
   /** An empty TokenBias for the model: made at once, so a classification is queued in the tick it is asked for (see shareBatch). */
@@ -75,6 +76,7 @@ export class LlamaSequence implements EngineSequence {
     // The risk node-llama-cpp names is a state from another model; the cache keys entries by the
     // model file (stateKey) and the session checks the loaded tokens before using them.
     await this.seq.loadStateFromFile(file, { acceptRisk: true });
+    this.engine.stateLoads++;
   }
 
   /**
