@@ -20,12 +20,12 @@ export function llamaBenchBinary(flag: string | undefined): string | undefined {
  * `generated` tokens decoded after `depth` tokens of context; flash attention on, every layer on
  * the GPU unless `gpu` is false, three repetitions.
  */
-export function llamaBench(bin: string, model: string, o: { prompt?: number; generated?: number; depth?: number; batch?: number; ubatch?: number; gpu?: boolean; threads?: number }): LlamaBenchRow {
+export function llamaBench(bin: string, model: string, o: { prompt?: number; generated?: number; depth?: number; batch?: number; ubatch?: number; gpu?: boolean; threads?: number; extra?: readonly string[] }): LlamaBenchRow {
   const args = [
     "-m", model, "-o", "json", "-r", "3", "-fa", "1",
     "-p", String(o.prompt ?? 0), "-n", String(o.generated ?? 0), "-d", String(o.depth ?? 0),
     "-b", String(o.batch ?? 2048), "-ub", String(o.ubatch ?? 512), "-ngl", o.gpu === false ? "0" : "99",
-    ...(o.threads ? ["-t", String(o.threads)] : []),
+    ...(o.threads ? ["-t", String(o.threads)] : []), ...(o.extra ?? []),
   ];
   const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`llama-bench ${args.join(" ")} failed (${r.status ?? r.signal}): ${(r.stderr || "").trim().split("\n").slice(-3).join(" | ")}`);
