@@ -1,10 +1,10 @@
-// npm run bench:prefill-knobs -- --model FILE [--gpu G] [--tokens N] [--runs R] [--llama-bench PATH] [--log FILE]
+// npm run bench:prefill-knobs -- --model FILE [--gpu G] [--tokens N] [--runs R] [--llama-bench PATH [--bench-variants]] [--log FILE]
 // Which setting makes node-llama-cpp's prefill slower than llama-bench's on the same llama.cpp:
 // bench:prefill-parts showed the engine adds nothing to node-llama-cpp's own prefill, which runs at
 // about 0.6x llama-bench's rate on the H200. Here node-llama-cpp's context is made one setting at a
-// time nearer to llama-bench's (its context size, flash attention forced on, one thread, random
-// tokens as llama-bench feeds), and llama-bench one setting nearer to node-llama-cpp's (no spinning
-// thread pool, one thread). Each row: median of R passes after one untimed pass. With --log, every
+// time nearer to llama-bench's (flash attention forced on, one thread, random tokens as llama-bench
+// feeds), and, with --bench-variants, llama-bench one setting nearer to node-llama-cpp's (no
+// spinning thread pool, one thread). Each row: median of R passes after one untimed pass. With --log, every
 // llama.cpp log line of the node-llama-cpp side goes to FILE (the contexts' setup, and
 // llama.cpp's own prompt-eval timing of the "tracked" row).
 import { appendFileSync, writeFileSync } from "node:fs";
@@ -17,7 +17,7 @@ import { median } from "./median";
 const { values } = parseArgs({
   options: {
     model: { type: "string" }, gpu: { type: "string", default: "auto" }, tokens: { type: "string", default: "30720" },
-    runs: { type: "string", default: "3" }, "llama-bench": { type: "string" }, log: { type: "string" },
+    runs: { type: "string", default: "3" }, "llama-bench": { type: "string" }, "bench-variants": { type: "boolean" }, log: { type: "string" },
   },
 });
 if (!values.model) throw new Error("--model FILE is required");
@@ -49,7 +49,6 @@ async function main(): Promise<void> {
   const variants: [string, LlamaContextOptions, Token[]][] = [
     ["as the engine (context +256, flash attention auto)", engineLike, text],
     ["flash attention on", { ...engineLike, flashAttention: true }, text],
-    ["context exactly the tokens", { ...engineLike, contextSize: total }, text],
     ["one thread", { ...engineLike, threads: 1 }, text],
     ["random tokens, as llama-bench", engineLike, random],
     ["tracked (llama.cpp's own timing)", { ...engineLike, performanceTracking: true }, text],
@@ -76,7 +75,7 @@ async function main(): Promise<void> {
     ["llama-bench as documented (spinning thread pool)", []],
     ["llama-bench --poll 0", ["--poll", "0"]],
     ["llama-bench -t 1", ["-t", "1"]],
-  ] as [string, string[]][]).map(([variant, extra]) => ({ variant, tokensPerSecond: llamaBench(bin, values.model!, { prompt: total, batch: BATCH, ubatch: BATCH, gpu, extra }).tokensPerSecond })) : [];
+  ] as [string, string[]][]).slice(0, values["bench-variants"] ? 3 : 1).map(([variant, extra]) => ({ variant, tokensPerSecond: llamaBench(bin, values.model!, { prompt: total, batch: BATCH, ubatch: BATCH, gpu, extra }).tokensPerSecond })) : [];
   const reference = benchRows[0]?.tokensPerSecond;
   for (const r of [...rows, ...benchRows]) {
     console.log(`${r.variant.padEnd(52)} ${Math.round(r.tokensPerSecond).toLocaleString("en-US").padStart(8)} tok/s${reference ? `  ${(r.tokensPerSecond / reference).toFixed(2)}x llama-bench` : ""}`);

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Whether node-llama-cpp 3.21.1's synchronize after every decode is what costs its prefill against
+# llama-bench's, on the GPU machine after the CUDA build (`bash .gpu-cudasrc/device.sh`):
+#   . .gpu/setup.sh && bash bench/gpu-sync-experiment.sh OUT
+# Its decode worker (llama/addon/AddonContext.cpp, AddonContextDecodeBatchWorker::Execute) calls
+# llama_synchronize() after llama_decode(), so the CPU prepares each batch's inputs (the attention
+# mask grows with the tokens already read) while the GPU waits; llama-bench queues batch after
+# batch and syncs once. Runs bench:prefill-knobs and bench:decode-parts on the installed build, then
+# on the same build with that one call removed (the only change, rebuilt in place), then puts the
+# unchanged build back. An experiment, not a product change: the figures say which behaviour it is.
+set -u
+out=${1:?usage: bench/gpu-sync-experiment.sh OUTDIR}
+models=${MODELS_DIR:-/tmp/m}
+mkdir -p "$out" "$models"
+src=/opt/nlc/src/llama/addon/AddonContext.cpp
+installed=node_modules/node-llama-cpp/llama/localBuilds/linux-x64-cuda/Release/llama-addon.node
+[ -f "$src" ] && [ -f "$installed" ] || { echo "run .gpu-cudasrc/device.sh first"; exit 1; }
+lb=$(bash bench/build-llama-bench.sh cuda)
+[ -f "$models/0.5b.gguf" ] || node --import tsx scripts/write-test-model.ts --out "$models/0.5b.gguf" --shape 0.5b >/dev/null
+measure() { # label
+  for tokens in ${TOKENS:-30720}; do
+    node --import tsx bench/prefillKnobs.ts --model "$models/0.5b.gguf" --gpu cuda --tokens "$tokens" --llama-bench "$lb" >"$out/knobs-$1-$tokens.txt" 2>&1
+  done
+  node --import tsx bench/decodeParts.ts --model "$models/0.5b.gguf" --gpu cuda >"$out/decode-$1.txt" 2>&1
+}
+measure stock
+cp "$installed" /opt/nlc/stock-addon.node
+cp "$src" /opt/nlc/AddonContext.cpp.orig
+sed -i 's|^\( *\)llama_synchronize(ctx->ctx);|\1/* experiment: no sync after decode */|' "$src"
+grep -c "experiment: no sync" "$src" >"$out/patched-lines.txt"
+if cmake --build /opt/nlc/build --target llama-addon -j "$(nproc)" >"$out/rebuild.log" 2>&1; then
+  cp -f "$(find /opt/nlc/out /opt/nlc/build -name llama-addon.node -newer /opt/nlc/AddonContext.cpp.orig | head -1)" "$installed"
+  measure nosync
+else
+  echo "rebuild failed" >>"$out/rebuild.log"
+fi
+cp /opt/nlc/AddonContext.cpp.orig "$src"
+cp /opt/nlc/stock-addon.node "$installed"
+for f in "$out"/knobs-*.txt "$out"/decode-*.txt; do echo "== $(basename "$f")"; grep -v '^{' "$f" | tail -12; done
