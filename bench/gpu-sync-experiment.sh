@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whether node-llama-cpp 3.21.1's synchronize after every decode is what costs its prefill against
-# llama-bench's, on the GPU machine after the CUDA build (`bash .gpu-cudasrc/device.sh`):
+# llama-bench's, on the GPU machine after the CUDA build (`NLC_BENCH=1 bash .gpu-cudasrc/device.sh`,
+# which also builds llama-bench; without it the rows have no llama-bench ratio):
 #   . .gpu/setup.sh && bash bench/gpu-sync-experiment.sh OUT
 # Its decode worker (llama/addon/AddonContext.cpp, AddonContextDecodeBatchWorker::Execute) calls
 # llama_synchronize() after llama_decode(), so the CPU prepares each batch's inputs (the attention
@@ -15,11 +16,11 @@ mkdir -p "$out" "$models"
 src=/opt/nlc/src/llama/addon/AddonContext.cpp
 installed=node_modules/node-llama-cpp/llama/localBuilds/linux-x64-cuda/Release/llama-addon.node
 [ -f "$src" ] && [ -f "$installed" ] || { echo "run .gpu-cudasrc/device.sh first"; exit 1; }
-lb=$(bash bench/build-llama-bench.sh cuda)
+lb=$(bash bench/build-llama-bench.sh cuda 2>/dev/null) || lb=
 [ -f "$models/0.5b.gguf" ] || node --import tsx scripts/write-test-model.ts --out "$models/0.5b.gguf" --shape 0.5b >/dev/null
 measure() { # label
   for tokens in ${TOKENS:-30720}; do
-    node --import tsx bench/prefillKnobs.ts --model "$models/0.5b.gguf" --gpu cuda --tokens "$tokens" --llama-bench "$lb" >"$out/knobs-$1-$tokens.txt" 2>&1
+    node --import tsx bench/prefillKnobs.ts --model "$models/0.5b.gguf" --gpu cuda --tokens "$tokens" ${lb:+--llama-bench "$lb"} >"$out/knobs-$1-$tokens.txt" 2>&1
   done
   node --import tsx bench/decodeParts.ts --model "$models/0.5b.gguf" --gpu cuda >"$out/decode-$1.txt" 2>&1
 }
