@@ -62,3 +62,17 @@ test("random weights of the same shape, on the same codebase, neither find the s
   assert.ok(!(r.definingRelevant && r.othersRelevant === 0), "random weights judged exactly the defining segment relevant");
   assert.ok(!r.answer.includes(task.value), `random weights named the value: ${JSON.stringify(r.answer)}`);
 });
+
+test("prompt lookup drafts a margin from the segment it extracts from and an answer from the margins, and changes nothing the model writes (CPU)", async () => {
+  const lookup = await openLlamaEngine({ modelPath: FIDELITY_FIXTURE, gpu: "cpu", threads: 1, promptLookup: true });
+  try {
+    const task = makeTask({ seed: FIDELITY_SEEDS[1]!, chars: TRAINING_CHARS, hops: 1 });
+    const plain = await read(trained, task);
+    const drafted = await read(lookup, task);
+    assert.deepEqual(drafted, plain);
+    // The answer copies "NAME = VALUE (path:line)" from a margin, which copied it from the code.
+    assert.ok(lookup.predictions().used >= 5, `drafted tokens kept: ${JSON.stringify(lookup.predictions())}`);
+  } finally {
+    await lookup.dispose();
+  }
+});

@@ -48,7 +48,7 @@ export async function* writeAnswer(i: AnswerInput): AsyncGenerator<WimEvent, Ans
   const text = new TextStream((t) => engine.detokenize(t));
   let aborted = false;
   try {
-    for await (const token of seq.generate(prompt, { maxTokens: i.answerTokens, ...(i.signal ? { signal: i.signal } : {}) })) {
+    for await (const token of seq.generate(prompt, { maxTokens: i.answerTokens, copyFrom: prompt, ...(i.signal ? { signal: i.signal } : {}) })) {
       const delta = text.push(token);
       if (delta) yield { type: "answer-token", runId: i.runId, text: delta };
     }

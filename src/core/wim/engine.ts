@@ -34,6 +34,11 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Asked before each token: true stops generation (for "answer now"). */
   shouldStop?: () => boolean;
+  /**
+   * What the output is likely to copy (the segment a margin extracts from, the margins an answer
+   * draws on): an engine with prompt lookup drafts its next tokens from it and checks them in one batch.
+   */
+  copyFrom?: TokenList;
 }
 
 /** One sequence of the engine's KV cache. */

@@ -3,7 +3,7 @@
 // judge the margin (verdict.ts). Reading forward and the warm cache's backward pass both use it.
 import type { SourcePiece } from "../pack/packer";
 import { findCitations } from "./citations";
-import { abortError, type EngineSequence, type Token, type WimEngine } from "./engine";
+import { abortError, type EngineSequence, type Token, type TokenList, type WimEngine } from "./engine";
 import { sourcesOf, type RunTimings, type WimEvent } from "./events";
 import * as prompts from "./prompts";
 import { TextStream } from "./textStream";
@@ -81,7 +81,7 @@ export class MarginWriter {
   }
 
   /** Writes margin `segment` after what the reader holds now, and erases it again. */
-  async *write(segment: number, sources: readonly SourcePiece[]): AsyncGenerator<WimEvent, MarginRecord> {
+  async *write(segment: number, sources: readonly SourcePiece[], copyFrom?: TokenList): AsyncGenerator<WimEvent, MarginRecord> {
     const { engine, reader: seq, signal, runId } = this.o;
     const started = performance.now();
     const before = seq.length;
@@ -99,7 +99,7 @@ export class MarginWriter {
     }
     const text = new TextStream((t) => engine.detokenize(t), fused ? verdict.VERDICT_SEPARATOR : undefined);
     if (continueFrom.length) {
-      for await (const token of seq.generate(continueFrom, { maxTokens: this.o.marginTokens, ...(signal ? { signal } : {}), shouldStop: this.o.answerNow })) {
+      for await (const token of seq.generate(continueFrom, { maxTokens: this.o.marginTokens, ...(signal ? { signal } : {}), shouldStop: this.o.answerNow, ...(copyFrom ? { copyFrom } : {}) })) {
         const delta = text.push(token);
         if (delta) yield { type: "margin-token", runId, segment, text: delta };
       }

@@ -243,7 +243,7 @@ export class WimSession {
           if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
           await seq.truncate(ends[k]!);
           yield progress(k);
-          keep(yield* writer.write(k, this.codebase.segments[k]!.sources));
+          keep(yield* writer.write(k, this.codebase.segments[k]!.sources, segmentTokens[k]));
           const judged = await writer.takePending();
           if (judged) yield writer.classified(judged);
           yield this.keptState();
@@ -285,7 +285,7 @@ export class WimSession {
         tokensRead += sizes[k]!;
         windowEnds.push(seq.length);
         yield progress(k);
-        keep(yield* writer.write(k, this.codebase.segments[k]!.sources));
+        keep(yield* writer.write(k, this.codebase.segments[k]!.sources, segmentTokens[k]));
         yield this.keptState();
       }
       const judged = await writer.takePending();

@@ -296,6 +296,11 @@ export class LlamaEngine implements WimEngine {
     return { sequence: new LlamaSequence(context.getSequence(), this), dispose: () => context.dispose() };
   }
 
+  /** Prompt lookup's drafted tokens so far, kept and refuted (node-llama-cpp's counts over the engine's sequences), for the benchmark. */
+  predictions(): { used: number; refuted: number } {
+    return this.sequences.reduce((n, s) => ({ used: n.used + s.tokenPredictions.used, refuted: n.refuted + s.tokenPredictions.refuted }), { used: 0, refuted: 0 });
+  }
+
   /** Contexts and sequences held now: one context, reused, whose sequences are reused too. */
   get holdings(): { contexts: number; sequences: number } {
     return { contexts: this.context ? 1 : 0, sequences: this.sequences.length };

@@ -42,8 +42,11 @@ export class LlamaSequence implements EngineSequence {
     }
   }
 
-  async *generate(prompt: readonly Token[], { maxTokens, signal, shouldStop }: GenerateOptions): AsyncGenerator<Token> {
+  async *generate(prompt: readonly Token[], { maxTokens, signal, shouldStop, copyFrom }: GenerateOptions): AsyncGenerator<Token> {
     if (signal?.aborted) throw abortError(signal);
+    // node-llama-cpp gives a predictor its input only from its chat and completion classes; a bare
+    // evaluate() must set it, or the lookup finds nothing to draft from.
+    this.seq.tokenPredictor?.updateInputTokens?.(asLlama(Array.from(copyFrom ?? [])));
     this.engine.evaluatedTokens += prompt.length;
     let produced = 0;
     // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
