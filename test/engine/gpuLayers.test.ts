@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gpuNeedOf } from "../../src/engine/llama/gpuFit";
 import { loadLlama } from "../../src/engine/llama/runtime";
+import { noRealGpu } from "../../src/engine/backend/softwareGpu";
 import { openLlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { testModelPath } from "../support/models";
 
@@ -12,7 +13,7 @@ const CONTEXT = 30_720;
 
 test("a context too large for the GPU beside every layer runs with fewer layers, and the run says so", async (t) => {
   const llama = await loadLlama("vulkan").catch(() => undefined);
-  if (!llama?.gpu) {
+  if (!llama?.gpu || noRealGpu(await llama.getGpuDeviceNames())) {
     t.skip("no Vulkan GPU here");
     return;
   }

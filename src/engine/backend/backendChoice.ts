@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { homedir, hostname } from "node:os";
 import { dirname, join } from "node:path";
 import type { GpuChoice } from "../../shared/settings";
+import { NO_REAL_GPU } from "./softwareGpu";
 
 /** `unavailable`: this machine has no such GPU or build (not a failure, and no news under "auto"). */
 export interface BackendVerdict { ok: boolean; unavailable?: boolean; reason?: string; at: string }
@@ -57,7 +58,7 @@ export async function probeBackend(backend: GpuChoice, modelPath: string, timeou
   const { result, code, signal, stderr } = await runProbe([backend, modelPath], timeoutMs);
   const at = new Date().toISOString();
   if (result?.ok && code === 0) return { ok: true, at };
-  if (typeof result?.error === "string") return { ok: false, unavailable: /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error), reason: result.error, at };
+  if (typeof result?.error === "string") return { ok: false, unavailable: /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error) || NO_REAL_GPU.test(result.error), reason: result.error, at };
   // No verdict printed: the process died first. The line that names the error (CUDA's is several
   // lines above the stack trace), else the last one.
   const lines = stderr.trim().split("\n").map((l) => l.replace(/^\[node-llama-cpp\]\s*/, "").trim()).filter(Boolean);
@@ -69,8 +70,11 @@ export function defaultBackendMemory(): BackendMemory {
   return new BackendMemory(join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "ask-codebase", "backends.json"));
 }
 
+/** Bumped when the probe judges differently, so that verdicts it would now give otherwise are made again (2: software renderers are no GPU). */
+const PROBE_VERSION = 2;
+
 export class BackendMemory {
-  constructor(readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${nodeLlamaCppVersion()}`) {}
+  constructor(readonly file: string, private readonly key = `${hostname()}|node-llama-cpp ${nodeLlamaCppVersion()}|probe ${PROBE_VERSION}`) {}
 
   private read(): Record<string, Record<string, BackendVerdict>> {
     try {

@@ -4,18 +4,21 @@
 // the GPU the best backend sees: { ok, gpu: { backend, name, vramBytes } | null }.
 import { checkModelFile } from "../model/modelFile";
 import { loadLlama, type GpuChoice } from "../llama/runtime";
+import { noRealGpu, noRealGpuReason } from "./softwareGpu";
 
 async function probe(backend: string, modelPath: string): Promise<void> {
   await checkModelFile(modelPath);
   if (process.env.ASK_CODEBASE_PROBE_ABORT === backend) process.abort(); // fault injection for tests: a native abort
   const llama = await loadLlama(backend as GpuChoice);
   if (llama.gpu !== backend) throw new Error(`${backend} is not available here`);
+  const names = await llama.getGpuDeviceNames();
+  if (noRealGpu(names)) throw new Error(noRealGpuReason(names));
   const model = await llama.loadModel({ modelPath, gpuLayers: "auto" });
   const context = await model.createContext({ contextSize: 256 });
   const sequence = context.getSequence();
   let n = 0;
   for await (const _ of sequence.evaluate(model.tokenize("function main() {"), { temperature: 0 })) if (++n >= 2) break;
-  process.stdout.write(JSON.stringify({ ok: true, gpuNames: await llama.getGpuDeviceNames() }) + "\n");
+  process.stdout.write(JSON.stringify({ ok: true, gpuNames: names }) + "\n");
   await context.dispose();
   await model.dispose();
 }
@@ -27,8 +30,7 @@ async function probe(backend: string, modelPath: string): Promise<void> {
 async function describe(): Promise<void> {
   const llama = await loadLlama("auto");
   const names = llama.gpu ? await llama.getGpuDeviceNames() : [];
-  // A software rasteriser (Mesa's llvmpipe) answers as a Vulkan GPU: it is the CPU.
-  const real = llama.gpu && names.length && !names.every((n) => /llvmpipe|swiftshader|software/i.test(n));
+  const real = llama.gpu && !noRealGpu(names);
   const gpu = real ? { backend: llama.gpu, name: names[0], vramBytes: (await llama.getVramState()).total } : null;
   process.stdout.write(JSON.stringify({ ok: true, gpu }) + "\n");
 }
