@@ -7,7 +7,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { homedir, hostname } from "node:os";
 import { dirname, join } from "node:path";
 import type { GpuChoice } from "../../shared/settings";
-import { NO_REAL_GPU } from "./softwareGpu";
 
 /** `unavailable`: this machine has no such GPU or build (not a failure, and no news under "auto"). */
 export interface BackendVerdict { ok: boolean; unavailable?: boolean; reason?: string; at: string }
@@ -58,7 +57,7 @@ export async function probeBackend(backend: GpuChoice, modelPath: string, timeou
   const { result, code, signal, stderr } = await runProbe([backend, modelPath], timeoutMs);
   const at = new Date().toISOString();
   if (result?.ok && code === 0) return { ok: true, at };
-  if (typeof result?.error === "string") return { ok: false, unavailable: /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error) || NO_REAL_GPU.test(result.error), reason: result.error, at };
+  if (typeof result?.error === "string") return { ok: false, unavailable: result.unavailable === true || /not available|NoBinaryFound|not compatible|no .*binary/i.test(result.error), reason: result.error, at };
   // No verdict printed: the process died first. The line that names the error (CUDA's is several
   // lines above the stack trace), else the last one.
   const lines = stderr.trim().split("\n").map((l) => l.replace(/^\[node-llama-cpp\]\s*/, "").trim()).filter(Boolean);

@@ -1,10 +1,10 @@
 // Run as its own process: loads the model on one GPU backend and decodes a few tokens. A backend
 // whose kernels abort (the CUDA prebuilt on an older driver does, on the first decode) kills only
-// this process. Prints one JSON line: { ok, gpuNames } or { ok: false, error }. With `describe`,
+// this process. Prints one JSON line: { ok, gpuNames } or { ok: false, error, unavailable? }. With `describe`,
 // the GPU the best backend sees: { ok, gpu: { backend, name, vramBytes } | null }.
 import { checkModelFile } from "../model/modelFile";
 import { loadLlama, type GpuChoice } from "../llama/runtime";
-import { noRealGpu, noRealGpuReason } from "./softwareGpu";
+import { noRealGpu, NoRealGpu } from "./softwareGpu";
 
 async function probe(backend: string, modelPath: string): Promise<void> {
   await checkModelFile(modelPath);
@@ -12,7 +12,7 @@ async function probe(backend: string, modelPath: string): Promise<void> {
   const llama = await loadLlama(backend as GpuChoice);
   if (llama.gpu !== backend) throw new Error(`${backend} is not available here`);
   const names = await llama.getGpuDeviceNames();
-  if (noRealGpu(names)) throw new Error(noRealGpuReason(names));
+  if (noRealGpu(names)) throw new NoRealGpu(names);
   const model = await llama.loadModel({ modelPath, gpuLayers: "auto" });
   const context = await model.createContext({ contextSize: 256 });
   const sequence = context.getSequence();
@@ -39,7 +39,8 @@ const [backend, modelPath] = process.argv.slice(2);
 (backend === "describe" ? describe() : probe(backend!, modelPath!)).then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stdout.write(JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err).split("\n")[0] }) + "\n");
+    const unavailable = err instanceof NoRealGpu;
+    process.stdout.write(JSON.stringify({ ok: false, error: String((err as Error)?.message ?? err).split("\n")[0], ...(unavailable ? { unavailable } : {}) }) + "\n");
     process.exit(1);
   },
 );

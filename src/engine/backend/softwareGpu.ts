@@ -9,12 +9,12 @@ export function noRealGpu(names: readonly string[]): boolean {
   return names.every((n) => /llvmpipe|lavapipe|swiftshader|software/i.test(n));
 }
 
-/** Why a backend that loaded is still no GPU, for the probe's verdict (read as "not available", not as a failure). */
-export function noRealGpuReason(names: readonly string[]): string {
-  return names.length
-    ? `its only device, ${names.join(", ")}, is a software renderer, which runs on the CPU`
-    : "its build loads but sees no device (Mesa's llvmpipe and other software renderers, which run on the CPU, are left out)";
+/** A backend that loaded is still no GPU: the probe reports it "unavailable" (no news under "auto"), not failed. */
+export class NoRealGpu extends Error {
+  override name = "NoRealGpu";
+  constructor(names: readonly string[]) {
+    super(names.length
+      ? `its only device, ${names.join(", ")}, is a software renderer, which runs on the CPU`
+      : "its build loads but sees no device (Mesa's llvmpipe and other software renderers, which run on the CPU, are left out)");
+  }
 }
-
-/** Whether a probe's error is one noRealGpuReason wrote. */
-export const NO_REAL_GPU = /is a software renderer|loads but sees no device/;
