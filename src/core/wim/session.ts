@@ -176,11 +176,12 @@ export class WimSession {
     });
     if (!("windows" in layout)) throw new ContextTooSmallError(layout.needed, layout.available, layout.detail, layout.cause);
     const { windows, windowCount, contextTokens } = layout;
+    // The warm cache holds one window's reading.
+    const oneWindowCache = windowCount === 1 ? this.options.cache : undefined;
     let prepared: EngineSequence[];
     try {
       // With the warm cache the reader may keep the codebase it holds: warmStart checks and uses it, or empties it.
-      const keep = windowCount === 1 && !!this.options.cache;
-      prepared = await engine.prepare({ tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1, keep, ...(signal ? { signal } : {}) });
+      prepared = await engine.prepare({ tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1, keep: !!oneWindowCache, ...(signal ? { signal } : {}) });
     } catch (err) {
       if (!isAbortError(err) && !signal?.aborted) throw err;
       yield this.doneEvent("aborted", "", 0, 0, total, started, timings, { prefilled: 0, margins: 0, answer: 0, evaluated: 0 });
@@ -190,7 +191,7 @@ export class WimSession {
     // Where each segment ends when read in one window: the warm cache's positions, and progress.
     const ends: number[] = [];
     for (const t of sizes) ends.push((ends.at(-1) ?? opening.length) + t);
-    const cache = windowCount === 1 && engine.info.stateKey && seq.saveState && seq.loadState ? this.options.cache : undefined;
+    const cache = engine.info.stateKey && seq.saveState && seq.loadState ? oneWindowCache : undefined;
     const chain = cache ? tokenChain(opening, segmentTokens) : [];
     const warm = cache ? await warmStart({ cache, stateKey: engine.info.stateKey!, chain, seq, opening, segmentTokens, ends }) : {};
     if (!cache) await seq.truncate(0);
