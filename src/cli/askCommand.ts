@@ -43,6 +43,7 @@ export async function askCommand(argv: string[]): Promise<number> {
   let finished: (event: WimEvent) => void = () => undefined;
   const ended = new Promise<WimEvent>((resolve) => (finished = resolve));
   let answering = false;
+  let runRequested = false;
   let reading = false;
   let backend: string | undefined;
   const client = new EngineClient({
@@ -75,7 +76,9 @@ export async function askCommand(argv: string[]): Promise<number> {
         process.exit(130);
       }, 800).unref();
     } else if (!reading) {
+      // Planning, or the run asked for and not yet reading: either way nothing is read.
       planning.abort();
+      if (runRequested) client.control({ type: "stop", runId });
       note("\nstopping (Ctrl-C again to quit at once)");
     } else if (!answering) {
       client.control({ type: "answer-now", runId });
@@ -107,10 +110,12 @@ export async function askCommand(argv: string[]): Promise<number> {
       }
       throw err;
     });
-    if (!summary) return 130;
+    // A Ctrl-C that came as the plan did still stops before the reading.
+    if (!summary || planning.signal.aborted) return 130;
     note(`listed by ${summary.listing}; ${describeOrder(summary.order)}`);
     if (summary.estimate) note(`about ${int(summary.tokens)} tokens: ${describeEstimate(summary.estimate)}`);
     if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
+    runRequested = true;
     await client.run(runId, summary.planId);
     const end = await ended;
     // After the answer the codebase's state may still be saved (cache-saved): wait for the run to end.

@@ -44,6 +44,8 @@ export class EngineService {
         return;
       case "stop":
         if (this.run?.runId === message.runId) this.run.controller.abort();
+        // Not started yet (queued, or its message still on the way to runPlan): it ends unread.
+        if (this.latest === message.runId) this.latest = undefined;
         return;
       case "reject": {
         const state = this.sessionFor(message.runId)?.setRejected(message.segment, message.rejected);

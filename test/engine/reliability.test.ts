@@ -162,8 +162,14 @@ test("Ctrl-C while planning stops; a second Ctrl-C ends the command even when th
       mkdirSync(join(big.path, `d${d}`));
       for (let f = 0; f < 100; f++) writeFileSync(join(big.path, `d${d}`, `f${f}.ts`), `export const v${d}_${f} = ${f};\n`.repeat(20));
     }
-    const planning = await interrupt(["ask", big.path, "What is v3_7?", "--model", model, "--threads", "1", "--cache-mib", "0"], /listing the folder|reading:/, 1);
+    const askBig = ["ask", big.path, "What is v3_7?", "--model", model, "--threads", "1", "--cache-mib", "0"];
+    const planning = await interrupt(askBig, /listing the folder|reading:/, 1);
     assert.equal(planning.code, 130, planning.stderr);
+    // As the plan comes back, before the reading starts (the engine reads the plan's files again
+    // first): still a stop, nothing read. It was lost once, and the run read 10,000 files.
+    const asPlanned = await interrupt(askBig, /^listed by/m, 1, false, 120_000);
+    assert.equal(asPlanned.code, 130, asPlanned.stderr);
+    assert.doesNotMatch(asPlanned.stderr, /^reading \d+ files/m);
     // The engine frozen mid-run (SIGSTOP): the first Ctrl-C asks it to answer, the second ends everything.
     const frozen = await interrupt(["ask", dir.path, "What is a9?", "--model", model, "--threads", "1", "--margin-tokens", "2000", "--segment-tokens", "256", "--cache-mib", "0"], /^reading \d+ files/m, 2, true);
     assert.equal(frozen.code, 130, frozen.stderr);
@@ -212,9 +218,18 @@ function alive(pid: number): boolean {
   }
 }
 
-function interrupt(args: string[], when: RegExp, times: number, freezeEngine = false): Promise<{ code: number | null; stderr: string; afterLastMs: number; engine?: number }> {
+/** Runs the CLI and sends it Ctrl-C `times` when stderr matches `when`; a command still running at `deadlineMs` is killed (code null). */
+function interrupt(args: string[], when: RegExp, times: number, freezeEngine = false, deadlineMs?: number): Promise<{ code: number | null; stderr: string; afterLastMs: number; engine?: number }> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_CACHE_HOME: home.path } });
+    const deadline = deadlineMs ? setTimeout(() => {
+      try {
+        for (const pid of execFileSync("ps", ["-o", "pid=", "--ppid", String(child.pid)], { encoding: "utf8" }).split("\n").map(Number).filter(Boolean)) process.kill(pid, "SIGKILL");
+      } catch {
+        // No engine (ps found none), or it went meanwhile.
+      }
+      child.kill("SIGKILL");
+    }, deadlineMs) : undefined;
     let stderr = "";
     let sent = 0;
     let lastAt = 0;
@@ -232,6 +247,7 @@ function interrupt(args: string[], when: RegExp, times: number, freezeEngine = f
       if (times > 1) setTimeout(() => { child.kill("SIGINT"); lastAt = performance.now(); }, 300);
     });
     child.on("exit", (code) => {
+      clearTimeout(deadline);
       if (engine && alive(engine)) { try { process.kill(engine, "SIGKILL"); } catch { /* gone */ } }
       done({ code, stderr, afterLastMs: performance.now() - lastAt, ...(engine ? { engine } : {}) });
     });
