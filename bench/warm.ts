@@ -5,6 +5,7 @@
 // last file; an edit to a file in the middle, twice (the first edit moves it to the end, so
 // everything after its old place is packed anew; the second reuses all but the end). Relevance is
 // fixed to 1 segment in 8, as in bench/wim.ts. Prints the figures and a final JSON line.
+import { createHash } from "node:crypto";
 import { appendFileSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -102,8 +103,10 @@ async function main(): Promise<void> {
     log(`second question, warm: ${warmSecond.s.toFixed(2)} s, ${warmSecond.reused} of ${p.segments.length} segments from the cache: ${splitText(warmSecond)} s`);
     const identical = JSON.stringify([warmSecond.margins, warmSecond.answer]) === JSON.stringify([coldSecond.margins, coldSecond.answer]);
 
+    // Numbered, not timed: the same edits give the same text, so two builds' outputs can be compared.
+    let edits = 0;
     const edit = async (rel: string): Promise<Run> => {
-      appendFileSync(join(repo, rel), `export const edited${Date.now()} = 1;\n`);
+      appendFileSync(join(repo, rel), `export const edited${++edits} = 1;\n`);
       return ask(engine, await plan(), SECOND, cache);
     };
     const lastFile = p.files.at(-1)!.path;
@@ -116,11 +119,13 @@ async function main(): Promise<void> {
     log(`second edit to it: ${editMiddleAgain.s.toFixed(2)} s, ${(100 * (1 - editMiddleAgain.prefilled / editMiddleAgain.total)).toFixed(1)}% reused`);
     const stats = await cache.stats();
     const reuse = (r: Run): number => 1 - r.prefilled / r.total;
+    // Every margin and answer of the run: equal digests on two builds of the engine mean equal outputs.
+    const outputs = createHash("sha256").update(JSON.stringify([first, coldSecond, warmSecond, editLast, editMiddle, editMiddleAgain].map((r) => [r.margins, r.answer]))).digest("hex").slice(0, 16);
     const result = {
       backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape,
       settings: { ...settings, files: p.files.length, segments: p.segments.length, totalTokens: p.totalTokens },
       firstColdS: first.s, saveS: first.saveS, stateBytes: stats.bytes / stats.entries,
-      secondColdS: coldSecond.s, secondWarmS: warmSecond.s, warmIdenticalToCold: identical,
+      secondColdS: coldSecond.s, secondWarmS: warmSecond.s, warmIdenticalToCold: identical, outputs,
       split: { first: split(first), secondWarm: split(warmSecond) },
       editLast: { s: editLast.s, reusedPrefill: reuse(editLast) },
       editMiddleFirst: { s: editMiddle.s, reusedPrefill: reuse(editMiddle) },
@@ -131,6 +136,7 @@ async function main(): Promise<void> {
     console.log(`second question warm / first question: ${f(result.ratios.secondWarmOverFirst)} (warm / the same question cold: ${f(result.ratios.secondWarmOverSecondCold)}); identical margins and answer: ${identical}`);
     console.log(`edit to the last file: ${(100 * reuse(editLast)).toFixed(1)}% of the prefill reused; a middle file: ${(100 * reuse(editMiddle)).toFixed(1)}% on its first edit, ${(100 * reuse(editMiddleAgain)).toFixed(1)}% on the next`);
     console.log(`state file ${(result.stateBytes / 2 ** 20).toFixed(0)} MiB, saved in ${f(first.saveS)} s after the answer`);
+    console.log(`outputs (every margin and answer above): sha256 ${outputs}`);
     console.log(JSON.stringify(result));
   } finally {
     await engine.dispose();

@@ -26,7 +26,8 @@ export async function buildCudaCommand(argv: string[]): Promise<number> {
         }
       },
     });
-    process.stderr.write(`${tty ? "\r\x1b[K" : ""}built the CUDA backend in ${Math.round(built.seconds)} s; kept in ${built.dir}. The next question tries it (--gpu auto or cuda).\n`);
+    const changes = built.changes?.length ? ` (node-llama-cpp's addon with: ${built.changes.join("; ")})` : "";
+    process.stderr.write(`${tty ? "\r\x1b[K" : ""}built the CUDA backend in ${Math.round(built.seconds)} s${changes}; kept in ${built.dir}. The next question tries it (--gpu auto or cuda).\n`);
     return 0;
   } catch (err) {
     if (err instanceof BuildRefused) throw new UsageError(err.message);

@@ -73,7 +73,7 @@ export class CudaOffer {
           });
         },
       );
-      this.log.channel.info(`built the CUDA backend in ${Math.round(built.seconds)} s, kept in ${built.dir}`);
+      this.log.channel.info(`built the CUDA backend in ${Math.round(built.seconds)} s, kept in ${built.dir}${built.changes?.length ? `; node-llama-cpp's addon with: ${built.changes.join("; ")}` : ""}`);
       await this.restartWhenIdle();
       void vscode.window.showInformationMessage(`Ask codebase: the CUDA backend is built (${Math.max(1, Math.round(built.seconds / 60))} min). The next question tries it.`);
     } catch (err) {

@@ -67,8 +67,8 @@ export type CudaOffer = { offer: true; message: string } | { offer: false; why: 
 /** A CUDA build's progress: a stage, or the share of the compile done. */
 export interface BuildProgress { message: string; percent?: number }
 
-/** A finished CUDA build: how long it took and where it is kept. */
-export interface BuildResult { seconds: number; dir: string }
+/** A finished CUDA build: how long it took, where it is kept, and the changes this project made to node-llama-cpp's source for it. */
+export interface BuildResult { seconds: number; dir: string; changes?: string[] }
 
 export type ToEngine =
   | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings }

@@ -4,11 +4,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { EngineClient, EngineRequestError } from "../../src/client/engineClient";
 import { BackendMemory } from "../../src/engine/backend/backendChoice";
 import { BuildStore, buildCudaBackend } from "../../src/engine/backend/cudaBuild";
+import { DECODE_WITHOUT_SYNC } from "../../src/engine/backend/addonPatch";
 import { nvidiaGpus } from "../../src/engine/backend/cudaTools";
 import { tempDir } from "../support/fixtures";
 
@@ -43,8 +44,15 @@ test("without an NVIDIA GPU the real build fails with CMake's reason and leaves 
   const store = new BuildStore(join(dir.path, "storage"), nlc, "3.21.1");
   const lines: string[] = [];
   const progress: string[] = [];
+  const addon = join(nlc, DECODE_WITHOUT_SYNC.file);
+  const shipped = readFileSync(addon, "utf8");
+  let whileCMakeRan: string | undefined;
+  const onLine = (l: string): void => {
+    lines.push(l);
+    if (/^-- /.test(l)) whileCMakeRan ??= readFileSync(addon, "utf8");
+  };
   await assert.rejects(
-    buildCudaBackend({ store, tools, onLine: (l) => lines.push(l), onProgress: (p) => progress.push(p.message) }),
+    buildCudaBackend({ store, tools, onLine, onProgress: (p) => progress.push(p.message) }),
     (err: Error) => {
       // With nvcc: "CUDA_ARCHITECTURES is set to "native", but no GPU was detected."; without: CMake cannot find the toolkit.
       assert.match(err.message, /GPU|CUDA|cuda|nvcc/);
@@ -54,6 +62,9 @@ test("without an NVIDIA GPU the real build fails with CMake's reason and leaves 
   );
   assert.ok(lines.some((l) => /^-- /.test(l)), "CMake ran (cmake-js found through the launcher, as in a VSIX)");
   assert.ok(progress.includes("getting llama.cpp's source"), "the clone was reported");
+  assert.ok(progress.includes(`node-llama-cpp's addon is built with one change: ${DECODE_WITHOUT_SYNC.name}`), progress.join("\n"));
+  assert.ok(whileCMakeRan?.includes(DECODE_WITHOUT_SYNC.replace), "CMake compiled the changed source");
+  assert.equal(readFileSync(addon, "utf8"), shipped, "node-llama-cpp's source is as it shipped once the build is over");
   assert.deepEqual(BuildStore.cudaFolders(store.dir), [], "nothing kept");
   assert.equal(existsSync(join(nlc, "llama", "llama.cpp")), false, "the fetched source is removed");
   const left = existsSync(store.localBuilds) ? readdirSync(store.localBuilds).filter((n) => /cuda/.test(n)) : [];
@@ -74,6 +85,7 @@ test("a cancel during the build ends it and its children, and removes what it fe
   const ps = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout;
   assert.equal(ps.split("\n").filter((l) => l.includes(dir.path)).length, 0, "no process of the build is left");
   assert.equal(existsSync(join(nlc, "llama", "llama.cpp")), false);
+  assert.equal(readFileSync(join(nlc, DECODE_WITHOUT_SYNC.file), "utf8"), readFileSync(resolve("node_modules/node-llama-cpp", DECODE_WITHOUT_SYNC.file), "utf8"), "the source is put back after a cancel");
 });
 
 test("ask-codebase build-cuda on a machine without an NVIDIA GPU refuses in one line and starts nothing", { skip: process.platform !== "linux" }, (t) => {

@@ -12,6 +12,7 @@ import { delimiter, dirname, join } from "node:path";
 import { nodeLlamaCppDir, nodeLlamaCppVersion, type BackendMemory, type BackendVerdict } from "./backendChoice";
 import type { BuildProgress, BuildResult, CudaOffer } from "../../shared/engineProtocol";
 import { findCudaTools, nvidiaGpus, onPath, type CudaTools } from "./cudaTools";
+import { applySourcePatches } from "./addonPatch";
 
 export type { BuildProgress };
 
@@ -19,7 +20,7 @@ export type { BuildProgress };
 export interface CudaBuildState {
   offeredAt?: string;
   answer?: "build" | "later" | "never";
-  built?: { nlcVersion: string; at: string; seconds: number };
+  built?: { nlcVersion: string; at: string; seconds: number; changes?: string[] };
   failed?: { nlcVersion: string; at: string; reason: string };
 }
 
@@ -191,7 +192,7 @@ export interface BuildOptions {
  * CMake and nvcc too), keeps the result in `store`, and drops what only the build needed (CMake's
  * intermediates, and the llama.cpp source if it fetched it). Rejects with the build's telling line.
  */
-export async function buildCudaBackend(o: BuildOptions): Promise<{ folder: string; seconds: number }> {
+export async function buildCudaBackend(o: BuildOptions): Promise<{ folder: string; seconds: number; changes: string[] }> {
   const started = Date.now();
   const llamaDir = join(o.store.nlcDir, "llama");
   const hadSource = existsSync(join(llamaDir, "llama.cpp"));
@@ -202,6 +203,9 @@ export async function buildCudaBackend(o: BuildOptions): Promise<{ folder: strin
   if (launchers) env.PATH = `${launchers}${delimiter}${env.PATH ?? env.Path ?? ""}`;
   const cli = join(o.store.nlcDir, "dist", "cli", "cli.js");
   const tail: string[] = [];
+  const patched = applySourcePatches(o.store.nlcDir);
+  for (const name of patched.applied) o.onProgress?.({ message: `node-llama-cpp's addon is built with one change: ${name}` });
+  for (const s of patched.skipped) o.onProgress?.({ message: `node-llama-cpp's addon is built as it is, without "${s.name}": ${s.why}` });
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(process.execPath, [cli, "source", "download", "--gpu", "cuda", "--noUsageExample"], {
       cwd: o.store.nlcDir, env, stdio: ["ignore", "pipe", "pipe"], detached: process.platform !== "win32", windowsHide: true,
@@ -239,7 +243,7 @@ export async function buildCudaBackend(o: BuildOptions): Promise<{ folder: strin
       o.signal?.removeEventListener("abort", onAbort);
       resolve(c);
     });
-  });
+  }).finally(() => patched.restore());
   if (o.signal?.aborted) {
     cleanUp(o.store, undefined, hadSource);
     throw new DOMException("The build was cancelled", "AbortError");
@@ -252,7 +256,7 @@ export async function buildCudaBackend(o: BuildOptions): Promise<{ folder: strin
   }
   o.store.keep(folder);
   cleanUp(o.store, folder, hadSource);
-  return { folder, seconds: (Date.now() - started) / 1000 };
+  return { folder, seconds: (Date.now() - started) / 1000, changes: patched.applied };
 }
 
 /**
@@ -332,9 +336,9 @@ export async function buildHere(backends: BackendMemory, storeDir: string, hooks
   hooks.onProgress?.({ message: `building for ${gpus[0]} with CUDA ${tools!.version ?? "(version unknown)"} (${tools!.nvcc})` });
   try {
     const built = await buildCudaBackend({ store, tools: tools!, ...hooks });
-    memory.update({ answer: "build", built: { nlcVersion: store.version, at: new Date().toISOString(), seconds: built.seconds } });
+    memory.update({ answer: "build", built: { nlcVersion: store.version, at: new Date().toISOString(), seconds: built.seconds, changes: built.changes } });
     backends.forget("cuda");
-    return { seconds: built.seconds, dir: store.dir };
+    return { seconds: built.seconds, dir: store.dir, changes: built.changes };
   } catch (err) {
     if (!hooks.signal?.aborted) memory.update({ failed: { nlcVersion: store.version, at: new Date().toISOString(), reason: (err as Error).message } });
     throw err;
