@@ -3,8 +3,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { statSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { applySourcePatches, DECODE_WITHOUT_SYNC } from "../../src/engine/backend/addonPatch";
 import { tempDir } from "../support/fixtures";
 
 // The platforms node-llama-cpp 3.21.1 publishes binaries for, and the prebuilt packages each ships.
@@ -45,6 +46,11 @@ for (const [target, packages] of Object.entries(EXPECTED)) {
     for (const p of packages) {
       assert.ok(files.some((f) => f.startsWith(`extension/node_modules/@node-llama-cpp/${p}/bins/`) && f.endsWith("llama-addon.node")), `${p} has its addon`);
     }
+    // The CUDA build from source compiles the addon from the extension's own copy, with one change.
+    const addon = join(out.path, target, DECODE_WITHOUT_SYNC.file);
+    mkdirSync(join(addon, ".."), { recursive: true });
+    writeFileSync(addon, read(vsix, `extension/node_modules/node-llama-cpp/${DECODE_WITHOUT_SYNC.file.replaceAll("\\", "/")}`));
+    assert.deepEqual(applySourcePatches(join(out.path, target)).applied, [DECODE_WITHOUT_SYNC.name], `${target}: the build's change applies to the shipped source`);
     const unwanted = files.filter((f) => /^extension\/(src|test|bench|scripts|webview)\/|\/node_modules\/typescript\/|\.map$|\.d\.ts$|^extension\/dist\/cli\.js$|\/llama\/llama\.cpp\/|gitRelease\.bundle$/.test(f));
     assert.deepEqual(unwanted, [], `${target} ships what nothing runs`);
     const manifest = JSON.parse(read(vsix, "extension/package.json")) as { devDependencies?: unknown; scripts?: unknown; bin?: unknown; icon?: string; repository?: unknown };
