@@ -3,7 +3,8 @@
 #   . .gpu/setup.sh && bash bench/gpu-cuda-build.sh "$OUT"
 # 1. asks about src/core/wim with --gpu auto: no CUDA build is installed (pack.sh leaves the prebuilt
 #    out, as every VSIX does), so it runs on Vulkan and offers the build once;
-# 2. `ask-codebase build-cuda`: node-llama-cpp's own source build, kept in the build store
+# 2. `ask-codebase build-cuda`: node-llama-cpp's own source build (with the one change of
+#    src/engine/backend/addonPatch.ts), kept in the build store
 #    (BUILD_VIA=engine: requested of the engine's process, as the extension does);
 # 3. the same question again: auto now probes the CUDA build and runs on it;
 # 4. with the CUDA build moved out of node-llama-cpp's folder (an update would do that), a third
