@@ -10,7 +10,9 @@
 // of prefill: 38.8k tok/s with it, 58.6k without (llama-bench: 57.9k). Nothing reads a decode's
 // results without llama.cpp synchronizing first: logits, embeddings, sampled tokens and the state
 // calls all call synchronize() themselves (llama-context.cpp), and back-to-back decodes are what
-// llama-bench does. The node-llama-cpp API cannot reach it: every decode goes through that worker.
+// llama-bench does; every margin and answer of bench:warm is the same with and without it
+// (bench/runs/h200-cuda-build-nosync.txt). The node-llama-cpp API cannot reach it: every decode
+// goes through that worker.
 // Where the line is not found as expected (another node-llama-cpp), the build is left as it is.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
