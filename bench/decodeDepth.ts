@@ -1,5 +1,5 @@
 // npm run bench:decode -- --model FILE [--gpu G] [--depths 0,4096,16384,30720] [--tokens N] [--flash-attention on|off]
-//                         [--llama-bench PATH]
+//                         [--threads N] [--llama-bench PATH]
 // Greedy decoding speed at several context depths, in one process and one context. It tells
 // whether a margin's decoding is bound by per-token overhead (the same speed at every depth) or by
 // attention over the context read so far (slower deeper): on a GPU, decoding margins is what WiM
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     tokens: { type: "string", default: "100" },
     "flash-attention": { type: "string" },
     "llama-bench": { type: "string" },
+    threads: { type: "string" },
   },
 });
 const benchBin = llamaBenchBinary(values["llama-bench"]);
@@ -31,8 +32,10 @@ if (!modelPath) throw new Error("--model FILE is required");
 const depths = values.depths!.split(",").map(Number).sort((a, b) => a - b);
 const want = Number(values.tokens);
 const flashAttention = values["flash-attention"] === undefined ? undefined : values["flash-attention"] === "on";
+// CPU threads for both sides (the engine's default otherwise, and llama-bench's).
+const threads = values.threads === undefined ? undefined : Number(values.threads);
 async function main(): Promise<void> {
-  const engine = await openLlamaEngine({ modelPath, gpu: values.gpu as GpuChoice, ...(flashAttention !== undefined ? { flashAttention } : {}) });
+  const engine = await openLlamaEngine({ modelPath, gpu: values.gpu as GpuChoice, ...(flashAttention !== undefined ? { flashAttention } : {}), ...(threads ? { threads } : {}) });
   const [seq] = await engine.prepare({ tokensPerSequence: depths.at(-1)! + want + 64, sequences: 1 });
   let filler: number[] = [];
   for (let i = 0; filler.length < depths.at(-1)!; i++) filler = filler.concat(engine.tokenizeText(`export function f${i}(x: number): number {\n  return x * ${i % 97} + ${i};\n}\n`));
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
     const verdictMs = await median(5, async () => { await seq!.nextTokenProbabilities(fused, candidates); await seq!.truncate(depth); });
     const promptMs = await median(5, async () => { await seq!.append(fused); await seq!.truncate(depth); });
     // llama-bench runs after ours, in its own process: the two never share the GPU at once.
-    const limit = benchBin ? llamaBench(benchBin, modelPath, { generated: want, depth, gpu: engine.info.backend !== "cpu" }) : undefined;
+    const limit = benchBin ? llamaBench(benchBin, modelPath, { generated: want, depth, gpu: engine.info.backend !== "cpu", ...(threads ? { threads } : {}) }) : undefined;
     rows.push({
       depth, produced, promptAndFirstMs: +(firstAt - started).toFixed(2), msPerToken: +perToken.toFixed(3), tokensPerSecond: +(1000 / perToken).toFixed(1), verdictMs: +verdictMs.toFixed(2), promptMs: +promptMs.toFixed(2), promptTokens: fused.length,
       ...(limit ? { llamaBenchMsPerToken: +limit.msPerToken.toFixed(3), overLlamaBench: +(perToken / limit.msPerToken).toFixed(2) } : {}),
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
     if (limit) console.log(`              llama-bench tg${want} @ d${depth}: ${limit.msPerToken.toFixed(2)} ms/token (${limit.tokensPerSecond.toFixed(0)} tok/s); the project / llama-bench = ${(perToken / limit.msPerToken).toFixed(2)}x`);
   }
   const base = rows[0]!.msPerToken;
-  console.log(JSON.stringify({ bench: "decode-depth", backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape, flashAttention: engine.shape.flashAttention, rows, deepestOverShallowest: +(rows.at(-1)!.msPerToken / base).toFixed(2) }));
+  console.log(JSON.stringify({ bench: "decode-depth", backend: engine.info.backend, ...(threads ? { threads } : {}), gpu: engine.info.gpuNames, model: engine.shape, flashAttention: engine.shape.flashAttention, rows, deepestOverShallowest: +(rows.at(-1)!.msPerToken / base).toFixed(2) }));
   await engine.dispose();
 }
 
