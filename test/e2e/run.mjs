@@ -132,8 +132,13 @@ try {
         await page.keyboard.press(attempt % 2 ? "F1" : "Control+Shift+P");
         await input.waitFor({ state: "visible", timeout: 5000 });
         await input.fill(`>${command}`, { timeout: 5000 });
-        await page.locator(`.quick-input-list .monaco-list-row[aria-label^="${command}"]`).first().waitFor({ timeout: 10_000 });
+        // The row the Enter will run is the focused one: wait for the filter to have put it there.
+        await page.locator(`.quick-input-list .monaco-list-row.focused[aria-label^="${command}"]`).first().waitFor({ timeout: 10_000 });
         await page.keyboard.press("Enter");
+        // A busy workbench can swallow the Enter (CI once waited 30 s for "Ask codebase"'s question
+        // box after it). Accepted, the palette closes or the same widget turns into the command's
+        // own input; still holding the command after 3 s, it was not run: the sequence is redone.
+        await until(async () => !(await input.isVisible().catch(() => false)) || (await input.inputValue().catch(() => "")) !== `>${command}`, `the palette to run ${command}`, 3000);
         return;
       } catch (err) {
         if (attempt >= 5) throw err;
@@ -428,7 +433,7 @@ try {
   rmSync(join(reports, "host-ready.json"));
   enginePids.push(await fidelityFlow({ page, palette, report, useSettings, until, check, lastDone, hostReady, base: `http://127.0.0.1:${port}`, out }, fidelity, FIDELITY_FIXTURE));
 } catch (err) {
-  check("the e2e run completed", false, `${err.stack}\ncode-server: ${serverLog.slice(-2000)}`);
+  check("the e2e run completed", false, `${err.stack}\n${await sceneAtFailure()}\ncode-server: ${serverLog.slice(-2000)}`);
 } finally {
   await browser?.close().catch(() => {});
   try { process.kill(-server.pid, "SIGTERM"); } catch {}
@@ -442,6 +447,17 @@ try {
   check("no engine process is left behind after VS Code stops (within 5 s)", left.length === 0, `left: ${left}`);
   await hub.close();
   rmSync(work, { recursive: true, force: true });
+}
+/**
+ * What the workbench showed when a step failed, for a CI log that is all there is to read: the
+ * open quick input and notifications as text, and a screenshot in test-output/ where it is kept.
+ */
+async function sceneAtFailure() {
+  const page = browser?.contexts().flatMap((c) => c.pages()).at(-1);
+  if (!page) return "(no page)";
+  await page.screenshot({ path: join(out, "failure.png") }).catch(() => undefined);
+  const text = (selector) => page.locator(selector).allInnerTexts().then((t) => t.join(" | ").replace(/\s+/g, " ").slice(0, 600), () => "?");
+  return `quick input: ${await text(".quick-input-widget:visible")}\nnotifications: ${await text(".notification-toast:visible")}`;
 }
 /**
  * The webview's Markdown renderer, bundled as the webview gets it, fed hostile model output in
