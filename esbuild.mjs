@@ -2,6 +2,7 @@
 // node-llama-cpp stays external: it is ESM-only with top-level await and native binaries, so it
 // is loaded at run time with import() from node_modules, which the VSIX ships.
 import * as esbuild from "esbuild";
+import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, rmSync } from "node:fs";
 
 const production = process.argv.includes("--production");
@@ -47,6 +48,14 @@ const builds = [
 mkdirSync(`${out}/media`, { recursive: true });
 copyFileSync("webview/style.css", `${out}/media/webview.css`);
 for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `${out}/media/${f}`);
+
+// The addon shim (src/engine/backend/addonShim.c), for this machine's Linux: a C compiler is all
+// it needs (no llama.cpp headers). Without one the engine runs as before, only slower.
+if (process.platform === "linux") {
+  const so = `${out}/addon-shim-linux-${process.arch}.so`;
+  const cc = spawnSync(process.env.CC || "cc", ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", so, "src/engine/backend/addonShim.c", "-ldl", "-lpthread"], { stdio: ["ignore", "inherit", "inherit"] });
+  if (cc.status !== 0) console.warn(`esbuild.mjs: the addon shim was not built (${cc.error?.message ?? `exit ${cc.status}`}): decoding on the CPU will be slower, and prefill on Vulkan`);
+}
 
 if (watch) {
   for (const b of builds) await (await esbuild.context(b)).watch();

@@ -14,6 +14,9 @@ import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
 import * as prompts from "../src/core/wim/prompts";
 import * as verdict from "../src/core/wim/verdict";
 import { llamaBench, llamaBenchBinary } from "./llamaBench";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     if (limit) console.log(`              llama-bench tg${want} @ d${depth}: ${limit.msPerToken.toFixed(2)} ms/token (${limit.tokensPerSecond.toFixed(0)} tok/s); the project / llama-bench = ${(perToken / limit.msPerToken).toFixed(2)}x`);
   }
   const base = rows[0]!.msPerToken;
-  console.log(JSON.stringify({ bench: "decode-depth", backend: engine.info.backend, ...(threads ? { threads } : {}), gpu: engine.info.gpuNames, model: engine.shape, flashAttention: engine.shape.flashAttention, rows, deepestOverShallowest: +(rows.at(-1)!.msPerToken / base).toFixed(2) }));
+  console.log(JSON.stringify({ bench: "decode-depth", backend: engine.info.backend, addonShim: engine.info.addonShim, ...(threads ? { threads } : {}), gpu: engine.info.gpuNames, model: engine.shape, flashAttention: engine.shape.flashAttention, rows, deepestOverShallowest: +(rows.at(-1)!.msPerToken / base).toFixed(2) }));
   await engine.dispose();
 }
 

@@ -17,6 +17,9 @@ import { TextStream } from "../src/core/wim/textStream";
 import { WimSession } from "../src/core/wim/session";
 import type { Token } from "../src/core/wim/engine";
 import { median } from "./median";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
     console.log(`${r.way.padEnd(10)} ${r.msPerToken.toFixed(3)} ms/token${previous !== undefined ? `  (${r.msPerToken - previous >= 0 ? "+" : ""}${(r.msPerToken - previous).toFixed(3)} over the line above)` : ""}`);
     previous = r.msPerToken;
   }
-  console.log(JSON.stringify({ bench: "decode-parts", backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape, depth, tokens: want, runs, rows, overBare: +((rows.find((x) => x.way === "margin") ?? rows[3]!).msPerToken / rows[0]!.msPerToken).toFixed(3) }));
+  console.log(JSON.stringify({ bench: "decode-parts", backend: engine.info.backend, addonShim: engine.info.addonShim, gpu: engine.info.gpuNames, model: engine.shape, depth, tokens: want, runs, rows, overBare: +((rows.find((x) => x.way === "margin") ?? rows[3]!).msPerToken / rows[0]!.msPerToken).toFixed(3) }));
   await engine.dispose();
 }
 

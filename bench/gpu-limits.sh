@@ -8,7 +8,9 @@
 #   SHAPES  test model shapes (default "0.5b 1.5b"), written once into $MODELS_DIR (default /tmp/m)
 #   PARTS   any of: decode (bench:decode, four depths), wim (npm run bench: plain prefill beside
 #           llama-bench pp4096, and WiM's ratios), knobs (bench:prefill-knobs, like for like),
-#           parts (bench:decode-parts); default "decode wim knobs parts"
+#           parts (bench:decode-parts), warm (bench:warm: a warm second question, and a digest of
+#           every margin and answer); default "decode wim knobs parts"
+#   ASK_CODEBASE_ADDON_SHIM=off  every part without the addon shim (src/engine/backend/addonShim.ts)
 # Each part's output goes to OUT/<shape>-<part>.txt; a part that fails is logged and the rest go on.
 set -u
 out=${1:?usage: bench/gpu-limits.sh OUTDIR}
@@ -16,7 +18,7 @@ gpu=${GPU:-vulkan}
 models=${MODELS_DIR:-/tmp/m}
 mkdir -p "$out" "$models"
 lb=$(bash "$(dirname "$0")/build-llama-bench.sh" "$gpu") || { echo "gpu-limits: no llama-bench for $gpu" >&2; exit 1; }
-echo "gpu-limits: $gpu, llama-bench $lb" >"$out/limits.log"
+echo "gpu-limits: $gpu, llama-bench $lb, addon shim ${ASK_CODEBASE_ADDON_SHIM:-on}" >"$out/limits.log"
 for shape in ${SHAPES:-0.5b 1.5b}; do
   m="$models/$shape.gguf"
   [ -f "$m" ] || node --import tsx scripts/write-test-model.ts --out "$m" --shape "$shape" >>"$out/limits.log" 2>&1
@@ -26,6 +28,7 @@ for shape in ${SHAPES:-0.5b 1.5b}; do
       wim) cmd=(bench/wim.ts --model "$m" --gpu "$gpu" --llama-bench "$lb") ;;
       knobs) cmd=(bench/prefillKnobs.ts --model "$m" --gpu "$gpu" --llama-bench "$lb") ;;
       parts) cmd=(bench/decodeParts.ts --model "$m" --gpu "$gpu") ;;
+      warm) cmd=(bench/warm.ts --model "$m" --gpu "$gpu") ;;
       *) echo "gpu-limits: unknown part $part" >>"$out/limits.log"; continue ;;
     esac
     started=$(date +%s)

@@ -14,6 +14,9 @@ import type { GpuChoice } from "../src/engine/llama/runtime";
 import { WimSession } from "../src/core/wim/session";
 import { FIDELITY_FIXTURE, FIDELITY_SETTINGS } from "../test/support/fidelityFixture";
 import { median } from "./median";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {

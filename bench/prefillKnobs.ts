@@ -13,6 +13,10 @@ import type { LlamaContextOptions, Token } from "node-llama-cpp";
 import { machineThreads } from "../src/engine/llama/runtime";
 import { llamaBench, llamaBenchBinary } from "./llamaBench";
 import { median } from "./median";
+import { addonShimLoaded } from "../src/shared/addonShim";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {
@@ -81,7 +85,7 @@ async function main(): Promise<void> {
     console.log(`${r.variant.padEnd(52)} ${Math.round(r.tokensPerSecond).toLocaleString("en-US").padStart(8)} tok/s${reference ? `  ${(r.tokensPerSecond / reference).toFixed(2)}x llama-bench` : ""}`);
     if ("llamaCpp" in r && r.llamaCpp) console.log(`  llama.cpp: ${r.llamaCpp}`);
   }
-  console.log(JSON.stringify({ bench: "prefill-knobs", backend: llama.gpu || "cpu", tokens: total, batch: BATCH, runs, rows, llamaBench: benchRows }));
+  console.log(JSON.stringify({ bench: "prefill-knobs", backend: llama.gpu || "cpu", addonShim: addonShimLoaded(), tokens: total, batch: BATCH, runs, rows, llamaBench: benchRows }));
   await model.dispose();
   await llama.dispose();
 }

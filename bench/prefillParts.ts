@@ -14,6 +14,9 @@ import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
 import type { Token } from "../src/core/wim/engine";
 import { llamaBench, llamaBenchBinary } from "./llamaBench";
 import { median } from "./median";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
   const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: total, batch, ubatch: batch, gpu: engine.info.backend !== "cpu" }) : undefined;
   for (const r of rows) console.log(`${r.way.padEnd(8)} ${Math.round(r.tokensPerSecond).toLocaleString("en-US").padStart(8)} tok/s${limit ? `  ${(r.tokensPerSecond / limit.tokensPerSecond).toFixed(2)}x llama-bench` : ""}`);
   if (limit) console.log(`llama-bench pp${total} b${batch} ub${batch}: ${Math.round(limit.tokensPerSecond).toLocaleString("en-US")} tok/s`);
-  console.log(JSON.stringify({ bench: "prefill-parts", backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape, tokens: total, runs, rows, ...(limit ? { llamaBench: limit.tokensPerSecond } : {}) }));
+  console.log(JSON.stringify({ bench: "prefill-parts", backend: engine.info.backend, addonShim: engine.info.addonShim, gpu: engine.info.gpuNames, model: engine.shape, tokens: total, runs, rows, ...(limit ? { llamaBench: limit.tokensPerSecond } : {}) }));
   await engine.dispose();
 }
 

@@ -16,6 +16,9 @@ import { WimSession } from "../src/core/wim/session";
 import type { GpuChoice } from "../src/engine/llama/runtime";
 import { openLlamaEngine, type LlamaEngine } from "../src/engine/llama/llamaEngine";
 import { tempDir } from "../test/support/fixtures";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {
@@ -90,7 +93,7 @@ async function main(): Promise<void> {
     const plan = (): Promise<CodebasePlan> => planCodebase([repo], { segmentTokens: settings.segmentTokens, countTokens: (t) => engine.tokenizeText(t).length, order: "recent-last" });
     const log = (line: string): boolean => process.stderr.write(line + "\n");
     const p = await plan();
-    log(`${engine.info.backend}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${p.files.length} files, ${p.totalTokens} tokens, ${p.segments.length} segments`);
+    log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${p.files.length} files, ${p.totalTokens} tokens, ${p.segments.length} segments`);
     // Warm-up (pipelines, the context at its full size), on a cache of its own.
     await ask(engine, p, FIRST, new DiskStateCache(join(work.path, "warmup"), 64 * 2 ** 30));
 
@@ -122,7 +125,7 @@ async function main(): Promise<void> {
     // Every margin and answer of the run: equal digests on two builds of the engine mean equal outputs.
     const outputs = createHash("sha256").update(JSON.stringify([first, coldSecond, warmSecond, editLast, editMiddle, editMiddleAgain].map((r) => [r.margins, r.answer]))).digest("hex").slice(0, 16);
     const result = {
-      backend: engine.info.backend, gpu: engine.info.gpuNames, model: engine.shape,
+      backend: engine.info.backend, addonShim: engine.info.addonShim, gpu: engine.info.gpuNames, model: engine.shape,
       settings: { ...settings, files: p.files.length, segments: p.segments.length, totalTokens: p.totalTokens },
       firstColdS: first.s, saveS: first.saveS, stateBytes: stats.bytes / stats.entries,
       secondColdS: coldSecond.s, secondWarmS: warmSecond.s, warmIdenticalToCold: identical, outputs,

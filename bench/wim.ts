@@ -18,6 +18,9 @@ import type { WimEvent } from "../src/core/wim/events";
 import type { GpuChoice } from "../src/engine/llama/runtime";
 import { openLlamaEngine, type LlamaEngine } from "../src/engine/llama/llamaEngine";
 import { llamaBench, llamaBenchBinary } from "./llamaBench";
+import { runWithAddonShim } from "./addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
   const segmentTokens = segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
   const total = segmentTokens.reduce((n, t) => n + t.length, 0);
   const log = (line: string): boolean => process.stderr.write(line + "\n");
-  log(`${engine.info.backend}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${segments.length} segments, ${total} tokens`);
+  log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${segments.length} segments, ${total} tokens`);
 
   // One context large enough for every run below, made before any timing: each run then reuses it.
   await engine.prepare({ tokensPerSequence: total + 8192, sequences: 2 });
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
   });
   const result = {
     backend: engine.info.backend,
+    addonShim: engine.info.addonShim,
     gpu: engine.info.gpuNames,
     gpuLayers: `${engine.info.gpuLayers}/${engine.info.totalLayers}`,
     model: engine.shape,

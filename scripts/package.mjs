@@ -60,7 +60,7 @@ function packageAll(targets, out, built) {
   for (const target of targets) {
     const stage = mkdtempSync(join(tmpdir(), `ask-codebase-${target}-`));
     try {
-      stageCommon(stage, runtime, built);
+      stageCommon(stage, runtime, built, target);
       for (const name of TARGETS[target]) stagePlatformPackage(stage, name, nlcVersion);
       const vsix = join(out, `ask-codebase-${target}.vsix`);
       execFileSync(join(root, "node_modules/.bin/vsce"), ["package", "--target", target, "--no-update-package-json", "--no-rewrite-relative-links", "-o", vsix], { cwd: stage, stdio: ["ignore", "ignore", "inherit"] });
@@ -89,7 +89,7 @@ function nlcNeeds(nlc, name) {
   return name in (nlc.dependencies ?? {});
 }
 
-function stageCommon(stage, runtime, built) {
+function stageCommon(stage, runtime, built, target) {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   delete pkg.devDependencies;
   delete pkg.scripts;
@@ -99,7 +99,9 @@ function stageCommon(stage, runtime, built) {
   writeFileSync(join(stage, "package.json"), JSON.stringify(pkg, null, 2));
   for (const f of ["README.md", "LICENSE"]) cpSync(join(root, f), join(stage, f));
   if (pkg.icon) cpSync(join(root, pkg.icon), join(stage, pkg.icon));
-  cpSync(built, join(stage, "dist"), { recursive: true, filter: (src) => !/(\.map|[\\/]cli\.js)$/.test(src) });
+  // The addon shim is compiled for the packaging machine only (esbuild.mjs): no other target's VSIX carries it.
+  const otherShim = (src) => /[\\/]addon-shim-[^\\/]+\.so$/.test(src) && !src.endsWith(`addon-shim-${target}.so`);
+  cpSync(built, join(stage, "dist"), { recursive: true, filter: (src) => !/(\.map|[\\/]cli\.js)$/.test(src) && !otherShim(src) });
   for (const name of runtime) {
     cpSync(join(root, "node_modules", name), join(stage, "node_modules", name), {
       recursive: true,

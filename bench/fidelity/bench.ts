@@ -19,6 +19,9 @@ import type { GpuChoice } from "../../src/engine/llama/runtime";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { goldMargins, makeTask, type Task } from "./task";
 import { packTask, TRAINING_CHARS } from "./examples";
+import { runWithAddonShim } from "../addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({
   options: {

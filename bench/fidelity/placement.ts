@@ -8,6 +8,9 @@ import { WimSession } from "../../src/core/wim/session";
 import { openLlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { packTask, TRAINING_CHARS } from "./examples";
 import { makeTask, type Task } from "./task";
+import { runWithAddonShim } from "../addonShim";
+
+runWithAddonShim();
 
 const { values } = parseArgs({ options: { model: { type: "string" }, tasks: { type: "string", default: "8" }, "segment-tokens": { type: "string", default: "1024" }, seed: { type: "string", default: "900300000" } } });
 

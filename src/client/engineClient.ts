@@ -3,6 +3,8 @@
 // (the host is told why), and a run it was serving ends with an error event instead of hanging.
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { dirname } from "node:path";
+import { withAddonShim } from "../shared/addonShim";
 import type { WimEvent } from "../core/wim/events";
 import type { BuildProgress, BuildResult, CudaOffer, EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
 import type { Machine } from "../shared/modelCatalog";
@@ -12,6 +14,8 @@ export interface EngineClientOptions {
   script: string;
   execArgv?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Where the build put the addon shim (addonShim.ts): the script's folder unless said. */
+  addonShimDir?: string;
   onEvent: (event: WimEvent) => void;
   onStatus?: (text: string) => void;
   /** What the engine's process writes on stderr (llama.cpp's own messages among it), for a log. */
@@ -57,7 +61,7 @@ export class EngineClient {
 
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const env = { ...(this.options.env ?? process.env) };
+    const env = withAddonShim({ ...(this.options.env ?? process.env) }, this.options.addonShimDir ?? dirname(this.options.script));
     // glibc gives each native thread its own malloc arena; llama.cpp's threads then left the
     // process's memory growing question after question (+12% from the 10th to the 50th here,
     // with a flat JS heap). One arena: +2.7%, and a smaller process. A user's own setting wins.

@@ -1,7 +1,16 @@
 // Entry point of the engine's process (forked by the extension or the CLI): messages in over IPC,
 // one EngineService, messages out. If its host goes away, so does this process.
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
+import { availableParallelism } from "node:os";
+import { addonShimMode, withoutAddonShim } from "../shared/addonShim";
 import { EngineService } from "./service";
+
+// Loaded into this process already (LD_PRELOAD, by the client): not into what it starts. The
+// shim reads its mode from this process's environment when a context first decodes.
+const preload = withoutAddonShim(process.env.LD_PRELOAD);
+if (preload) process.env.LD_PRELOAD = preload;
+else delete process.env.LD_PRELOAD;
+process.env.ASK_CODEBASE_ADDON_SHIM = addonShimMode(process.env, availableParallelism());
 
 const send = (message: FromEngine): void => {
   if (process.connected) process.send!(message);

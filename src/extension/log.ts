@@ -30,7 +30,7 @@ export class RunLog implements vscode.Disposable {
   event(e: WimEvent): void {
     switch (e.type) {
       case "run-started":
-        this.channel.info(`reading with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}: ${e.segments} segments in ${e.windows} window(s), context ${e.contextSize}, ${e.reusedSegments} from the warm cache${e.backendNote ? `; ${e.backendNote}` : ""}`);
+        this.channel.info(`reading with ${e.model} on ${e.backend}${e.gpuNames.length ? ` (${e.gpuNames.join(", ")})` : ""}: ${e.segments} segments in ${e.windows} window(s), context ${e.contextSize}, ${e.reusedSegments} from the warm cache${e.backendNote ? `; ${e.backendNote}` : ""}${e.addonShim === false ? "; without the addon shim (slower: see the README)" : ""}`);
         if (e.changed?.length || e.removed?.length) this.channel.info(`since the plan: ${e.changed?.length ?? 0} files changed (read again), ${e.removed?.length ?? 0} gone`);
         return;
       case "window-started":

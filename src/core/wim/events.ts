@@ -23,7 +23,7 @@ export type WimEvent =
    * cache's entry was not used, when that is news (it was damaged, and dropped). `windowTokens`:
    * the codebase tokens a window holds.
    */
-  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; contextSize: number; windowTokens: number; reusedSegments: number; changed?: string[]; removed?: string[]; cacheNote?: string }
+  | { type: "run-started"; runId: string; files: number; tokens: number; segments: number; windows: number; model: string; backend: string; gpuNames: string[]; backendNote?: string; addonShim?: boolean; contextSize: number; windowTokens: number; reusedSegments: number; changed?: string[]; removed?: string[]; cacheNote?: string }
   /** Only when the codebase is larger than the context: the cache is cleared and reading goes on from `firstSegment`. */
   | { type: "window-started"; runId: string; window: number; windows: number; firstSegment: number }
   /** `serverCache`: with a server engine, the share of this run's prompt tokens its prefix cache served. */

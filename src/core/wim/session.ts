@@ -203,6 +203,7 @@ export class WimSession {
       ...(this.options.changes?.changed.length ? { changed: this.options.changes.changed } : {}),
       ...(this.options.changes?.removed.length ? { removed: this.options.changes.removed } : {}),
       ...(engine.info.backendNote ? { backendNote: engine.info.backendNote } : {}),
+      ...(engine.info.addonShim !== undefined ? { addonShim: engine.info.addonShim } : {}),
     };
 
     const evaluatedAtStart = engine.evaluatedTokens;

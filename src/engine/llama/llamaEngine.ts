@@ -4,6 +4,7 @@ import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, TokenBias } from "node-llama-cpp";
+import { addonShimLoaded } from "../../shared/addonShim";
 import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../../core/wim/engine";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./runtime";
 import { nodeLlamaCppVersion } from "../backend/backendChoice";
@@ -126,6 +127,7 @@ export class LlamaEngine implements WimEngine {
       gpuLayers: model.gpuLayers,
       totalLayers: model.fileInsights.totalLayers,
       trainContextSize: model.trainContextSize,
+      ...(process.platform === "linux" ? { addonShim: addonShimLoaded() } : {}),
       ...this.notes(offloadNote),
       stateKey: this.stateKey(),
     };

@@ -1,0 +1,33 @@
+// The benchmarks load the engine in their own process, while the product's engine process runs with
+// the addon shim preloaded (src/engine/backend/addonShim.ts). This runs the benchmark again with it
+// preloaded, so that its figures are the product's; ASK_CODEBASE_ADDON_SHIM=off measures without.
+import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { availableParallelism } from "node:os";
+import { addonShimLoaded, addonShimMode, withAddonShim, withoutAddonShim } from "../src/shared/addonShim";
+
+export function runWithAddonShim(): void {
+  if (process.platform !== "linux" || process.env.ASK_CODEBASE_ADDON_SHIM === "off") return;
+  if (addonShimLoaded()) {
+    // Loaded here; llama-bench, started for the reference rows, runs as it is. The mode is the
+    // engine process's (engine/host.ts).
+    const preload = withoutAddonShim(process.env.LD_PRELOAD);
+    if (preload) process.env.LD_PRELOAD = preload;
+    else delete process.env.LD_PRELOAD;
+    process.env.ASK_CODEBASE_ADDON_SHIM = addonShimMode(process.env, availableParallelism());
+    console.error(`bench: with the addon shim (${process.env.ASK_CODEBASE_ADDON_SHIM})`);
+    return;
+  }
+  // Once: ld.so ignores a preload it cannot load, and the second run must not start a third.
+  if (process.env.ASK_CODEBASE_ADDON_SHIM_RELAUNCHED) {
+    console.error("bench: the addon shim would not preload (see ld.so's message above): figures without it");
+    return;
+  }
+  const env = withAddonShim({ ...process.env, ASK_CODEBASE_ADDON_SHIM_RELAUNCHED: "1" }, resolve("dist"));
+  if (env.LD_PRELOAD === process.env.LD_PRELOAD) {
+    console.error("bench: no addon shim in dist/ (npm run build compiles it): figures without it");
+    return;
+  }
+  const run = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", env });
+  process.exit(run.status ?? 1);
+}

@@ -1,0 +1,181 @@
+// Preloaded into the engine's process on Linux (LD_PRELOAD, src/engine/backend/addonShim.ts): two
+// changes to how node-llama-cpp 3.21.1's prebuilt addon drives llama.cpp, which its JavaScript API
+// cannot make and its binaries cannot be rebuilt for on most machines (Vulkan needs its SDK).
+//  - A lasting CPU thread pool for each context, as llama-server, llama-cli and llama-bench attach
+//    one (llama.cpp's common.cpp). The addon attaches none, so ggml creates and joins a throwaway
+//    pool for every graph: on a 2-core CPU that made each decoded token 1.3-1.5x llama-bench's.
+//    (Off by default on more than 4 cores, where it was not shown to help: shared/addonShim.ts.)
+//  - No llama_synchronize() after each decode (AddonContext.cpp's decode worker): on a GPU it made
+//    the CPU wait for every batch before queueing the next, and halved Vulkan's prefill. Whatever
+//    reads a result (logits, state) synchronizes inside llama.cpp first. The CUDA build from source
+//    removes the same call (addonPatch.ts).
+// Only calls made by llama-addon.node change; llama.cpp's own calls reach the real functions. The
+// real functions are looked up through the calling addon's own dependencies, so two builds in one
+// process (a GPU build that failed, then the CPU one) each reach their own libllama.
+// ASK_CODEBASE_ADDON_SHIM=pool or =nosync keeps one change only (for measuring); =off is handled
+// by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports each pool on stderr.
+// Only pointers and ints cross these calls, so no llama.cpp header is needed to build it.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct llama_context ctx_t;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+// The object a call came from, opened once by its path: dlsym on its handle searches that object
+// and its own dependencies, never this preloaded one, so it reaches the real function.
+static struct caller {
+  void *base, *handle;
+  int addon;
+} callers[32];
+static pthread_mutex_t callers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct caller *caller_of(void *return_address) {
+  Dl_info info;
+  if (!dladdr(return_address, &info) || !info.dli_fname || !info.dli_fbase) return NULL;
+  struct caller *found = NULL;
+  pthread_mutex_lock(&callers_lock);
+  for (int i = 0; i < 32 && !found; i++) {
+    if (callers[i].base == info.dli_fbase) found = &callers[i];
+    else if (!callers[i].base) {
+      const char *name = strrchr(info.dli_fname, '/');
+      callers[i] = (struct caller){ info.dli_fbase, dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY),
+                                    name && strcmp(name + 1, "llama-addon.node") == 0 };
+      found = &callers[i];
+    }
+  }
+  pthread_mutex_unlock(&callers_lock);
+  return found;
+}
+
+static void *real(struct caller *from, const char *symbol) {
+  void *fn = from && from->handle ? dlsym(from->handle, symbol) : NULL;
+  // The main program's handle searches the global scope, this library first: there, and for a
+  // caller with no handle, the next definition after this one is the real one.
+  Dl_info mine, found;
+  if (!fn || (dladdr(fn, &found) && dladdr((void *)real, &mine) && found.dli_fbase == mine.dli_fbase)) fn = dlsym(RTLD_NEXT, symbol);
+  if (!fn) {
+    // Nothing can stand in for llama.cpp's function: stop rather than skip it.
+    fprintf(stderr, "ask-codebase addon shim: %s not found for its caller\n", symbol);
+    abort();
+  }
+  return fn;
+}
+
+static int wants(const char *change) {
+  const char *only = getenv("ASK_CODEBASE_ADDON_SHIM");
+  return !only || !*only || strcmp(only, "on") == 0 || strcmp(only, change) == 0;
+}
+
+// Contexts the addon has made, with their pools. A process has a handful (the engine's one or two,
+// a probe's): a small table, searched under the lock.
+#define MAX_CONTEXTS 256
+static struct entry {
+  ctx_t *ctx;
+  struct caller *addon;
+  void *pool, *pool_batch;
+  int32_t threads, threads_batch;
+} table[MAX_CONTEXTS];
+
+static struct entry *find(ctx_t *ctx, int make) {
+  struct entry *free_slot = NULL;
+  for (int i = 0; i < MAX_CONTEXTS; i++) {
+    if (table[i].ctx == ctx) return &table[i];
+    if (!table[i].ctx && !free_slot) free_slot = &table[i];
+  }
+  if (make && free_slot) free_slot->ctx = ctx;
+  return make ? free_slot : NULL;
+}
+
+static void *new_pool(struct caller *addon, int32_t threads) {
+  void *(*by_type)(int) = real(addon, "ggml_backend_dev_by_type");
+  void *(*reg_of)(void *) = real(addon, "ggml_backend_dev_backend_reg");
+  void *(*proc)(void *, const char *) = real(addon, "ggml_backend_reg_get_proc_address");
+  void (*init)(void *, int) = real(addon, "ggml_threadpool_params_init");
+  void *cpu = by_type(0 /* GGML_BACKEND_DEVICE_TYPE_CPU */);
+  void *(*make)(void *) = cpu ? proc(reg_of(cpu), "ggml_threadpool_new") : NULL;
+  if (!make) return NULL;
+  // ggml_threadpool_params: a cpumask of GGML_MAX_N_THREADS (512) bools and a few ints; filled by
+  // ggml's own init, so only its size matters, and this is several times it.
+  _Alignas(16) unsigned char params[4096];
+  init(params, threads);
+  // Workers that sleep between graphs instead of spinning (ggml's default polls): spinning workers
+  // took the cores from the addon's own threads between tokens, and GPU decoding went from 2.0 to
+  // 3.8 ms a token on the H200. The level sits after cpumask[512], n_threads and prio; it is set
+  // only where n_threads is found where that layout puts it.
+  const char *poll = getenv("ASK_CODEBASE_ADDON_SHIM_POLL");
+  uint32_t level = poll && *poll ? (uint32_t)atoi(poll) : 0;
+  int32_t found_threads;
+  memcpy(&found_threads, params + 512, sizeof found_threads);
+  if (found_threads == threads) memcpy(params + 512 + 2 * sizeof(int32_t), &level, sizeof level);
+  if (getenv("ASK_CODEBASE_ADDON_SHIM_TRACE"))
+    fprintf(stderr, "ask-codebase addon shim: a thread pool of %d, polling %s\n", threads, found_threads == threads ? (level ? "on" : "off") : "as ggml's default");
+  return make(params);
+}
+
+static void free_pool(struct caller *addon, void *pool) {
+  void *(*by_type)(int) = real(addon, "ggml_backend_dev_by_type");
+  void *(*reg_of)(void *) = real(addon, "ggml_backend_dev_backend_reg");
+  void *(*proc)(void *, const char *) = real(addon, "ggml_backend_reg_get_proc_address");
+  void (*release)(void *) = proc(reg_of(by_type(0)), "ggml_threadpool_free");
+  if (release) release(pool);
+}
+
+// Called only while the context computes nothing (after a decode, or as the addon sets its threads
+// before one): a pool is swapped only then.
+static void ensure_pools(struct caller *addon, ctx_t *ctx) {
+  if (!wants("pool")) return;
+  int32_t (*n_threads)(ctx_t *) = real(addon, "llama_n_threads");
+  int32_t (*n_threads_batch)(ctx_t *) = real(addon, "llama_n_threads_batch");
+  void (*attach)(ctx_t *, void *, void *) = real(addon, "llama_attach_threadpool");
+  int32_t threads = n_threads(ctx), threads_batch = n_threads_batch(ctx);
+  pthread_mutex_lock(&lock);
+  struct entry *e = find(ctx, 1);
+  if (e && !(e->pool && e->threads == threads && e->threads_batch == threads_batch)) {
+    void *pool = new_pool(addon, threads);
+    void *pool_batch = threads_batch == threads ? pool : new_pool(addon, threads_batch);
+    if (pool && pool_batch) {
+      attach(ctx, pool, pool_batch);
+      if (e->pool_batch && e->pool_batch != e->pool) free_pool(addon, e->pool_batch);
+      if (e->pool) free_pool(addon, e->pool);
+      *e = (struct entry){ ctx, addon, pool, pool_batch, threads, threads_batch };
+      if (getenv("ASK_CODEBASE_ADDON_SHIM_TRACE"))
+        fprintf(stderr, "ask-codebase addon shim: attached to a context (threads %d, batches %d)\n", threads, threads_batch);
+    }
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+void llama_synchronize(ctx_t *ctx) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  if (from && from->addon) {
+    ensure_pools(from, ctx);
+    if (wants("nosync")) return;
+  }
+  ((void (*)(ctx_t *))real(from, "llama_synchronize"))(ctx);
+}
+
+void llama_set_n_threads(ctx_t *ctx, int32_t threads, int32_t threads_batch) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  ((void (*)(ctx_t *, int32_t, int32_t))real(from, "llama_set_n_threads"))(ctx, threads, threads_batch);
+  if (from && from->addon) ensure_pools(from, ctx);
+}
+
+void llama_free(ctx_t *ctx) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  ((void (*)(ctx_t *))real(from, "llama_free"))(ctx);
+  pthread_mutex_lock(&lock);
+  struct entry *e = find(ctx, 0);
+  if (e) {
+    // The context is gone, so nothing computes on its pools any more.
+    if (e->pool_batch && e->pool_batch != e->pool) free_pool(e->addon, e->pool_batch);
+    if (e->pool) free_pool(e->addon, e->pool);
+    *e = (struct entry){ 0 };
+  }
+  pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,62 @@
+// Where the addon shim (engine/backend/addonShim.c: a lasting CPU thread pool per context, and no synchronize
+// after each decode) is, and how the engine's process gets it: preloaded, since node-llama-cpp's
+// prebuilt addon and its JavaScript API offer neither. Linux only (LD_PRELOAD); the build compiles
+// it beside the engine's script (esbuild.mjs) where a C compiler is, and without it the engine runs
+// as before, only slower. ASK_CODEBASE_ADDON_SHIM=off leaves it out.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** The file name the build gives the shim for a platform and architecture. */
+export function addonShimName(platform: string = process.platform, arch: string = process.arch): string {
+  return `addon-shim-${platform}-${arch}.so`;
+}
+
+/** The shim in `dir` (the engine script's folder) for this machine, if it is there and wanted. */
+export function addonShimPath(dir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (process.platform !== "linux" || env.ASK_CODEBASE_ADDON_SHIM === "off") return undefined;
+  const path = join(dir, addonShimName());
+  return existsSync(path) ? path : undefined;
+}
+
+/**
+ * `env` with the shim preloaded, ahead of whatever the user preloads. ld.so splits LD_PRELOAD at
+ * spaces and colons, so a path holding either cannot be preloaded: left out rather than mangled.
+ */
+export function withAddonShim(env: NodeJS.ProcessEnv, dir: string): NodeJS.ProcessEnv {
+  const shim = addonShimPath(dir, env);
+  if (!shim || /[\s:]/.test(shim)) return env;
+  const already = env.LD_PRELOAD?.trim();
+  if (already?.split(/[\s:]+/).includes(shim)) return env;
+  return { ...env, LD_PRELOAD: already ? `${shim} ${already}` : shim };
+}
+
+/**
+ * `LD_PRELOAD` without the shim: the engine's process keeps it loaded, and what it starts (git,
+ * llama-server, a CUDA build's compilers, its tokenizer and probe processes) is not given it.
+ */
+export function withoutAddonShim(preload: string | undefined): string | undefined {
+  const rest = (preload ?? "").split(/[\s:]+/).filter((p) => p && !/(^|\/)addon-shim-[^/]*\.so$/.test(p));
+  return rest.length ? rest.join(" ") : undefined;
+}
+
+/**
+ * What the shim changes unless the user says (ASK_CODEBASE_ADDON_SHIM): both changes on up to 4
+ * cores, only the synchronize beyond. The thread pool was measured a win on 2 cores (0.5b model,
+ * 26.3 -> 23.0 ms a token) and not on the H200 machine's 16 (no gain at depth 0, slower at 1,024):
+ * there it waits for figures that show it helps. Skipping the synchronize helped everywhere.
+ */
+export function addonShimMode(env: NodeJS.ProcessEnv, cores: number): string {
+  const chosen = env.ASK_CODEBASE_ADDON_SHIM?.trim();
+  if (chosen) return chosen;
+  return cores <= 4 ? "on" : "nosync";
+}
+
+/** Whether this process runs with the shim (ld.so ignores a preload it cannot load, with a warning only). */
+export function addonShimLoaded(): boolean {
+  if (process.platform !== "linux") return false;
+  try {
+    return /\/addon-shim-[^/\s]+\.so$/m.test(readFileSync("/proc/self/maps", "utf8"));
+  } catch {
+    return false;
+  }
+}

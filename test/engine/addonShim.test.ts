@@ -1,0 +1,93 @@
+// The addon shim (src/engine/backend/addonShim.c) in the engine's real process, as the extension
+// starts it: preloaded, it gives the context a lasting thread pool, and every margin and the answer
+// are what they are without it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { WimEvent } from "../../src/core/wim/events";
+import { EngineClient } from "../../src/client/engineClient";
+import { addonShimName } from "../../src/shared/addonShim";
+import { ask, runSettings } from "../support/engineRuns";
+import { tempDir, writeTree } from "../support/fixtures";
+import { testModelPath } from "../support/models";
+
+const HOST = resolve("dist/engineHost.js");
+const linux = process.platform === "linux";
+const dir = tempDir();
+const instrument = tempDir();
+const counter = join(instrument.path, "count.so");
+
+before(() => {
+  if (linux) execFileSync("cc", ["-shared", "-fPIC", "-O2", "-o", counter, resolve("test/support/countGgmlThreads.c"), "-ldl", "-lpthread"]);
+  const files: Record<string, string> = {};
+  for (const name of ["a", "b"]) files[`${name}.ts`] = Array.from({ length: 40 }, (_, i) => `export const ${name}${i} = ${i * 3}; // ${name}\n`).join("");
+  writeTree(dir.path, files);
+});
+after(() => {
+  dir.dispose();
+  instrument.dispose();
+});
+
+/**
+ * One question in a fresh engine process with `env` added: its events, what it wrote on stderr, and
+ * how many threads ggml's CPU backend started in it (test/support/countGgmlThreads.c).
+ */
+async function question(env: Record<string, string>): Promise<{ events: WimEvent[]; stderr: string; ggmlThreads: number }> {
+  const events: WimEvent[] = [];
+  let stderr = "";
+  const count = join(instrument.path, `threads-${env.ASK_CODEBASE_ADDON_SHIM}`);
+  const client = new EngineClient({
+    script: HOST,
+    env: { ...process.env, ...env, LD_PRELOAD: counter, COUNT_GGML_THREADS: count },
+    onEvent: (e) => events.push(e),
+    onStderr: (t) => { stderr += t; },
+  });
+  let pid = 0;
+  try {
+    // Two threads: a pool with a worker in it, which one thread would not have.
+    await ask(client, "run", [dir.path], "What is b7?", runSettings({ model: testModelPath("tiny"), threads: 2, segmentTokens: 256, marginTokens: 24, answerTokens: 24, classify: "separate" }));
+    const end = Date.now() + 120_000;
+    while (!events.some((e) => e.type === "done" || e.type === "error")) {
+      if (Date.now() > end) throw new Error("the run did not end");
+      await sleep(20);
+    }
+    pid = client.pid ?? 0;
+  } finally {
+    await client.dispose();
+  }
+  const file = `${count}.${pid}`;
+  return { events, stderr, ggmlThreads: existsSync(file) ? Number(readFileSync(file, "utf8")) : 0 };
+}
+
+const started = (events: WimEvent[]) => events.find((e): e is Extract<WimEvent, { type: "run-started" }> => e.type === "run-started");
+const written = (events: WimEvent[]) => events.flatMap((e) => (e.type === "margin-done" ? [`margin ${e.segment}: ${e.text}`] : e.type === "done" ? [`answer: ${e.answer}`] : []));
+
+test("the build compiles the addon shim beside the engine's script", { skip: !linux && "LD_PRELOAD is Linux's" }, () => {
+  assert.ok(existsSync(resolve("dist", addonShimName())), `dist/${addonShimName()} (npm run build compiles it with cc)`);
+});
+
+test("with the shim the engine's context computes on a lasting thread pool, and writes every margin and the answer as it does without", { skip: !linux && "LD_PRELOAD is Linux's" }, async () => {
+  const shimmed = await question({ ASK_CODEBASE_ADDON_SHIM: "on", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
+  const plain = await question({ ASK_CODEBASE_ADDON_SHIM: "off", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
+  const syncOnly = await question({ ASK_CODEBASE_ADDON_SHIM: "nosync", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
+  assert.equal(shimmed.events.at(-1)?.type, "done", shimmed.stderr.slice(-500));
+  assert.equal(started(shimmed.events)?.addonShim, true);
+  assert.equal(started(plain.events)?.addonShim, false);
+  assert.match(shimmed.stderr, /addon shim: a thread pool of 2, polling off\n[^]*addon shim: attached to a context \(threads 2, batches 2\)/);
+  assert.doesNotMatch(plain.stderr, /addon shim/);
+  // Without the pool ggml starts a worker for every graph (each decoded token is one); with it, the
+  // pool's one worker and the one before it was attached (the context's first decode).
+  assert.ok(plain.ggmlThreads >= 40, `without the shim: ${plain.ggmlThreads} threads started`);
+  assert.ok(shimmed.ggmlThreads >= 1 && shimmed.ggmlThreads <= 3, `with the shim: ${shimmed.ggmlThreads} threads started`);
+  const texts = written(shimmed.events);
+  assert.ok(texts.length >= 3 && texts.some((t) => t.startsWith("answer: ")), JSON.stringify(texts));
+  assert.deepEqual(texts, written(plain.events));
+  // The mode the engine runs many-core machines in: the shim loaded, no pool.
+  assert.equal(started(syncOnly.events)?.addonShim, true);
+  assert.doesNotMatch(syncOnly.stderr, /thread pool/);
+  assert.ok(syncOnly.ggmlThreads >= 40, `without the pool: ${syncOnly.ggmlThreads} threads started`);
+  assert.deepEqual(written(syncOnly.events), texts);
+});
