@@ -41,6 +41,10 @@ for (const [target, packages] of Object.entries(EXPECTED)) {
     for (const f of ["dist/extension.js", "dist/engineHost.js", "dist/gpuProbe.js", "dist/tokenizerWorker.js", "dist/media/webview.js", "dist/media/webview.css", "node_modules/node-llama-cpp/dist/index.js", "media/icon.png"]) {
       assert.ok(files.includes(`extension/${f}`), `${target} lacks ${f}`);
     }
+    // The addon shim is compiled for the packaging machine alone (esbuild.mjs): that target's VSIX
+    // carries it, and no other carries a shim built for another platform.
+    const shims = files.filter((f) => f.startsWith("extension/dist/addon-shim-"));
+    assert.deepEqual(shims, process.platform === "linux" && target === `linux-${process.arch}` ? [`extension/dist/addon-shim-${target}.so`] : [], `${target}'s addon shim`);
     const shipped = new Set(files.map((f) => /^extension\/node_modules\/@node-llama-cpp\/([^/]+)\//.exec(f)?.[1]).filter(Boolean));
     assert.deepEqual([...shipped].sort(), [...packages].sort(), `${target}'s prebuilt packages`);
     for (const p of packages) {
