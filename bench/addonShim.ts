@@ -1,21 +1,17 @@
 // The benchmarks load the engine in their own process, while the product's engine process runs with
-// the addon shim preloaded (src/engine/backend/addonShim.ts). This runs the benchmark again with it
+// the addon shim preloaded (src/shared/addonShim.ts). This runs the benchmark again with it
 // preloaded, so that its figures are the product's; ASK_CODEBASE_ADDON_SHIM=off measures without.
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { availableParallelism } from "node:os";
-import { addonShimLoaded, addonShimMode, withAddonShim, withoutAddonShim } from "../src/shared/addonShim";
+import { addonShimLoaded, settleAddonShim, withAddonShim } from "../src/shared/addonShim";
 
 export function runWithAddonShim(): void {
   if (process.platform !== "linux" || process.env.ASK_CODEBASE_ADDON_SHIM === "off") return;
   if (addonShimLoaded()) {
-    // Loaded here; llama-bench, started for the reference rows, runs as it is. The mode is the
-    // engine process's (engine/host.ts).
-    const preload = withoutAddonShim(process.env.LD_PRELOAD);
-    if (preload) process.env.LD_PRELOAD = preload;
-    else delete process.env.LD_PRELOAD;
-    process.env.ASK_CODEBASE_ADDON_SHIM = addonShimMode(process.env, availableParallelism());
-    console.error(`bench: with the addon shim (${process.env.ASK_CODEBASE_ADDON_SHIM})`);
+    // Loaded here, as in the engine's process (engine/host.ts): llama-bench, started for the
+    // reference rows, runs as it is.
+    console.error(`bench: with the addon shim (${settleAddonShim(process.env, availableParallelism())})`);
     return;
   }
   // Once: ld.so ignores a preload it cannot load, and the second run must not start a third.

@@ -10,7 +10,7 @@
 #           llama-bench pp4096, and WiM's ratios), knobs (bench:prefill-knobs, like for like),
 #           parts (bench:decode-parts), warm (bench:warm: a warm second question, and a digest of
 #           every margin and answer); default "decode wim knobs parts"
-#   ASK_CODEBASE_ADDON_SHIM=off  every part without the addon shim (src/engine/backend/addonShim.ts)
+#   ASK_CODEBASE_ADDON_SHIM=off  every part without the addon shim (src/shared/addonShim.ts)
 # Each part's output goes to OUT/<shape>-<part>.txt; a part that fails is logged and the rest go on.
 set -u
 out=${1:?usage: bench/gpu-limits.sh OUTDIR}

@@ -2,15 +2,11 @@
 // one EngineService, messages out. If its host goes away, so does this process.
 import type { FromEngine, ToEngine } from "../shared/engineProtocol";
 import { availableParallelism } from "node:os";
-import { addonShimMode, withoutAddonShim } from "../shared/addonShim";
+import { settleAddonShim } from "../shared/addonShim";
 import { EngineService } from "./service";
 
-// Loaded into this process already (LD_PRELOAD, by the client): not into what it starts. The
-// shim reads its mode from this process's environment when a context first decodes.
-const preload = withoutAddonShim(process.env.LD_PRELOAD);
-if (preload) process.env.LD_PRELOAD = preload;
-else delete process.env.LD_PRELOAD;
-process.env.ASK_CODEBASE_ADDON_SHIM = addonShimMode(process.env, availableParallelism());
+// Preloaded by the client: not into what this process starts, and in the mode for this machine.
+settleAddonShim(process.env, availableParallelism());
 
 const send = (message: FromEngine): void => {
   if (process.connected) process.send!(message);

@@ -51,6 +51,18 @@ export function addonShimMode(env: NodeJS.ProcessEnv, cores: number): string {
   return cores <= 4 ? "on" : "nosync";
 }
 
+/**
+ * In a process the shim was preloaded into (the engine's, or a benchmark's): what it starts is not
+ * given it, and the shim reads its mode (addonShimMode) from this environment when a context
+ * first decodes. Returns the mode.
+ */
+export function settleAddonShim(env: NodeJS.ProcessEnv, cores: number): string {
+  const preload = withoutAddonShim(env.LD_PRELOAD);
+  if (preload) env.LD_PRELOAD = preload;
+  else delete env.LD_PRELOAD;
+  return (env.ASK_CODEBASE_ADDON_SHIM = addonShimMode(env, cores));
+}
+
 /** Whether this process runs with the shim (ld.so ignores a preload it cannot load, with a warning only). */
 export function addonShimLoaded(): boolean {
   if (process.platform !== "linux") return false;

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { addonShimMode, addonShimName, withAddonShim, withoutAddonShim } from "../../src/shared/addonShim";
+import { addonShimMode, addonShimName, settleAddonShim, withAddonShim, withoutAddonShim } from "../../src/shared/addonShim";
 import { tempDir } from "../support/fixtures";
 
 const linux = { skip: process.platform !== "linux" && "LD_PRELOAD is Linux's" };
@@ -65,4 +65,13 @@ test("the thread pool is on by default up to 4 cores, where it was measured a wi
   assert.equal(addonShimMode({}, 16), "nosync");
   assert.equal(addonShimMode({ ASK_CODEBASE_ADDON_SHIM: "pool" }, 16), "pool");
   assert.equal(addonShimMode({ ASK_CODEBASE_ADDON_SHIM: " on " }, 16), "on");
+});
+
+test("a process the shim was preloaded into passes on the user's preloads only, and runs in the mode for its cores", () => {
+  const env: NodeJS.ProcessEnv = { LD_PRELOAD: "/x/dist/addon-shim-linux-x64.so /opt/mine/libtrace.so" };
+  assert.equal(settleAddonShim(env, 16), "nosync");
+  assert.deepEqual(env, { LD_PRELOAD: "/opt/mine/libtrace.so", ASK_CODEBASE_ADDON_SHIM: "nosync" });
+  const alone: NodeJS.ProcessEnv = { LD_PRELOAD: "/x/dist/addon-shim-linux-x64.so", ASK_CODEBASE_ADDON_SHIM: "pool" };
+  assert.equal(settleAddonShim(alone, 2), "pool");
+  assert.deepEqual(alone, { ASK_CODEBASE_ADDON_SHIM: "pool" });
 });

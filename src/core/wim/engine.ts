@@ -25,7 +25,7 @@ export interface EngineInfo {
   trainContextSize: number;
   /** Why the backend differs from the one asked for (a GPU that failed here), if it does. */
   backendNote?: string;
-  /** Whether node-llama-cpp's addon runs with the project's shim (engine/backend/addonShim.ts); absent for a server. */
+  /** Whether node-llama-cpp's addon runs with the project's shim (shared/addonShim.ts, engine/backend/addonShim.c); absent for a server. */
   addonShim?: boolean;
   /** Names everything a saved KV state depends on (model file, backend, cache settings); absent when states cannot be saved. */
   stateKey?: string;

@@ -1,4 +1,4 @@
-// Preloaded into the engine's process on Linux (LD_PRELOAD, src/engine/backend/addonShim.ts): two
+// Preloaded into the engine's process on Linux (LD_PRELOAD, src/shared/addonShim.ts): two
 // changes to how node-llama-cpp 3.21.1's prebuilt addon drives llama.cpp, which its JavaScript API
 // cannot make and its binaries cannot be rebuilt for on most machines (Vulkan needs its SDK).
 //  - A lasting CPU thread pool for each context, as llama-server, llama-cli and llama-bench attach
@@ -27,33 +27,60 @@ typedef struct llama_context ctx_t;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+// The functions the shim calls, resolved once for each object that calls it.
+enum { SYNCHRONIZE, SET_N_THREADS, FREE, N_THREADS, N_THREADS_BATCH, ATTACH_THREADPOOL, DEV_BY_TYPE,
+       DEV_BACKEND_REG, REG_GET_PROC_ADDRESS, THREADPOOL_PARAMS_INIT, FUNCTIONS };
+static const char *const names[FUNCTIONS] = {
+  "llama_synchronize", "llama_set_n_threads", "llama_free", "llama_n_threads", "llama_n_threads_batch",
+  "llama_attach_threadpool", "ggml_backend_dev_by_type", "ggml_backend_dev_backend_reg",
+  "ggml_backend_reg_get_proc_address", "ggml_threadpool_params_init",
+};
+
 // The object a call came from, opened once by its path: dlsym on its handle searches that object
 // and its own dependencies, never this preloaded one, so it reaches the real function.
 static struct caller {
   void *base, *handle;
   int addon;
+  void *functions[FUNCTIONS];
 } callers[32];
+// Call sites already seen, by return address: dladdr scans an object's symbols (19 us on libllama
+// here), too slow for every decoded token.
+static struct site {
+  void *address;
+  struct caller *caller;
+} sites[64];
 static pthread_mutex_t callers_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct caller *caller_of(void *return_address) {
-  Dl_info info;
-  if (!dladdr(return_address, &info) || !info.dli_fname || !info.dli_fbase) return NULL;
   struct caller *found = NULL;
   pthread_mutex_lock(&callers_lock);
-  for (int i = 0; i < 32 && !found; i++) {
-    if (callers[i].base == info.dli_fbase) found = &callers[i];
-    else if (!callers[i].base) {
-      const char *name = strrchr(info.dli_fname, '/');
-      callers[i] = (struct caller){ info.dli_fbase, dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY),
-                                    name && strcmp(name + 1, "llama-addon.node") == 0 };
-      found = &callers[i];
+  for (int i = 0; i < 64 && sites[i].address && !found; i++)
+    if (sites[i].address == return_address) found = sites[i].caller;
+  Dl_info info;
+  if (!found && dladdr(return_address, &info) && info.dli_fname && info.dli_fbase) {
+    for (int i = 0; i < 32 && !found; i++) {
+      if (callers[i].base == info.dli_fbase) found = &callers[i];
+      else if (!callers[i].base) {
+        const char *name = strrchr(info.dli_fname, '/');
+        callers[i] = (struct caller){ info.dli_fbase, dlopen(info.dli_fname, RTLD_NOLOAD | RTLD_LAZY),
+                                      name && strcmp(name + 1, "llama-addon.node") == 0, { 0 } };
+        found = &callers[i];
+      }
     }
+    for (int i = 0; i < 64 && found; i++)
+      if (!sites[i].address) {
+        sites[i] = (struct site){ return_address, found };
+        break;
+      }
   }
   pthread_mutex_unlock(&callers_lock);
   return found;
 }
 
-static void *real(struct caller *from, const char *symbol) {
+static void *real(struct caller *from, int which) {
+  void *known = from ? __atomic_load_n(&from->functions[which], __ATOMIC_ACQUIRE) : NULL;
+  if (known) return known;
+  const char *symbol = names[which];
   void *fn = from && from->handle ? dlsym(from->handle, symbol) : NULL;
   // The main program's handle searches the global scope, this library first: there, and for a
   // caller with no handle, the next definition after this one is the real one.
@@ -64,6 +91,8 @@ static void *real(struct caller *from, const char *symbol) {
     fprintf(stderr, "ask-codebase addon shim: %s not found for its caller\n", symbol);
     abort();
   }
+  // A pointer-sized store of the same value by whichever thread gets here: no lock needed.
+  if (from) __atomic_store_n(&from->functions[which], fn, __ATOMIC_RELEASE);
   return fn;
 }
 
@@ -92,18 +121,21 @@ static struct entry *find(ctx_t *ctx, int make) {
   return make ? free_slot : NULL;
 }
 
+// A function of the CPU backend's (a library ggml loads itself): through its registry.
+static void *cpu_function(struct caller *addon, const char *symbol) {
+  void *cpu = ((void *(*)(int))real(addon, DEV_BY_TYPE))(0 /* GGML_BACKEND_DEVICE_TYPE_CPU */);
+  if (!cpu) return NULL;
+  void *reg = ((void *(*)(void *))real(addon, DEV_BACKEND_REG))(cpu);
+  return ((void *(*)(void *, const char *))real(addon, REG_GET_PROC_ADDRESS))(reg, symbol);
+}
+
 static void *new_pool(struct caller *addon, int32_t threads) {
-  void *(*by_type)(int) = real(addon, "ggml_backend_dev_by_type");
-  void *(*reg_of)(void *) = real(addon, "ggml_backend_dev_backend_reg");
-  void *(*proc)(void *, const char *) = real(addon, "ggml_backend_reg_get_proc_address");
-  void (*init)(void *, int) = real(addon, "ggml_threadpool_params_init");
-  void *cpu = by_type(0 /* GGML_BACKEND_DEVICE_TYPE_CPU */);
-  void *(*make)(void *) = cpu ? proc(reg_of(cpu), "ggml_threadpool_new") : NULL;
+  void *(*make)(void *) = cpu_function(addon, "ggml_threadpool_new");
   if (!make) return NULL;
   // ggml_threadpool_params: a cpumask of GGML_MAX_N_THREADS (512) bools and a few ints; filled by
   // ggml's own init, so only its size matters, and this is several times it.
   _Alignas(16) unsigned char params[4096];
-  init(params, threads);
+  ((void (*)(void *, int))real(addon, THREADPOOL_PARAMS_INIT))(params, threads);
   // Workers that sleep between graphs instead of spinning (ggml's default polls): spinning workers
   // took the cores from the addon's own threads between tokens, and GPU decoding went from 2.0 to
   // 3.8 ms a token on the H200. The level sits after cpumask[512], n_threads and prio; it is set
@@ -118,31 +150,28 @@ static void *new_pool(struct caller *addon, int32_t threads) {
   return make(params);
 }
 
-static void free_pool(struct caller *addon, void *pool) {
-  void *(*by_type)(int) = real(addon, "ggml_backend_dev_by_type");
-  void *(*reg_of)(void *) = real(addon, "ggml_backend_dev_backend_reg");
-  void *(*proc)(void *, const char *) = real(addon, "ggml_backend_reg_get_proc_address");
-  void (*release)(void *) = proc(reg_of(by_type(0)), "ggml_threadpool_free");
-  if (release) release(pool);
+// Once nothing computes on an entry's pools (they were replaced, or their context is freed).
+static void free_pools(struct entry *e) {
+  void (*release)(void *) = e->pool ? cpu_function(e->addon, "ggml_threadpool_free") : NULL;
+  if (!release) return;
+  if (e->pool_batch && e->pool_batch != e->pool) release(e->pool_batch);
+  release(e->pool);
 }
 
 // Called only while the context computes nothing (after a decode, or as the addon sets its threads
 // before one): a pool is swapped only then.
 static void ensure_pools(struct caller *addon, ctx_t *ctx) {
   if (!wants("pool")) return;
-  int32_t (*n_threads)(ctx_t *) = real(addon, "llama_n_threads");
-  int32_t (*n_threads_batch)(ctx_t *) = real(addon, "llama_n_threads_batch");
-  void (*attach)(ctx_t *, void *, void *) = real(addon, "llama_attach_threadpool");
-  int32_t threads = n_threads(ctx), threads_batch = n_threads_batch(ctx);
+  int32_t threads = ((int32_t(*)(ctx_t *))real(addon, N_THREADS))(ctx);
+  int32_t threads_batch = ((int32_t(*)(ctx_t *))real(addon, N_THREADS_BATCH))(ctx);
   pthread_mutex_lock(&lock);
   struct entry *e = find(ctx, 1);
   if (e && !(e->pool && e->threads == threads && e->threads_batch == threads_batch)) {
     void *pool = new_pool(addon, threads);
     void *pool_batch = threads_batch == threads ? pool : new_pool(addon, threads_batch);
     if (pool && pool_batch) {
-      attach(ctx, pool, pool_batch);
-      if (e->pool_batch && e->pool_batch != e->pool) free_pool(addon, e->pool_batch);
-      if (e->pool) free_pool(addon, e->pool);
+      ((void (*)(ctx_t *, void *, void *))real(addon, ATTACH_THREADPOOL))(ctx, pool, pool_batch);
+      free_pools(e);
       *e = (struct entry){ ctx, addon, pool, pool_batch, threads, threads_batch };
       if (getenv("ASK_CODEBASE_ADDON_SHIM_TRACE"))
         fprintf(stderr, "ask-codebase addon shim: attached to a context (threads %d, batches %d)\n", threads, threads_batch);
@@ -157,24 +186,23 @@ void llama_synchronize(ctx_t *ctx) {
     ensure_pools(from, ctx);
     if (wants("nosync")) return;
   }
-  ((void (*)(ctx_t *))real(from, "llama_synchronize"))(ctx);
+  ((void (*)(ctx_t *))real(from, SYNCHRONIZE))(ctx);
 }
 
 void llama_set_n_threads(ctx_t *ctx, int32_t threads, int32_t threads_batch) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  ((void (*)(ctx_t *, int32_t, int32_t))real(from, "llama_set_n_threads"))(ctx, threads, threads_batch);
+  ((void (*)(ctx_t *, int32_t, int32_t))real(from, SET_N_THREADS))(ctx, threads, threads_batch);
   if (from && from->addon) ensure_pools(from, ctx);
 }
 
 void llama_free(ctx_t *ctx) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  ((void (*)(ctx_t *))real(from, "llama_free"))(ctx);
+  ((void (*)(ctx_t *))real(from, FREE))(ctx);
   pthread_mutex_lock(&lock);
   struct entry *e = find(ctx, 0);
   if (e) {
     // The context is gone, so nothing computes on its pools any more.
-    if (e->pool_batch && e->pool_batch != e->pool) free_pool(e->addon, e->pool_batch);
-    if (e->pool) free_pool(e->addon, e->pool);
+    free_pools(e);
     *e = (struct entry){ 0 };
   }
   pthread_mutex_unlock(&lock);
