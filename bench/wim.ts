@@ -8,7 +8,8 @@
 // so the benchmark fixes which segments are relevant (the session's `judge`): the verdict is still
 // computed, the cost of each path is real. Prints times, rates, ratios and a final JSON line with
 // every setting, the backend and the GPU. With llama-bench (--llama-bench or $LLAMA_BENCH), also
-// llama.cpp's own prompt rate on the same model (-p 4096 at the same batch size) beside plain prefill.
+// llama.cpp's own prompt rate on the same model (-p 4096 at the same batch size, and the same prompt
+// length at the same micro-batch) beside plain prefill.
 import { parseArgs } from "node:util";
 import { packFiles, segmentChunks, type Segment } from "../src/core/pack/packer";
 import * as prompts from "../src/core/wim/prompts";
@@ -213,10 +214,21 @@ async function main(): Promise<void> {
   // The engine's own prompt rate on the same model and batch size, after ours (never at once).
   const batch = typeof engine.shape.batchSize === "number" ? engine.shape.batchSize : 2048;
   const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: 4096, batch, gpu: engine.info.backend !== "cpu", ...(settings.threads ? { threads: settings.threads } : {}) }) : undefined;
-  const llamaBenchRow = limit ? { promptTokensPerS: limit.tokensPerSecond, batch, plainPrefillOverLlamaBench: result.plain.prefillTokensPerS / limit.tokensPerSecond } : undefined;
+  // pp4096 starts every batch near depth 0; plain prefill reads the whole prompt, and each batch
+  // attends to all before it. The same prompt length at node-llama-cpp's micro-batch (it sets
+  // n_ubatch = n_batch) separates what depth costs the engine itself from what the project adds.
+  const same = benchBin ? llamaBench(benchBin, values.model!, { prompt: result.settings.totalTokens, batch, ubatch: batch, gpu: engine.info.backend !== "cpu", ...(settings.threads ? { threads: settings.threads } : {}) }) : undefined;
+  const llamaBenchRow = limit && same ? {
+    promptTokensPerS: limit.tokensPerSecond, batch, plainPrefillOverLlamaBench: result.plain.prefillTokensPerS / limit.tokensPerSecond,
+    samePrompt: { prompt: same.prompt, ubatch: batch, promptTokensPerS: same.tokensPerSecond, plainPrefillOverIt: result.plain.prefillTokensPerS / same.tokensPerSecond, overPp4096: same.tokensPerSecond / limit.tokensPerSecond },
+  } : undefined;
   const f = (x: number): string => x.toFixed(2);
   const r = result.ratios;
-  if (llamaBenchRow) console.log(`llama-bench pp4096 b${batch}    ${Math.round(llamaBenchRow.promptTokensPerS)} tok/s; plain prefill / llama-bench = ${f(llamaBenchRow.plainPrefillOverLlamaBench)}x`);
+  if (llamaBenchRow) {
+    const { samePrompt: sp } = llamaBenchRow;
+    console.log(`llama-bench pp4096 b${batch}    ${Math.round(llamaBenchRow.promptTokensPerS)} tok/s; plain prefill / llama-bench = ${f(llamaBenchRow.plainPrefillOverLlamaBench)}x`);
+    console.log(`llama-bench pp${sp.prompt} b${batch} ub${batch} (this prompt, this micro-batch)    ${Math.round(sp.promptTokensPerS)} tok/s; plain prefill / it = ${f(sp.plainPrefillOverIt)}x; it / pp4096 = ${f(sp.overPp4096)}x`);
+  }
   console.log(`plain                      ${f(result.plain.s)} s  (prefill ${f(result.plain.prefillS)} s, ${Math.round(result.plain.prefillTokensPerS)} tok/s; answer ${f(result.plain.answerS)} s)`);
   console.log(`WiM, margins at cap        ${f(cap.ms / 1000)} s  (prefill ${f(t.prefillMs / 1000)} s, margins ${f(marginS)} s at ${Math.round(result.wimAtCap.marginTokensPerS)} tok/s, answer ${f(t.answerMs / 1000)} s)`);
   console.log(`WiM, fused, 1 in 8         ${f(fused.ms / 1000)} s  (margins and verdicts ${f(fused.done.timings.marginMs / 1000)} s, ${fused.done.tokens.margins} margin tokens)`);
