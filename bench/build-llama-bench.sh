@@ -15,6 +15,7 @@
 #   is built once from source by scripts/build-llama.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/llama-source.sh"
 backend=${1:-cpu}
 if [ "$backend" = cuda ]; then
   if [ -d /opt/nlc/build ]; then
@@ -52,10 +53,8 @@ flock 9
 if [ -x "$out/llama-bench" ]; then echo "$out/llama-bench"; exit 0; fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-commit=$(git bundle list-heads "$bundle" | awk '{ print $1; exit }')
-echo "build-llama-bench: compiling llama-bench $commit against node-llama-cpp's $pkg libraries (once)" >&2
-git -c advice.detachedHead=false clone -q "$bundle" "$work/src" >&2
-git -C "$work/src" -c advice.detachedHead=false checkout -q "$commit" >&2
+echo "build-llama-bench: compiling llama-bench $(llama_source_commit "$bundle") against node-llama-cpp's $pkg libraries (once)" >&2
+llama_source_checkout "$bundle" "$work/src"
 s="$work/src"
 # Release flags as llama.cpp's own build; NDEBUG, or llama-bench warns that its asserts slow it.
 g++ -std=c++17 -O3 -DNDEBUG -I"$s/include" -I"$s/ggml/include" -I"$s/common" -I"$s/tools/llama-bench" -I"$s/vendor" \

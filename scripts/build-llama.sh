@@ -8,6 +8,7 @@
 #   ASK_CODEBASE_SERVER_CACHE overrides the cache folder. cuda needs nvcc; vulkan needs glslc.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/scripts/llama-source.sh"
 bundle="$root/node_modules/node-llama-cpp/llama/gitRelease.bundle"
 [ -f "$bundle" ] || { echo "build-llama: $bundle is missing (run npm ci)" >&2; exit 1; }
 for tool in git cmake make g++; do
@@ -22,7 +23,7 @@ case "$backend" in
   vulkan) gpu_flags=(-DGGML_VULKAN=ON) ;;
   *) echo "build-llama: unknown backend $backend" >&2; exit 1 ;;
 esac
-commit=$(git bundle list-heads "$bundle" | awk '{ print $1; exit }')
+commit=$(llama_source_commit "$bundle")
 cache=${ASK_CODEBASE_SERVER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ask-codebase/llama-server}
 # The CPU server keeps its old folder, so machines that built it once do not build it again.
 if [ "$target" = llama-server ] && [ "$backend" = cpu ]; then out="$cache/$commit"; else out="$cache/$commit-$target-$backend"; fi
@@ -36,8 +37,7 @@ if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 work=$(mktemp -d "$cache/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 echo "build-llama: building $target $commit for $backend (once; a few minutes)" >&2
-git clone -q "$bundle" "$work/src" >&2
-git -C "$work/src" -c advice.detachedHead=false checkout -q "$commit" >&2
+llama_source_checkout "$bundle" "$work/src"
 # No curl (nothing is downloaded), no tests or examples; static, so the binary can be moved.
 cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON "${gpu_flags[@]}" >&2
