@@ -1,6 +1,6 @@
 // npm run bench -- --model FILE [--tokens N] [--segment-tokens N] [--margin-tokens N] [--answer-tokens N]
 //                  [--gpu G] [--batch-size N] [--flash-attention on|off] [--kv-type f16|q8_0] [--lookup] [--threads N]
-//                  [--llama-bench PATH] [--prefill-ramp on|off]
+//                  [--llama-bench PATH]
 // In one process, on one engine, in one run: plain chunked prefill plus an answer; WiM with every
 // margin at its cap; WiM with the fused verdict where 1 segment in 8 is relevant; WiM with the
 // separate classifier; map-reduce (each segment alone plus its margin, then the plain run with the
@@ -37,7 +37,6 @@ const { values } = parseArgs({
     lookup: { type: "boolean", default: false },
     threads: { type: "string" },
     "llama-bench": { type: "string" },
-    "prefill-ramp": { type: "string" },
   },
 });
 const benchBin = llamaBenchBinary(values["llama-bench"]);
@@ -52,7 +51,6 @@ const settings = {
   kvCacheType: values["kv-type"] as "f16" | "q8_0",
   promptLookup: values.lookup ?? false,
   threads: values.threads ? Number(values.threads) : undefined,
-  prefillRamp: values["prefill-ramp"] === undefined ? undefined : values["prefill-ramp"] === "on",
 };
 const QUESTION = "Which function multiplies its argument by 7919, and where is it defined?";
 /** The share of relevant segments in the "1 in 8" runs. */
@@ -142,7 +140,6 @@ async function main(): Promise<void> {
     modelPath: values.model, gpu: settings.gpu, kvCacheType: settings.kvCacheType, promptLookup: settings.promptLookup,
     ...(settings.batchSize ? { batchSize: settings.batchSize } : {}), ...(settings.threads ? { threads: settings.threads } : {}),
     ...(settings.flashAttention !== undefined ? { flashAttention: settings.flashAttention } : {}),
-    ...(settings.prefillRamp !== undefined ? { prefillRamp: settings.prefillRamp } : {}),
   });
   const segments = syntheticSegments(engine);
   const segmentTokens = segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));

@@ -72,13 +72,3 @@ export function addonShimLoaded(): boolean {
     return false;
   }
 }
-
-/**
- * Whether this process's decodes queue without waiting for the GPU: the shim is loaded in a mode
- * that skips the addon's synchronize (the C side reads the same variable: unset or "on" means both
- * changes).
- */
-export function addonShimSkipsSync(env: NodeJS.ProcessEnv = process.env): boolean {
-  const mode = env.ASK_CODEBASE_ADDON_SHIM?.trim() ?? "";
-  return (mode === "" || mode === "on" || mode === "nosync") && addonShimLoaded();
-}

@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, TokenBias } from "node-llama-cpp";
-import { addonShimLoaded, addonShimSkipsSync } from "../../shared/addonShim";
+import { addonShimLoaded } from "../../shared/addonShim";
 import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../../core/wim/engine";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./runtime";
 import { nodeLlamaCppVersion } from "../backend/backendChoice";
@@ -32,8 +32,6 @@ export interface LlamaEngineOptions {
   backendNote?: string;
   /** Called with the tokens each sequence contributes to every decode batch. */
   onBatch?: (tokensPerItem: number[]) => void;
-  /** Start each read after a verdict or a margin with small pieces (rampedPieces); by default where decodes queue without a wait on a GPU. */
-  prefillRamp?: boolean;
 }
 
 /**
@@ -108,7 +106,6 @@ export class LlamaEngine implements WimEngine {
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
   private sequences: LlamaContextSequence[] = [];
-  private readonly queuesWithoutWait: boolean;
 
   get modelPath(): string {
     return this.options.modelPath;
@@ -123,7 +120,6 @@ export class LlamaEngine implements WimEngine {
     offloadNote?: string,
   ) {
     this.text = new ModelText(lib, model);
-    this.queuesWithoutWait = addonShimSkipsSync();
     this.info = {
       model: basename(options.modelPath),
       backend: llama.gpu || "cpu",
@@ -137,10 +133,6 @@ export class LlamaEngine implements WimEngine {
     };
   }
 
-  get prefillRamp(): boolean {
-    return this.options.prefillRamp ?? (!!this.llama.gpu && this.model.gpuLayers > 0 && this.queuesWithoutWait);
-  }
-
   /** Why the backend is the one it is (from the backend choice), then how much of the model is on the GPU. */
   private notes(offload?: string): { backendNote?: string } {
     const note = [this.options.backendNote, offload].filter(Boolean).join(". ");
@@ -149,15 +141,14 @@ export class LlamaEngine implements WimEngine {
 
   /**
    * A saved KV state is only valid for the same model file, and only equals a fresh read when the
-   * same backend and numerics computed it: batch size, how a read is cut into batches (the ramp)
-   * and flash attention change rounding on a GPU.
+   * same backend and numerics computed it: batch size and flash attention change rounding on a GPU.
    */
   private stateKey(): string {
     const file = statSync(this.options.modelPath);
     return JSON.stringify({
       model: resolve(this.options.modelPath), size: file.size, mtimeMs: file.mtimeMs, backend: this.llama.gpu || "cpu", gpuLayers: this.model.gpuLayers,
       kv: this.options.kvCacheType ?? "f16", flashAttention: this.options.flashAttention ?? "auto", batchSize: this.batchSize().batchSize ?? "default",
-      nodeLlamaCpp: nodeLlamaCppVersion(), ...(this.prefillRamp ? { ramp: "256x1.7" } : {}),
+      nodeLlamaCpp: nodeLlamaCppVersion(),
     });
   }
 
@@ -327,7 +318,7 @@ export class LlamaEngine implements WimEngine {
   }
 
   /** The model's shape, so benchmark figures from different models are never confused. */
-  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; prefillRamp: boolean } {
+  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean } {
     const arch = this.model.fileInfo.architectureMetadata as { embedding_length?: number };
     return {
       name: String(this.model.fileInfo.metadata.general?.name ?? this.info.model),
@@ -337,7 +328,6 @@ export class LlamaEngine implements WimEngine {
       bytes: this.model.size,
       kvCacheType: this.options.kvCacheType ?? "f16",
       promptLookup: this.options.promptLookup ?? false,
-      prefillRamp: this.prefillRamp,
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }

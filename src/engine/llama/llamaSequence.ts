@@ -9,25 +9,6 @@ const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken
 /** Largest prefill handed to node-llama-cpp at once: an abort is noticed between these. */
 const APPEND_PIECE = 2048;
 
-/**
- * The pieces a read is handed over in when it starts with the GPU idle and decodes queue without a
- * wait (the addon shim, or the project's CUDA build): small first, each about 1.7 times the last,
- * up to the batch. Before a batch reaches the GPU the CPU prepares it (its graph, and an attention
- * mask over every token read so far); while batches queue back to back, that overlaps the GPU
- * running the one before. A WiM read resumes after each verdict, with nothing queued, so a first
- * batch of 2,048 was prepared with the GPU idle: a small one is ready soon, and the next is
- * prepared while the GPU runs it.
- */
-export function rampedPieces(total: number, batch: number, first = 256, growth = 1.7): number[] {
-  const out: number[] = [];
-  let size = Math.min(first, batch);
-  for (let done = 0; done < total; done += out[out.length - 1]!) {
-    out.push(Math.min(size, total - done));
-    size = Math.min(batch, Math.ceil((size * growth) / 64) * 64);
-  }
-  return out;
-}
-
 /** What a sequence reports to the engine that owns it: tokens evaluated, erases, where generation ends. */
 export interface SequenceOwner {
   evaluatedTokens: number;
@@ -36,14 +17,10 @@ export interface SequenceOwner {
   isEndOfGeneration(token: Token): boolean;
   /** An empty TokenBias for the model: made at once, so a classification is queued in the tick it is asked for (see shareBatch). */
   newTokenBias(): TokenBias;
-  /** Whether a read that starts with the GPU idle is handed over in rampedPieces. */
-  readonly prefillRamp: boolean;
 }
 
 export class LlamaSequence implements EngineSequence {
   private bias?: { key: string; bias: TokenBias };
-  /** Nothing of this sequence's is queued on the GPU: nothing read yet, or it last generated, judged or erased. */
-  private idle = true;
   constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1) {}
 
   get length(): number {
@@ -55,17 +32,13 @@ export class LlamaSequence implements EngineSequence {
   }
 
   async append(tokens: TokenList, signal?: AbortSignal): Promise<void> {
-    const batch = this.seq.context.batchSize;
     // A piece at least one batch long, so that a large batch size is not cut down by the piece.
-    const step = Math.max(APPEND_PIECE, batch);
-    const ramp = this.engine.prefillRamp && this.idle ? rampedPieces(tokens.length, batch) : [];
-    for (let i = 0; i < tokens.length;) {
+    const step = Math.max(APPEND_PIECE, this.seq.context.batchSize);
+    for (let i = 0; i < tokens.length; i += step) {
       if (signal?.aborted) throw abortError(signal);
-      const piece = Array.from(tokens.slice(i, i + (ramp.shift() ?? step)));
+      const piece = Array.from(tokens.slice(i, i + step));
       await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
       this.engine.evaluatedTokens += piece.length;
-      this.idle = false;
-      i += piece.length;
     }
   }
 
@@ -76,17 +49,13 @@ export class LlamaSequence implements EngineSequence {
     this.seq.tokenPredictor?.updateInputTokens?.(asLlama(Array.from(copyFrom ?? [])));
     this.engine.evaluatedTokens += prompt.length;
     let produced = 0;
-    try {
-      // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
-      for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
-        if (this.engine.isEndOfGeneration(token)) break;
-        if (produced > 0) this.engine.evaluatedTokens++;
-        produced++;
-        yield token;
-        if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
-      }
-    } finally {
-      this.idle = true;
+    // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
+    for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
+      if (this.engine.isEndOfGeneration(token)) break;
+      if (produced > 0) this.engine.evaluatedTokens++;
+      produced++;
+      yield token;
+      if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
     }
   }
 
@@ -95,7 +64,6 @@ export class LlamaSequence implements EngineSequence {
     if (length >= end) return;
     const started = performance.now();
     await this.seq.eraseContextTokenRanges([{ start: length, end }]);
-    this.idle = true;
     if (this.index >= 0) {
       const stat = (this.engine.erases[this.index] ??= { count: 0, totalMs: 0 });
       stat.count++;
@@ -112,7 +80,6 @@ export class LlamaSequence implements EngineSequence {
     // model file (stateKey) and the session checks the loaded tokens before using them.
     await this.seq.loadStateFromFile(file, { acceptRisk: true });
     this.engine.stateLoads++;
-    this.idle = true;
   }
 
   /**
@@ -129,7 +96,6 @@ export class LlamaSequence implements EngineSequence {
     const options = { temperature: 1, topK: distinct.length, topP: 1, minP: 0, seed: 0, tokenBias: this.candidateBias(distinct) };
     const result = await this.seq.controlledEvaluate([...prompt.slice(0, -1), [last, { generateNext: { probabilities: true, options } }]] as never);
     this.engine.evaluatedTokens += prompt.length;
-    this.idle = true;
     const probabilities = result[result.length - 1]?.next?.probabilities;
     return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
   }
