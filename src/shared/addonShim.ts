@@ -1,5 +1,5 @@
-// Where the addon shim (engine/backend/addonShim.c: a lasting CPU thread pool per context, and no synchronize
-// after each decode) is, and how the engine's process gets it: preloaded, since node-llama-cpp's
+// Where the addon shim (engine/backend/addonShim.c: a lasting CPU thread pool per context, no synchronize
+// after each decode, and greedy samples read as one candidate) is, and how the engine's process gets it: preloaded, since node-llama-cpp's
 // prebuilt addon and its JavaScript API offer neither. Linux only (LD_PRELOAD); the build compiles
 // it beside the engine's script (esbuild.mjs) where a C compiler is, and without it the engine runs
 // as before, only slower. ASK_CODEBASE_ADDON_SHIM=off leaves it out.
@@ -40,15 +40,16 @@ export function withoutAddonShim(preload: string | undefined): string | undefine
 }
 
 /**
- * What the shim changes unless the user says (ASK_CODEBASE_ADDON_SHIM): both changes on up to 4
- * cores, only the synchronize beyond. The thread pool was measured a win on 2 cores (0.5b model,
+ * What the shim changes unless the user says (ASK_CODEBASE_ADDON_SHIM): every change on up to 4
+ * cores, all but the thread pool beyond. The pool was measured a win on 2 cores (0.5b model,
  * 26.3 -> 23.0 ms a token) and not on the H200 machine's 16 (no gain at depth 0, slower at 1,024):
- * there it waits for figures that show it helps. Skipping the synchronize helped everywhere.
+ * there it waits for figures that show it helps. Skipping the synchronize and the greedy sample's
+ * one candidate helped everywhere.
  */
 export function addonShimMode(env: NodeJS.ProcessEnv, cores: number): string {
   const chosen = env.ASK_CODEBASE_ADDON_SHIM?.trim();
   if (chosen) return chosen;
-  return cores <= 4 ? "on" : "nosync";
+  return cores <= 4 ? "on" : "nosync,greedy";
 }
 
 /**

@@ -1,6 +1,6 @@
 // The addon shim (src/engine/backend/addonShim.c) in the engine's real process, as the extension
-// starts it: preloaded, it gives the context a lasting thread pool, and every margin and the answer
-// are what they are without it.
+// starts it: preloaded, it gives the context a lasting thread pool and hands greedy samples their
+// argmax alone, and every margin, verdict and the answer are what they are without it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -63,7 +63,9 @@ async function question(env: Record<string, string>): Promise<{ events: WimEvent
 }
 
 const started = (events: WimEvent[]) => events.find((e): e is Extract<WimEvent, { type: "run-started" }> => e.type === "run-started");
-const written = (events: WimEvent[]) => events.flatMap((e) => (e.type === "margin-done" ? [`margin ${e.segment}: ${e.text}`] : e.type === "done" ? [`answer: ${e.answer}`] : []));
+/** Every margin, every verdict's score (sampled with probabilities, between greedy margins) and the answer. */
+const written = (events: WimEvent[]) => events.flatMap((e) =>
+  e.type === "margin-done" ? [`margin ${e.segment}: ${e.text}`] : e.type === "margin-classified" ? [`verdict ${e.segment}: ${e.score}`] : e.type === "done" ? [`answer: ${e.answer}`] : []);
 
 test("the build compiles the addon shim beside the engine's script", { skip: !linux && "LD_PRELOAD is Linux's" }, () => {
   assert.ok(existsSync(resolve("dist", addonShimName())), `dist/${addonShimName()} (npm run build compiles it with cc)`);
@@ -72,7 +74,7 @@ test("the build compiles the addon shim beside the engine's script", { skip: !li
 test("with the shim the engine's context computes on a lasting thread pool, and writes every margin and the answer as it does without", { skip: !linux && "LD_PRELOAD is Linux's" }, async () => {
   const shimmed = await question({ ASK_CODEBASE_ADDON_SHIM: "on", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
   const plain = await question({ ASK_CODEBASE_ADDON_SHIM: "off", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
-  const syncOnly = await question({ ASK_CODEBASE_ADDON_SHIM: "nosync", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
+  const syncOnly = await question({ ASK_CODEBASE_ADDON_SHIM: "nosync,greedy", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
   assert.equal(shimmed.events.at(-1)?.type, "done", shimmed.stderr.slice(-500));
   assert.equal(started(shimmed.events)?.addonShim, true);
   assert.equal(started(plain.events)?.addonShim, false);
@@ -83,11 +85,26 @@ test("with the shim the engine's context computes on a lasting thread pool, and 
   assert.ok(plain.ggmlThreads >= 40, `without the shim: ${plain.ggmlThreads} threads started`);
   assert.ok(shimmed.ggmlThreads >= 1 && shimmed.ggmlThreads <= 3, `with the shim: ${shimmed.ggmlThreads} threads started`);
   const texts = written(shimmed.events);
-  assert.ok(texts.length >= 3 && texts.some((t) => t.startsWith("answer: ")), JSON.stringify(texts));
+  assert.ok(texts.length >= 3 && texts.some((t) => t.startsWith("answer: ")) && texts.some((t) => t.startsWith("verdict ")), JSON.stringify(texts));
   assert.deepEqual(texts, written(plain.events));
   // The mode the engine runs many-core machines in: the shim loaded, no pool.
   assert.equal(started(syncOnly.events)?.addonShim, true);
   assert.doesNotMatch(syncOnly.stderr, /thread pool/);
   assert.ok(syncOnly.ggmlThreads >= 40, `without the pool: ${syncOnly.ggmlThreads} threads started`);
   assert.deepEqual(written(syncOnly.events), texts);
+});
+
+test("greedy samples read the argmax alone, and a sampler that is not greedy gets the whole vocabulary back", { skip: !linux && "LD_PRELOAD is Linux's" }, async () => {
+  const greedy = await question({ ASK_CODEBASE_ADDON_SHIM: "greedy", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
+  const plain = await question({ ASK_CODEBASE_ADDON_SHIM: "off" });
+  assert.equal(greedy.events.at(-1)?.type, "done", greedy.stderr.slice(-500));
+  // Margins and the answer are greedy; the separate classifier's verdicts (probabilities, on the
+  // same context) come between them, each after a greedy sample: each must be widened back.
+  // Reported at each widening, counts so far: the last report.
+  const trace = [...greedy.stderr.matchAll(/greedy samples read alone (\d+), widened back (\d+)/g)].at(-1);
+  assert.ok(trace, greedy.stderr.slice(-500));
+  assert.ok(Number(trace[1]) >= 20, `read alone: ${trace[1]}`);
+  assert.ok(Number(trace[2]) >= 1, `widened back: ${trace[2]}`);
+  assert.doesNotMatch(greedy.stderr, /thread pool/);
+  assert.deepEqual(written(greedy.events), written(plain.events));
 });

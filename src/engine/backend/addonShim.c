@@ -9,11 +9,17 @@
 //    the CPU wait for every batch before queueing the next, and halved Vulkan's prefill. Whatever
 //    reads a result (logits, state) synchronizes inside llama.cpp first. The CUDA build from source
 //    removes the same call (addonPatch.ts).
+//  - Greedy sampling reads one candidate, not the vocabulary (AddonSampler.cpp): the addon copies
+//    every token's logit into a candidate array for each sampled token, whatever its sampler; with
+//    a real vocabulary (Qwen2.5's 151,936 tokens) that was 0.34 ms of a 2.6 ms token on the H200.
+//    Where the last sampler applied on a context was greedy alone, the addon is handed the argmax
+//    as if llama.cpp had sampled it on the backend (the llama_get_sampled_* results it already
+//    reads); a sampler that is not greedy alone gets the whole vocabulary back before it runs.
 // Only calls made by llama-addon.node change; llama.cpp's own calls reach the real functions. The
 // real functions are looked up through the calling addon's own dependencies, so two builds in one
 // process (a GPU build that failed, then the CPU one) each reach their own libllama.
-// ASK_CODEBASE_ADDON_SHIM=pool or =nosync keeps one change only (for measuring); =off is handled
-// by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports each pool on stderr.
+// ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, comma-separated; "on" or
+// unset: all); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports each pool on stderr.
 // Only pointers and ints cross these calls, so no llama.cpp header is needed to build it.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -29,11 +35,16 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 // The functions the shim calls, resolved once for each object that calls it.
 enum { SYNCHRONIZE, SET_N_THREADS, FREE, N_THREADS, N_THREADS_BATCH, ATTACH_THREADPOOL, DEV_BY_TYPE,
-       DEV_BACKEND_REG, REG_GET_PROC_ADDRESS, THREADPOOL_PARAMS_INIT, FUNCTIONS };
+       DEV_BACKEND_REG, REG_GET_PROC_ADDRESS, THREADPOOL_PARAMS_INIT, SAMPLED_LOGITS, SAMPLED_LOGITS_COUNT,
+       SAMPLED_CANDIDATES, LOGITS_ITH, GET_MODEL, MODEL_GET_VOCAB, VOCAB_N_TOKENS, SAMPLER_APPLY,
+       SAMPLER_NAME, SAMPLER_CHAIN_N, SAMPLER_CHAIN_GET, FUNCTIONS };
 static const char *const names[FUNCTIONS] = {
   "llama_synchronize", "llama_set_n_threads", "llama_free", "llama_n_threads", "llama_n_threads_batch",
   "llama_attach_threadpool", "ggml_backend_dev_by_type", "ggml_backend_dev_backend_reg",
-  "ggml_backend_reg_get_proc_address", "ggml_threadpool_params_init",
+  "ggml_backend_reg_get_proc_address", "ggml_threadpool_params_init", "llama_get_sampled_logits_ith",
+  "llama_get_sampled_logits_count_ith", "llama_get_sampled_candidates_ith", "llama_get_logits_ith",
+  "llama_get_model", "llama_model_get_vocab", "llama_vocab_n_tokens", "llama_sampler_apply",
+  "llama_sampler_name", "llama_sampler_chain_n", "llama_sampler_chain_get",
 };
 
 // The object a call came from, opened once by its path: dlsym on its handle searches that object
@@ -98,7 +109,11 @@ static void *real(struct caller *from, int which) {
 
 static int wants(const char *change) {
   const char *only = getenv("ASK_CODEBASE_ADDON_SHIM");
-  return !only || !*only || strcmp(only, "on") == 0 || strcmp(only, change) == 0;
+  if (!only || !*only || strcmp(only, "on") == 0) return 1;
+  size_t n = strlen(change);
+  for (const char *p = only; (p = strstr(p, change)); p += n)
+    if ((p == only || p[-1] == ',') && (p[n] == ',' || !p[n])) return 1;
+  return 0;
 }
 
 // Contexts the addon has made, with their pools. A process has a handful (the engine's one or two,
@@ -180,6 +195,18 @@ static void ensure_pools(struct caller *addon, ctx_t *ctx) {
   pthread_mutex_unlock(&lock);
 }
 
+// llama.h's candidate array: pointers and plain numbers only.
+typedef struct { int32_t id; float logit, p; } token_data;
+typedef struct { token_data *data; size_t size; int64_t selected; _Bool sorted; } token_data_array;
+
+// The context whose last sampler applied was greedy alone: its next sample is taken to be greedy.
+static ctx_t *greedy_ctx;
+// The sample the addon is reading on this thread (each runs on one worker thread, start to end).
+static __thread struct { ctx_t *ctx; int32_t idx, token; float logit; int reduced; } pick;
+static __thread token_data *whole;
+static __thread size_t whole_size;
+static unsigned long reduced_samples, widened_samples;
+
 void llama_synchronize(ctx_t *ctx) {
   struct caller *from = caller_of(__builtin_return_address(0));
   if (from && from->addon) {
@@ -198,6 +225,7 @@ void llama_set_n_threads(ctx_t *ctx, int32_t threads, int32_t threads_batch) {
 void llama_free(ctx_t *ctx) {
   struct caller *from = caller_of(__builtin_return_address(0));
   ((void (*)(ctx_t *))real(from, FREE))(ctx);
+  if (__atomic_load_n(&greedy_ctx, __ATOMIC_RELAXED) == ctx) __atomic_store_n(&greedy_ctx, NULL, __ATOMIC_RELAXED);
   pthread_mutex_lock(&lock);
   struct entry *e = find(ctx, 0);
   if (e) {
@@ -206,4 +234,78 @@ void llama_free(ctx_t *ctx) {
     *e = (struct entry){ 0 };
   }
   pthread_mutex_unlock(&lock);
+}
+
+static int32_t vocabulary(struct caller *from, ctx_t *ctx) {
+  void *model = ((void *(*)(ctx_t *))real(from, GET_MODEL))(ctx);
+  void *vocab = ((void *(*)(void *))real(from, MODEL_GET_VOCAB))(model);
+  return ((int32_t(*)(void *))real(from, VOCAB_N_TOKENS))(vocab);
+}
+
+float *llama_get_sampled_logits_ith(ctx_t *ctx, int32_t i) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  float *sampled = ((float *(*)(ctx_t *, int32_t))real(from, SAMPLED_LOGITS))(ctx, i);
+  if (!from || !from->addon) return sampled;
+  pick.ctx = ctx, pick.idx = i, pick.reduced = 0;
+  if (sampled || !wants("greedy") || __atomic_load_n(&greedy_ctx, __ATOMIC_RELAXED) != ctx) return sampled;
+  const float *logits = ((float *(*)(ctx_t *, int32_t))real(from, LOGITS_ITH))(ctx, i);
+  int32_t n = logits ? vocabulary(from, ctx) : 0;
+  if (n <= 0) return sampled;
+  // The token llama.cpp's greedy sampler picks from the whole array: the first highest logit.
+  int32_t best = 0;
+  for (int32_t t = 1; t < n; t++)
+    if (logits[t] > logits[best]) best = t;
+  pick.token = best, pick.logit = logits[best], pick.reduced = 1;
+  return &pick.logit;
+}
+
+uint32_t llama_get_sampled_logits_count_ith(ctx_t *ctx, int32_t i) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  if (from && from->addon && pick.reduced && pick.ctx == ctx && pick.idx == i) return 1;
+  return ((uint32_t(*)(ctx_t *, int32_t))real(from, SAMPLED_LOGITS_COUNT))(ctx, i);
+}
+
+int32_t *llama_get_sampled_candidates_ith(ctx_t *ctx, int32_t i) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  if (from && from->addon && pick.reduced && pick.ctx == ctx && pick.idx == i) return &pick.token;
+  return ((int32_t *(*)(ctx_t *, int32_t))real(from, SAMPLED_CANDIDATES))(ctx, i);
+}
+
+static int greedy_alone(struct caller *from, void *sampler) {
+  const char *(*name)(void *) = (const char *(*)(void *))real(from, SAMPLER_NAME);
+  const char *own = name(sampler);
+  if (!own || strcmp(own, "chain") != 0 || ((int (*)(void *))real(from, SAMPLER_CHAIN_N))(sampler) != 1) return 0;
+  const char *first = name(((void *(*)(void *, int32_t))real(from, SAMPLER_CHAIN_GET))(sampler, 0));
+  return first && strcmp(first, "greedy") == 0;
+}
+
+void llama_sampler_apply(void *sampler, token_data_array *cur) {
+  struct caller *from = caller_of(__builtin_return_address(0));
+  if (from && from->addon && pick.ctx) {
+    int greedy = greedy_alone(from, sampler);
+    if (greedy) __atomic_store_n(&greedy_ctx, pick.ctx, __ATOMIC_RELAXED);
+    else {
+      ctx_t *was = pick.ctx;
+      __atomic_compare_exchange_n(&greedy_ctx, &was, NULL, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
+    if (pick.reduced && greedy) __atomic_add_fetch(&reduced_samples, 1, __ATOMIC_RELAXED);
+    if (pick.reduced && !greedy && cur->size == 1 && cur->data[0].id == pick.token) {
+      // Taken for greedy, read by another sampler: it gets every token's logit, as without the shim.
+      const float *logits = ((float *(*)(ctx_t *, int32_t))real(from, LOGITS_ITH))(pick.ctx, pick.idx);
+      int32_t n = vocabulary(from, pick.ctx);
+      if ((size_t)n > whole_size) {
+        token_data *grown = realloc(whole, (size_t)n * sizeof *whole);
+        if (!grown) abort();
+        whole = grown, whole_size = (size_t)n;
+      }
+      for (int32_t t = 0; t < n; t++) whole[t] = (token_data){ t, logits[t], 0.0f };
+      *cur = (token_data_array){ whole, (size_t)n, -1, 0 };
+      unsigned long widened = __atomic_add_fetch(&widened_samples, 1, __ATOMIC_RELAXED);
+      if (getenv("ASK_CODEBASE_ADDON_SHIM_TRACE"))
+        fprintf(stderr, "ask-codebase addon shim: greedy samples read alone %lu, widened back %lu\n", __atomic_load_n(&reduced_samples, __ATOMIC_RELAXED), widened);
+    }
+    // One sampler reads the candidates as read: a second (a grammar's check) reads its own.
+    pick.reduced = 0;
+  }
+  ((void (*)(void *, token_data_array *))real(from, SAMPLER_APPLY))(sampler, cur);
 }
