@@ -19,7 +19,8 @@
 // real functions are looked up through the calling addon's own dependencies, so two builds in one
 // process (a GPU build that failed, then the CPU one) each reach their own libllama.
 // ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, comma-separated; "on" or
-// unset: all); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports each pool on stderr.
+// unset: all); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1
+// reports each pool, and the greedy samples' counts at each widening, on stderr.
 // Only pointers and ints cross these calls, so no llama.cpp header is needed to build it.
 #define _GNU_SOURCE
 #include <dlfcn.h>
