@@ -213,11 +213,12 @@ async function main(): Promise<void> {
   };
   // The engine's own prompt rate on the same model and batch size, after ours (never at once).
   const batch = typeof engine.shape.batchSize === "number" ? engine.shape.batchSize : 2048;
-  const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: 4096, batch, gpu: engine.info.backend !== "cpu", ...(settings.threads ? { threads: settings.threads } : {}) }) : undefined;
+  const asEngine = { batch, gpu: engine.info.backend !== "cpu", ...(settings.threads ? { threads: settings.threads } : {}) };
+  const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: 4096, ...asEngine }) : undefined;
   // pp4096 starts every batch near depth 0; plain prefill reads the whole prompt, and each batch
   // attends to all before it. The same prompt length at node-llama-cpp's micro-batch (it sets
   // n_ubatch = n_batch) separates what depth costs the engine itself from what the project adds.
-  const same = benchBin ? llamaBench(benchBin, values.model!, { prompt: result.settings.totalTokens, batch, ubatch: batch, gpu: engine.info.backend !== "cpu", ...(settings.threads ? { threads: settings.threads } : {}) }) : undefined;
+  const same = benchBin ? llamaBench(benchBin, values.model!, { prompt: result.settings.totalTokens, ubatch: batch, ...asEngine }) : undefined;
   const llamaBenchRow = limit && same ? {
     promptTokensPerS: limit.tokensPerSecond, batch, plainPrefillOverLlamaBench: result.plain.prefillTokensPerS / limit.tokensPerSecond,
     samePrompt: { prompt: same.prompt, ubatch: batch, promptTokensPerS: same.tokensPerSecond, plainPrefillOverIt: result.plain.prefillTokensPerS / same.tokensPerSecond, overPp4096: same.tokensPerSecond / limit.tokensPerSecond },

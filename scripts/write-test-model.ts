@@ -20,7 +20,7 @@ if (!out || !(shape in SHAPES)) {
 mkdirSync(dirname(out), { recursive: true });
 const started = performance.now();
 const vocab = value("--vocab");
-const { bytes } = writeTestModel(out, { shape: vocab ? { ...SHAPES[shape], vocab: Number(vocab) } : shape, name: `ask-codebase-test-${shape}${vocab ? `-v${vocab}` : ""}`, seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined,
+const { bytes } = writeTestModel(out, { shape, ...(vocab ? { shape: { ...SHAPES[shape], vocab: Number(vocab) }, name: `ask-codebase-test-${shape}-v${vocab}` } : {}), seed: Number(value("--seed") ?? 1234), chatTemplate: args.includes("--no-template") ? null : undefined,
   ...(args.includes("--hostile") ? { script: HOSTILE_OUTPUT, name: "ask-codebase-test-hostile" } : {}),
   ...(args.includes("--bpe") ? { tokenizer: "bpe" as const, bpePre: value("--bpe") === "llama-bpe" ? "llama-bpe" as const : "qwen2" as const } : {}) });
 console.log(`wrote ${out}: ${shape}, ${(bytes / 1048576).toFixed(1)} MiB in ${((performance.now() - started) / 1000).toFixed(1)} s`);

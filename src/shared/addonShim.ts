@@ -1,8 +1,9 @@
-// Where the addon shim (engine/backend/addonShim.c: a lasting CPU thread pool per context, no synchronize
-// after each decode, and greedy samples read as one candidate) is, and how the engine's process gets it: preloaded, since node-llama-cpp's
-// prebuilt addon and its JavaScript API offer neither. Linux only (LD_PRELOAD); the build compiles
-// it beside the engine's script (esbuild.mjs) where a C compiler is, and without it the engine runs
-// as before, only slower. ASK_CODEBASE_ADDON_SHIM=off leaves it out.
+// Where the addon shim (engine/backend/addonShim.c: a lasting CPU thread pool per context, no
+// synchronize after each decode, and greedy samples read as one candidate) is, and how the engine's
+// process gets it: preloaded, since node-llama-cpp's prebuilt addon and its JavaScript API offer
+// none of them. Linux only (LD_PRELOAD); the build compiles it beside the engine's script
+// (esbuild.mjs) where a C compiler is, and without it the engine runs as before, only slower.
+// ASK_CODEBASE_ADDON_SHIM=off leaves it out.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 

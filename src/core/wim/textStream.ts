@@ -14,9 +14,10 @@ const CONTEXT = 4;
 
 export class TextStream {
   private readonly tokens: Token[] = [];
-  /** Tokens whose text is in `raw`; any after them end inside a character. */
-  private done = 0;
-  /** Recent values of `done`: the context starts at one, never inside a character. */
+  /**
+   * Recent counts of tokens whose text is in `raw`, the last one current (any tokens after it end
+   * inside a character): the context starts at one of them, never inside a character.
+   */
   private readonly bounds: number[] = [0];
   private raw = "";
   private sent = 0;
@@ -24,6 +25,10 @@ export class TextStream {
 
   /** `dropLeading` strips a prefix (such as separators after a verdict word) from the text and its deltas alike. */
   constructor(private readonly detokenize: (tokens: readonly Token[]) => string, private readonly dropLeading?: RegExp) {}
+
+  private get done(): number {
+    return this.bounds[this.bounds.length - 1]!;
+  }
 
   private render(): string {
     let from = 0;
@@ -37,8 +42,7 @@ export class TextStream {
 
   private commit(raw: string, final = false): string {
     this.raw = raw;
-    this.done = this.tokens.length;
-    this.bounds.push(this.done);
+    this.bounds.push(this.tokens.length);
     if (this.bounds.length > 4 * CONTEXT) this.bounds.splice(0, this.bounds.length - 2 * CONTEXT);
     this.text = this.dropLeading ? raw.replace(this.dropLeading, "") : raw;
     // Trailing white space waits for what follows it: a detokenizer that cleans up spaces (Llama
