@@ -5,8 +5,8 @@
 // large-object line, so each one is also a fresh allocation outside the young generation: 0.15 ms
 // a token at 16k and 0.25 ms at 30k on a 2-core machine (npm run bench:token-copy), and 0.28 ms
 // more of node-llama-cpp's JavaScript a margin token at depth 30,720 than at 600 on the H200
-// (bench:decode-parts). No option reaches that array; this
-// gives the sequence a list whose concat appends in place.
+// (bench:decode-parts). No option reaches that array; this gives the sequence a list whose concat
+// appends in place.
 //
 // Why that is safe in 3.21.1 (read in dist/evaluator/LlamaContext/LlamaContext.js): concat's one
 // caller assigns the result back to the same field; every other reader copies the array (slice,
