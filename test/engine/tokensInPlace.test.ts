@@ -18,7 +18,7 @@ after(() => dir.dispose());
 /** node-llama-cpp's own sequence under the engine's, and the list it keeps the tokens in. */
 const listOf = (seq: EngineSequence): unknown => (seq as unknown as { seq: { _contextTokens: unknown } }).seq._contextTokens;
 
-interface Trace { steps: [string, Token[]][]; sameListWhileDecoding: boolean[] }
+interface Trace { steps: [string, Token[]][]; sameListWhileDecoding: boolean[]; shapeSays?: boolean }
 
 async function withEngine<T>(inPlace: boolean, promptLookup: boolean, body: (engine: LlamaEngine) => Promise<T>): Promise<T> {
   const before = process.env.ASK_CODEBASE_TOKENS_IN_PLACE;
@@ -44,6 +44,7 @@ async function exercise(engine: LlamaEngine, stateFile: string): Promise<Trace> 
   const codebase = engine.tokenizeText(text);
   const prompt = engine.tokenizeText("\nExtract what is relevant to: where is step7 defined?\n");
   let [seq] = await engine.prepare({ tokensPerSequence: codebase.length + 512, sequences: 1 });
+  trace.shapeSays = engine.shape.tokensInPlace;
 
   const generate = async (name: string): Promise<void> => {
     const list = listOf(seq!);
@@ -81,6 +82,8 @@ for (const promptLookup of [false, true]) {
     // Without the swap node-llama-cpp replaces the list on every decode: what this test tells apart.
     assert.deepEqual(copied.sameListWhileDecoding, [false, false, false, false]);
     assert.deepEqual(inPlace.sameListWhileDecoding, [true, true, true, true]);
+    assert.equal(copied.shapeSays, false);
+    assert.equal(inPlace.shapeSays, true);
     assert.deepEqual(inPlace.steps.map(([name]) => name), copied.steps.map(([name]) => name));
     for (const [i, [name, tokens]] of inPlace.steps.entries()) assert.deepEqual(tokens, copied.steps[i]![1], `${name}: the tokens differ`);
     const [, read] = inPlace.steps[0]!;

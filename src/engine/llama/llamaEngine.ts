@@ -44,12 +44,6 @@ function defaultThreads(modelBytes: number): number {
   return modelBytes < 64 * 1024 * 1024 ? 1 : machineThreads();
 }
 
-/** A sequence whose tokens node-llama-cpp no longer copies on every decode (see tokensInPlace.ts). */
-function inPlace(sequence: LlamaContextSequence): LlamaContextSequence {
-  if (tokensInPlaceWanted()) keepTokensInPlace(sequence);
-  return sequence;
-}
-
 const CONTEXT_STEP = 256;
 /**
  * Decode batch on a GPU when none is asked for. Measured on the H200 (Vulkan, `npm run bench`,
@@ -113,6 +107,8 @@ export class LlamaEngine implements WimEngine {
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
   private sequences: LlamaContextSequence[] = [];
+  /** Whether a sequence got the in-place token list (tokensInPlace.ts): benchmarks print it with the shape. */
+  private tokensInPlace = false;
 
   get modelPath(): string {
     return this.options.modelPath;
@@ -195,7 +191,7 @@ export class LlamaEngine implements WimEngine {
       this.context = await this.createContext(size, sequences, observe, signal);
       const { InputLookupTokenPredictor } = this.lib;
       for (let i = 0; i < sequences; i++) {
-        this.sequences.push(inPlace(this.context.getSequence({
+        this.sequences.push(this.inPlace(this.context.getSequence({
           ...(this.options.promptLookup && i === 0 ? { tokenPredictor: new InputLookupTokenPredictor() } : {}),
           // Never drop the start of the codebase silently: a run is sized so this cannot happen.
           contextShift: { strategy: () => { throw new ContextOverflowError("the context is full"); } },
@@ -302,7 +298,7 @@ export class LlamaEngine implements WimEngine {
   /** For tests: a fresh context of its own, to compare a run against a single pass. */
   async freshSequence(contextSize: number): Promise<{ sequence: EngineSequence; dispose: () => Promise<void> }> {
     const context = await this.model.createContext({ contextSize, sequences: 1, threads: this.options.threads ?? defaultThreads(this.model.size), ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}) });
-    return { sequence: new LlamaSequence(inPlace(context.getSequence()), this), dispose: () => context.dispose() };
+    return { sequence: new LlamaSequence(this.inPlace(context.getSequence()), this), dispose: () => context.dispose() };
   }
 
   /** Prompt lookup's drafted tokens so far, kept and refuted (node-llama-cpp's counts over the engine's sequences), for the benchmark. */
@@ -325,7 +321,13 @@ export class LlamaEngine implements WimEngine {
   }
 
   /** The model's shape, so benchmark figures from different models are never confused. */
-  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean } {
+  /** A sequence whose tokens node-llama-cpp no longer copies on every decode (see tokensInPlace.ts). */
+  private inPlace(sequence: LlamaContextSequence): LlamaContextSequence {
+    if (tokensInPlaceWanted() && keepTokensInPlace(sequence)) this.tokensInPlace = true;
+    return sequence;
+  }
+
+  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; tokensInPlace: boolean } {
     const arch = this.model.fileInfo.architectureMetadata as { embedding_length?: number };
     return {
       name: String(this.model.fileInfo.metadata.general?.name ?? this.info.model),
@@ -335,6 +337,7 @@ export class LlamaEngine implements WimEngine {
       bytes: this.model.size,
       kvCacheType: this.options.kvCacheType ?? "f16",
       promptLookup: this.options.promptLookup ?? false,
+      tokensInPlace: this.tokensInPlace,
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }
