@@ -8,15 +8,12 @@ import { availableParallelism } from "node:os";
 import { addonShimLoaded, settleAddonShim, withAddonShim } from "../src/shared/addonShim";
 import { tokensInPlaceWanted } from "../src/engine/llama/tokensInPlace";
 
-/** Said by the process that measures, not by one that only starts it again. */
-function noteTokenCopy(): void {
-  if (!tokensInPlaceWanted()) console.error("bench: node-llama-cpp copies every token read on each decode (ASK_CODEBASE_TOKENS_IN_PLACE=off)");
-}
 
 export function runWithAddonShim(): void {
-  if (process.platform !== "linux" || process.env.ASK_CODEBASE_ADDON_SHIM === "off") return noteTokenCopy();
+  // Said once, by the first process: a run started again below inherits its stderr.
+  if (!tokensInPlaceWanted() && !process.env.ASK_CODEBASE_ADDON_SHIM_RELAUNCHED) console.error("bench: node-llama-cpp copies every token read on each decode (ASK_CODEBASE_TOKENS_IN_PLACE=off)");
+  if (process.platform !== "linux" || process.env.ASK_CODEBASE_ADDON_SHIM === "off") return;
   if (addonShimLoaded()) {
-    noteTokenCopy();
     // Loaded here, as in the engine's process (engine/host.ts): llama-bench, started for the
     // reference rows, runs as it is.
     console.error(`bench: with the addon shim (${settleAddonShim(process.env, availableParallelism())})`);
@@ -25,12 +22,12 @@ export function runWithAddonShim(): void {
   // Once: ld.so ignores a preload it cannot load, and the second run must not start a third.
   if (process.env.ASK_CODEBASE_ADDON_SHIM_RELAUNCHED) {
     console.error("bench: the addon shim would not preload (see ld.so's message above): figures without it");
-    return noteTokenCopy();
+    return;
   }
   const env = withAddonShim({ ...process.env, ASK_CODEBASE_ADDON_SHIM_RELAUNCHED: "1" }, resolve("dist"));
   if (env.LD_PRELOAD === process.env.LD_PRELOAD) {
     console.error("bench: no addon shim in dist/ (npm run build compiles it): figures without it");
-    return noteTokenCopy();
+    return;
   }
   const run = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: "inherit", env });
   process.exit(run.status ?? 1);

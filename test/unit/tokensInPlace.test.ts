@@ -2,7 +2,7 @@
 // on its own: what node-llama-cpp 3.21.1 does with its `_contextTokens` field, done to a plain object.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AppendInPlace, appendInPlace, keepTokensInPlace, tokensInPlaceWanted } from "../../src/engine/llama/tokensInPlace";
+import { AppendInPlace, appendInPlace, holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "../../src/engine/llama/tokensInPlace";
 
 test("concat appends to the list itself, arrays and single tokens alike, and returns it", () => {
   const list = appendInPlace([1, 2]);
@@ -25,7 +25,9 @@ test("what a list derives is a plain array, whose concat copies as before", () =
 
 test("a sequence's field keeps one list across appends, and a new array assigned to it becomes one", () => {
   const seq = { _contextTokens: [] as number[] };
+  assert.equal(holdsTokensInPlace(seq), false);
   assert.equal(keepTokensInPlace(seq), true);
+  assert.equal(holdsTokensInPlace(seq), true);
   const first = seq._contextTokens;
   assert.ok(first instanceof AppendInPlace);
   // node-llama-cpp's own statement, once per decode.

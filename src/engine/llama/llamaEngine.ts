@@ -12,7 +12,7 @@ import { checkModelFile, ModelFileError } from "../model/modelFile";
 import { ModelText } from "../model/modelText";
 import { gpuNeedOf, layersThatFit } from "./gpuFit";
 import { LlamaSequence, shareBatch } from "./llamaSequence";
-import { keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
+import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -42,6 +42,12 @@ export interface LlamaEngineOptions {
  */
 function defaultThreads(modelBytes: number): number {
   return modelBytes < 64 * 1024 * 1024 ? 1 : machineThreads();
+}
+
+/** A sequence whose tokens node-llama-cpp no longer copies on every decode (see tokensInPlace.ts). */
+function inPlace(sequence: LlamaContextSequence): LlamaContextSequence {
+  if (tokensInPlaceWanted()) keepTokensInPlace(sequence);
+  return sequence;
 }
 
 const CONTEXT_STEP = 256;
@@ -107,8 +113,6 @@ export class LlamaEngine implements WimEngine {
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
   private sequences: LlamaContextSequence[] = [];
-  /** Whether a sequence got the in-place token list (tokensInPlace.ts): benchmarks print it with the shape. */
-  private tokensInPlace = false;
 
   get modelPath(): string {
     return this.options.modelPath;
@@ -191,7 +195,7 @@ export class LlamaEngine implements WimEngine {
       this.context = await this.createContext(size, sequences, observe, signal);
       const { InputLookupTokenPredictor } = this.lib;
       for (let i = 0; i < sequences; i++) {
-        this.sequences.push(this.inPlace(this.context.getSequence({
+        this.sequences.push(inPlace(this.context.getSequence({
           ...(this.options.promptLookup && i === 0 ? { tokenPredictor: new InputLookupTokenPredictor() } : {}),
           // Never drop the start of the codebase silently: a run is sized so this cannot happen.
           contextShift: { strategy: () => { throw new ContextOverflowError("the context is full"); } },
@@ -298,7 +302,7 @@ export class LlamaEngine implements WimEngine {
   /** For tests: a fresh context of its own, to compare a run against a single pass. */
   async freshSequence(contextSize: number): Promise<{ sequence: EngineSequence; dispose: () => Promise<void> }> {
     const context = await this.model.createContext({ contextSize, sequences: 1, threads: this.options.threads ?? defaultThreads(this.model.size), ...(this.options.batchSize ? { batchSize: this.options.batchSize } : {}) });
-    return { sequence: new LlamaSequence(this.inPlace(context.getSequence()), this), dispose: () => context.dispose() };
+    return { sequence: new LlamaSequence(inPlace(context.getSequence()), this), dispose: () => context.dispose() };
   }
 
   /** Prompt lookup's drafted tokens so far, kept and refuted (node-llama-cpp's counts over the engine's sequences), for the benchmark. */
@@ -321,12 +325,6 @@ export class LlamaEngine implements WimEngine {
   }
 
   /** The model's shape, so benchmark figures from different models are never confused. */
-  /** A sequence whose tokens node-llama-cpp no longer copies on every decode (see tokensInPlace.ts). */
-  private inPlace(sequence: LlamaContextSequence): LlamaContextSequence {
-    if (tokensInPlaceWanted() && keepTokensInPlace(sequence)) this.tokensInPlace = true;
-    return sequence;
-  }
-
   get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; tokensInPlace: boolean } {
     const arch = this.model.fileInfo.architectureMetadata as { embedding_length?: number };
     return {
@@ -337,7 +335,7 @@ export class LlamaEngine implements WimEngine {
       bytes: this.model.size,
       kvCacheType: this.options.kvCacheType ?? "f16",
       promptLookup: this.options.promptLookup ?? false,
-      tokensInPlace: this.tokensInPlace,
+      tokensInPlace: this.sequences.some(holdsTokensInPlace),
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }

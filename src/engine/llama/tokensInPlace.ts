@@ -55,11 +55,16 @@ export function keepTokensInPlace(sequence: object): boolean {
   let list = wrap(own.value);
   Object.defineProperty(sequence, FIELD, {
     configurable: true,
-    enumerable: own.enumerable ?? true,
+    enumerable: own.enumerable,
     get: () => list,
     set: (value: unknown) => {
       list = wrap(value);
     },
   });
   return true;
+}
+
+/** Whether `sequence` holds its tokens in an AppendInPlace (keepTokensInPlace gave it one). */
+export function holdsTokensInPlace(sequence: object): boolean {
+  return (sequence as Record<string, unknown>)[FIELD] instanceof AppendInPlace;
 }
