@@ -2,7 +2,8 @@
 // Where a decoded token's time goes, between llama.cpp and the user, in one process, one model and
 // one context, each way the same prompt at the same depth, greedy, the median of R runs:
 //   bare       node-llama-cpp's evaluate() generator and nothing else
-//   sequence   the engine's own generate() over it (end-of-generation check, counters)
+//   sequence   the engine's own generate() over it (end-of-generation check, counters, and on a GPU
+//              the event loop kept polling: engine/llama/awakeLoop.ts)
 //   + text     and each token turned into text as MarginWriter does (TextStream)
 //   + events   and a margin-token event per token, serialised and sent to another process over an
 //              IPC channel, as the engine's process sends them to the extension or the CLI

@@ -13,6 +13,7 @@ import { ModelText } from "../model/modelText";
 import { gpuNeedOf, layersThatFit } from "./gpuFit";
 import { LlamaSequence, shareBatch } from "./llamaSequence";
 import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
+import { AwakeLoop, awakeLoopWanted } from "./awakeLoop";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -113,6 +114,9 @@ export class LlamaEngine implements WimEngine {
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
   private sequences: LlamaContextSequence[] = [];
+  /** Polls the event loop while tokens are generated, where the whole model is on a GPU (awakeLoop.ts). */
+  readonly awakeLoop = new AwakeLoop();
+  private awakeWanted = false;
 
   get modelPath(): string {
     return this.options.modelPath;
@@ -138,6 +142,16 @@ export class LlamaEngine implements WimEngine {
       ...this.notes(offloadNote),
       stateKey: this.stateKey(),
     };
+    this.settleAwakeLoop();
+  }
+
+  /** Whether tokens keep the loop awake: read once per model load, since gpuLayers can change (offloadFewerLayers). */
+  private settleAwakeLoop(): void {
+    this.awakeWanted = awakeLoopWanted(process.env, this.info.backend, this.info.gpuLayers, this.info.totalLayers);
+  }
+
+  tokenComing(): void {
+    if (this.awakeWanted) this.awakeLoop.touch();
   }
 
   /** Why the backend is the one it is (from the backend choice), then how much of the model is on the GPU. */
@@ -278,6 +292,7 @@ export class LlamaEngine implements WimEngine {
       `a context of ${contextSize.toLocaleString("en-US")} tokens did not fit in its memory beside ${before}`;
     this.info = { ...this.info, gpuLayers: this.model.gpuLayers, ...this.notes(note) };
     this.info.stateKey = this.stateKey();
+    this.settleAwakeLoop();
     return true;
   }
 
@@ -295,6 +310,7 @@ export class LlamaEngine implements WimEngine {
   }
 
   async dispose(): Promise<void> {
+    this.awakeLoop.stop();
     await this.context?.dispose();
     await this.model.dispose();
   }
@@ -325,7 +341,7 @@ export class LlamaEngine implements WimEngine {
   }
 
   /** The model's shape, so benchmark figures from different models are never confused. */
-  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; tokensInPlace: boolean } {
+  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; tokensInPlace: boolean; awakeLoop: boolean } {
     const arch = this.model.fileInfo.architectureMetadata as { embedding_length?: number };
     return {
       name: String(this.model.fileInfo.metadata.general?.name ?? this.info.model),
@@ -336,6 +352,7 @@ export class LlamaEngine implements WimEngine {
       kvCacheType: this.options.kvCacheType ?? "f16",
       promptLookup: this.options.promptLookup ?? false,
       tokensInPlace: this.sequences.some(holdsTokensInPlace),
+      awakeLoop: this.awakeWanted,
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }

@@ -17,6 +17,8 @@ export interface SequenceOwner {
   isEndOfGeneration(token: Token): boolean;
   /** An empty TokenBias for the model: made at once, so a classification is queued in the tick it is asked for (see shareBatch). */
   newTokenBias(): TokenBias;
+  /** A generated token is wanted now: the owner may keep the event loop polling for it (awakeLoop.ts). */
+  tokenComing(): void;
 }
 
 export class LlamaSequence implements EngineSequence {
@@ -49,8 +51,10 @@ export class LlamaSequence implements EngineSequence {
     this.seq.tokenPredictor?.updateInputTokens?.(asLlama(Array.from(copyFrom ?? [])));
     this.engine.evaluatedTokens += prompt.length;
     let produced = 0;
+    this.engine.tokenComing();
     // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
     for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
+      this.engine.tokenComing();
       if (this.engine.isEndOfGeneration(token)) break;
       if (produced > 0) this.engine.evaluatedTokens++;
       produced++;
