@@ -8,7 +8,6 @@ import { availableParallelism } from "node:os";
 import { addonShimLoaded, settleAddonShim, withAddonShim } from "../src/shared/addonShim";
 import { tokensInPlaceWanted } from "../src/engine/llama/tokensInPlace";
 
-
 export function runWithAddonShim(): void {
   // Said once, by the first process: a run started again below inherits its stderr.
   if (!tokensInPlaceWanted() && !process.env.ASK_CODEBASE_ADDON_SHIM_RELAUNCHED) console.error("bench: node-llama-cpp copies every token read on each decode (ASK_CODEBASE_TOKENS_IN_PLACE=off)");

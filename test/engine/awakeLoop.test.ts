@@ -9,30 +9,28 @@ import type { Token } from "../../src/core/wim/engine";
 import { openLlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { IDLE_MS } from "../../src/engine/llama/awakeLoop";
 import { testModelPath } from "../support/models";
+import { withEnv } from "../support/fixtures";
 
 interface Seen { tokens: Token[]; shapeSays: boolean; turnsWhileGenerating: number; awakeAfter: boolean; turnsAfterIdle: number }
 
 async function generateWith(setting: string | undefined): Promise<Seen> {
-  const before = process.env.ASK_CODEBASE_AWAKE_LOOP;
-  if (setting === undefined) delete process.env.ASK_CODEBASE_AWAKE_LOOP;
-  else process.env.ASK_CODEBASE_AWAKE_LOOP = setting;
-  const engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1 });
-  try {
-    const [seq] = await engine.prepare({ tokensPerSequence: 1024, sequences: 1 });
-    await seq!.append(engine.tokenizeText("export function add(a: number, b: number): number {\n  return a + b;\n}\n".repeat(6)));
-    const tokens: Token[] = [];
-    for await (const token of seq!.generate(engine.tokenizeText("\nWhat does the code above do?\n"), { maxTokens: 24 })) tokens.push(token);
-    const turnsWhileGenerating = engine.awakeLoop.turns;
-    await sleep(IDLE_MS * 4);
-    const awakeAfter = engine.awakeLoop.awake;
-    const idle = engine.awakeLoop.turns;
-    await sleep(IDLE_MS);
-    return { tokens, shapeSays: engine.shape.awakeLoop, turnsWhileGenerating, awakeAfter, turnsAfterIdle: engine.awakeLoop.turns - idle };
-  } finally {
-    if (before === undefined) delete process.env.ASK_CODEBASE_AWAKE_LOOP;
-    else process.env.ASK_CODEBASE_AWAKE_LOOP = before;
-    await engine.dispose();
-  }
+  return withEnv({ ASK_CODEBASE_AWAKE_LOOP: setting }, async () => {
+    const engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1 });
+    try {
+      const [seq] = await engine.prepare({ tokensPerSequence: 1024, sequences: 1 });
+      await seq!.append(engine.tokenizeText("export function add(a: number, b: number): number {\n  return a + b;\n}\n".repeat(6)));
+      const tokens: Token[] = [];
+      for await (const token of seq!.generate(engine.tokenizeText("\nWhat does the code above do?\n"), { maxTokens: 24 })) tokens.push(token);
+      const turnsWhileGenerating = engine.awakeLoop.turns;
+      await sleep(IDLE_MS * 4);
+      const awakeAfter = engine.awakeLoop.awake;
+      const idle = engine.awakeLoop.turns;
+      await sleep(IDLE_MS);
+      return { tokens, shapeSays: engine.shape.awakeLoop, turnsWhileGenerating, awakeAfter, turnsAfterIdle: engine.awakeLoop.turns - idle };
+    } finally {
+      await engine.dispose();
+    }
+  });
 }
 
 test("generation keeps the loop polling when it is on, stops it after, and gives the same tokens", async () => {

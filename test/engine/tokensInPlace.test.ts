@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { EngineSequence, Token } from "../../src/core/wim/engine";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
-import { tempDir } from "../support/fixtures";
+import { tempDir, withEnv } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 
 const dir = tempDir();
@@ -21,17 +21,14 @@ const listOf = (seq: EngineSequence): unknown => (seq as unknown as { seq: { _co
 interface Trace { steps: [string, Token[]][]; sameListWhileDecoding: boolean[]; shapeSays?: boolean }
 
 async function withEngine<T>(inPlace: boolean, promptLookup: boolean, body: (engine: LlamaEngine) => Promise<T>): Promise<T> {
-  const before = process.env.ASK_CODEBASE_TOKENS_IN_PLACE;
-  if (inPlace) delete process.env.ASK_CODEBASE_TOKENS_IN_PLACE;
-  else process.env.ASK_CODEBASE_TOKENS_IN_PLACE = "off";
-  const engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1, promptLookup });
-  try {
-    return await body(engine);
-  } finally {
-    if (before === undefined) delete process.env.ASK_CODEBASE_TOKENS_IN_PLACE;
-    else process.env.ASK_CODEBASE_TOKENS_IN_PLACE = before;
-    await engine.dispose();
-  }
+  return withEnv({ ASK_CODEBASE_TOKENS_IN_PLACE: inPlace ? undefined : "off" }, async () => {
+    const engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1, promptLookup });
+    try {
+      return await body(engine);
+    } finally {
+      await engine.dispose();
+    }
+  });
 }
 
 async function exercise(engine: LlamaEngine, stateFile: string): Promise<Trace> {

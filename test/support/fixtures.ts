@@ -1,4 +1,4 @@
-// Real folders and git repositories on disk for tests.
+// Real folders and git repositories on disk for tests, and environment variables set for a test alone.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -34,4 +34,21 @@ export function git(cwd: string, ...args: string[]): string {
 /** `git ls-files --cached --others --exclude-standard`, as paths. */
 export function gitListed(cwd: string): string[] {
   return git(cwd, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0").filter(Boolean);
+}
+
+/** Runs `body` with environment variables set (undefined: unset), then puts each back as it was. */
+export async function withEnv<T>(vars: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const put = (values: Record<string, string | undefined>): void => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  put(vars);
+  try {
+    return await body();
+  } finally {
+    put(before);
+  }
 }
