@@ -49,11 +49,11 @@ mkdirSync(`${out}/media`, { recursive: true });
 copyFileSync("webview/style.css", `${out}/media/webview.css`);
 for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `${out}/media/${f}`);
 
-// The addon shim (src/engine/backend/addonShim.c), for this machine's Linux: a C compiler is all
+// The addon shim (src/engine/backend/addonShim.c and decodeAhead.c), for this machine's Linux: a C compiler is all
 // it needs (no llama.cpp headers). Without one the engine runs as before, only slower.
 if (process.platform === "linux") {
   const so = `${out}/addon-shim-linux-${process.arch}.so`;
-  const cc = spawnSync(process.env.CC || "cc", ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", so, "src/engine/backend/addonShim.c", "-ldl", "-lpthread"], { stdio: ["ignore", "inherit", "inherit"] });
+  const cc = spawnSync(process.env.CC || "cc", ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", so, "src/engine/backend/addonShim.c", "src/engine/backend/decodeAhead.c", "-ldl", "-lpthread"], { stdio: ["ignore", "inherit", "inherit"] });
   if (cc.status !== 0) console.warn(`esbuild.mjs: the addon shim was not built (${cc.error?.message ?? `exit ${cc.status}`}): decoding on the CPU will be slower, and prefill on Vulkan`);
 }
 

@@ -6,15 +6,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { WimEvent } from "../../src/core/wim/events";
-import { EngineClient } from "../../src/client/engineClient";
 import { addonShimName } from "../../src/shared/addonShim";
-import { ask, runSettings } from "../support/engineRuns";
+import { questionInEngineProcess, runSettings, written } from "../support/engineRuns";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 
-const HOST = resolve("dist/engineHost.js");
 const linux = process.platform === "linux";
 const dir = tempDir();
 const instrument = tempDir();
@@ -36,36 +33,15 @@ after(() => {
  * how many threads ggml's CPU backend started in it (test/support/countGgmlThreads.c).
  */
 async function question(env: Record<string, string>): Promise<{ events: WimEvent[]; stderr: string; ggmlThreads: number }> {
-  const events: WimEvent[] = [];
-  let stderr = "";
   const count = join(instrument.path, `threads-${env.ASK_CODEBASE_ADDON_SHIM}`);
-  const client = new EngineClient({
-    script: HOST,
-    env: { ...process.env, ...env, LD_PRELOAD: counter, COUNT_GGML_THREADS: count },
-    onEvent: (e) => events.push(e),
-    onStderr: (t) => { stderr += t; },
-  });
-  let pid = 0;
-  try {
-    // Two threads: a pool with a worker in it, which one thread would not have.
-    await ask(client, "run", [dir.path], "What is b7?", runSettings({ model: testModelPath("tiny"), threads: 2, segmentTokens: 256, marginTokens: 24, answerTokens: 24, classify: "separate" }));
-    const end = Date.now() + 120_000;
-    while (!events.some((e) => e.type === "done" || e.type === "error")) {
-      if (Date.now() > end) throw new Error("the run did not end");
-      await sleep(20);
-    }
-    pid = client.pid ?? 0;
-  } finally {
-    await client.dispose();
-  }
+  // Two threads: a pool with a worker in it, which one thread would not have.
+  const settings = runSettings({ model: testModelPath("tiny"), threads: 2, segmentTokens: 256, marginTokens: 24, answerTokens: 24, classify: "separate" });
+  const { events, stderr, pid } = await questionInEngineProcess(dir.path, "What is b7?", settings, { ...env, LD_PRELOAD: counter, COUNT_GGML_THREADS: count });
   const file = `${count}.${pid}`;
   return { events, stderr, ggmlThreads: existsSync(file) ? Number(readFileSync(file, "utf8")) : 0 };
 }
 
 const started = (events: WimEvent[]) => events.find((e): e is Extract<WimEvent, { type: "run-started" }> => e.type === "run-started");
-/** Every margin, every verdict's score (sampled with probabilities, between greedy margins) and the answer. */
-const written = (events: WimEvent[]) => events.flatMap((e) =>
-  e.type === "margin-done" ? [`margin ${e.segment}: ${e.text}`] : e.type === "margin-classified" ? [`verdict ${e.segment}: ${e.score}`] : e.type === "done" ? [`answer: ${e.answer}`] : []);
 
 test("the build compiles the addon shim beside the engine's script", { skip: !linux && "LD_PRELOAD is Linux's" }, () => {
   assert.ok(existsSync(resolve("dist", addonShimName())), `dist/${addonShimName()} (npm run build compiles it with cc)`);

@@ -1,4 +1,4 @@
-// Preloaded into the engine's process on Linux (LD_PRELOAD, src/shared/addonShim.ts): two
+// Preloaded into the engine's process on Linux (LD_PRELOAD, src/shared/addonShim.ts): three
 // changes to how node-llama-cpp 3.21.1's prebuilt addon drives llama.cpp, which its JavaScript API
 // cannot make and its binaries cannot be rebuilt for on most machines (Vulkan needs its SDK).
 //  - A lasting CPU thread pool for each context, as llama-server, llama-cli and llama-bench attach
@@ -20,8 +20,8 @@
 // process (a GPU build that failed, then the CPU one) each reach their own libllama.
 // ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, comma-separated; "on" or
 // unset: all); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1
-// reports each pool, and the greedy samples' counts at each widening, on stderr.
-// Only pointers and ints cross these calls, so no llama.cpp header is needed to build it.
+// reports each pool, and the greedy samples' counts at each widening, on stderr. A fourth change,
+// decoding the next token ahead, is decodeAhead.c's, and is asked for on its own.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -29,44 +29,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct llama_context ctx_t;
+#include "addonShim.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-// The functions the shim calls, resolved once for each object that calls it.
-enum { SYNCHRONIZE, SET_N_THREADS, FREE, N_THREADS, N_THREADS_BATCH, ATTACH_THREADPOOL, DEV_BY_TYPE,
-       DEV_BACKEND_REG, REG_GET_PROC_ADDRESS, THREADPOOL_PARAMS_INIT, SAMPLED_LOGITS, SAMPLED_LOGITS_COUNT,
-       SAMPLED_CANDIDATES, LOGITS_ITH, GET_MODEL, MODEL_GET_VOCAB, VOCAB_N_TOKENS, SAMPLER_APPLY,
-       SAMPLER_NAME, SAMPLER_CHAIN_N, SAMPLER_CHAIN_GET, FUNCTIONS };
-static const char *const names[FUNCTIONS] = {
-  "llama_synchronize", "llama_set_n_threads", "llama_free", "llama_n_threads", "llama_n_threads_batch",
-  "llama_attach_threadpool", "ggml_backend_dev_by_type", "ggml_backend_dev_backend_reg",
-  "ggml_backend_reg_get_proc_address", "ggml_threadpool_params_init", "llama_get_sampled_logits_ith",
-  "llama_get_sampled_logits_count_ith", "llama_get_sampled_candidates_ith", "llama_get_logits_ith",
-  "llama_get_model", "llama_model_get_vocab", "llama_vocab_n_tokens", "llama_sampler_apply",
-  "llama_sampler_name", "llama_sampler_chain_n", "llama_sampler_chain_get",
-};
+#define SHIM_NAME(id, symbol) #symbol,
+static const char *const names[FUNCTIONS] = { SHIM_FUNCTIONS(SHIM_NAME) };
 
-// The object a call came from, opened once by its path: dlsym on its handle searches that object
-// and its own dependencies, never this preloaded one, so it reaches the real function.
-static struct caller {
-  void *base, *handle;
-  int addon;
-  void *functions[FUNCTIONS];
-} callers[32];
+// The objects calls came from, each opened once by its path: dlsym on its handle searches that
+// object and its own dependencies, never this preloaded one, so it reaches the real function.
+static struct caller callers[32];
 // Call sites already seen, by return address: dladdr scans an object's symbols (19 us on libllama
-// here), too slow for every decoded token.
+// here), too slow for every decoded token. Room for every site that calls what the shim intercepts.
+#define SITES 256
 static struct site {
   void *address;
   struct caller *caller;
-} sites[64];
+} sites[SITES];
 static pthread_mutex_t callers_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static struct caller *caller_of(void *return_address) {
+struct caller *caller_of(void *return_address) {
   struct caller *found = NULL;
   pthread_mutex_lock(&callers_lock);
-  for (int i = 0; i < 64 && sites[i].address && !found; i++)
+  for (int i = 0; i < SITES && sites[i].address && !found; i++)
     if (sites[i].address == return_address) found = sites[i].caller;
   Dl_info info;
   if (!found && dladdr(return_address, &info) && info.dli_fname && info.dli_fbase) {
@@ -79,7 +64,7 @@ static struct caller *caller_of(void *return_address) {
         found = &callers[i];
       }
     }
-    for (int i = 0; i < 64 && found; i++)
+    for (int i = 0; i < SITES && found; i++)
       if (!sites[i].address) {
         sites[i] = (struct site){ return_address, found };
         break;
@@ -89,7 +74,7 @@ static struct caller *caller_of(void *return_address) {
   return found;
 }
 
-static void *real(struct caller *from, int which) {
+void *real(struct caller *from, int which) {
   void *known = from ? __atomic_load_n(&from->functions[which], __ATOMIC_ACQUIRE) : NULL;
   if (known) return known;
   const char *symbol = names[which];
@@ -108,7 +93,7 @@ static void *real(struct caller *from, int which) {
   return fn;
 }
 
-static int wants(const char *change) {
+int wants(const char *change) {
   const char *only = getenv("ASK_CODEBASE_ADDON_SHIM");
   if (!only || !*only || strcmp(only, "on") == 0) return 1;
   size_t n = strlen(change);
@@ -196,14 +181,11 @@ static void ensure_pools(struct caller *addon, ctx_t *ctx) {
   pthread_mutex_unlock(&lock);
 }
 
-// llama.h's candidate array: pointers and plain numbers only.
-typedef struct { int32_t id; float logit, p; } token_data;
-typedef struct { token_data *data; size_t size; int64_t selected; _Bool sorted; } token_data_array;
-
 // The context whose last sampler applied was greedy alone: its next sample is taken to be greedy.
 static ctx_t *greedy_ctx;
 // The sample the addon is reading on this thread (each runs on one worker thread, start to end).
-static __thread struct { ctx_t *ctx; int32_t idx, token; float logit; int reduced; } pick;
+// `fresh` until a sampler reads it: the next sampler applied is the first to see this sample.
+static __thread struct { ctx_t *ctx; int32_t idx, token; float logit; int reduced, fresh; } pick;
 static __thread token_data *whole;
 static __thread size_t whole_size;
 static unsigned long reduced_samples, widened_samples;
@@ -227,6 +209,7 @@ void llama_free(ctx_t *ctx) {
   struct caller *from = caller_of(__builtin_return_address(0));
   ((void (*)(ctx_t *))real(from, FREE))(ctx);
   if (__atomic_load_n(&greedy_ctx, __ATOMIC_RELAXED) == ctx) __atomic_store_n(&greedy_ctx, NULL, __ATOMIC_RELAXED);
+  if (from && from->addon) ahead_forget(ctx);
   pthread_mutex_lock(&lock);
   struct entry *e = find(ctx, 0);
   if (e) {
@@ -245,9 +228,10 @@ static int32_t vocabulary(struct caller *from, ctx_t *ctx) {
 
 float *llama_get_sampled_logits_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
+  if (from && from->addon) ahead_before_read(from, ctx);
   float *sampled = ((float *(*)(ctx_t *, int32_t))real(from, SAMPLED_LOGITS))(ctx, i);
   if (!from || !from->addon) return sampled;
-  pick.ctx = ctx, pick.idx = i, pick.reduced = 0;
+  pick.ctx = ctx, pick.idx = i, pick.reduced = 0, pick.fresh = 1;
   if (sampled || !wants("greedy") || __atomic_load_n(&greedy_ctx, __ATOMIC_RELAXED) != ctx) return sampled;
   const float *logits = ((float *(*)(ctx_t *, int32_t))real(from, LOGITS_ITH))(ctx, i);
   int32_t n = logits ? vocabulary(from, ctx) : 0;
@@ -282,8 +266,10 @@ static int greedy_alone(struct caller *from, void *sampler) {
 
 void llama_sampler_apply(void *sampler, token_data_array *cur) {
   struct caller *from = caller_of(__builtin_return_address(0));
+  int sampled_greedy = 0;
   if (from && from->addon && pick.ctx) {
     int greedy = greedy_alone(from, sampler);
+    sampled_greedy = greedy && pick.fresh;
     if (greedy) __atomic_store_n(&greedy_ctx, pick.ctx, __ATOMIC_RELAXED);
     else {
       ctx_t *was = pick.ctx;
@@ -306,7 +292,8 @@ void llama_sampler_apply(void *sampler, token_data_array *cur) {
         fprintf(stderr, "ask-codebase addon shim: greedy samples read alone %lu, widened back %lu\n", __atomic_load_n(&reduced_samples, __ATOMIC_RELAXED), widened);
     }
     // One sampler reads the candidates as read: a second (a grammar's check) reads its own.
-    pick.reduced = 0;
+    pick.reduced = 0, pick.fresh = 0;
   }
   ((void (*)(void *, token_data_array *))real(from, SAMPLER_APPLY))(sampler, cur);
+  if (sampled_greedy) ahead_sampled(from, pick.ctx, pick.idx, cur);
 }

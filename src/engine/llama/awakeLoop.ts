@@ -11,16 +11,14 @@
 // ggml's own threads. The chain ends by itself when no token has come for IDLE_MS, so a
 // generation that stops, fails or is dropped half-way never leaves a core spinning.
 // ASK_CODEBASE_AWAKE_LOOP=off|on overrides the choice.
+import { wantedWithWholeModelOnGpu } from "./gpuOnly";
 
 /** How long after the last token the loop keeps polling: far above a GPU token, far below a pause. */
 export const IDLE_MS = 50;
 
 /** Whether to keep the loop awake while tokens are generated: only with the whole model on a GPU. */
 export function awakeLoopWanted(env: NodeJS.ProcessEnv, backend: string, gpuLayers: number, totalLayers: number): boolean {
-  const chosen = env.ASK_CODEBASE_AWAKE_LOOP?.trim();
-  if (chosen === "off") return false;
-  if (chosen === "on") return true;
-  return backend !== "cpu" && gpuLayers >= totalLayers;
+  return wantedWithWholeModelOnGpu(env.ASK_CODEBASE_AWAKE_LOOP, backend, gpuLayers, totalLayers);
 }
 
 export class AwakeLoop {

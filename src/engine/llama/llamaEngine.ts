@@ -14,6 +14,7 @@ import { gpuNeedOf, layersThatFit } from "./gpuFit";
 import { LlamaSequence, shareBatch } from "./llamaSequence";
 import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
 import { AwakeLoop, awakeLoopWanted } from "./awakeLoop";
+import { decodeAheadWanted, settleDecodeAhead } from "./decodeAhead";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -117,6 +118,8 @@ export class LlamaEngine implements WimEngine {
   /** Polls the event loop while tokens are generated, where the whole model is on a GPU (awakeLoop.ts). */
   readonly awakeLoop = new AwakeLoop();
   private awakeWanted = false;
+  /** The addon shim decodes each generated token ahead (decodeAhead.ts), where the whole model is on a GPU. */
+  private aheadWanted = false;
 
   get modelPath(): string {
     return this.options.modelPath;
@@ -142,12 +145,18 @@ export class LlamaEngine implements WimEngine {
       ...this.notes(offloadNote),
       stateKey: this.stateKey(),
     };
-    this.settleAwakeLoop();
+    this.settleGpuOnly();
   }
 
-  /** Whether tokens keep the loop awake: read once per model load, since gpuLayers can change (offloadFewerLayers). */
-  private settleAwakeLoop(): void {
-    this.awakeWanted = awakeLoopWanted(process.env, this.info.backend, this.info.gpuLayers, this.info.totalLayers);
+  /**
+   * Whether tokens keep the loop awake and are decoded ahead: read once per model load, since
+   * gpuLayers can change (offloadFewerLayers), and before the contexts the shim reads it for.
+   */
+  private settleGpuOnly(): void {
+    const { backend, gpuLayers, totalLayers } = this.info;
+    this.awakeWanted = awakeLoopWanted(process.env, backend, gpuLayers, totalLayers);
+    this.aheadWanted = decodeAheadWanted(process.env, backend, gpuLayers, totalLayers);
+    settleDecodeAhead(process.env, this.aheadWanted);
   }
 
   tokenComing(): void {
@@ -292,7 +301,7 @@ export class LlamaEngine implements WimEngine {
       `a context of ${contextSize.toLocaleString("en-US")} tokens did not fit in its memory beside ${before}`;
     this.info = { ...this.info, gpuLayers: this.model.gpuLayers, ...this.notes(note) };
     this.info.stateKey = this.stateKey();
-    this.settleAwakeLoop();
+    this.settleGpuOnly();
     return true;
   }
 
@@ -341,7 +350,7 @@ export class LlamaEngine implements WimEngine {
   }
 
   /** The model's shape, so benchmark figures from different models are never confused. */
-  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; tokensInPlace: boolean; awakeLoop: boolean } {
+  get shape(): { name: string; layers: number; embedding: number; vocab: number; bytes: number; contextSize?: number; batchSize?: number; flashAttention?: boolean | "auto"; kvCacheType: string; promptLookup: boolean; tokensInPlace: boolean; awakeLoop: boolean; decodeAhead: boolean } {
     const arch = this.model.fileInfo.architectureMetadata as { embedding_length?: number };
     return {
       name: String(this.model.fileInfo.metadata.general?.name ?? this.info.model),
@@ -353,6 +362,8 @@ export class LlamaEngine implements WimEngine {
       promptLookup: this.options.promptLookup ?? false,
       tokensInPlace: this.sequences.some(holdsTokensInPlace),
       awakeLoop: this.awakeWanted,
+      // Only the shim decodes ahead: without it (another platform, ASK_CODEBASE_ADDON_SHIM=off) nothing does.
+      decodeAhead: this.aheadWanted && this.info.addonShim === true,
       ...(this.context ? { contextSize: this.context.contextSize, batchSize: this.context.batchSize, flashAttention: this.context.flashAttention } : {}),
     };
   }
