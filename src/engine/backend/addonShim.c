@@ -228,7 +228,7 @@ static int32_t vocabulary(struct caller *from, ctx_t *ctx) {
 
 float *llama_get_sampled_logits_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (from && from->addon) ahead_before_read(from, ctx);
+  if (from && from->addon) ahead_before_read(ctx);
   float *sampled = ((float *(*)(ctx_t *, int32_t))real(from, SAMPLED_LOGITS))(ctx, i);
   if (!from || !from->addon) return sampled;
   pick.ctx = ctx, pick.idx = i, pick.reduced = 0, pick.fresh = 1;

@@ -69,7 +69,7 @@ typedef struct {
 
 // decodeAhead.c's hooks into the calls addonShim.c already intercepts.
 /** The addon is about to read `ctx`'s outputs (logits): they must be its own last decode's. */
-HIDDEN void ahead_before_read(struct caller *addon, ctx_t *ctx);
+HIDDEN void ahead_before_read(ctx_t *ctx);
 /** The addon sampled `cur` from output `idx` of `ctx` with greedy alone, and reads the context no more for it. */
 HIDDEN void ahead_sampled(struct caller *addon, ctx_t *ctx, int32_t idx, const token_data_array *cur);
 /** `ctx` was freed. */

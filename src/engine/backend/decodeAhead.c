@@ -99,8 +99,7 @@ static void remove_pending(struct ahead *a) {
   trace();
 }
 
-void ahead_before_read(struct caller *addon, ctx_t *ctx) {
-  (void)addon;
+void ahead_before_read(ctx_t *ctx) {
   pthread_mutex_lock(&ahead_lock);
   struct ahead *a = by_ctx(ctx);
   remove_pending(a);
@@ -184,31 +183,31 @@ int32_t llama_decode(ctx_t *ctx, batch_t batch) {
 
 float *llama_get_logits(ctx_t *ctx) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (CALLED_FROM_ADDON) ahead_before_read(from, ctx);
+  if (CALLED_FROM_ADDON) ahead_before_read(ctx);
   return ((float *(*)(ctx_t *))real(from, LOGITS))(ctx);
 }
 
 float *llama_get_logits_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (CALLED_FROM_ADDON) ahead_before_read(from, ctx);
+  if (CALLED_FROM_ADDON) ahead_before_read(ctx);
   return ((float *(*)(ctx_t *, int32_t))real(from, LOGITS_ITH))(ctx, i);
 }
 
 float *llama_get_embeddings_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (CALLED_FROM_ADDON) ahead_before_read(from, ctx);
+  if (CALLED_FROM_ADDON) ahead_before_read(ctx);
   return ((float *(*)(ctx_t *, int32_t))real(from, EMBEDDINGS_ITH))(ctx, i);
 }
 
 float *llama_get_embeddings_seq(ctx_t *ctx, int32_t seq) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (CALLED_FROM_ADDON) ahead_before_read(from, ctx);
+  if (CALLED_FROM_ADDON) ahead_before_read(ctx);
   return ((float *(*)(ctx_t *, int32_t))real(from, EMBEDDINGS_SEQ))(ctx, seq);
 }
 
 float *llama_get_sampled_probs_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (CALLED_FROM_ADDON) ahead_before_read(from, ctx);
+  if (CALLED_FROM_ADDON) ahead_before_read(ctx);
   return ((float *(*)(ctx_t *, int32_t))real(from, SAMPLED_PROBS))(ctx, i);
 }
 
