@@ -8,7 +8,8 @@
 #   SHAPES  test model shapes (default "0.5b 1.5b"), written once into $MODELS_DIR (default /tmp/m)
 #   PARTS   any of: decode (bench:decode, four depths), wim (npm run bench: plain prefill beside
 #           llama-bench pp4096, and WiM's ratios), knobs (bench:prefill-knobs, like for like),
-#           parts (bench:decode-parts), warm (bench:warm: a warm second question, and a digest of
+#           parts (bench:decode-parts), prefill (bench:prefill-parts: reading, and what WiM's stop
+#           after each segment costs), warm (bench:warm: a warm second question, and a digest of
 #           every margin and answer); default "decode wim knobs parts"
 #   ASK_CODEBASE_ADDON_SHIM=off  every part without the addon shim (src/shared/addonShim.ts)
 # Each part's output goes to OUT/<shape>-<part>.txt; a part that fails is logged and the rest go on.
@@ -28,6 +29,7 @@ for shape in ${SHAPES:-0.5b 1.5b}; do
       wim) cmd=(bench/wim.ts --model "$m" --gpu "$gpu" --llama-bench "$lb") ;;
       knobs) cmd=(bench/prefillKnobs.ts --model "$m" --gpu "$gpu" --llama-bench "$lb") ;;
       parts) cmd=(bench/decodeParts.ts --model "$m" --gpu "$gpu") ;;
+      prefill) cmd=(bench/prefillParts.ts --model "$m" --gpu "$gpu" --runs 5 --llama-bench "$lb") ;;
       warm) cmd=(bench/warm.ts --model "$m" --gpu "$gpu") ;;
       *) echo "gpu-limits: unknown part $part" >>"$out/limits.log"; continue ;;
     esac
