@@ -84,3 +84,23 @@ test("greedy samples read the argmax alone, and a sampler that is not greedy get
   assert.doesNotMatch(greedy.stderr, /thread pool/);
   assert.deepEqual(written(greedy.events), written(plain.events));
 });
+
+test("the shim's timeline reports every decode and output read of the addon's, and nothing without it", { skip: !linux && "LD_PRELOAD is Linux's" }, async () => {
+  const traced = await question({ ASK_CODEBASE_ADDON_SHIM: "on", ASK_CODEBASE_ADDON_SHIM_TRACE: "timeline" });
+  const quiet = await question({ ASK_CODEBASE_ADDON_SHIM: "on", ASK_CODEBASE_ADDON_SHIM_TRACE: "1" });
+  const done = traced.events.at(-1);
+  assert.equal(done?.type, "done", traced.stderr.slice(-500));
+  if (done?.type !== "done") return;
+  const calls = [...traced.stderr.matchAll(/addon shim timeline: ([\d.]+) (decode|read) (\d+) (\d+) ([\d.]+)/g)].map((m) => ({ what: m[2], tokens: Number(m[3]), outputs: Number(m[4]), ms: Number(m[5]) }));
+  const decodes = calls.filter((c) => c.what === "decode");
+  const reads = calls.filter((c) => c.what === "read");
+  // Every token read or written passed through a decode: the codebase, prompts, margins, verdicts, the answer.
+  const decoded = decodes.reduce((n, c) => n + c.tokens, 0);
+  assert.ok(decoded >= done.tokens.prefilled + done.tokens.margins + done.tokens.answer, `decoded ${decoded}, run ${JSON.stringify(done.tokens)}`);
+  assert.ok(decodes.every((c) => c.tokens > 0 && c.outputs <= c.tokens && c.ms >= 0));
+  // Each generated token and each verdict is sampled from a decode's outputs, each sample a read.
+  assert.ok(reads.length >= done.tokens.margins + done.tokens.answer, `reads ${reads.length}`);
+  assert.ok(decodes.filter((c) => c.outputs > 0).length >= done.tokens.margins + done.tokens.answer);
+  assert.doesNotMatch(quiet.stderr, /timeline/);
+  assert.deepEqual(written(traced.events), written(quiet.events));
+});

@@ -20,7 +20,8 @@
 // process (a GPU build that failed, then the CPU one) each reach their own libllama.
 // ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, comma-separated; "on" or
 // unset: all); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1
-// reports each pool, and the greedy samples' counts at each widening, on stderr. A fourth change,
+// reports each pool, and the greedy samples' counts at each widening, on stderr (=timeline: when
+// each decode and output read began and how long it took, decodeAhead.c). A fourth change,
 // decoding the next token ahead, is decodeAhead.c's, and is asked for on its own.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -229,7 +230,9 @@ static int32_t vocabulary(struct caller *from, ctx_t *ctx) {
 float *llama_get_sampled_logits_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
   if (from && from->addon) ahead_before_read(ctx);
+  const double began = from && from->addon && timeline_on() ? now_ms() : 0;
   float *sampled = ((float *(*)(ctx_t *, int32_t))real(from, SAMPLED_LOGITS))(ctx, i);
+  if (began) timeline("read", 1, 1, began);
   if (!from || !from->addon) return sampled;
   pick.ctx = ctx, pick.idx = i, pick.reduced = 0, pick.fresh = 1;
   if (sampled || !wants("greedy") || __atomic_load_n(&greedy_ctx, __ATOMIC_RELAXED) != ctx) return sampled;

@@ -74,5 +74,9 @@ HIDDEN void ahead_before_read(ctx_t *ctx);
 HIDDEN void ahead_sampled(struct caller *addon, ctx_t *ctx, int32_t idx, const token_data_array *cur);
 /** `ctx` was freed. */
 HIDDEN void ahead_forget(ctx_t *ctx);
+/** ASK_CODEBASE_ADDON_SHIM_TRACE=timeline: a call of the addon's, from `began` (now_ms) to now, on stderr. */
+HIDDEN int timeline_on(void);
+HIDDEN double now_ms(void);
+HIDDEN void timeline(const char *what, int32_t tokens, int32_t outputs, double began);
 
 #endif

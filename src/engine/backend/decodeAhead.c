@@ -22,13 +22,33 @@
 // memory and state calls may come from other threads meanwhile (another sequence's erase), so they
 // run under the lock a decode ahead is made under. Never for an end-of-generation token, nor past
 // the context's end.
-// ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports the counts, taken and removed, at each removal.
+// ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports the counts, taken and removed, at each removal;
+// =timeline reports, for every decode and output read of the addon's, when it began and how long
+// it took (bench:prefill-parts: where a GPU waits between the addon's calls).
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "addonShim.h"
+
+double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+int timeline_on(void) {
+  const char *t = getenv("ASK_CODEBASE_ADDON_SHIM_TRACE");
+  return t && strcmp(t, "timeline") == 0;
+}
+
+// A decode's return is its CPU side (its graph, inputs, and the wait for the graph before); a
+// read's includes the wait for every graph queued before it.
+void timeline(const char *what, int32_t tokens, int32_t outputs, double began) {
+  fprintf(stderr, "ask-codebase addon shim timeline: %.3f %s %d %d %.3f\n", began, what, tokens, outputs, now_ms() - began);
+}
 
 typedef struct llama_memory *mem_t;
 
@@ -166,7 +186,13 @@ int32_t llama_decode(ctx_t *ctx, batch_t batch) {
     remove_pending(a);
   }
   pthread_mutex_unlock(&ahead_lock);
+  const double began = timeline_on() ? now_ms() : 0;
   int32_t r = decode(ctx, batch);
+  if (began) {
+    int32_t outputs = 0;
+    for (int32_t i = 0; batch.logits && i < batch.n_tokens; i++) outputs += batch.logits[i] != 0;
+    timeline("decode", batch.n_tokens, outputs, began);
+  }
   if (a && a->on) {
     pthread_mutex_lock(&ahead_lock);
     a->stale = 0;
@@ -190,7 +216,10 @@ float *llama_get_logits(ctx_t *ctx) {
 float *llama_get_logits_ith(ctx_t *ctx, int32_t i) {
   struct caller *from = caller_of(__builtin_return_address(0));
   if (CALLED_FROM_ADDON) ahead_before_read(ctx);
-  return ((float *(*)(ctx_t *, int32_t))real(from, LOGITS_ITH))(ctx, i);
+  const double began = CALLED_FROM_ADDON && timeline_on() ? now_ms() : 0;
+  float *logits = ((float *(*)(ctx_t *, int32_t))real(from, LOGITS_ITH))(ctx, i);
+  if (began) timeline("read", 1, 1, began);
+  return logits;
 }
 
 float *llama_get_embeddings_ith(ctx_t *ctx, int32_t i) {
