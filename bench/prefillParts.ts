@@ -57,6 +57,17 @@ async function main(): Promise<void> {
   const candidates = verdict.candidates(verdict.verdictTokens(engine));
   // Per step of the verdict way, summed over a run's segments: where a segment's extra time goes.
   const steps = { append: [] as number[], verdict: [] as number[], erase: [] as number[] };
+  // Each segment, then the prompt appended and erased `times` times, nothing read.
+  const prompted = (times: number) => async (): Promise<void> => {
+    for (const s of segments) {
+      await seq!.append(s);
+      const end = seq!.length;
+      for (let i = 0; i < times; i++) {
+        await seq!.append(extract);
+        await seq!.truncate(end);
+      }
+    }
+  };
   const ways: [string, () => Promise<void>][] = [
     ["bare", () => raw.evaluateWithoutGeneratingNewTokens(tokens as never)],
     ["pieces", async () => { for (let i = 0; i < total; i += batch) await raw.evaluateWithoutGeneratingNewTokens(tokens.slice(i, i + batch) as never); }],
@@ -67,24 +78,8 @@ async function main(): Promise<void> {
         await seq!.nextTokenProbabilities(s.slice(-1), candidates);
       }
     }],
-    ["prompt", async () => {
-      for (const s of segments) {
-        await seq!.append(s);
-        const end = seq!.length;
-        await seq!.append(extract);
-        await seq!.truncate(end);
-      }
-    }],
-    ["prompt2", async () => {
-      for (const s of segments) {
-        await seq!.append(s);
-        const end = seq!.length;
-        for (let twice = 0; twice < 2; twice++) {
-          await seq!.append(extract);
-          await seq!.truncate(end);
-        }
-      }
-    }],
+    ["prompt", prompted(1)],
+    ["prompt2", prompted(2)],
     ["verdict", async () => {
       const took = { append: 0, verdict: 0, erase: 0 };
       for (const s of segments) {
