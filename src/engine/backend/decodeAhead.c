@@ -181,6 +181,8 @@ int32_t llama_decode(ctx_t *ctx, batch_t batch) {
       a->pending = 0, a->last_token = a->token, a->last_pos++;
       taken++;
       pthread_mutex_unlock(&ahead_lock);
+      // The addon's decode all the same, found done: it returns at once.
+      if (timeline_on()) timeline("decode", 1, 1, now_ms());
       return 0;
     }
     remove_pending(a);
