@@ -45,9 +45,13 @@ for (const [way, calls] of runs) {
   }
   const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   // A small decode (a prompt, a read's token) right after a large one, and after another small one.
-  const small = calls.map((c, i) => ({ c, prev: calls.slice(0, i).reverse().find((p) => p.what === "decode") })).filter(({ c, prev }) => c.what === "decode" && c.tokens < SMALL && prev);
-  const afterLarge = small.filter(({ prev }) => prev!.tokens >= SMALL).map(({ c }) => c.ms);
-  const afterSmall = small.filter(({ prev }) => prev!.tokens < SMALL).map(({ c }) => c.ms);
+  const afterLarge: number[] = [];
+  const afterSmall: number[] = [];
+  let previous: Call | undefined;
+  for (const c of calls.filter((c) => c.what === "decode")) {
+    if (previous && c.tokens < SMALL) (previous.tokens >= SMALL ? afterLarge : afterSmall).push(c.ms);
+    previous = c;
+  }
   console.log(`${way.padEnd(8)} ${f(span)} ms: decodes ${f(decodes)}, reads ${f(reads)}, between ${f(span - decodes - reads)}` +
     (afterLarge.length ? `; a small decode after a large one ${f(mean(afterLarge))} ms (${afterLarge.length})` : "") +
     (afterSmall.length ? `, after a small one ${f(mean(afterSmall))} ms (${afterSmall.length})` : "") +

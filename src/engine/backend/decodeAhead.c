@@ -277,20 +277,21 @@ void llama_memory_seq_add(mem_t mem, int32_t seq, int32_t p0, int32_t p1, int32_
   release(held);
 }
 
-int32_t llama_memory_seq_pos_min(mem_t mem, int32_t seq) {
-  struct caller *from = caller_of(__builtin_return_address(0));
+// The two position reads differ only in the function called; the caller is found in each, by its
+// own return address.
+static int32_t seq_pos(struct caller *from, int which, mem_t mem, int32_t seq) {
   int held = settle_mem(from, mem);
-  int32_t pos = ((int32_t(*)(mem_t, int32_t))real(from, MEMORY_SEQ_POS_MIN))(mem, seq);
+  int32_t pos = ((int32_t(*)(mem_t, int32_t))real(from, which))(mem, seq);
   release(held);
   return pos;
 }
 
+int32_t llama_memory_seq_pos_min(mem_t mem, int32_t seq) {
+  return seq_pos(caller_of(__builtin_return_address(0)), MEMORY_SEQ_POS_MIN, mem, seq);
+}
+
 int32_t llama_memory_seq_pos_max(mem_t mem, int32_t seq) {
-  struct caller *from = caller_of(__builtin_return_address(0));
-  int held = settle_mem(from, mem);
-  int32_t pos = ((int32_t(*)(mem_t, int32_t))real(from, MEMORY_SEQ_POS_MAX))(mem, seq);
-  release(held);
-  return pos;
+  return seq_pos(caller_of(__builtin_return_address(0)), MEMORY_SEQ_POS_MAX, mem, seq);
 }
 
 size_t llama_state_get_size(ctx_t *ctx) {
