@@ -48,8 +48,14 @@ export interface EngineSequence {
   /** Tokens now held. */
   readonly length: number;
   readonly tokens: readonly Token[];
-  /** Prefills tokens without generating; rejects with an AbortError between batches when aborted. */
-  append(tokens: TokenList, signal?: AbortSignal): Promise<void>;
+  /** Of `length`, tokens an engine holds back until its next evaluation, which sends them in its first batch (what a timing splits off as prefill). */
+  readonly heldTokens?: number;
+  /**
+   * Prefills tokens without generating; rejects with an AbortError between batches when aborted.
+   * An engine may hold the last part batch back for its next evaluation (heldTokens); `whole`
+   * evaluates everything now, for a caller whose batches another sequence's evaluation shares.
+   */
+  append(tokens: TokenList, signal?: AbortSignal, options?: { whole?: boolean }): Promise<void>;
   /** Appends `prompt`, then yields greedy tokens until end of generation, `maxTokens`, abort or stop. */
   generate(prompt: readonly Token[], options: GenerateOptions): AsyncGenerator<Token>;
   /** Erases everything from `length` to the end. */

@@ -84,6 +84,9 @@ export class MarginWriter {
   async *write(segment: number, sources: readonly SourcePiece[], copyFrom?: TokenList): AsyncGenerator<WimEvent, MarginRecord> {
     const { engine, reader: seq, signal, runId } = this.o;
     const started = performance.now();
+    // The segment's tail, held back by the engine, rides with the prompt: its share of the first evaluation is prefill.
+    const carried = seq.heldTokens ?? 0;
+    let firstEvaluation: number | undefined;
     const before = seq.length;
     const beforeTokens = this.o.trace ? [...seq.tokens] : [];
     // Fused: the prompt's own evaluation yields the verdict; only a relevant margin decodes on, after its "yes".
@@ -92,6 +95,7 @@ export class MarginWriter {
     let continueFrom = this.extract;
     if (this.o.mode === "fused") {
       const p = await seq.nextTokenProbabilities(this.extract, verdict.candidates(this.yesNo!));
+      firstEvaluation = performance.now() - started;
       const s = verdict.score(this.yesNo!, p);
       fused = { score: s, relevant: this.o.judge(segment, s) };
       continueFrom = fused.relevant ? verdict.likeliestYes(this.yesNo!, p) : [];
@@ -100,6 +104,7 @@ export class MarginWriter {
     const text = new TextStream((t) => engine.detokenize(t), fused ? verdict.VERDICT_SEPARATOR : undefined);
     if (continueFrom.length) {
       for await (const token of seq.generate(continueFrom, { maxTokens: this.o.marginTokens, ...(signal ? { signal } : {}), shouldStop: this.o.answerNow, ...(copyFrom ? { copyFrom } : {}) })) {
+        firstEvaluation ??= performance.now() - started;
         const delta = text.push(token);
         if (delta) yield { type: "margin-token", runId, segment, text: delta };
       }
@@ -108,7 +113,9 @@ export class MarginWriter {
     if (rest) yield { type: "margin-token", runId, segment, text: rest };
     await seq.truncate(before);
     if (signal?.aborted) throw abortError(signal);
-    this.o.timings.marginMs += performance.now() - started;
+    const tail = carried && firstEvaluation ? firstEvaluation * carried / (carried + this.extract.length) : 0;
+    this.o.timings.prefillMs += tail;
+    this.o.timings.marginMs += performance.now() - started - tail;
     this.o.trace?.({ before: beforeTokens, prompt, margin: [...text.all], afterErase: [...seq.tokens], ...(fused ? { score: fused.score } : {}) });
     const partial = this.o.answerNow() && fused?.relevant !== false && text.count < this.o.marginTokens;
     const record: MarginRecord = { segment, text: text.text, tokens: text.count, partial, ...fused };

@@ -279,8 +279,10 @@ export class WimSession {
           yield { type: "window-started", runId: this.runId, window: windows[k]!, windows: windowCount, firstSegment: k };
         }
         const prefillStarted = performance.now();
-        // Queued in the same tick as the previous margin's classification: one decode batch serves both.
-        const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal), writer.takePending()]);
+        // Queued in the same tick as the previous margin's classification: one decode batch serves both
+        // (the segment whole, then: its tail cannot wait for the extractive prompt and share too).
+        const pending = writer.takePending();
+        const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal, pending ? { whole: true } : {}), pending]);
         timings.prefillMs += performance.now() - prefillStarted;
         if (judged) yield* this.judged(writer.classified(judged));
         read = k + 1;

@@ -115,6 +115,8 @@ export class LlamaEngine implements WimEngine {
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
   private sequences: LlamaContextSequence[] = [];
+  /** The sequences as the core sees them, kept with the context: what an append held back stays with its sequence across runs. */
+  private wrapped: LlamaSequence[] = [];
   /** Polls the event loop while tokens are generated, where the whole model is on a GPU (awakeLoop.ts). */
   readonly awakeLoop = new AwakeLoop();
   private awakeWanted = false;
@@ -212,6 +214,7 @@ export class LlamaEngine implements WimEngine {
       await this.context.dispose();
       this.context = undefined;
       this.sequences = [];
+      this.wrapped = [];
     }
     if (!this.context) {
       const observe = this.options.onBatch;
@@ -227,8 +230,9 @@ export class LlamaEngine implements WimEngine {
     }
     const out: EngineSequence[] = [];
     for (const [i, seq] of this.sequences.slice(0, sequences).entries()) {
-      if (!(keep && i === 0)) await seq.clearHistory();
-      out.push(new LlamaSequence(seq, this, i));
+      const wrapped = (this.wrapped[i] ??= new LlamaSequence(seq, this, i));
+      if (!(keep && i === 0)) await wrapped.clear();
+      out.push(wrapped);
     }
     return out;
   }

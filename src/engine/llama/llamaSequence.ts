@@ -1,5 +1,11 @@
 // One node-llama-cpp context sequence behind the core's EngineSequence: prefill in abortable
 // pieces, greedy generation, erasing from the end, saved states, and next-token probabilities.
+//
+// An append's last part batch is held back and sent with whatever the sequence evaluates next.
+// On a GPU each decode costs about the same for 100 tokens as for 2,000 (the weights are read
+// either way: on the H200's Vulkan a 92-token prompt after a segment is 12-15 ms of GPU time
+// against 19-52 ms for a full batch), so a segment's tail and WiM's extractive prompt after it
+// are better one batch than two, and so are one segment's tail and the next one's head.
 import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
 import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token, type TokenList } from "../../core/wim/engine";
 
@@ -8,6 +14,11 @@ const asLlama = (tokens: readonly Token[]): LlamaToken[] => tokens as LlamaToken
 
 /** Largest prefill handed to node-llama-cpp at once: an abort is noticed between these. */
 const APPEND_PIECE = 2048;
+
+/** Whether appends hold their last part batch back (ASK_CODEBASE_MERGE_TAIL=off sends it at once, for benchmarks). */
+export function mergeTailWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.ASK_CODEBASE_MERGE_TAIL?.trim() !== "off";
+}
 
 /** What a sequence reports to the engine that owns it: tokens evaluated, erases, where generation ends. */
 export interface SequenceOwner {
@@ -23,25 +34,61 @@ export interface SequenceOwner {
 
 export class LlamaSequence implements EngineSequence {
   private bias?: { key: string; bias: TokenBias };
-  constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1) {}
+  /** Appended, not yet evaluated: less than one batch, sent in the next evaluation's first batch. */
+  private held: Token[] = [];
+  constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1, private readonly mergeTail = mergeTailWanted()) {}
 
   get length(): number {
-    return this.seq.nextTokenIndex;
+    return this.seq.nextTokenIndex + this.held.length;
   }
 
   get tokens(): readonly Token[] {
-    return this.seq.contextTokens;
+    return this.held.length ? [...this.seq.contextTokens, ...this.held] : this.seq.contextTokens;
   }
 
-  async append(tokens: TokenList, signal?: AbortSignal): Promise<void> {
-    // A piece at least one batch long, so that a large batch size is not cut down by the piece.
-    const step = Math.max(APPEND_PIECE, this.seq.context.batchSize);
-    for (let i = 0; i < tokens.length; i += step) {
+  /** Tokens appended but not yet evaluated (they go with the next evaluation). */
+  get heldTokens(): number {
+    return this.held.length;
+  }
+
+  async append(tokens: TokenList, signal?: AbortSignal, options?: { whole?: boolean }): Promise<void> {
+    const batch = this.seq.context.batchSize;
+    const all = this.held.length ? [...this.held, ...Array.from(tokens)] : tokens;
+    const keep = this.mergeTail && !options?.whole ? all.length % batch : 0;
+    // Pieces of whole batches, at least APPEND_PIECE long, so that a large batch size is not cut down by the piece.
+    const step = Math.ceil(APPEND_PIECE / batch) * batch;
+    const now = all.length - keep;
+    this.held = [];
+    for (let i = 0; i < now; i += step) {
       if (signal?.aborted) throw abortError(signal);
-      const piece = Array.from(tokens.slice(i, i + step));
+      const piece = Array.from(all.slice(i, Math.min(i + step, now)));
       await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
       this.engine.evaluatedTokens += piece.length;
     }
+    if (keep) this.held = Array.from(all.slice(now));
+  }
+
+  /** Empties the sequence, held tokens too. */
+  async clear(): Promise<void> {
+    this.held = [];
+    await this.seq.clearHistory();
+  }
+
+  /** Evaluates what appends held back, if anything (before what needs the KV cache itself: a saved state). */
+  async flush(): Promise<void> {
+    if (!this.held.length) return;
+    const held = this.held;
+    this.held = [];
+    await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(held));
+    this.engine.evaluatedTokens += held.length;
+  }
+
+  /** `prompt` after the held tokens, which it takes: what the next evaluation sends. */
+  private withHeld(prompt: readonly Token[]): Token[] {
+    const out = this.held.length ? [...this.held, ...prompt] : [...prompt];
+    this.engine.evaluatedTokens += this.held.length;
+    this.held = [];
+    return out;
   }
 
   async *generate(prompt: readonly Token[], { maxTokens, signal, shouldStop, copyFrom }: GenerateOptions): AsyncGenerator<Token> {
@@ -50,10 +97,11 @@ export class LlamaSequence implements EngineSequence {
     // evaluate() must set it, or the lookup finds nothing to draft from.
     this.seq.tokenPredictor?.updateInputTokens?.(asLlama(Array.from(copyFrom ?? [])));
     this.engine.evaluatedTokens += prompt.length;
+    const input = this.withHeld(prompt);
     let produced = 0;
     this.engine.tokenComing();
     // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
-    for await (const token of this.seq.evaluate(asLlama(prompt), { temperature: 0 })) {
+    for await (const token of this.seq.evaluate(asLlama(input), { temperature: 0 })) {
       this.engine.tokenComing();
       if (this.engine.isEndOfGeneration(token)) break;
       if (produced > 0) this.engine.evaluatedTokens++;
@@ -65,6 +113,8 @@ export class LlamaSequence implements EngineSequence {
 
   async truncate(length: number): Promise<void> {
     const end = this.seq.nextTokenIndex;
+    // Held tokens past `length` are dropped unevaluated; if any stay, nothing evaluated goes.
+    this.held = this.held.slice(0, Math.max(0, length - end));
     if (length >= end) return;
     const started = performance.now();
     await this.seq.eraseContextTokenRanges([{ start: length, end }]);
@@ -76,12 +126,14 @@ export class LlamaSequence implements EngineSequence {
   }
 
   async saveState(file: string): Promise<void> {
+    await this.flush();
     await this.seq.saveStateToFile(file);
   }
 
   async loadState(file: string): Promise<void> {
     // The risk node-llama-cpp names is a state from another model; the cache keys entries by the
     // model file (stateKey) and the session checks the loaded tokens before using them.
+    this.held = [];
     await this.seq.loadStateFromFile(file, { acceptRisk: true });
     this.engine.stateLoads++;
   }
@@ -98,8 +150,9 @@ export class LlamaSequence implements EngineSequence {
     const last = prompt[prompt.length - 1]!;
     const distinct = [...new Set(candidates)];
     const options = { temperature: 1, topK: distinct.length, topP: 1, minP: 0, seed: 0, tokenBias: this.candidateBias(distinct) };
-    const result = await this.seq.controlledEvaluate([...prompt.slice(0, -1), [last, { generateNext: { probabilities: true, options } }]] as never);
     this.engine.evaluatedTokens += prompt.length;
+    const input = this.withHeld(prompt.slice(0, -1));
+    const result = await this.seq.controlledEvaluate([...input, [last, { generateNext: { probabilities: true, options } }]] as never);
     const probabilities = result[result.length - 1]?.next?.probabilities;
     return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
   }
