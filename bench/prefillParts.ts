@@ -11,7 +11,12 @@
 //   prompt     append, then the fused extractive prompt appended and erased, nothing read: its tokens
 //   prompt2    the same, the prompt twice: whether a small batch costs more after a large one
 //   verdict    append, the fused verdict on the prompt, the erase: WiM's reading with no margin
-//              written (MarginWriter's path for an irrelevant segment), split into its steps
+//              written (MarginWriter's path for an irrelevant segment), split into its steps; the
+//              segment's last part batch rides with the prompt (llamaSequence.ts)
+//   unmerged   the same with the segment's tail evaluated alone first, as before that change
+// With --segment-tokens below a multiple of the batch (packed segments are: a file is not cut to
+// fill one), append holds each segment's tail back for the next evaluation; prompt and prompt2
+// evaluate it, and their prompts, alone all the same.
 // Each run ends with one token read, so that its time holds its GPU work. With llama-bench, also
 // llama.cpp's own rate for the same number of tokens at the engine's batch and micro-batch
 // (node-llama-cpp sets n_ubatch = n_batch).
@@ -19,6 +24,7 @@ import { parseArgs } from "node:util";
 import type { LlamaContextSequence } from "node-llama-cpp";
 import type { GpuChoice } from "../src/engine/llama/runtime";
 import { openLlamaEngine } from "../src/engine/llama/llamaEngine";
+import type { LlamaSequence } from "../src/engine/llama/llamaSequence";
 import type { Token } from "../src/core/wim/engine";
 import * as prompts from "../src/core/wim/prompts";
 import * as verdict from "../src/core/wim/verdict";
@@ -31,7 +37,7 @@ runWithAddonShim();
 const { values } = parseArgs({
   options: {
     model: { type: "string" }, gpu: { type: "string", default: "auto" }, tokens: { type: "string", default: "30720" },
-    runs: { type: "string", default: "3" }, "llama-bench": { type: "string" },
+    runs: { type: "string", default: "3" }, "llama-bench": { type: "string" }, "segment-tokens": { type: "string", default: "4096" },
   },
 });
 if (!values.model) throw new Error("--model FILE is required");
@@ -39,13 +45,14 @@ const total = Number(values.tokens);
 const runs = Number(values.runs);
 const benchBin = llamaBenchBinary(values["llama-bench"]);
 const timeline = process.env.ASK_CODEBASE_ADDON_SHIM_TRACE === "timeline";
-/** WiM's default segment. */
-const SEGMENT = 4096;
+/** WiM's default segment is 4,096 tokens at most; packed ones are shorter. */
+const SEGMENT = Number(values["segment-tokens"]);
 
 async function main(): Promise<void> {
   const engine = await openLlamaEngine({ modelPath: values.model!, gpu: values.gpu as GpuChoice });
   const [seq] = await engine.prepare({ tokensPerSequence: total + 256, sequences: 1 });
   const raw = (seq as unknown as { seq: LlamaContextSequence }).seq;
+  const held = seq as LlamaSequence;
   let tokens: Token[] = [];
   for (let i = 0; tokens.length < total; i++) tokens = tokens.concat(engine.tokenizeText(`export function f${i}(x: number): number {\n  return x * ${i % 97} + ${i};\n}\n`));
   tokens = tokens.slice(0, total);
@@ -57,16 +64,39 @@ async function main(): Promise<void> {
   const candidates = verdict.candidates(verdict.verdictTokens(engine));
   // Per step of the verdict way, summed over a run's segments: where a segment's extra time goes.
   const steps = { append: [] as number[], verdict: [] as number[], erase: [] as number[] };
-  // Each segment, then the prompt appended and erased `times` times, nothing read.
+  // Each segment, then the prompt appended and erased `times` times, nothing read, each batch alone as before the tail rode along.
   const prompted = (times: number) => async (): Promise<void> => {
     for (const s of segments) {
       await seq!.append(s);
+      await held.flush();
       const end = seq!.length;
       for (let i = 0; i < times; i++) {
         await seq!.append(extract);
+        await held.flush();
         await seq!.truncate(end);
       }
     }
+  };
+  // Each segment, the fused verdict after it, the erase; `alone`: the segment's held tail evaluated first.
+  const verdicts = (alone: boolean) => async (): Promise<void> => {
+    const took = { append: 0, verdict: 0, erase: 0 };
+    for (const s of segments) {
+      const t0 = performance.now();
+      await seq!.append(s);
+      if (alone) await held.flush();
+      const end = seq!.length;
+      const t1 = performance.now();
+      await seq!.nextTokenProbabilities(extract, candidates);
+      const t2 = performance.now();
+      await seq!.truncate(end);
+      took.append += t1 - t0;
+      took.verdict += t2 - t1;
+      took.erase += performance.now() - t2;
+    }
+    if (alone) return;
+    steps.append.push(took.append);
+    steps.verdict.push(took.verdict);
+    steps.erase.push(took.erase);
   };
   const ways: [string, () => Promise<void>][] = [
     ["bare", () => raw.evaluateWithoutGeneratingNewTokens(tokens as never)],
@@ -80,24 +110,8 @@ async function main(): Promise<void> {
     }],
     ["prompt", prompted(1)],
     ["prompt2", prompted(2)],
-    ["verdict", async () => {
-      const took = { append: 0, verdict: 0, erase: 0 };
-      for (const s of segments) {
-        const t0 = performance.now();
-        await seq!.append(s);
-        const end = seq!.length;
-        const t1 = performance.now();
-        await seq!.nextTokenProbabilities(extract, candidates);
-        const t2 = performance.now();
-        await seq!.truncate(end);
-        took.append += t1 - t0;
-        took.verdict += t2 - t1;
-        took.erase += performance.now() - t2;
-      }
-      steps.append.push(took.append);
-      steps.verdict.push(took.verdict);
-      steps.erase.push(took.erase);
-    }],
+    ["verdict", verdicts(false)],
+    ["unmerged", verdicts(true)],
   ];
   // One untimed pass: the first decodes of each batch shape set up the backend's kernels.
   await ways[0]![1]();
@@ -124,7 +138,7 @@ async function main(): Promise<void> {
   const split = { append: median(steps.append) / segments.length, verdict: median(steps.verdict) / segments.length, erase: median(steps.erase) / segments.length };
   const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: total, batch, ubatch: batch, gpu: engine.info.backend !== "cpu" }) : undefined;
   for (const r of rows) {
-    const over = ["synced", "prompt", "prompt2", "verdict"].includes(r.way) ? `  ${perSegment(r) >= 0 ? "+" : ""}${perSegment(r).toFixed(2)} ms a segment over append` : "";
+    const over = ["synced", "prompt", "prompt2", "verdict", "unmerged"].includes(r.way) ? `  ${perSegment(r) >= 0 ? "+" : ""}${perSegment(r).toFixed(2)} ms a segment over append` : "";
     console.log(`${r.way.padEnd(8)} ${Math.round(r.tokensPerSecond).toLocaleString("en-US").padStart(8)} tok/s${limit ? `  ${(r.tokensPerSecond / limit.tokensPerSecond).toFixed(2)}x llama-bench` : ""}${over}`);
   }
   console.log(`verdict, a segment (${segments.length} of ${SEGMENT} tokens, prompt ${extract.length}): append ${split.append.toFixed(2)} ms, verdict ${split.verdict.toFixed(2)} ms, erase ${split.erase.toFixed(3)} ms`);
