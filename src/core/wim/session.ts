@@ -280,7 +280,7 @@ export class WimSession {
         }
         const prefillStarted = performance.now();
         // Queued in the same tick as the previous margin's classification: one decode batch serves both
-        // (the segment whole, then: its tail cannot wait for the extractive prompt and share too).
+        // (the segment goes whole then, so that even one shorter than a batch has a batch to share).
         const pending = writer.takePending();
         const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal, pending ? { whole: true } : {}), pending]);
         timings.prefillMs += performance.now() - prefillStarted;

@@ -2,10 +2,11 @@
 // pieces, greedy generation, erasing from the end, saved states, and next-token probabilities.
 //
 // An append's last part batch is held back and sent with whatever the sequence evaluates next.
-// On a GPU each decode costs about the same for 100 tokens as for 2,000 (the weights are read
-// either way: on the H200's Vulkan a 92-token prompt after a segment is 12-15 ms of GPU time
-// against 19-52 ms for a full batch), so a segment's tail and WiM's extractive prompt after it
-// are better one batch than two, and so are one segment's tail and the next one's head.
+// On a GPU a small decode costs much of a full one (the weights are read either way: on the H200's
+// Vulkan a 92-token prompt is 12-15 ms of GPU time against 19-52 ms for 2,048 tokens), and on CUDA
+// it first waits for the batch before it. So a segment's tail and WiM's extractive prompt after it
+// go as one batch, as do one segment's tail and the next one's head: 5 ms less a segment's stop on
+// CUDA, 10 on Vulkan (README, bench:prefill-parts' verdict and unmerged ways).
 import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
 import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token, type TokenList } from "../../core/wim/engine";
 
