@@ -66,7 +66,8 @@ test("each segment's tail rides with its verdict's prompt: a decode fewer a segm
     // What the reader held before each prompt, the prompts, the margins and the answer are the same tokens.
     assert.deepEqual(a.trace.margins.map((m) => [m.before, m.prompt, m.margin, m.afterErase]), b.trace.margins.map((m) => [m.before, m.prompt, m.margin, m.afterErase]));
     assert.deepEqual(a.trace.answers, b.trace.answers);
-    a.trace.margins.forEach((m, i) => assert.ok(Math.abs(m.score! - b.trace.margins[i]!.score!) < 1e-4, `segment ${i}: score ${m.score} merged, ${b.trace.margins[i]!.score} alone`));
+    // Equal up to rounding: kernels round by batch shape, on the CPU too (server.test.ts saw 1.5e-3).
+    a.trace.margins.forEach((m, i) => assert.ok(Math.abs(m.score! - b.trace.margins[i]!.score!) < 5e-3, `segment ${i}: score ${m.score} merged, ${b.trace.margins[i]!.score} alone`));
     assert.equal(done(a).answer, done(b).answer);
     // Tokens counted as evaluated are the same: the tail is counted once, when it goes.
     assert.equal(done(a).tokens.evaluated, done(b).tokens.evaluated);
@@ -102,7 +103,7 @@ test("held tokens are part of the sequence: an erase drops them unevaluated, a v
     assert.equal(engine.evaluatedTokens - evaluated, 150 + extract.length);
     await ref!.append(head.slice(0, BATCH + 150));
     const q = await ref!.nextTokenProbabilities(extract, candidates);
-    p.forEach((x, i) => assert.ok(Math.abs(x - q[i]!) < 1e-4, `candidate ${i}: ${x} merged, ${q[i]} alone`));
+    p.forEach((x, i) => assert.ok(Math.abs(x - q[i]!) < 5e-3, `candidate ${i}: ${x} merged, ${q[i]} alone`));
     // A state saved with tokens held holds them: saving sends them first.
     await seq!.truncate(BATCH);
     await seq!.append(text.slice(BATCH, BATCH + 190));
@@ -113,6 +114,13 @@ test("held tokens are part of the sequence: an erase drops them unevaluated, a v
     await seq!.loadState!(file);
     assert.equal(seq!.heldTokens, 0);
     assert.deepEqual(seq!.tokens, text.slice(0, BATCH + 190));
+    // An erase into what was evaluated drops what is held as well.
+    await seq!.append(text.slice(BATCH + 190, BATCH + 250));
+    assert.equal(seq!.heldTokens, 60);
+    await seq!.truncate(BATCH - 10);
+    assert.equal(seq!.heldTokens, 0);
+    assert.equal(seq!.length, BATCH - 10);
+    assert.deepEqual(seq!.tokens, text.slice(0, BATCH - 10));
   } finally {
     await engine.dispose();
     await probe.engine.dispose();

@@ -102,8 +102,11 @@ for (const classify of ["off", "fused", "separate"] as const) {
     assert.deepEqual(there.session.trace.margins.map((m) => m.prompt), here.session.trace.margins.map((m) => m.prompt), "the same margin prompts");
     assert.deepEqual(there.session.trace.margins.map((m) => m.margin), here.session.trace.margins.map((m) => m.margin));
     assert.deepEqual(there.session.margins.map((m) => m.relevant), here.session.margins.map((m) => m.relevant));
+    // The two engines batch the same tokens differently (the local one sends a segment's tail with
+    // its prompt, the server cuts its own micro-batches), and on the CPU too the kernels round by
+    // batch shape: a verdict's probability moves in its third decimal (1.5e-3 seen), its tokens not at all.
     for (const [i, m] of there.session.margins.entries()) {
-      if (m.score !== undefined) assert.ok(Math.abs(m.score - here.session.margins[i]!.score!) < 1e-3, `score ${i}: ${m.score} vs ${here.session.margins[i]!.score}`);
+      if (m.score !== undefined) assert.ok(Math.abs(m.score - here.session.margins[i]!.score!) < 5e-3, `score ${i}: ${m.score} vs ${here.session.margins[i]!.score}`);
     }
     assert.deepEqual(there.session.trace.answers.map((a) => a.answer), here.session.trace.answers.map((a) => a.answer));
     assert.equal(of(there.events, "done")[0]!.answer, of(here.events, "done")[0]!.answer);
