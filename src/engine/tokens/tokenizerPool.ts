@@ -55,6 +55,8 @@ const CHANNEL_GONE = new Set(["ERR_IPC_CHANNEL_CLOSED", "EPIPE", "ECONNRESET"]);
  */
 export class TokenizerPool {
   private readonly workers: ChildProcess[];
+  /** A helper's error while no measure listened (other than its channel closing: its exit says that). */
+  private readonly idleErrors = new Map<ChildProcess, Error>();
   private nextId = 0;
   /** Characters sent to be measured, for planning's statistics. */
   tokenizedChars = 0;
@@ -62,6 +64,12 @@ export class TokenizerPool {
   constructor(private readonly modelPath: string, threads = machineThreads()) {
     this.workers = Array.from({ length: Math.max(1, threads) }, () => {
       const w = startWorker();
+      // Listened to from the start: a helper killed before this first send is written (or while the
+      // pool waits for files) makes the send fail with EPIPE, and an error nobody listens to would
+      // end the whole process. measure() reports the death, by the exit that follows.
+      w.on("error", (err: NodeJS.ErrnoException) => {
+        if (!CHANNEL_GONE.has(err.code ?? "")) this.idleErrors.set(w, err);
+      });
       w.send({ id: -1, modelPath, budget: 0, files: [] } satisfies MeasureRequest);
       return w;
     });
@@ -116,6 +124,8 @@ export class TokenizerPool {
       };
       const onExit = (code: number | null, signal: string | null): void => { cleanup(); reject(new Error(`a tokenizer process exited (${signal ?? code})`)); };
       if (worker.exitCode !== null || worker.signalCode !== null) return reject(died());
+      const idle = this.idleErrors.get(worker);
+      if (idle) return reject(idle);
       worker.on("message", onMessage);
       worker.on("error", onError);
       worker.on("exit", onExit);
