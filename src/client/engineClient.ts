@@ -79,7 +79,10 @@ export class EngineClient {
       this.options.onStderr?.(text);
     });
     this.ready = new Promise<void>((resolve, reject) => {
-      child.once("error", reject);
+      // Listened to for the process's whole life: a message sent as it dies fails with EPIPE or a
+      // closed channel, one error per send, and an error nobody hears would end the host's process.
+      // Its exit, which follows, says what happened; before it started, the error is why it did not.
+      child.on("error", reject);
       child.on("message", (message: FromEngine) => {
         if (message.type === "ready") resolve();
         this.receive(message);

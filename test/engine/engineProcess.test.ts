@@ -1,7 +1,8 @@
 // The engine in its own process, driven through EngineClient as the extension drives it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -104,6 +105,22 @@ test("a native abort kills only the engine process; the run ends with a reason, 
   await ask(client, "run-6", [dir.path], "What is b2?", settings);
   assert.equal(((await finished("run-6")) as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
   assert.notEqual(client.pid, pid);
+});
+
+test("messages sent to an engine process as it dies are not errors nobody hears; the next question starts a new one", async () => {
+  await client.stats();
+  const child = (client as unknown as { child: ChildProcess }).child;
+  const gone = Promise.all([once(child, "exit"), once(child, "disconnect")]);
+  child.kill("SIGKILL");
+  await gone;
+  // What a cancel or a control message meets when it races the death: a closed channel, one
+  // 'error' event per send (EPIPE when the pipe closes mid-write).
+  child.send({ type: "stats", requestId: "late-1" });
+  child.send({ type: "stats", requestId: "late-2" });
+  await sleep(50);
+  await ask(client, "run-late", [dir.path], "What is a1?", settings);
+  assert.equal(((await finished("run-late")) as Extract<WimEvent, { type: "done" }>).stoppedBy, "finished");
+  assert.notEqual(client.pid, child.pid);
 });
 
 test("when the extension host dies mid-run, the engine process does not stay behind", async () => {
