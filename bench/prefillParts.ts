@@ -133,17 +133,19 @@ async function main(): Promise<void> {
     rows.push({ way, tokensPerSecond: total / (median(ms) / 1000), ms: median(ms) });
   }
   const appendMs = rows.find((r) => r.way === "append")!.ms;
+  // The ways that read and nothing else; the others stop after each segment, and are told over append.
+  const stops = (r: { way: string }): boolean => !["bare", "pieces", "append"].includes(r.way);
   // Over append, per segment: what a WiM reading pays for each stop after a segment.
   const perSegment = (r: { ms: number }): number => (r.ms - appendMs) / segments.length;
   const split = { append: median(steps.append) / segments.length, verdict: median(steps.verdict) / segments.length, erase: median(steps.erase) / segments.length };
   const limit = benchBin ? llamaBench(benchBin, values.model!, { prompt: total, batch, ubatch: batch, gpu: engine.info.backend !== "cpu" }) : undefined;
   for (const r of rows) {
-    const over = ["synced", "prompt", "prompt2", "verdict", "unmerged"].includes(r.way) ? `  ${perSegment(r) >= 0 ? "+" : ""}${perSegment(r).toFixed(2)} ms a segment over append` : "";
+    const over = stops(r) ? `  ${perSegment(r) >= 0 ? "+" : ""}${perSegment(r).toFixed(2)} ms a segment over append` : "";
     console.log(`${r.way.padEnd(8)} ${Math.round(r.tokensPerSecond).toLocaleString("en-US").padStart(8)} tok/s${limit ? `  ${(r.tokensPerSecond / limit.tokensPerSecond).toFixed(2)}x llama-bench` : ""}${over}`);
   }
   console.log(`verdict, a segment (${segments.length} of ${SEGMENT} tokens, prompt ${extract.length}): append ${split.append.toFixed(2)} ms, verdict ${split.verdict.toFixed(2)} ms, erase ${split.erase.toFixed(3)} ms`);
   if (limit) console.log(`llama-bench pp${total} b${batch} ub${batch}: ${Math.round(limit.tokensPerSecond).toLocaleString("en-US")} tok/s`);
-  console.log(JSON.stringify({ bench: "prefill-parts", backend: engine.info.backend, addonShim: engine.info.addonShim, gpu: engine.info.gpuNames, model: engine.shape, tokens: total, runs, segmentTokens: SEGMENT, promptTokens: extract.length, rows: rows.map((r) => ({ ...r, ...(r.way === "bare" || r.way === "pieces" || r.way === "append" ? {} : { msPerSegmentOverAppend: perSegment(r) }) })), verdictSplitMsPerSegment: split, ...(limit ? { llamaBench: limit.tokensPerSecond } : {}) }));
+  console.log(JSON.stringify({ bench: "prefill-parts", backend: engine.info.backend, addonShim: engine.info.addonShim, gpu: engine.info.gpuNames, model: engine.shape, tokens: total, runs, segmentTokens: SEGMENT, promptTokens: extract.length, rows: rows.map((r) => ({ ...r, ...(stops(r) ? { msPerSegmentOverAppend: perSegment(r) } : {}) })), verdictSplitMsPerSegment: split, ...(limit ? { llamaBench: limit.tokensPerSecond } : {}) }));
   await engine.dispose();
 }
 

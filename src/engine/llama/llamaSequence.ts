@@ -77,11 +77,7 @@ export class LlamaSequence implements EngineSequence {
 
   /** Evaluates what appends held back, if anything (before what needs the KV cache itself: a saved state). */
   async flush(): Promise<void> {
-    if (!this.held.length) return;
-    const held = this.held;
-    this.held = [];
-    await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(held));
-    this.engine.evaluatedTokens += held.length;
+    if (this.held.length) await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(this.withHeld([])));
   }
 
   /** `prompt` after the held tokens, which it takes: what the next evaluation sends. */
