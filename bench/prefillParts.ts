@@ -1,4 +1,4 @@
-// npm run bench:prefill-parts -- --model FILE [--gpu G] [--tokens N] [--runs R] [--llama-bench PATH]
+// npm run bench:prefill-parts -- --model FILE [--gpu G] [--tokens N] [--runs R] [--segment-tokens N] [--batch-size N] [--llama-bench PATH]
 // Where prefill's time goes between llama.cpp and the engine, in one process, one model and one
 // context (the engine's own: its batch size, flash attention and threads), the same tokens each
 // way, the median of R runs (30,720 tokens by default: with the opening and a prompt, what a 32k
@@ -38,6 +38,7 @@ const { values } = parseArgs({
   options: {
     model: { type: "string" }, gpu: { type: "string", default: "auto" }, tokens: { type: "string", default: "30720" },
     runs: { type: "string", default: "3" }, "llama-bench": { type: "string" }, "segment-tokens": { type: "string", default: "4096" },
+    "batch-size": { type: "string" },
   },
 });
 if (!values.model) throw new Error("--model FILE is required");
@@ -49,7 +50,7 @@ const timeline = process.env.ASK_CODEBASE_ADDON_SHIM_TRACE === "timeline";
 const SEGMENT = Number(values["segment-tokens"]);
 
 async function main(): Promise<void> {
-  const engine = await openLlamaEngine({ modelPath: values.model!, gpu: values.gpu as GpuChoice });
+  const engine = await openLlamaEngine({ modelPath: values.model!, gpu: values.gpu as GpuChoice, ...(values["batch-size"] ? { batchSize: Number(values["batch-size"]) } : {}) });
   const [seq] = await engine.prepare({ tokensPerSequence: total + 256, sequences: 1 });
   const raw = (seq as unknown as { seq: LlamaContextSequence }).seq;
   const held = seq as LlamaSequence;
