@@ -59,7 +59,7 @@ const CONTEXT_STEP = 256;
  * 1.5b shapes, 4096 no faster than 2048. The CPU keeps the default: a larger batch only grows
  * its compute buffers there. 1024 makes WiM's stop after each segment 35-45% cheaper (llama.cpp's
  * KQ mask, filled on the CPU for every batch, grows with the batch's square) but steady prefill
- * 5-9% slower on CUDA and on the 1.5b; the models offered to GPUs are 1.5B and up (README, "What a
+ * 5-10% slower on CUDA and on the 1.5b; the models offered to GPUs are 1.5B and up (README, "What a
  * decode is made of").
  */
 const GPU_BATCH = 2048;
