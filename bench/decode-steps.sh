@@ -6,7 +6,8 @@
 # The benchmark puts the shim ahead of this preload when it starts again with it (bench/addonShim.ts).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-so=$(mktemp -d)/decode-steps.so
+# One file, made again by each run: no temporary folder left behind per run.
+so=${TMPDIR:-/tmp}/ask-codebase-decode-steps.so
 cc -shared -fPIC -O2 -Wall -Werror -o "$so" "$here/decodeSteps.c" -ldl
 export LD_PRELOAD="$so${LD_PRELOAD:+ $LD_PRELOAD}" ASK_CODEBASE_ADDON_SHIM_TRACE=timeline
 exec "$@"

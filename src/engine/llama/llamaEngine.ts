@@ -224,19 +224,17 @@ export class LlamaEngine implements WimEngine {
       this.context = await this.createContext(size, sequences, observe, signal);
       const { InputLookupTokenPredictor } = this.lib;
       for (let i = 0; i < sequences; i++) {
-        this.sequences.push(inPlace(this.context.getSequence({
+        const seq = inPlace(this.context.getSequence({
           ...(this.options.promptLookup && i === 0 ? { tokenPredictor: new InputLookupTokenPredictor() } : {}),
           // Never drop the start of the codebase silently: a run is sized so this cannot happen.
           contextShift: { strategy: () => { throw new ContextOverflowError("the context is full"); } },
-        })));
+        }));
+        this.sequences.push(seq);
+        this.wrapped.push(new LlamaSequence(seq, this, i));
       }
     }
-    const out: EngineSequence[] = [];
-    for (const [i, seq] of this.sequences.slice(0, sequences).entries()) {
-      const wrapped = (this.wrapped[i] ??= new LlamaSequence(seq, this, i));
-      if (!(keep && i === 0)) await wrapped.clear();
-      out.push(wrapped);
-    }
+    const out = this.wrapped.slice(0, sequences);
+    for (const [i, wrapped] of out.entries()) if (!(keep && i === 0)) await wrapped.clear();
     return out;
   }
 
