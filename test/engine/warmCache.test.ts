@@ -128,7 +128,7 @@ test("after an edit to the last file, the unchanged segments are reused and the 
   assert.equal(of(warm.events, "cache-saved")[0]?.segments, p.segments.length, "the edited codebase is cached in turn");
 });
 
-test("a damaged cache file means a cold read with the same result, never a crash", async () => {
+test("a damaged cache file means a cold read with the same result, said, never a crash", async () => {
   const cache = new DiskStateCache(cacheDir, 1 << 30);
   const p = await plan();
   const cold = outcome(await run(p, SECOND));
@@ -142,6 +142,7 @@ test("a damaged cache file means a cold read with the same result, never a crash
     }
     const r = await run(p, SECOND, { cache });
     assert.equal(of(r.events, "run-started")[0]!.reusedSegments, 0);
+    assert.match(of(r.events, "run-started")[0]!.cacheNote ?? "", /saved state file changed size \([\d,]+ bytes, saved as [\d,]+\): it was dropped, and the codebase is read again/, "the user is told why it starts cold");
     assert.deepEqual(outcome(r), cold);
     assert.ok(of(r.events, "cache-saved")[0]!.bytes > 0, "the cold read is cached again");
   }

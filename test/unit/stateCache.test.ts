@@ -2,7 +2,7 @@
 // under a byte limit, half-written entries, clearing. The engine-level tests load real KV states.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { FOLDER_MARKER, NotACacheError } from "../../src/core/cache/cacheFolder";
@@ -83,7 +83,9 @@ test("an entry whose file changed size, or whose bytes changed at the same size,
     await cache.store(KEY, a, saveBytes(100));
     await cache.store(KEY, b, saveBytes(100));
     writeFileSync((await cache.find(KEY, a))!.file, Buffer.alloc(60));
-    assert.equal(await cache.find(KEY, a), undefined, "truncated: llama.cpp would abort reading it");
+    // Truncated: llama.cpp would abort reading it. Told once, as the reason this question starts cold.
+    await assert.rejects(cache.find(KEY, a), (e: Error) => e instanceof CacheEntryDamaged && /saved state file changed size \(60 bytes, saved as 100\): it was dropped, and the codebase is read again/.test(e.message));
+    assert.equal(await cache.find(KEY, a), undefined, "dropped: the next question is not told again");
     // The same size, one byte different: only the checksum can tell.
     // This process saved it (and remembers its hash): with its times put back, only the ctime differs.
     const hit = (await cache.find(KEY, b))!;
@@ -97,6 +99,33 @@ test("an entry whose file changed size, or whose bytes changed at the same size,
     assert.equal(loaded, false, "never handed to llama.cpp");
     assert.equal(await cache.find(KEY, b), undefined, "and dropped");
     assert.deepEqual(readdirSync(kv), [FOLDER_MARKER]);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("a damaged entry is told only to the codebase it matched best; a shorter intact one is still used", async () => {
+  const dir = tempDir();
+  try {
+    const cache = new DiskStateCache(join(dir.path, "kv"), 1 << 20);
+    const short = tokenChain([1], [[2]]);
+    const long = tokenChain([1], [[2], [3]]);
+    const other = tokenChain([5], [[6]]);
+    await cache.store(KEY, short, saveBytes(100));
+    await cache.store(KEY, long, saveBytes(100));
+    await cache.store(KEY, other, saveBytes(100));
+    // A file removed by hand: its record is dropped with it.
+    rmSync((await cache.find(KEY, long))!.file);
+    const hit = (await cache.find(KEY, long))!;
+    assert.equal(hit.segments, 1, "the one-segment entry");
+    assert.match(hit.dropped ?? "", /saved state of 2 segments file is missing: it was dropped, and an older one of 1 is used/);
+    assert.equal((await cache.find(KEY, long))!.dropped, undefined, "said once");
+    // Another codebase's damaged entry is not this one's news (the scan drops it all the same), but its own next question's.
+    writeFileSync((await cache.find(KEY, other))!.file, Buffer.alloc(10));
+    assert.equal((await cache.find(KEY, long))!.dropped, undefined);
+    assert.equal(await cache.find("model-b", other), undefined, "nor another model's");
+    await assert.rejects(cache.find(KEY, other), /file changed size \(10 bytes, saved as 100\)/);
+    assert.equal(await cache.find(KEY, other), undefined);
   } finally {
     dir.dispose();
   }
@@ -123,6 +152,7 @@ test("a load marker a dead process left: the entry stays if its file is intact, 
     const bytes = readFileSync(hitB.file);
     bytes[3] ^= 1;
     writeFileSync(hitB.file, bytes);
+    await assert.rejects(cache.find(KEY, b), (e: Error) => e instanceof CacheEntryDamaged && /changed while a load of it was cut short/.test(e.message));
     assert.equal(await cache.find(KEY, b), undefined);
   } finally {
     dir.dispose();

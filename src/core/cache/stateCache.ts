@@ -24,6 +24,8 @@ export interface CacheHit {
   segments: number;
   /** Segments the entry holds. */
   entrySegments: number;
+  /** Why an entry that shared more segments was dropped (damaged on disk), when one was. */
+  dropped?: string;
 }
 
 export interface CacheStats {
@@ -77,6 +79,10 @@ export function tokenChain(opening: readonly Token[], segments: readonly TokenLi
 const FORMAT = 2;
 interface EntryMeta { format: number; stateKey: string; chain: string[]; bytes: number; sha256: string }
 interface Entry extends EntryMeta { id: string; usedMs: number }
+/** An entry found damaged and removed, with what was wrong, for find to tell when it is the match. */
+interface Dropped { stateKey: string; chain: string[]; reason: string }
+/** Dropped entries remembered until a question they match is told (any scan removes them, a save's too). */
+const UNTOLD = 16;
 
 /** A file that is not another process's, half written, after this long without change, is an orphan. */
 const ORPHAN_AGE_MS = 60_000;
@@ -84,6 +90,9 @@ const ORPHAN_AGE_MS = 60_000;
 /** The entry's state file is not what was saved: it is dropped and the codebase read cold. */
 export class CacheEntryDamaged extends Error {
   override name = "CacheEntryDamaged";
+  constructor(reason: string) {
+    super(`the warm cache's saved state ${reason}: it was dropped, and the codebase is read again`);
+  }
 }
 
 /** Files and bytes this process has hashed, for tests and benchmarks. */
@@ -134,6 +143,8 @@ function alive(pid: number): boolean {
 }
 
 export class DiskStateCache implements CodebaseStateCache {
+  private untold: Dropped[] = [];
+
   constructor(readonly directory: string, readonly limitBytes: number) {}
 
   private path(name: string): string {
@@ -172,12 +183,16 @@ export class DiskStateCache implements CodebaseStateCache {
         if (old(meta)) await this.remove(id);
         continue;
       }
-      if (!state || state.bytes !== parsed.bytes) {
-        await this.remove(id);
+      // A cut or missing file (a full disk, a copy stopped halfway, a hand that tidied up): llama.cpp
+      // may abort on it, so it is never loaded; the user hears why the question starts cold.
+      const wrong = !state ? "file is missing" : state.bytes !== parsed.bytes ? `file changed size (${state.bytes.toLocaleString("en-US")} bytes, saved as ${parsed.bytes.toLocaleString("en-US")})` : undefined;
+      const loading = wrong ? undefined : of("loading");
+      const survived = !loading || (await this.loadSurvived(id, loading.name, parsed));
+      if (wrong || !survived) {
+        if (wrong) await this.remove(id);
+        this.untold = [...this.untold.slice(1 - UNTOLD), { stateKey: parsed.stateKey, chain: parsed.chain, reason: wrong ?? "changed while a load of it was cut short" }];
         continue;
       }
-      const loading = of("loading");
-      if (loading && !(await this.loadSurvived(id, loading.name, parsed))) continue;
       out.push({ ...parsed, id, usedMs: meta.modifiedMs });
     }
     return out;
@@ -200,19 +215,32 @@ export class DiskStateCache implements CodebaseStateCache {
   }
 
   async find(stateKey: string, chain: readonly string[]): Promise<CacheHit | undefined> {
-    let best: { entry: Entry; segments: number } | undefined;
-    for (const entry of await this.entries()) {
-      if (entry.stateKey !== stateKey) continue;
+    const entries = await this.entries();
+    const sharedSegments = (entry: { stateKey: string; chain: readonly string[] }): number => {
+      if (entry.stateKey !== stateKey) return 0;
       let shared = 0;
       while (shared < chain.length && shared < entry.chain.length && chain[shared] === entry.chain[shared]) shared++;
-      const segments = shared - 1;
+      return shared - 1;
+    };
+    let best: { entry: Entry; segments: number } | undefined;
+    for (const entry of entries) {
+      const segments = sharedSegments(entry);
       if (segments < 1) continue;
       if (!best || segments > best.segments || (segments === best.segments && entry.usedMs > best.entry.usedMs)) best = { entry, segments };
     }
-    if (!best) return undefined;
+    // Said only when the damaged entry was this codebase's best: another codebase's is nobody's news.
+    const lost = this.untold.find((d) => sharedSegments(d) > (best?.segments ?? 0));
+    if (lost) this.untold = this.untold.filter((d) => d !== lost);
+    if (!best) {
+      if (lost) throw new CacheEntryDamaged(lost.reason);
+      return undefined;
+    }
     const now = new Date();
     await utimes(this.path(`${best.entry.id}.json`), now, now).catch(() => undefined);
-    return { file: this.path(`${best.entry.id}.state`), segments: best.segments, entrySegments: best.entry.chain.length - 1 };
+    return {
+      file: this.path(`${best.entry.id}.state`), segments: best.segments, entrySegments: best.entry.chain.length - 1,
+      ...(lost ? { dropped: `the warm cache's saved state of ${sharedSegments(lost)} segments ${lost.reason}: it was dropped, and an older one of ${best.segments} is used` } : {}),
+    };
   }
 
   /**
@@ -236,7 +264,7 @@ export class DiskStateCache implements CodebaseStateCache {
     const meta = JSON.parse(await readFile(this.path(`${id}.json`), "utf8")) as EntryMeta;
     if ((await stateSha256(file)) !== meta.sha256) {
       await this.remove(id);
-      throw new CacheEntryDamaged("the warm cache's saved state did not match its checksum: it was dropped, and the codebase is read again");
+      throw new CacheEntryDamaged("did not match its checksum");
     }
   }
 

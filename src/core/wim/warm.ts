@@ -32,7 +32,14 @@ export async function warmStart(o: {
   cache: CodebaseStateCache; stateKey: string; chain: readonly string[]; seq: EngineSequence;
   opening: readonly Token[]; segmentTokens: readonly TokenList[]; ends: readonly number[];
 }): Promise<{ hit?: WarmHit; note?: string }> {
-  const hit = await o.cache.find(o.stateKey, o.chain).catch(() => undefined);
+  let hit: Awaited<ReturnType<CodebaseStateCache["find"]>>;
+  // Why the best entry was dropped, when it was; an unreadable folder is a cold start like an empty one.
+  let dropped: string | undefined;
+  try {
+    hit = await o.cache.find(o.stateKey, o.chain);
+  } catch (err) {
+    if (err instanceof CacheEntryDamaged) dropped = err.message;
+  }
   try {
     if (!hit) throw new Error("no entry shares a segment");
     const end = o.ends[hit.segments - 1]!;
@@ -44,10 +51,11 @@ export async function warmStart(o: {
       // The file's own tokens must be exactly the codebase's: a hash collision or a foreign file is refused.
       if (o.seq.length !== end || !holdsPrefix(o.seq, o.opening, o.segmentTokens, hit.segments)) throw new Error("the cached state holds other tokens");
     }
-    return { hit: { file: hit.file, segments: hit.segments } };
+    return { hit: { file: hit.file, segments: hit.segments }, ...(hit.dropped ? { note: hit.dropped } : {}) };
   } catch (err) {
     await o.seq.truncate(0).catch(() => undefined);
-    return err instanceof CacheEntryDamaged ? { note: err.message } : {};
+    const note = err instanceof CacheEntryDamaged ? err.message : dropped;
+    return note ? { note } : {};
   }
 }
 
