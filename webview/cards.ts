@@ -5,6 +5,7 @@
 import type { Citation } from "../src/core/wim/citations";
 import type { WimEvent } from "../src/core/wim/events";
 import { reveal } from "../src/core/reveal";
+import { sourceLabel } from "../src/shared/lines";
 import { el, icon, post } from "./dom";
 import { renderMarkdown } from "./markdown";
 
@@ -17,7 +18,7 @@ export interface Card {
 /** A link to a file's lines; its text never breaks inside the name (it is cut with an ellipsis instead, the whole in its title). */
 export function fileLink(path: string, startLine: number, endLine: number): HTMLButtonElement {
   const shown = reveal(path);
-  const where = endLine !== startLine ? `${shown}:${startLine}-${endLine}` : `${shown}:${startLine}`;
+  const where = sourceLabel(shown, startLine, endLine);
   const b = el("button", { class: "link source", title: `Open ${where}`, "data-path": path, "data-start": String(startLine), "data-end": String(endLine) }, where);
   b.addEventListener("click", () => post({ type: "open", path, startLine, endLine }));
   return b;

@@ -3,6 +3,7 @@ import type { WimEvent } from "../core/wim/events";
 import type { PlanProgress } from "../shared/engineProtocol";
 import { reveal } from "../core/reveal";
 import { describeCoverage } from "../shared/describe";
+import { sourceLabel } from "../shared/lines";
 import { OPTIONS } from "../shared/settings";
 import { bytes, int, seconds } from "./format";
 
@@ -39,7 +40,7 @@ export class TerminalRenderer {
         break;
       case "margin-done": {
         this.clearProgress();
-        const where = reveal(e.sources.map((s) => `${s.path}:${s.startLine}-${s.endLine}`).join(", "));
+        const where = reveal(e.sources.map((s) => sourceLabel(s.path, s.startLine, s.endLine)).join(", "));
         this.out.write(`\n── margin ${e.segment + 1}${e.partial ? " (stopped early)" : ""} ── ${where}\n${reveal(e.text.trim()) || "(empty)"}\n`);
         if (e.citations.length) this.out.write(`   cites: ${reveal(e.citations.map((c) => `${c.path}:${c.line}${c.endLine !== c.line ? `-${c.endLine}` : ""}`).join(", "))}\n`);
         break;

@@ -2,7 +2,7 @@
 // Chromium like a user, with a tiny model the suite writes. Prints "ok"/"not ok" per check and a
 // final "N passed, N failed". Needs test/e2e/setup.sh first (npm run test:e2e runs it).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -45,6 +45,10 @@ for (let f = 0; f < 12; f++) {
   writeFileSync(join(workspace, "src", `module${String(f).padStart(2, "0")}.ts`), text);
 }
 writeFileSync(join(workspace, "src", "<img src=x onerror=alert(1)>.ts"), "export const evil = '<script>alert(1)</script>';\n");
+// A file with no lines: its source reads "(empty)" and opens on VS Code's one empty line.
+// Dated two days back, so that it is read first (the recently edited go last), in the segment every question reads.
+writeFileSync(join(workspace, "src", "empty.ts"), "");
+utimesSync(join(workspace, "src", "empty.ts"), new Date(Date.now() - 2 * 86400_000), new Date(Date.now() - 2 * 86400_000));
 writeFileSync(join(workspace, ".gitignore"), "build/\n.vscode/\n");
 // A repository that tries to send the codebase to its own server and fetch its own model: those
 // settings are machine-scoped, so VS Code must not let a workspace set them.

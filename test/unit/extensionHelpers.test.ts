@@ -17,3 +17,15 @@ test("a shown path maps back into its root, and nothing outside a root is ever o
   for (const bad of ["../etc/passwd", "src/../../etc/passwd", "/etc/passwd", ""]) assert.equal(absolutePath(["/w/app"], bad), undefined, bad);
   assert.equal(absolutePath(["/w/app", "/w/lib"], "other/z.ts"), undefined);
 });
+
+test("a source range reads the same in both hosts, and selects lines the document has", async () => {
+  const { selectedLines, sourceLabel } = await import("../../src/shared/lines");
+  assert.equal(sourceLabel("a.ts", 3, 9), "a.ts:3-9");
+  assert.equal(sourceLabel("a.ts", 3, 3), "a.ts:3");
+  assert.equal(sourceLabel("empty.ts", 0, 0), "empty.ts (empty)");
+  assert.deepEqual(selectedLines(3, 9, 20), { first: 2, last: 8 });
+  // An empty file (range 0-0) opens as VS Code's one empty line; a file shorter than when it was read keeps its end.
+  assert.deepEqual(selectedLines(0, 0, 1), { first: 0, last: 0 });
+  assert.deepEqual(selectedLines(15, 30, 10), { first: 9, last: 9 });
+  assert.deepEqual(selectedLines(5, 2, 10), { first: 4, last: 4 });
+});

@@ -69,13 +69,30 @@ const tests = [
   ["a source opens in the editor with its lines selected; a path outside the run is refused", async () => {
     const a = await api();
     const margin = a.lastRun().events.find((e) => e.type === "margin-done");
-    const source = margin.sources[margin.sources.length - 1];
+    const source = margin.sources.filter((s) => s.endLine > 0).at(-1);
     assert.ok(await a.openSource(source.path, source.startLine, source.endLine));
     const editor = vscode.window.activeTextEditor;
     assert.ok(editor.document.uri.fsPath.endsWith(path.join(...source.path.split("/"))));
     assert.equal(editor.selection.start.line, source.startLine - 1);
     assert.equal(editor.selection.end.line, source.endLine - 1);
     assert.equal(await a.openSource("../../etc/passwd", 1, 1), false);
+    const sources = a.lastRun().events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources);
+    const empty = sources.find((s) => s.path === "src/empty.ts");
+    assert.deepEqual(empty && [empty.startLine, empty.endLine], [0, 0], JSON.stringify(sources));
+    assert.ok(await a.openSource(empty.path, 0, 0));
+    assert.ok(vscode.window.activeTextEditor.document.uri.fsPath.endsWith(path.join("src", "empty.ts")));
+    assert.equal(vscode.window.activeTextEditor.selection.start.line, 0);
+    // Removed since the run read it: refused (with a warning to the user), never a failed command.
+    const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
+    // (One no editor holds: VS Code serves an open document from memory.)
+    const gone = sources.find((s) => s.endLine > 0 && s.path !== source.path);
+    const file = path.join(root, ...gone.path.split("/"));
+    require("node:fs").renameSync(file, `${file}.away`);
+    try {
+      assert.equal(await a.openSource(gone.path, gone.startLine, gone.endLine), false);
+    } finally {
+      require("node:fs").renameSync(`${file}.away`, file);
+    }
   }],
   ["when the engine process dies mid-run the run ends with a reason and the next question works", async () => {
     const a = await api();
