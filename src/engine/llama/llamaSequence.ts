@@ -21,15 +21,6 @@ export function mergeTailWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.ASK_CODEBASE_MERGE_TAIL?.trim() !== "off";
 }
 
-/**
- * Experiment (ASK_CODEBASE_PREFILL_RAMP=on): a read that starts after a stop (a verdict, a margin,
- * an erase: nothing of this sequence's queued on the GPU) is handed over in pieces of 256, 448,
- * 768 and 1,344 tokens before whole batches, so that the GPU runs a small batch while the CPU
- * prepares the next (its KQ mask grows with the batch) instead of waiting for a first 2,048.
- */
-const RAMP = [256, 448, 768, 1344];
-const rampWanted = (env: NodeJS.ProcessEnv = process.env): boolean => env.ASK_CODEBASE_PREFILL_RAMP?.trim() === "on";
-
 /** What a sequence reports to the engine that owns it: tokens evaluated, erases, where generation ends. */
 export interface SequenceOwner {
   evaluatedTokens: number;
@@ -46,9 +37,6 @@ export class LlamaSequence implements EngineSequence {
   private bias?: { key: string; bias: TokenBias };
   /** Appended, not yet evaluated: less than one batch, sent in the next evaluation's first batch. */
   private held: Token[] = [];
-  /** Nothing of this sequence's is queued on the GPU: it last generated, judged, erased or loaded. */
-  private idle = true;
-  private readonly ramp = rampWanted();
   constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1, private readonly mergeTail = mergeTailWanted()) {}
 
   get length(): number {
@@ -72,15 +60,11 @@ export class LlamaSequence implements EngineSequence {
     const step = Math.ceil(APPEND_PIECE / batch) * batch;
     const now = all.length - keep;
     this.held = [];
-    const sizes = this.ramp && this.idle ? RAMP.filter((r) => r < batch) : [];
-    for (let i = 0, k = 0; i < now; k++) {
+    for (let i = 0; i < now; i += step) {
       if (signal?.aborted) throw abortError(signal);
-      const end = Math.min(i + (sizes[k] ?? step), now);
-      const piece = Array.from(all.slice(i, end));
+      const piece = Array.from(all.slice(i, Math.min(i + step, now)));
       await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(piece));
       this.engine.evaluatedTokens += piece.length;
-      this.idle = false;
-      i = end;
     }
     if (keep) this.held = Array.from(all.slice(now));
   }
@@ -111,7 +95,6 @@ export class LlamaSequence implements EngineSequence {
     this.seq.tokenPredictor?.updateInputTokens?.(asLlama(Array.from(copyFrom ?? [])));
     this.engine.evaluatedTokens += prompt.length;
     const input = this.withHeld(prompt);
-    this.idle = true;
     let produced = 0;
     this.engine.tokenComing();
     // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
@@ -130,7 +113,6 @@ export class LlamaSequence implements EngineSequence {
     // Held tokens past `length` are dropped unevaluated; if any stay, nothing evaluated goes.
     this.held = this.held.slice(0, Math.max(0, length - end));
     if (length >= end) return;
-    this.idle = true;
     const started = performance.now();
     await this.seq.eraseContextTokenRanges([{ start: length, end }]);
     if (this.index >= 0) {
@@ -149,7 +131,6 @@ export class LlamaSequence implements EngineSequence {
     // The risk node-llama-cpp names is a state from another model; the cache keys entries by the
     // model file (stateKey) and the session checks the loaded tokens before using them.
     this.held = [];
-    this.idle = true;
     await this.seq.loadStateFromFile(file, { acceptRisk: true });
     this.engine.stateLoads++;
   }
@@ -168,7 +149,6 @@ export class LlamaSequence implements EngineSequence {
     const options = { temperature: 1, topK: distinct.length, topP: 1, minP: 0, seed: 0, tokenBias: this.candidateBias(distinct) };
     this.engine.evaluatedTokens += prompt.length;
     const input = this.withHeld(prompt.slice(0, -1));
-    this.idle = true;
     const result = await this.seq.controlledEvaluate([...input, [last, { generateNext: { probabilities: true, options } }]] as never);
     const probabilities = result[result.length - 1]?.next?.probabilities;
     return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
