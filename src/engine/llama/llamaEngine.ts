@@ -60,7 +60,7 @@ const CONTEXT_STEP = 256;
  * its compute buffers there. 1024 makes WiM's stop after each segment 35-45% cheaper (llama.cpp's
  * KQ mask, filled on the CPU for every batch, grows with the batch's square) but steady prefill
  * 5-10% slower on CUDA and on the 1.5b; the models offered to GPUs are 1.5B and up (README, "What a
- * decode is made of").
+ * decode is made of"). Small batches only after a stop (a ramp) were slower on CUDA twice.
  */
 const GPU_BATCH = 2048;
 
