@@ -138,7 +138,12 @@ export class Pipeline {
     void this.engineFor(settings, modelPath).catch(() => undefined);
     hooks.onProgress?.({ stage: "reading" });
     const plan = await planCodebase(roots, planOptions(settings, tokenizer, true, hooks));
-    if (!plan.files.length) throw new InputError(`nothing to read${plan.skipped.length ? ` (${plan.skipped.length} files skipped)` : ""}`);
+    if (!plan.files.length) {
+      // Say why, so that a folder of binaries is not mistaken for a wrong path or an ignore rule.
+      const n = plan.skipped.length;
+      const reasons = Object.entries(plan.skippedByReason).map(([r, k]) => `${r} ${k}`).join(", ");
+      throw new InputError(`nothing to read${n ? ` (${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} skipped: ${reasons})` : ""}`);
+    }
     const promptSizes = measurePrompts(question, tokenizer.countPrompt);
     const windowsOf = (): number => planWindows({
       sizes: plan.outline.map((o) => o.tokens), contextLength: tokenizer.contextLength ?? 0, prompts: promptSizes,

@@ -133,12 +133,19 @@ for (const [name, args, message] of [
   });
 }
 
-test("an empty folder is reported, not read", () => {
+test("an empty folder is reported, not read; a folder of skipped files says why they were", () => {
   const empty = tempDir();
   try {
     const r = run(["ask", empty.path, "anything?", "--model", model, "--threads", "1"]);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /^ask-codebase: nothing to read in /);
+    assert.match(r.stderr, /^ask-codebase: nothing to read in \S+\n$/);
+    writeFileSync(join(empty.path, "a.bin"), Buffer.from([0x7f, 0x45, 0, 1, 2]));
+    const one = run(["ask", empty.path, "anything?", "--model", model, "--threads", "1"]);
+    assert.match(one.stderr, /^ask-codebase: nothing to read in \S+ \(1 file skipped: binary 1\)\n$/);
+    writeFileSync(join(empty.path, "package-lock.json"), "{}\n");
+    const two = run(["ask", empty.path, "anything?", "--model", model, "--threads", "1"]);
+    assert.equal(two.status, 2);
+    assert.match(two.stderr, /\(2 files skipped: (binary 1, lockfile 1|lockfile 1, binary 1)\)/);
   } finally {
     empty.dispose();
   }
