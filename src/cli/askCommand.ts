@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { EngineClient, EngineRequestError } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
 import type { PlanProgress } from "../shared/engineProtocol";
-import { describeEstimate, describeOrder } from "../shared/describe";
+import { describeEstimate, describeOrder, describeSkipped } from "../shared/describe";
 import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedModel, UsageError } from "./args";
 import { defaultBackendMemory } from "../engine/backend/backendChoice";
 import { offerOnce } from "../engine/backend/cudaBuild";
@@ -114,7 +114,7 @@ export async function askCommand(argv: string[]): Promise<number> {
     if (!summary || planning.signal.aborted) return 130;
     note(`listed by ${summary.listing}; ${describeOrder(summary.order)}`);
     if (summary.estimate) note(`about ${int(summary.tokens)} tokens: ${describeEstimate(summary.estimate)}`);
-    if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ")}`);
+    if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${describeSkipped(summary.skippedByReason)}`);
     runRequested = true;
     await client.run(runId, summary.planId);
     const end = await ended;

@@ -4,6 +4,7 @@
 import type { CodebasePlan } from "../core/plan";
 import { reveal } from "../core/reveal";
 import { describeListings } from "../core/workspace/listing";
+import { describeSkipped } from "../shared/describe";
 import { planCodebaseFor } from "../engine/pipeline";
 import { ModelFileError } from "../engine/model/modelFile";
 import { folder, parseFlags, runSettingsOf, settingsOf, UsageError, WorkFailed } from "./args";
@@ -54,8 +55,7 @@ export function planText(plan: CodebasePlan): string {
     `  ${int(plan.files.length)} files, ${bytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segmentCount)} segments of at most ${int(plan.segmentTokens)} tokens`,
   ];
   lines.push(`  listed by ${describeListings(plan.listings)}`);
-  const reasons = Object.entries(plan.skippedByReason);
-  if (reasons.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${reasons.map(([r, n]) => `${r} ${int(n)}`).join(", ")}`);
+  if (plan.skipped.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${describeSkipped(plan.skippedByReason)}`);
   const largest = [...plan.files].sort((a, b) => b.tokens - a.tokens).slice(0, 5);
   if (largest.length) {
     lines.push("  largest files:");

@@ -42,7 +42,7 @@ export class TerminalRenderer {
         this.clearProgress();
         const where = reveal(e.sources.map((s) => sourceLabel(s.path, s.startLine, s.endLine)).join(", "));
         this.out.write(`\n── margin ${e.segment + 1}${e.partial ? " (stopped early)" : ""} ── ${where}\n${reveal(e.text.trim()) || "(empty)"}\n`);
-        if (e.citations.length) this.out.write(`   cites: ${reveal(e.citations.map((c) => `${c.path}:${c.line}${c.endLine !== c.line ? `-${c.endLine}` : ""}`).join(", "))}\n`);
+        if (e.citations.length) this.out.write(`   cites: ${reveal(e.citations.map((c) => sourceLabel(c.path, c.line, c.endLine)).join(", "))}\n`);
         break;
       }
       case "margin-classified":

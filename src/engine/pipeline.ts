@@ -8,6 +8,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { DiskStateCache } from "../core/cache/stateCache";
 import { planCodebase, type CodebasePlan, type PlanChanges, type PlanOptions } from "../core/plan";
 import { describeListings } from "../core/workspace/listing";
+import { describeSkipped } from "../shared/describe";
 import { ContextTooSmallError, isAbortError } from "../core/wim/engine";
 import { MAX_QUESTION_TOKENS, WimSession } from "../core/wim/session";
 import type { WimEvent } from "../core/wim/events";
@@ -141,8 +142,7 @@ export class Pipeline {
     if (!plan.files.length) {
       // Say why, so that a folder of binaries is not mistaken for a wrong path or an ignore rule.
       const n = plan.skipped.length;
-      const reasons = Object.entries(plan.skippedByReason).map(([r, k]) => `${r} ${k}`).join(", ");
-      throw new InputError(`nothing to read${n ? ` (${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} skipped: ${reasons})` : ""}`);
+      throw new InputError(`nothing to read${n ? ` (${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} skipped: ${describeSkipped(plan.skippedByReason)})` : ""}`);
     }
     const promptSizes = measurePrompts(question, tokenizer.countPrompt);
     const windowsOf = (): number => planWindows({

@@ -4,6 +4,7 @@
 import * as vscode from "vscode";
 import type { WimEvent } from "../core/wim/events";
 import type { PlanSummary, RunSettings } from "../shared/engineProtocol";
+import { describeSkipped } from "../shared/describe";
 
 export class RunLog implements vscode.Disposable {
   readonly channel = vscode.window.createOutputChannel("Ask codebase", { log: true });
@@ -23,7 +24,7 @@ export class RunLog implements vscode.Disposable {
   }
 
   planned(summary: PlanSummary, ms: number): void {
-    const skipped = Object.entries(summary.skippedByReason).map(([r, n]) => `${r} ${n}`).join(", ");
+    const skipped = describeSkipped(summary.skippedByReason);
     this.channel.info(`plan ${summary.planId} in ${(ms / 1000).toFixed(1)} s: ${summary.files} files, ${summary.tokens} tokens, ${summary.segments} segments, model ${summary.model} (context ${summary.contextSize}); listed by ${summary.listing}${skipped ? `; skipped: ${skipped}` : ""}`);
   }
 

@@ -19,6 +19,11 @@ export function describeEstimate(e: PlanEstimate): string {
   return `${e.windows === 1 ? "one window" : `${e.windows.toLocaleString("en-US")} windows`}, ${formatRange(e.lowSeconds, e.highSeconds)} (${basis})`;
 }
 
+/** "binary 184, generated 1,547": what was skipped, by reason. */
+export function describeSkipped(byReason: Readonly<Record<string, number>>): string {
+  return Object.entries(byReason).map(([reason, n]) => `${reason} ${n.toLocaleString("en-US")}`).join(", ");
+}
+
 /** Why the files are read in this order. */
 export function describeOrder(order: PlanSummary["order"]): string {
   if (!order || order.by === "path") return "read in path order";

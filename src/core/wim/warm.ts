@@ -1,7 +1,7 @@
 // The session's side of the warm cache: loading the entry that shares the longest prefix of
 // segments (checked to hold exactly the codebase's tokens), and saving the reader's state after
 // the answer. Anything amiss means a cold start; a damaged entry is news, said once.
-import { CacheEntryDamaged, type CodebaseStateCache } from "../cache/stateCache";
+import { CacheEntryDamaged, type CacheHit, type CodebaseStateCache } from "../cache/stateCache";
 import { concatTokens, type EngineSequence, type Token, type TokenList } from "./engine";
 import type { WimEvent } from "./events";
 
@@ -32,7 +32,7 @@ export async function warmStart(o: {
   cache: CodebaseStateCache; stateKey: string; chain: readonly string[]; seq: EngineSequence;
   opening: readonly Token[]; segmentTokens: readonly TokenList[]; ends: readonly number[];
 }): Promise<{ hit?: WarmHit; note?: string }> {
-  let hit: Awaited<ReturnType<CodebaseStateCache["find"]>>;
+  let hit: CacheHit | undefined;
   // Why the best entry was dropped, when it was; an unreadable folder is a cold start like an empty one.
   let dropped: string | undefined;
   try {

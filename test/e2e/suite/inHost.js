@@ -2,6 +2,7 @@
 // extension's API. The same run() serves code-server (through test/e2e/hostExtension) and
 // @vscode/test-electron (test/e2e/electron.js). Plain JavaScript: it is loaded as it is.
 const assert = require("node:assert/strict");
+const fs = require("node:fs");
 const path = require("node:path");
 const vscode = require("vscode");
 
@@ -87,11 +88,11 @@ const tests = [
     // (One no editor holds: VS Code serves an open document from memory.)
     const gone = sources.find((s) => s.endLine > 0 && s.path !== source.path);
     const file = path.join(root, ...gone.path.split("/"));
-    require("node:fs").renameSync(file, `${file}.away`);
+    fs.renameSync(file, `${file}.away`);
     try {
       assert.equal(await a.openSource(gone.path, gone.startLine, gone.endLine), false);
     } finally {
-      require("node:fs").renameSync(`${file}.away`, file);
+      fs.renameSync(`${file}.away`, file);
     }
   }],
   ["when the engine process dies mid-run the run ends with a reason and the next question works", async () => {
