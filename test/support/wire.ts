@@ -73,7 +73,7 @@ export function expectRequests(engine: WimEngine): { engine: WimEngine; expected
         return seq.nextTokenProbabilities(prompt, candidates);
       },
     };
-    return new Proxy(seq, { get: (target, prop) => (prop in calls ? calls[prop as keyof typeof calls] : Reflect.get(target, prop, target)) });
+    return new Proxy(seq, { get: (target, prop) => (Object.hasOwn(calls, prop) ? calls[prop as keyof typeof calls] : Reflect.get(target, prop, target)) });
   };
   const prepare: WimEngine["prepare"] = async (options) => (await engine.prepare(options)).map(watch);
   const wrapped = new Proxy(engine, {
