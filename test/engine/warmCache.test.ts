@@ -12,12 +12,15 @@ import { WimSession, type WimOptions } from "../../src/core/wim/session";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
+import { compareRuns, Referee, type RunRecord } from "../support/parting";
+import * as prompts from "../../src/core/wim/prompts";
 
 const FIRST = "Where is the retry delay computed?";
 const SECOND = "Which function parses the HTTP status line?";
 const dir = tempDir();
 const cacheDir = join(dir.path, "kv");
 let engine: LlamaEngine;
+let referee: Referee;
 
 function file(name: string, lines: number): string {
   let out = "";
@@ -28,8 +31,10 @@ function file(name: string, lines: number): string {
 before(async () => {
   writeTree(join(dir.path, "repo"), { "a/retry.ts": file("retry", 30), "b/http.ts": file("http", 30), "c/util.ts": file("util", 30), "d/last.ts": file("last", 30) });
   engine = await openLlamaEngine({ modelPath: testModelPath("tiny"), gpu: "cpu", threads: 1 });
+  referee = await Referee.open(engine);
 });
 after(async () => {
+  await referee.dispose();
   await engine.dispose();
   dir.dispose();
 });
@@ -37,7 +42,7 @@ after(async () => {
 const plan = (): Promise<CodebasePlan> => planCodebase([join(dir.path, "repo")], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
 
 async function run(p: CodebasePlan, question: string, options: WimOptions = {}): Promise<{ events: WimEvent[]; session: WimSession }> {
-  const session = new WimSession(engine, { segments: p.segments, files: p.files.length }, question, { marginTokens: 10, answerTokens: 12, ...options });
+  const session = new WimSession(engine, { segments: p.segments, files: p.files.length }, question, { marginTokens: 10, answerTokens: 12, trace: true, ...options });
   const events: WimEvent[] = [];
   for await (const e of session.run()) events.push(e);
   assert.deepEqual(events.filter((e) => e.type === "error"), []);
@@ -48,20 +53,33 @@ function of<T extends WimEvent["type"]>(events: WimEvent[], type: T): Extract<Wi
   return events.filter((e): e is Extract<WimEvent, { type: T }> => e.type === type);
 }
 
-/** What a run produced, in segment order: comparable between a cold and a warm run. */
-function outcome(r: { events: WimEvent[]; session: WimSession }): { margins: { segment: number; text: string; relevant?: boolean }[]; answerMargins: number[]; answer: string } {
+/** What a run produced, in segment order (a warm run writes its margins backwards): comparable between a cold and a warm run. */
+function record(r: { events: WimEvent[]; session: WimSession }): RunRecord {
+  const written = of(r.events, "margin-done").map((e) => e.segment);
+  const margins = r.session.trace.margins.map((m, i) => ({ m, segment: written[i]! })).sort((a, b) => a.segment - b.segment);
+  assert.deepEqual(margins.map((x) => x.segment), r.session.margins.map((m) => m.segment), "one margin a segment");
   return {
-    margins: r.session.margins.map((m) => ({ segment: m.segment, text: m.text, relevant: m.relevant })),
-    answerMargins: of(r.events, "answer-started")[0]!.marginIds,
+    trace: { margins: margins.map((x) => x.m), answers: r.session.trace.answers },
+    verdicts: r.session.margins.map((m) => ({ ...(m.relevant !== undefined ? { relevant: m.relevant } : {}), ...(m.score !== undefined ? { score: m.score } : {}) })),
+    kept: of(r.events, "answer-started")[0]!.marginIds,
     answer: of(r.events, "done")[0]!.answer,
   };
+}
+
+/**
+ * A warm run equals a cold one where the model is decided: the warm run's prompts go without the
+ * segment tails a cold run sends with them, and kernels round by batch shape (support/parting.ts).
+ */
+async function assertSameRun(warm: { events: WimEvent[]; session: WimSession }, cold: { events: WimEvent[]; session: WimSession }, question: string, classify: "fused" | "separate" = "fused"): Promise<void> {
+  const extract = [...engine.tokenizeText(classify === "fused" ? prompts.fusedExtractivePrompt(question) : prompts.extractivePrompt(question)), ...engine.chatParts(prompts.READER_SYSTEM).suffix];
+  await compareRuns(referee, record(cold), record(warm), extract);
 }
 
 test("a second question on an unchanged codebase prefills nothing and equals a cold run, margin for margin", async () => {
   const p = await plan();
   assert.ok(p.segments.length >= 4, `${p.segments.length} segments`);
   const cache = new DiskStateCache(cacheDir, 1 << 30);
-  const coldSecond = outcome(await run(p, SECOND));
+  const coldSecond = await run(p, SECOND);
 
   const first = await run(p, FIRST, { cache });
   assert.equal(of(first.events, "run-started")[0]!.reusedSegments, 0);
@@ -82,7 +100,7 @@ test("a second question on an unchanged codebase prefills nothing and equals a c
   const started = of(second.events, "run-started")[0]!;
   assert.equal(started.reusedSegments, p.segments.length);
   assert.deepEqual(of(second.events, "margin-done").map((e) => e.segment), p.segments.map((_, i) => i).reverse(), "margins from the last segment backwards");
-  assert.deepEqual(outcome(second), coldSecond);
+  await assertSameRun(second, coldSecond, SECOND);
   const done = of(second.events, "done")[0]!;
   assert.equal(done.tokens.prefilled, 0);
   assert.ok(evaluated < started.tokens / 2, `evaluated ${evaluated} tokens for a ${started.tokens}-token codebase`);
@@ -92,7 +110,7 @@ test("a second question on an unchanged codebase prefills nothing and equals a c
 test("when the reader holds another codebase, the state is loaded; a state file touched since it was saved is hashed again", async () => {
   const p = await plan();
   const cache = new DiskStateCache(cacheDir, 1 << 30);
-  const cold = outcome(await run(p, SECOND));
+  const cold = await run(p, SECOND);
   await run(p, FIRST, { cache });
   // Another codebase in between, without the cache: the reader now holds that one.
   const other = await planCodebase([join(dir.path, "repo", "c")], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
@@ -107,7 +125,7 @@ test("when the reader holds another codebase, the state is loaded; a state file 
   assert.equal(of(warm.events, "run-started")[0]!.reusedSegments, p.segments.length);
   assert.equal(engine.stateLoads - loadsBefore, 2, "loaded to start, and again after the backward margins");
   assert.equal(checksumStats.bytes - hashedBefore, statSync(path).size, "hashed once: its ctime changed, so this process's earlier hash no longer vouches for it");
-  assert.deepEqual(outcome(warm), cold);
+  await assertSameRun(warm, cold, SECOND);
 });
 
 test("after an edit to the last file, the unchanged segments are reused and the run still equals a cold one", async () => {
@@ -118,11 +136,11 @@ test("after an edit to the last file, the unchanged segments are reused and the 
   const p = await plan();
   const firstChanged = p.segments.findIndex((s, i) => s.text !== before.segments[i]?.text);
   assert.ok(firstChanged > 0, `the edit changes segment ${firstChanged} on`);
-  const cold = outcome(await run(p, SECOND));
+  const cold = await run(p, SECOND);
   const warm = await run(p, SECOND, { cache });
   const started = of(warm.events, "run-started")[0]!;
   assert.equal(started.reusedSegments, firstChanged);
-  assert.deepEqual(outcome(warm), cold);
+  await assertSameRun(warm, cold, SECOND);
   const changedTokens = p.segments.slice(firstChanged).reduce((n, s) => n + s.tokens, 0);
   assert.equal(of(warm.events, "done")[0]!.tokens.prefilled, changedTokens, "only the changed segments are prefilled");
   assert.equal(of(warm.events, "cache-saved")[0]?.segments, p.segments.length, "the edited codebase is cached in turn");
@@ -131,7 +149,7 @@ test("after an edit to the last file, the unchanged segments are reused and the 
 test("a damaged cache file means a cold read with the same result, said, never a crash", async () => {
   const cache = new DiskStateCache(cacheDir, 1 << 30);
   const p = await plan();
-  const cold = outcome(await run(p, SECOND));
+  const cold = await run(p, SECOND);
   await run(p, FIRST, { cache });
   // Cut inside the KV data, then inside the header; each warm attempt's cold read saves a whole file again.
   for (const cut of [(n: number) => Math.floor(n * 0.6), () => 1000]) {
@@ -143,7 +161,7 @@ test("a damaged cache file means a cold read with the same result, said, never a
     const r = await run(p, SECOND, { cache });
     assert.equal(of(r.events, "run-started")[0]!.reusedSegments, 0);
     assert.match(of(r.events, "run-started")[0]!.cacheNote ?? "", /saved state file changed size \([\d,]+ bytes, saved as [\d,]+\): it was dropped, and the codebase is read again/, "the user is told why it starts cold");
-    assert.deepEqual(outcome(r), cold);
+    await assertSameRun(r, cold, SECOND);
     assert.ok(of(r.events, "cache-saved")[0]!.bytes > 0, "the cold read is cached again");
   }
 });
@@ -178,5 +196,5 @@ test("when the answer erased the codebase's end to make room, the cache still sa
   const second = await run(p, SECOND, tight);
   assert.equal(of(second.events, "run-started")[0]!.reusedSegments, p.segments.length);
   // The re-read segments are exact: the second answer equals a cold run's.
-  assert.deepEqual(outcome(second), outcome(await run(p, SECOND, { ...tight, cache: undefined })));
+  await assertSameRun(second, await run(p, SECOND, { ...tight, cache: undefined }), SECOND, "separate");
 });
