@@ -8,12 +8,13 @@ import * as prompts from "../../src/core/wim/prompts";
 import { WimSession, type WimOptions } from "../../src/core/wim/session";
 import * as verdict from "../../src/core/wim/verdict";
 import type { WimEvent } from "../../src/core/wim/events";
-import type { EngineSequence, Token } from "../../src/core/wim/engine";
+import type { EngineSequence, Token, WimEngine } from "../../src/core/wim/engine";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { writeTestModel } from "../support/testModel";
 import { Referee, SCORE_ROUNDING } from "../support/parting";
+import { expectRequests } from "../support/wire";
 import { TensorType } from "../support/gguf";
 
 const QUESTION = "Where is the retry delay computed?";
@@ -58,8 +59,8 @@ async function collect(gen: AsyncGenerator<WimEvent>, onEvent?: (e: WimEvent) =>
   return events;
 }
 
-function session(options: WimOptions = {}): WimSession {
-  return new WimSession(engine, { segments: plan.segments, files: plan.files.length }, QUESTION, { marginTokens: MARGIN, answerTokens: ANSWER, trace: true, ...options });
+function session(options: WimOptions = {}, on: WimEngine = engine): WimSession {
+  return new WimSession(on, { segments: plan.segments, files: plan.files.length }, QUESTION, { marginTokens: MARGIN, answerTokens: ANSWER, trace: true, ...options });
 }
 
 function of<T extends WimEvent["type"]>(events: WimEvent[], type: T): Extract<WimEvent, { type: T }>[] {
@@ -109,7 +110,8 @@ async function freshVerdict(seq: EngineSequence, before: Token[], prompt: Token[
 for (const variant of ["fused", "fused, alternating judge", "off"] as const) {
   test(`${variant}: each margin equals a fresh single pass over the same prefix; each erase restores the cache; the answer too`, async () => {
     const options: WimOptions = variant === "off" ? { classify: "off" } : variant === "fused" ? {} : { judge: (k) => k % 2 === 0 };
-    const s = session(options);
+    // Each call leaves node-llama-cpp holding what the engine interface says it holds.
+    const s = session(options, expectRequests(engine, { holds: true }).engine);
     const events = await collect(s.run());
     assert.deepEqual(of(events, "error"), []);
     const done = of(events, "done")[0]!;

@@ -1,8 +1,10 @@
-// What a server engine sent, against what it should have sent. A proxy in front of a real server
+// What an engine was given, against what it should have been. A proxy in front of a real server
 // records every completion request as it crossed the wire; a wrapper around the engine keeps its
 // own copy of each sequence's tokens by the EngineSequence contract alone (an append adds, a
 // generation adds its prompt and what it yielded, an erase cuts), and says which request each
-// call must make. The two lists must be equal: exact whatever the kernels round, unlike outputs.
+// call must make, and, for the local engine, what node-llama-cpp must hold after it. Exact
+// whatever the kernels round, unlike outputs.
+import assert from "node:assert/strict";
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import type { EngineSequence, GenerateOptions, Token, TokenList, WimEngine } from "../../src/core/wim/engine";
 
@@ -44,38 +46,55 @@ export function recordingProxy(target: string): Promise<RecordingProxy> {
   });
 }
 
-/** `engine` with its sequences watched: `expected` lists, in order, the request each call must make. */
-export function expectRequests(engine: WimEngine): { engine: WimEngine; expected: Sent[] } {
+/**
+ * `engine` with its sequences watched: `expected` lists, in order, the request each call must make.
+ * With `holds`, after each call the sequence's own tokens must be the copy's as well: for the local
+ * engine these are node-llama-cpp's record of its KV cache, so a prompt token lost on the way in
+ * shows there whatever the model makes of it. (After a generation the last token yielded may not
+ * be evaluated yet; the contract leaves that open, since a margin is erased next.)
+ */
+export function expectRequests(engine: WimEngine, options: { holds?: boolean } = {}): { engine: WimEngine; expected: Sent[] } {
   const expected: Sent[] = [];
   const watch = (seq: EngineSequence, slot: number): EngineSequence => {
-    let tokens: Token[] = [];
+    let tokens: Token[] = [...seq.tokens];
+    const check = (call: string, lastPending = false): void => {
+      if (!options.holds) return;
+      const held = [...seq.tokens];
+      const want = lastPending && held.length === tokens.length - 1 ? tokens.slice(0, -1) : tokens;
+      assert.deepEqual(held, want, `sequence ${slot} after ${call}: what it holds`);
+    };
     const calls = {
-      async append(list: TokenList, signal?: AbortSignal, options?: { whole?: boolean }): Promise<void> {
+      async append(list: TokenList, signal?: AbortSignal, appendOptions?: { whole?: boolean }): Promise<void> {
         tokens = [...tokens, ...Array.from(list)];
         expected.push({ slot, prompt: tokens, generate: 0 });
-        await seq.append(list, signal, options);
+        await seq.append(list, signal, appendOptions);
+        check("an append");
       },
-      async *generate(prompt: readonly Token[], options: GenerateOptions): AsyncGenerator<Token> {
+      async *generate(prompt: readonly Token[], generateOptions: GenerateOptions): AsyncGenerator<Token> {
         tokens = [...tokens, ...prompt];
-        expected.push({ slot, prompt: tokens, generate: options.maxTokens });
-        for await (const t of seq.generate(prompt, options)) {
+        expected.push({ slot, prompt: tokens, generate: generateOptions.maxTokens });
+        for await (const t of seq.generate(prompt, generateOptions)) {
           tokens = [...tokens, t];
           yield t;
         }
+        check("a generation", true);
       },
       async truncate(length: number): Promise<void> {
         tokens = tokens.slice(0, length);
         await seq.truncate(length);
+        check("an erase");
       },
       async nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]> {
         tokens = [...tokens, ...prompt];
         expected.push({ slot, prompt: tokens, generate: 1 });
-        return seq.nextTokenProbabilities(prompt, candidates);
+        const p = await seq.nextTokenProbabilities(prompt, candidates);
+        check("a verdict");
+        return p;
       },
     };
     return new Proxy(seq, { get: (target, prop) => (Object.hasOwn(calls, prop) ? calls[prop as keyof typeof calls] : Reflect.get(target, prop, target)) });
   };
-  const prepare: WimEngine["prepare"] = async (options) => (await engine.prepare(options)).map(watch);
+  const prepare: WimEngine["prepare"] = async (prepareOptions) => (await engine.prepare(prepareOptions)).map(watch);
   const wrapped = new Proxy(engine, {
     get: (target, prop) => {
       if (prop === "prepare") return prepare;
