@@ -10,7 +10,7 @@ import type { WimEvent } from "../../src/core/wim/events";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir, withEnv, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
-import { compareRuns, Referee, type RunRecord } from "../support/parting";
+import { compareRuns, extractTokens, Referee, runRecord } from "../support/parting";
 import { expectRequests } from "../support/wire";
 
 const QUESTION = "Where is the retry delay computed?";
@@ -45,17 +45,6 @@ async function read(engine: LlamaEngine): Promise<{ events: WimEvent[]; trace: W
   return { events, trace: s.trace };
 }
 
-function record(r: { events: WimEvent[]; trace: WimSession["trace"] }): RunRecord {
-  const of = <T extends WimEvent["type"]>(type: T) => r.events.filter((e): e is Extract<WimEvent, { type: T }> => e.type === type);
-  const verdicts = of("margin-classified");
-  return {
-    trace: r.trace,
-    verdicts: r.trace.margins.map((_, i) => verdicts.find((v) => v.segment === i)),
-    kept: of("answer-started")[0]!.marginIds,
-    answer: of("done")[0]!.answer,
-  };
-}
-
 before(async () => {
   writeTree(dir.path, { "src/retry.ts": file("retry", 30), "src/http.ts": file("http", 30), "src/util.ts": file("util", 30) });
   const { engine } = await open(true);
@@ -82,8 +71,7 @@ test("each segment's tail rides with its verdict's prompt: a decode fewer a segm
     // restores them, and the margins and the answer are the same wherever the model is decided:
     // kernels round by batch shape, on the CPU too (support/parting.ts).
     a.trace.margins.forEach((m, i) => assert.deepEqual(m.afterErase, m.before, `segment ${i}: the erase restores what the reader held`));
-    const extract = [...merged.engine.tokenizeText(prompts.fusedExtractivePrompt(QUESTION)), ...merged.engine.chatParts(prompts.READER_SYSTEM).suffix];
-    const { parted } = await compareRuns(referee, record(a), record(b), extract);
+    const { parted } = await compareRuns(referee, runRecord(a.events, a.trace), runRecord(b.events, b.trace), extractTokens(merged.engine, QUESTION, "fused"));
     for (const p of parted) t.diagnostic(`parted where the model is torn: ${p}`);
     // Tokens counted as evaluated are the same: the tail is counted once, when it goes.
     assert.equal(done(a).tokens.evaluated, done(b).tokens.evaluated);

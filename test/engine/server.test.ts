@@ -19,7 +19,7 @@ import { openServerEngine, type ServerEngine } from "../../src/engine/server/ser
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { ask, runSettings } from "../support/engineRuns";
-import { compareRuns, Referee, type RunRecord } from "../support/parting";
+import { compareRuns, extractTokens, Referee, runRecord } from "../support/parting";
 import { bySlot, expectRequests, recordingProxy, type RecordingProxy } from "../support/wire";
 
 const QUESTION = "Where is the retry delay computed?";
@@ -103,15 +103,6 @@ test("the server's protocol and slots are detected", () => {
   assert.equal(remote.info.backend, "llama-server");
 });
 
-function record(r: { events: WimEvent[]; session: WimSession }): RunRecord {
-  return {
-    trace: r.session.trace,
-    verdicts: r.session.margins.map((m) => ({ ...(m.relevant !== undefined ? { relevant: m.relevant } : {}), ...(m.score !== undefined ? { score: m.score } : {}) })),
-    kept: of(r.events, "answer-started")[0]!.marginIds,
-    answer: of(r.events, "done")[0]!.answer,
-  };
-}
-
 // The two engines batch the same tokens differently (the local one sends a segment's tail with its
 // prompt, the server cuts its own micro-batches and, with a separate classifier, mixes its two
 // slots in one batch when their requests meet), and kernels round by batch shape: the runs agree
@@ -125,9 +116,8 @@ for (const classify of ["off", "fused", "separate"] as const) {
     // What was sent is exact, whatever the kernels round: each call's whole sequence, to its slot.
     assert.ok(wire.expected.length > plan.segments.length);
     assert.deepEqual(bySlot(proxy.completions.slice(from)), bySlot(wire.expected), "the server was sent what each call asks for");
-    const reader = local.chatParts(prompts.READER_SYSTEM);
-    const extract = [...local.tokenizeText(classify === "fused" ? prompts.fusedExtractivePrompt(QUESTION) : prompts.extractivePrompt(QUESTION)), ...reader.suffix];
-    const { parted, answerCompared } = await compareRuns(referee, record(here), record(there), extract);
+    const record = (r: typeof here) => runRecord(r.events, r.session.trace);
+    const { parted, answerCompared } = await compareRuns(referee, record(here), record(there), extractTokens(local, QUESTION, classify));
     for (const p of parted) t.diagnostic(`parted where the model is torn: ${p}`);
     assert.ok(parted.length <= plan.segments.length / 2, `the runs parted at ${parted.length} of ${plan.segments.length} margins: ${parted.join("; ")}`);
     if (!answerCompared) t.diagnostic("the answers' prompts hold a parted margin: not compared");

@@ -12,8 +12,7 @@ import { WimSession, type WimOptions } from "../../src/core/wim/session";
 import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaEngine";
 import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
-import { compareRuns, Referee, type RunRecord } from "../support/parting";
-import * as prompts from "../../src/core/wim/prompts";
+import { compareRuns, extractTokens, Referee, runRecord } from "../support/parting";
 
 const FIRST = "Where is the retry delay computed?";
 const SECOND = "Which function parses the HTTP status line?";
@@ -53,26 +52,12 @@ function of<T extends WimEvent["type"]>(events: WimEvent[], type: T): Extract<Wi
   return events.filter((e): e is Extract<WimEvent, { type: T }> => e.type === type);
 }
 
-/** What a run produced, in segment order (a warm run writes its margins backwards): comparable between a cold and a warm run. */
-function record(r: { events: WimEvent[]; session: WimSession }): RunRecord {
-  const written = of(r.events, "margin-done").map((e) => e.segment);
-  const margins = r.session.trace.margins.map((m, i) => ({ m, segment: written[i]! })).sort((a, b) => a.segment - b.segment);
-  assert.deepEqual(margins.map((x) => x.segment), r.session.margins.map((m) => m.segment), "one margin a segment");
-  return {
-    trace: { margins: margins.map((x) => x.m), answers: r.session.trace.answers },
-    verdicts: r.session.margins.map((m) => ({ ...(m.relevant !== undefined ? { relevant: m.relevant } : {}), ...(m.score !== undefined ? { score: m.score } : {}) })),
-    kept: of(r.events, "answer-started")[0]!.marginIds,
-    answer: of(r.events, "done")[0]!.answer,
-  };
-}
-
 /**
  * A warm run equals a cold one where the model is decided: the warm run's prompts go without the
  * segment tails a cold run sends with them, and kernels round by batch shape (support/parting.ts).
  */
 async function assertSameRun(warm: { events: WimEvent[]; session: WimSession }, cold: { events: WimEvent[]; session: WimSession }, question: string, classify: "fused" | "separate" = "fused"): Promise<void> {
-  const extract = [...engine.tokenizeText(classify === "fused" ? prompts.fusedExtractivePrompt(question) : prompts.extractivePrompt(question)), ...engine.chatParts(prompts.READER_SYSTEM).suffix];
-  await compareRuns(referee, record(cold), record(warm), extract);
+  await compareRuns(referee, runRecord(cold.events, cold.session.trace), runRecord(warm.events, warm.session.trace), extractTokens(engine, question, classify));
 }
 
 test("a second question on an unchanged codebase prefills nothing and equals a cold run, margin for margin", async () => {

@@ -7,8 +7,11 @@
 // part the model must be torn between the two tokens, as a third evaluation measures it; what
 // follows a parting depends on it and is not compared. A parting where the model is not torn fails.
 import assert from "node:assert/strict";
-import type { EngineSequence, Token } from "../../src/core/wim/engine";
+import type { EngineSequence, Token, WimEngine } from "../../src/core/wim/engine";
+import type { WimEvent } from "../../src/core/wim/events";
+import * as prompts from "../../src/core/wim/prompts";
 import type { WimTrace } from "../../src/core/wim/session";
+import type { ClassifyMode } from "../../src/core/wim/verdict";
 import type { LlamaEngine } from "../../src/engine/llama/llamaEngine";
 
 /**
@@ -30,6 +33,27 @@ export interface RunRecord {
   /** The margins the answer used. */
   kept: number[];
   answer: string;
+}
+
+/** The extractive prompt each margin's prompt begins with, as a run in `classify` mode appends it after a segment. */
+export function extractTokens(engine: WimEngine, question: string, classify: ClassifyMode): Token[] {
+  const text = classify === "fused" ? prompts.fusedExtractivePrompt(question) : prompts.extractivePrompt(question);
+  return [...engine.tokenizeText(text), ...engine.chatParts(prompts.READER_SYSTEM).suffix];
+}
+
+/** A run's record from its events and trace, margins in segment order (a warm run writes them backwards). */
+export function runRecord(events: readonly WimEvent[], trace: WimTrace): RunRecord {
+  const of = <T extends WimEvent["type"]>(type: T) => events.filter((e): e is Extract<WimEvent, { type: T }> => e.type === type);
+  const written = of("margin-done").map((e) => e.segment);
+  assert.equal(written.length, trace.margins.length, "a margin traced for each written");
+  const margins = trace.margins.map((m, i) => ({ m, segment: written[i]! })).sort((a, b) => a.segment - b.segment);
+  const verdicts = of("margin-classified");
+  return {
+    trace: { margins: margins.map((x) => x.m), answers: trace.answers },
+    verdicts: margins.map((x) => verdicts.find((v) => v.segment === x.segment)),
+    kept: of("answer-started")[0]!.marginIds,
+    answer: of("done")[0]!.answer,
+  };
 }
 
 export class Referee {
