@@ -11,7 +11,7 @@ import { openLlamaEngine, type LlamaEngine } from "../../src/engine/llama/llamaE
 import { tempDir, withEnv, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { compareRuns, extractTokens, Referee, runRecord } from "../support/parting";
-import { expectRequests } from "../support/wire";
+import { watchSequences } from "../support/wire";
 
 const QUESTION = "Where is the retry delay computed?";
 /** Larger than a segment and its prompt together, so that each can be one batch. */
@@ -39,7 +39,7 @@ async function open(merge: boolean): Promise<{ engine: LlamaEngine; batches: num
 
 async function read(engine: LlamaEngine): Promise<{ events: WimEvent[]; trace: WimSession["trace"] }> {
   // Each call leaves node-llama-cpp (and the held tail) holding what the engine interface says.
-  const s = new WimSession(expectRequests(engine, { holds: true }).engine, { segments: plan.segments, files: plan.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, trace: true, judge: (k) => k % 2 === 0 });
+  const s = new WimSession(watchSequences(engine, { holds: true }).engine, { segments: plan.segments, files: plan.files.length }, QUESTION, { marginTokens: 8, answerTokens: 8, trace: true, judge: (k) => k % 2 === 0 });
   const events: WimEvent[] = [];
   for await (const e of s.run()) events.push(e);
   return { events, trace: s.trace };

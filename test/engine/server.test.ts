@@ -20,7 +20,7 @@ import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { ask, runSettings } from "../support/engineRuns";
 import { compareRuns, extractTokens, Referee, runRecord } from "../support/parting";
-import { bySlot, expectRequests, recordingProxy, type RecordingProxy } from "../support/wire";
+import { bySlot, watchSequences, recordingProxy, type RecordingProxy } from "../support/wire";
 
 const QUESTION = "Where is the retry delay computed?";
 const dir = tempDir();
@@ -110,7 +110,7 @@ test("the server's protocol and slots are detected", () => {
 for (const classify of ["off", "fused", "separate"] as const) {
   test(`classify ${classify}: margins, verdicts and the answer equal the local engine's, token for token where the model is decided`, async (t) => {
     const here = await run(local, { classify });
-    const wire = expectRequests(remote);
+    const wire = watchSequences(remote);
     const from = proxy.completions.length;
     const there = await run(wire.engine, { classify });
     // What was sent is exact, whatever the kernels round: each call's whole sequence, to its slot.

@@ -14,7 +14,7 @@ import { tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 import { writeTestModel } from "../support/testModel";
 import { Referee, SCORE_ROUNDING } from "../support/parting";
-import { expectRequests } from "../support/wire";
+import { watchSequences } from "../support/wire";
 import { TensorType } from "../support/gguf";
 
 const QUESTION = "Where is the retry delay computed?";
@@ -111,7 +111,7 @@ for (const variant of ["fused", "fused, alternating judge", "off"] as const) {
   test(`${variant}: each margin equals a fresh single pass over the same prefix; each erase restores the cache; the answer too`, async () => {
     const options: WimOptions = variant === "off" ? { classify: "off" } : variant === "fused" ? {} : { judge: (k) => k % 2 === 0 };
     // Each call leaves node-llama-cpp holding what the engine interface says it holds.
-    const s = session(options, expectRequests(engine, { holds: true }).engine);
+    const s = session(options, watchSequences(engine, { holds: true }).engine);
     const events = await collect(s.run());
     assert.deepEqual(of(events, "error"), []);
     const done = of(events, "done")[0]!;

@@ -53,7 +53,7 @@ export function recordingProxy(target: string): Promise<RecordingProxy> {
  * shows there whatever the model makes of it. (After a generation the last token yielded may not
  * be evaluated yet; the contract leaves that open, since a margin is erased next.)
  */
-export function expectRequests(engine: WimEngine, options: { holds?: boolean } = {}): { engine: WimEngine; expected: Sent[] } {
+export function watchSequences(engine: WimEngine, options: { holds?: boolean } = {}): { engine: WimEngine; expected: Sent[] } {
   const expected: Sent[] = [];
   const watch = (seq: EngineSequence, slot: number): EngineSequence => {
     let tokens: Token[] = [...seq.tokens];
