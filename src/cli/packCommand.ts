@@ -4,7 +4,7 @@
 import type { CodebasePlan } from "../core/plan";
 import { reveal } from "../core/reveal";
 import { describeListings } from "../core/workspace/listing";
-import { describeSkipped } from "../shared/describe";
+import { describeDecoded, describeSkipped } from "../shared/describe";
 import { planCodebaseFor } from "../engine/pipeline";
 import { ModelFileError } from "../engine/model/modelFile";
 import { folder, parseFlags, runSettingsOf, settingsOf, UsageError, WorkFailed } from "./args";
@@ -37,9 +37,10 @@ export async function packCommand(argv: string[]): Promise<number> {
 }
 
 export function planJson(plan: CodebasePlan): object {
+  const decodedOf = new Map(plan.decoded.map(({ path, ...d }) => [path, d]));
   return {
     roots: plan.roots,
-    files: plan.files.map((f) => ({ path: f.path, lines: f.lines, bytes: f.bytes, tokens: f.tokens })),
+    files: plan.files.map((f) => ({ path: f.path, lines: f.lines, bytes: f.bytes, tokens: f.tokens, ...decodedOf.get(f.path) })),
     segments: plan.outline,
     skipped: plan.skipped,
     skippedByReason: plan.skippedByReason,
@@ -56,6 +57,8 @@ export function planText(plan: CodebasePlan): string {
   ];
   lines.push(`  listed by ${describeListings(plan.listings)}`);
   if (plan.skipped.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${describeSkipped(plan.skippedByReason)}`);
+  const decoded = describeDecoded(plan.decodedByEncoding);
+  if (decoded) lines.push(`  ${decoded}`, `    ${plan.decoded.slice(0, 5).map((d) => d.path).join(", ")}${plan.decoded.length > 5 ? `, and ${int(plan.decoded.length - 5)} more` : ""}`);
   const largest = [...plan.files].sort((a, b) => b.tokens - a.tokens).slice(0, 5);
   if (largest.length) {
     lines.push("  largest files:");

@@ -78,6 +78,24 @@ export class CodebasePlan {
     return this.stamps.get(path)?.file.text;
   }
 
+  /** Planned files not in plain UTF-8: how each was decoded. */
+  get decoded(): { path: string; encoding: string; replaced: number }[] {
+    return this.files.flatMap((f) => {
+      const d = this.stamps.get(f.path)?.file.decoded;
+      return d ? [{ path: f.path, ...d }] : [];
+    });
+  }
+
+  /** How many planned files were decoded each way other than plain UTF-8 ("utf-8 with invalid bytes" for strays replaced). */
+  get decodedByEncoding(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const d of this.decoded) {
+      const key = d.encoding === "utf-8" ? "utf-8 with invalid bytes" : d.encoding;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    return counts;
+  }
+
   /** Back to the order the files were listed in. */
   readByPath(): ReadOrder {
     if (this.order.by !== "path") {
@@ -125,14 +143,15 @@ export class CodebasePlan {
         changes.removed.push(s.file.path);
         replaced.set(s.file.path, undefined);
       } else if (now.size !== s.size || now.mtimeMs !== s.modifiedMs) {
-        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, options.encoding);
         if (!("text" in read)) {
           changes.removed.push(s.file.path);
           replaced.set(s.file.path, undefined);
           continue;
         }
         changes.changed.push(s.file.path);
-        const file: WorkspaceFile = { ...s.file, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs };
+        const { decoded: _was, ...rest } = s.file;
+        const file: WorkspaceFile = { ...rest, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs, ...(read.decoded ? { decoded: read.decoded } : {}) };
         this.stamps.set(s.file.path, { ...s, size: now.size, modifiedMs: now.mtimeMs, file });
         const [measured] = options.measureFiles
           ? await options.measureFiles([file], this.segmentTokens, options.tokenize !== undefined)

@@ -62,7 +62,7 @@ export async function modelFileFor(settings: Pick<RunSettings, "model" | "modelD
 }
 
 /** How a plan reads a codebase with a tokenizer: the settings' scope, its order, its tokens kept or not. */
-export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "include" | "exclude" | "respectGitignore" | "submodules">, tokenizer: Tokenizer, keepTokens: boolean, hooks: PlanHooks = {}): PlanOptions {
+export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "include" | "exclude" | "respectGitignore" | "submodules" | "encoding">, tokenizer: Tokenizer, keepTokens: boolean, hooks: PlanHooks = {}): PlanOptions {
   return {
     segmentTokens: settings.segmentTokens,
     countTokens: tokenizer.countTokens,
@@ -77,6 +77,7 @@ export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "inclu
     exclude: settings.exclude,
     respectGitignore: settings.respectGitignore,
     submodules: settings.submodules,
+    ...(settings.encoding ? { encoding: settings.encoding } : {}),
     order: "recent-last",
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   };
@@ -155,7 +156,7 @@ export class Pipeline {
     if (windows > 1 && plan.readFirstFor(question).by === "relevance") windows = windowsOf();
     const summary: PlanSummary = {
       planId: randomUUID(), files: plan.files.length, bytes: plan.bytes, tokens: plan.totalTokens, segments: plan.segmentCount,
-      skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
+      skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, decodedByEncoding: plan.decodedByEncoding, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
       listing: describeListings(plan.listings), order: plan.order,
       estimate: await this.estimate(plan, windows, promptSizes.extract, settings, modelPath),
     };

@@ -92,6 +92,7 @@ export class Questions {
     for (;;) {
       const summary = await this.plan(runId, roots, text, settings);
       if (!summary) return undefined;
+      this.store.setPlan(runId, summary);
       this.store.setPhase(runId, "confirming");
       const decision = options.confirm === false ? { go: true as const } : await confirmPlan(summary, config.confirmAboveTokens, roots);
       if (this.store.current?.runId !== runId) return undefined;

@@ -3,6 +3,7 @@
 // The engine owns the run's state and says it in events (kept-changed, answer-started, done);
 // this store only folds them. The Margins view and the status bar observe it. No vscode import.
 import type { WimEvent } from "../core/wim/events";
+import type { PlanSummary } from "../shared/engineProtocol";
 import type { PastRun } from "../shared/webviewProtocol";
 
 /** Earlier questions kept for the view: enough to look back on, never a growing list. */
@@ -25,6 +26,8 @@ export interface RunRecord {
   stale: boolean;
   /** The margin ids the last answer's prompt held. */
   answerMarginIds?: number[];
+  /** What planning found (files, tokens, what was skipped or decoded): the plan that runs. */
+  plan?: PlanSummary;
 }
 
 export type StoreChange =
@@ -76,6 +79,10 @@ export class RunStore {
     if (!run || run.runId !== runId) return;
     run.status = text;
     this.tell({ kind: "status", run, text });
+  }
+
+  setPlan(runId: string, plan: PlanSummary): void {
+    if (this.record?.runId === runId) this.record.plan = plan;
   }
 
   setPhase(runId: string, phase: RunPhase): void {

@@ -24,6 +24,14 @@ export function describeSkipped(byReason: Readonly<Record<string, number>>): str
   return Object.entries(byReason).map(([reason, n]) => `${reason} ${n.toLocaleString("en-US")}`).join(", ");
 }
 
+/** "read 3 files not in UTF-8: windows-1252 2, utf-16le 1", or "" when every file was UTF-8. */
+export function describeDecoded(byEncoding: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(byEncoding ?? {});
+  const n = entries.reduce((sum, [, count]) => sum + count, 0);
+  if (!n) return "";
+  return `read ${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} not in UTF-8: ${describeSkipped(byEncoding!)}`;
+}
+
 /** Why the files are read in this order. */
 export function describeOrder(order: PlanSummary["order"]): string {
   if (!order || order.by === "path") return "read in path order";

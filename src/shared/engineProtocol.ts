@@ -19,6 +19,8 @@ export interface PlanSummary {
   segments: number;
   skipped: number;
   skippedByReason: Partial<Record<SkipReason, number>>;
+  /** Files read in another encoding than UTF-8 (or with invalid bytes replaced), by encoding. */
+  decodedByEncoding?: Record<string, number>;
   /** The model's trained context, to say before reading whether the codebase fits. */
   contextSize: number;
   /** The model file's name. */

@@ -3,6 +3,7 @@
 // (contributes.configuration, held to this by a test), its typed config, the CLI's flags, their
 // validation and help, and the engine's reload key are all derived from here.
 import { CLASSIFY_MODES } from "../core/wim/verdict";
+import { encodingName } from "../core/workspace/textEncoding";
 
 export const GPU_CHOICES = ["auto", "cuda", "vulkan", "metal", "cpu"] as const;
 export type GpuChoice = (typeof GPU_CHOICES)[number];
@@ -32,7 +33,11 @@ interface Base {
   /** Read by the extension only (never sent to the engine). */
   hostOnly?: true;
 }
-interface StringSpec extends Base { kind: "string"; default: string }
+interface StringSpec extends Base {
+  kind: "string"; default: string;
+  /** Which values it takes, beyond being text, and how messages say so. */
+  accepts?: { test: (value: string) => boolean; words: string };
+}
 interface IntegerSpec extends Base { kind: "integer"; default: number; min: number; max: number }
 interface BooleanSpec extends Base { kind: "boolean"; default: boolean; /** The flag turns the setting off (`--no-gitignore`). */ negatedFlag?: true }
 interface EnumSpec extends Base { kind: "enum"; default: string; values: readonly string[]; valueDescriptions: readonly string[] }
@@ -95,6 +100,11 @@ export const OPTIONS = {
   submodules: {
     kind: "boolean", default: true, flag: "no-submodules", negatedFlag: true, help: "leave submodules and repositories inside unread",
     description: "Read submodules and repositories inside the workspace, each under its own ignore rules.",
+  },
+  encoding: {
+    kind: "string", default: "", flag: "encoding", help: "the encoding of files that are neither UTF-8 nor UTF-16 (default windows-1252)", metavar: "LABEL", markdown: true,
+    accepts: { test: (v) => v === "" || encodingName(v) !== undefined, words: "an encoding's name, such as windows-1252, iso-8859-2, shift_jis or gbk (or a VS Code files.encoding id), or empty" },
+    description: "The encoding of files that are neither UTF-8 nor UTF-16 (which are recognized by themselves), such as `windows-1252`, `iso-8859-2`, `shift_jis` or `gbk`; VS Code's `files.encoding` ids work too. Empty: `files.encoding` when it names such an encoding, else Windows-1252. Without it such files would be skipped as binary.",
   },
   classify: {
     kind: "enum", default: "fused", values: CLASSIFY_MODES, flag: "classify", help: "how margins are judged relevant (off keeps every margin)",
@@ -171,6 +181,16 @@ export function defaultSettings(): Settings {
   return out as Settings;
 }
 
+/**
+ * VS Code's `files.encoding` as the fallback for files that are not UTF-8, when it names such an
+ * encoding that can be decoded here; else "" (the default, Windows-1252). UTF-8 and UTF-16 are
+ * recognized without it, and as a fallback UTF-16 would turn ASCII text into nonsense.
+ */
+export function editorFallbackEncoding(filesEncoding: unknown): string {
+  const name = typeof filesEncoding === "string" ? encodingName(filesEncoding) : undefined;
+  return name && name !== "utf-8" && !name.startsWith("utf-16") ? filesEncoding as string : "";
+}
+
 /** What a setting accepts, in words: for messages. */
 export function allowed(name: OptionName): string {
   const s = spec(name);
@@ -179,7 +199,7 @@ export function allowed(name: OptionName): string {
     case "enum": return `one of ${s.values.join(", ")}`;
     case "boolean": return "true or false";
     case "strings": return "a list of patterns";
-    case "string": return "text";
+    case "string": return s.accepts?.words ?? "text";
   }
 }
 
@@ -192,7 +212,7 @@ export function checkValue(name: OptionName, value: unknown): { value: unknown }
       case "enum": return typeof value === "string" && s.values.includes(value);
       case "boolean": return typeof value === "boolean";
       case "strings": return Array.isArray(value) && value.every((v) => typeof v === "string");
-      case "string": return typeof value === "string";
+      case "string": return typeof value === "string" && (!s.accepts || s.accepts.test(value.trim()));
     }
   })();
   if (ok) return { value: s.kind === "string" ? (value as string).trim() : value };

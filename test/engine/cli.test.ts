@@ -124,6 +124,7 @@ for (const [name, args, message] of [
   ["a file that is not a model", ["pack", dir.path, "--model", join(dir.path, "blob.bin")], /^ask-codebase: not a GGUF model file: /],
   ["no question", ["ask", dir.path, "--model", "x.gguf"], /^ask-codebase: a question is required/],
   ["a bad number", ["ask", dir.path, "q", "--margin-tokens", "lots"], /^ask-codebase: --margin-tokens must be a whole number from 1 to 4,096, got "lots"/],
+  ["an encoding with no decoder", ["pack", dir.path, "--encoding", "cp437"], /^ask-codebase: --encoding must be an encoding's name, such as windows-1252, .* got "cp437"/],
 ] as const) {
   test(`${name} ends with a one-line message and status 2`, () => {
     const r = run([...args]);
@@ -132,6 +133,32 @@ for (const [name, args, message] of [
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   });
 }
+
+test("files not in UTF-8 are read and named, in the legacy encoding --encoding gives", () => {
+  const tree = tempDir();
+  try {
+    writeTree(tree.path, {
+      // "日本語" in Shift-JIS, a UTF-16 script with its mark, and a plain file.
+      "legacy.c": Buffer.concat([Buffer.from("/* "), Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]), Buffer.from(" */\nint legacy;\n")]),
+      "wide.ps1": Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("Write-Host 'hi'\r\n", "utf16le")]),
+      "plain.ts": "export const plain = 1;\n",
+    });
+    const encodings = (args: string[]): Record<string, string | undefined> => {
+      const r = run(["pack", tree.path, "--model", model, "--json", ...args]);
+      assert.equal(r.status, 0, r.stderr);
+      return Object.fromEntries(JSON.parse(r.stdout).files.map((f: { path: string; encoding?: string }) => [f.path, f.encoding]));
+    };
+    assert.deepEqual(encodings([]), { "legacy.c": "windows-1252", "plain.ts": undefined, "wide.ps1": "utf-16le" });
+    assert.deepEqual(encodings(["--encoding", "shiftjis"]), { "legacy.c": "shift_jis", "plain.ts": undefined, "wide.ps1": "utf-16le" });
+    const text = run(["pack", tree.path, "--model", model, "--encoding", "shift_jis"]);
+    assert.match(text.stdout, /read 2 files not in UTF-8: (shift_jis 1, utf-16le 1|utf-16le 1, shift_jis 1)\n {4}legacy\.c, wide\.ps1\n/);
+    const asked = run(["ask", tree.path, "What is legacy?", "--model", model, "--threads", "1", "--margin-tokens", "2", "--answer-tokens", "2", "--cache-mib", "0", "--encoding", "shift_jis"]);
+    assert.equal(asked.status, 0, asked.stderr);
+    assert.match(asked.stderr, /read 2 files not in UTF-8: /);
+  } finally {
+    tree.dispose();
+  }
+});
 
 test("an empty folder is reported, not read; a folder of skipped files says why they were", () => {
   const empty = tempDir();

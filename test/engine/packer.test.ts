@@ -126,7 +126,7 @@ test("before it runs, a plan reads again only the files changed since, and leave
     writeTree(own.path, { "a.ts": sourceFile(20, 1), "b.ts": sourceFile(20, 2), "c.ts": sourceFile(20, 3) });
     const measuredPaths: string[] = [];
     const options = {
-      segmentTokens: 256, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize,
+      segmentTokens: 256, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize, encoding: "shift_jis",
       measureFiles: async (files: readonly { path: string; text: string; bytes: number }[], budget: number, keep: boolean) => {
         measuredPaths.push(...files.map((f) => f.path));
         return tokenizer.measureFiles(files, budget, keep);
@@ -136,11 +136,15 @@ test("before it runs, a plan reads again only the files changed since, and leave
     assert.deepEqual(measuredPaths.sort(), ["a.ts", "b.ts", "c.ts"]);
     assert.deepEqual(await plan.refresh(options), { changed: [], removed: [] }, "nothing changed: nothing read");
     measuredPaths.length = 0;
-    writeTree(own.path, { "b.ts": sourceFile(40, 9) });
+    // b.ts is saved in Shift-JIS ("日本語" in a comment): read again in the plan's encoding.
+    writeTree(own.path, { "b.ts": Buffer.concat([Buffer.from(sourceFile(40, 9)), Buffer.from("// "), Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]), Buffer.from("\n")]) });
     rmSync(join(own.path, "c.ts"));
     assert.deepEqual(await plan.refresh(options), { changed: ["b.ts"], removed: ["c.ts"] });
     assert.deepEqual(measuredPaths, ["b.ts"], "only the changed file is measured again");
+    assert.deepEqual(plan.decoded, [{ path: "b.ts", encoding: "shift_jis", replaced: 0 }]);
+    assert.ok(plan.fileText("b.ts")?.endsWith("// 日本語\n"));
     const fresh = await planCodebase([own.path], options);
+    assert.deepEqual(plan.decoded, fresh.decoded);
     assert.deepEqual(plan.files, fresh.files);
     assert.deepEqual(plan.segments.map((s) => [...s.tokenIds!]), fresh.segments.map((s) => [...s.tokenIds!]));
   } finally {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { parseFlags, settingsOf, UsageError } from "../../src/cli/args";
 import {
-  checkValue, cliOptions, defaultSettings, engineKey, flagHelp, manifestProperties, OPTION_NAMES, OPTIONS, settingsFrom, settingsFromFlags, SettingError, type RunSettings,
+  allowed, checkValue, cliOptions, defaultSettings, editorFallbackEncoding, engineKey, flagHelp, manifestProperties, OPTION_NAMES, OPTIONS, settingsFrom, settingsFromFlags, SettingError, type RunSettings,
 } from "../../src/shared/settings";
 
 test("package.json's contributes.configuration is the option table's (npm run manifest writes it)", () => {
@@ -26,7 +26,7 @@ test("every flag parses to its setting, and the help names it with its range", (
     if (!("flag" in spec)) continue;
     assert.ok(help.includes(`--${spec.flag}`), `--${spec.flag} in the help`);
     assert.ok(cliOptions()[spec.flag], `--${spec.flag} is an option`);
-    const sample = spec.kind === "integer" ? String(spec.max) : spec.kind === "enum" ? spec.values.at(-1)! : spec.kind === "strings" ? ["a/**", "b"] : spec.kind === "boolean" ? true : "value";
+    const sample = spec.kind === "integer" ? String(spec.max) : spec.kind === "enum" ? spec.values.at(-1)! : spec.kind === "strings" ? ["a/**", "b"] : spec.kind === "boolean" ? true : "accepts" in spec ? "shift_jis" : "value";
     const parsed = settingsFromFlags({ [spec.flag]: sample })[name];
     const expected = spec.kind === "integer" ? spec.max : spec.kind === "boolean" ? !("negatedFlag" in spec) : sample;
     assert.deepEqual(parsed, expected, `--${spec.flag}`);
@@ -40,13 +40,22 @@ test("values beyond a setting's range are refused with the range, from flags and
   assert.throws(() => settingsFromFlags({ "margin-tokens": "0" }), /from 1 to/);
   assert.throws(() => settingsFromFlags({ "answer-tokens": "12.5" }), /whole number/);
   assert.deepEqual(checkValue("threads", 2), { value: 2 });
+  // An encoding must be one there is a decoder for, named in any of its spellings.
+  assert.throws(() => settingsFromFlags({ encoding: "cp437" }), /--encoding must be an encoding's name, such as windows-1252.*got "cp437"/);
+  assert.equal(settingsFromFlags({ encoding: " windows1250 " }).encoding, "windows1250");
+  assert.deepEqual(checkValue("encoding", "klingon"), { error: `encoding must be ${allowed("encoding")}, got "klingon"` });
+  // VS Code's files.encoding is the fallback only where it names a legacy encoding decodable here.
+  assert.equal(editorFallbackEncoding("shiftjis"), "shiftjis");
+  assert.equal(editorFallbackEncoding("windows1252"), "windows1252");
+  for (const id of ["utf8", "utf8bom", "utf16le", "cp437", "", undefined, 3]) assert.equal(editorFallbackEncoding(id), "", String(id));
   // From VS Code's settings a bad value falls back to the default and is named, once per read.
-  const { settings, problems } = settingsFrom((name) => ({ threads: -3, classify: false, segmentTokens: "many", serverUrl: "  http://x  " } as Record<string, unknown>)[name]);
+  const { settings, problems } = settingsFrom((name) => ({ threads: -3, classify: false, segmentTokens: "many", serverUrl: "  http://x  ", encoding: "cp437" } as Record<string, unknown>)[name]);
   assert.equal(settings.threads, 0);
   assert.equal(settings.classify, "off", "settings written before the modes existed hold false");
   assert.equal(settings.segmentTokens, 4096);
   assert.equal(settings.serverUrl, "http://x");
-  assert.deepEqual(problems.map((p) => p.split(" must")[0]), ["askCodebase.threads", "askCodebase.segmentTokens"]);
+  assert.equal(settings.encoding, "");
+  assert.deepEqual(problems.map((p) => p.split(" must")[0]), ["askCodebase.threads", "askCodebase.segmentTokens", "askCodebase.encoding"]);
 });
 
 test("the CLI refuses a flag given twice, and reads its model from the environment only when no --model is given", () => {

@@ -7,7 +7,8 @@ import { constants } from "node:fs";
 import { lstat, open, readFile, readlink, realpath, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { mapLimit } from "../concurrency";
-import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, decodeText, nameMatchers, sniff } from "./fileKinds";
+import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, nameMatchers, normalizeNewlines, textKind } from "./fileKinds";
+import { decodeFile, DEFAULT_FALLBACK_ENCODING } from "./textEncoding";
 import { globMatcher, IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
 import { listFolder, type ListingInfo } from "./listing";
 
@@ -28,6 +29,8 @@ export interface WorkspaceFile {
   text: string;
   /** Last modification time, for ordering the files that change least first. */
   modifiedMs: number;
+  /** How the text was decoded, when it was not plain UTF-8: the encoding, and bytes replaced by U+FFFD. */
+  decoded?: { encoding: string; replaced: number };
 }
 
 export interface ReadOptions {
@@ -45,6 +48,8 @@ export interface ReadOptions {
   onProgress?: (progress: { seen: number; files: number; bytes: number }) => void;
   /** Read submodules and repositories inside, each under its own rules (default); false leaves them out. */
   submodules?: boolean;
+  /** The encoding of files that are neither UTF-8 nor UTF-16 (a WHATWG label); Windows-1252 by default. */
+  encoding?: string;
   /**
    * "path" (default): by path. "recent-last": files modified in the last day go last, oldest
    * first, the rest by path; an edit then changes only the end of the packed text, so the warm
@@ -114,11 +119,11 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   let readBytes = 0;
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
-    const got = await readFileText(c.abs, maxBytes);
+    const got = await readFileText(c.abs, maxBytes, options.encoding);
     if (!("text" in got)) return { path: c.display, ...got };
     readBytes += got.bytes;
     if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
-    return { path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs };
+    return { path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs, ...(got.decoded ? { decoded: got.decoded } : {}) };
   });
   options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
   const files: WorkspaceFile[] = [];
@@ -216,8 +221,11 @@ export function displayNames(roots: string[]): Map<string, string> {
   return out;
 }
 
-/** A file's text, or why it is not read: unreadable, too large (its size can change after the walk), binary, minified or generated. */
-export async function readFileText(abs: string, maxBytes: number): Promise<{ text: string; bytes: number } | Omit<SkippedFile, "path">> {
+/**
+ * A file's text (and how it was decoded, when not plain UTF-8), or why it is not read: unreadable,
+ * too large (its size can change after the walk), binary, minified or generated.
+ */
+export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING): Promise<{ text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">> {
   let bytes: Buffer;
   try {
     bytes = await readBounded(abs, maxBytes);
@@ -226,9 +234,12 @@ export async function readFileText(abs: string, maxBytes: number): Promise<{ tex
     return { reason: "unreadable", detail: errorCode(err) };
   }
   if (bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
-  const verdict = sniff(bytes);
+  const got = decodeFile(bytes, encoding);
+  if (!got) return { reason: "binary" };
+  const verdict = textKind(got.text);
   if (verdict !== "text") return { reason: verdict };
-  return { text: decodeText(bytes), bytes: bytes.length };
+  const plain = got.encoding === "utf-8" && !got.replaced;
+  return { text: normalizeNewlines(got.text), bytes: bytes.length, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
 }
 
 class NotRegular extends Error {}

@@ -134,6 +134,26 @@ const tests = [
       await config.update("classify", undefined, vscode.ConfigurationTarget.Global);
     }
   }],
+  ["a file in the legacy encoding files.encoding names is read in it, not skipped as binary", async () => {
+    const a = await api();
+    const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
+    const file = path.join(root, "src", "legacy.ts");
+    // "日本語" in Shift-JIS: not UTF-8, and Windows-1252 would read it as other letters.
+    fs.writeFileSync(file, Buffer.concat([Buffer.from("// "), Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]), Buffer.from("\nexport const legacyMarker = 1;\n")]));
+    const files = vscode.workspace.getConfiguration("files");
+    await files.update("encoding", "shiftjis", vscode.ConfigurationTarget.Global);
+    try {
+      const runId = await a.ask("Where is legacyMarker defined?");
+      assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
+      const run = a.lastRun();
+      assert.deepEqual(run.plan.decodedByEncoding, { shift_jis: 1 }, JSON.stringify(run.plan));
+      const sources = run.events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources.map((s) => s.path));
+      assert.ok(sources.includes("src/legacy.ts"), JSON.stringify(sources));
+    } finally {
+      await files.update("encoding", undefined, vscode.ConfigurationTarget.Global);
+      fs.rmSync(file, { force: true });
+    }
+  }],
 ];
 
 /** Runs every test; returns { passed, failed, results }. */
