@@ -183,3 +183,33 @@ test("when the answer erased the codebase's end to make room, the cache still sa
   // The re-read segments are exact: the second answer equals a cold run's.
   await assertSameRun(second, await run(p, SECOND, { ...tight, cache: undefined }), SECOND, "separate");
 });
+
+/** A cache that notes the size each save announces. */
+class NotingCache extends DiskStateCache {
+  readonly announced: (number | undefined)[] = [];
+  override store(...args: Parameters<DiskStateCache["store"]>): ReturnType<DiskStateCache["store"]> {
+    this.announced.push(args[3]?.expectedBytes);
+    return super.store(...args);
+  }
+}
+
+test("a save says its size before writing, a little over what it writes; with no room on the disk it is refused and the answer stands", async () => {
+  const p = await plan();
+  const noting = new NotingCache(join(dir.path, "kv-room"), 1 << 30);
+  const first = await run(p, FIRST, { cache: noting });
+  const saved = of(first.events, "cache-saved")[0]!;
+  assert.ok(!saved.error && saved.bytes > 0, JSON.stringify(saved));
+  const [announced] = noting.announced;
+  assert.equal(noting.announced.length, 1);
+  assert.ok(announced! >= saved.bytes && announced! <= saved.bytes * 1.1 + 8192, `announced ${announced} bytes, wrote ${saved.bytes}`);
+
+  // A disk whose free space is all the cache may not use: the save is refused before it writes.
+  const folder = join(dir.path, "kv-full");
+  const full = new DiskStateCache(folder, 1 << 30, Number.MAX_SAFE_INTEGER / 2);
+  const r = await run(p, FIRST, { cache: full });
+  const refused = of(r.events, "cache-saved")[0]!;
+  assert.match(refused.error ?? "", /^the disk holding .*kv-full has [\d.]+ [MG]iB free and the state takes about [\d.]+ MiB; the cache leaves/);
+  assert.equal(refused.bytes, 0);
+  assert.ok(of(r.events, "done")[0]!.answer, "the answer is given all the same");
+  assert.deepEqual(readdirSync(folder).filter((f) => !f.endsWith(".json")), [], "no state written");
+});

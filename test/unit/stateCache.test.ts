@@ -6,7 +6,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, wr
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { FOLDER_MARKER, NotACacheError } from "../../src/core/cache/cacheFolder";
-import { CacheEntryDamaged, checksumStats, DiskStateCache, tokenChain } from "../../src/core/cache/stateCache";
+import { CacheEntryDamaged, checksumStats, DiskStateCache, NoRoomForState, tokenChain } from "../../src/core/cache/stateCache";
+import { freeBytes } from "../../src/core/freeSpace";
 import { tempDir } from "../support/fixtures";
 
 const KEY = "model-a";
@@ -65,6 +66,49 @@ test("entries over the limit are evicted least recently used first; one too larg
     const big = await cache.store(KEY, tokenChain([4], [[4]]), saveBytes(300));
     assert.equal(big.stored, 0, "larger than the whole limit");
     assert.ok(big.bytes <= 250);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("a save that would leave the disk nearly full takes room from older entries, or is refused before it writes", async () => {
+  const dir = tempDir();
+  try {
+    const folder = join(dir.path, "kv");
+    const MiB = 1 << 20;
+    const chains = [1, 2, 3, 4].map((n) => tokenChain([n], [[n]]));
+    // Two old entries of 32 MiB each; the second was used last.
+    const roomy = new DiskStateCache(folder, 1 << 30, 0);
+    await roomy.store(KEY, chains[0]!, saveBytes(32 * MiB));
+    await roomy.store(KEY, chains[1]!, saveBytes(32 * MiB));
+    const old = new Date(Date.now() - 60_000);
+    for (const f of readdirSync(folder).filter((n) => n.endsWith(".json"))) utimesSync(join(folder, f), old, old);
+    assert.ok(await roomy.find(KEY, chains[1]!));
+
+    // The disk's real free space, and a floor that leaves a 48 MiB state 16 MiB short of it: one
+    // older entry's 32 MiB make the room (16 MiB either way, for what else writes to this disk).
+    const expectedBytes = 48 * MiB;
+    const free = (await freeBytes(folder))!;
+    const tight = new DiskStateCache(folder, 1 << 30, free - expectedBytes + 16 * MiB);
+    const r = await tight.store(KEY, chains[2]!, saveBytes(MiB), { expectedBytes });
+    assert.equal(r.stored, MiB);
+    assert.equal(await tight.find(KEY, chains[0]!), undefined, "the least recently used entry made the room");
+    assert.ok(await tight.find(KEY, chains[1]!), "one was enough: the other stays");
+
+    // Short by more than every entry holds: refused, and nothing is written or removed.
+    const before = readdirSync(folder).sort();
+    const free2 = (await freeBytes(folder))!;
+    const full = new DiskStateCache(folder, 1 << 30, free2 - expectedBytes + 128 * MiB);
+    let saved = false;
+    await assert.rejects(full.store(KEY, chains[3]!, async (file) => { saved = true; await saveBytes(MiB)(file); }, { expectedBytes }),
+      (e: Error) => e instanceof NoRoomForState && /has [\d.]+ [MG]iB free and the state takes about 48 MiB; the cache leaves [\d.]+ [MG]iB free for other programs/.test(e.message));
+    assert.equal(saved, false, "never started writing");
+    assert.deepEqual(readdirSync(folder).sort(), before);
+
+    // A save that fails anyway (a disk filled meanwhile) says how full the disk is, and leaves no partial file.
+    await assert.rejects(roomy.store(KEY, chains[3]!, async (file) => { writeFileSync(file, "cut"); throw new Error("Failed to save state to file"); }),
+      /^Error: Failed to save state to file \(the disk holding .* has [\d.]+ [MG]iB free\)$/);
+    assert.deepEqual(readdirSync(folder).sort(), before);
   } finally {
     dir.dispose();
   }

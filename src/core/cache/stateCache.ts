@@ -15,6 +15,7 @@ import { createReadStream, existsSync, type BigIntStats } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
+import { freeBytes } from "../freeSpace";
 import { clearFolder, FOLDER_MARKER, scanFolder, type CacheFile, type Cleared } from "./cacheFolder";
 import type { Token, TokenList } from "../wim/engine";
 
@@ -52,8 +53,12 @@ export interface CodebaseStateCache {
   verify(file: string): Promise<void>;
   /** Checks a hit's file against its checksum, then runs `load` on it under a marker (see DiskStateCache.guardLoad). */
   guardLoad<T>(file: string, load: () => Promise<T>, options?: { verify?: boolean }): Promise<T>;
-  /** Saves a state through `save` under `chain`, then evicts the least recently used entries over the limit. */
-  store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>): Promise<StoreResult>;
+  /**
+   * Saves a state through `save` under `chain`, then evicts the least recently used entries over
+   * the limit. With `expectedBytes`, first makes room on the disk (older entries go) or refuses
+   * with NoRoomForState, rather than filling the disk.
+   */
+  store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options?: { expectedBytes?: number }): Promise<StoreResult>;
   stats(): Promise<CacheStats>;
   clear(): Promise<Cleared>;
 }
@@ -94,6 +99,19 @@ export class CacheEntryDamaged extends Error {
     super(`the warm cache's saved state ${reason}: it was dropped, and the codebase is read again`);
   }
 }
+
+/**
+ * Free space a save leaves on the cache's disk at the least: a cache that fills the disk to its
+ * last bytes breaks the user's other programs, and a warm start is not worth that.
+ */
+export const KEEP_FREE_BYTES = 1 << 30;
+
+/** Not enough room on the disk for the state (after making what room older entries gave). */
+export class NoRoomForState extends Error {
+  override name = "NoRoomForState";
+}
+
+const mib = (n: number): string => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MiB`);
 
 /** Files and bytes this process has hashed, for tests and benchmarks. */
 export const checksumStats = { files: 0, bytes: 0 };
@@ -145,7 +163,7 @@ function alive(pid: number): boolean {
 export class DiskStateCache implements CodebaseStateCache {
   private untold: Dropped[] = [];
 
-  constructor(readonly directory: string, readonly limitBytes: number) {}
+  constructor(readonly directory: string, readonly limitBytes: number, private readonly keepFreeBytes: number = KEEP_FREE_BYTES) {}
 
   private path(name: string): string {
     return join(this.directory, name);
@@ -268,15 +286,22 @@ export class DiskStateCache implements CodebaseStateCache {
     }
   }
 
-  async store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>): Promise<StoreResult> {
+  async store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options: { expectedBytes?: number } = {}): Promise<StoreResult> {
     await mkdir(this.directory, { recursive: true });
     if (!existsSync(this.path(FOLDER_MARKER))) await writeFile(this.path(FOLDER_MARKER), JSON.stringify({ format: FORMAT, note: "ask-codebase's warm codebase cache" }));
     const id = createHash("sha256").update(stateKey).update(chain[chain.length - 1]!).digest("hex").slice(0, 32);
+    if (options.expectedBytes) await this.makeRoom(options.expectedBytes, id);
     const file = this.path(`${id}.state`);
     const partial = `${file}.${process.pid}.partial`;
     let stored = 0;
     try {
-      await save(partial);
+      try {
+        await save(partial);
+      } catch (err) {
+        // The engine says only that it failed; a full disk is the usual reason, and worth naming.
+        const free = await freeBytes(this.directory);
+        throw new Error(`${(err as Error).message}${free === undefined ? "" : ` (the disk holding ${this.directory} has ${mib(free)} free)`}`);
+      }
       stored = (await stat(partial)).size;
       const sha256 = await fileSha256(partial);
       await rename(partial, file);
@@ -288,6 +313,29 @@ export class DiskStateCache implements CodebaseStateCache {
     await this.evict();
     const kept = await this.entries();
     return { ...(await this.statsOf(kept)), stored: kept.some((e) => e.id === id) ? stored : 0 };
+  }
+
+  /**
+   * Room for a state of about `bytes` that still leaves keepFreeBytes free: the least recently used
+   * entries (of any model) give theirs first, as the limit's eviction would after the save; if all
+   * of them would not make enough, none goes and the save is refused.
+   */
+  private async makeRoom(bytes: number, replacing: string): Promise<void> {
+    const free = await freeBytes(this.directory);
+    if (free === undefined) return;
+    const need = bytes + this.keepFreeBytes;
+    if (free >= need) return;
+    const entries = (await this.entries()).filter((e) => e.id !== replacing).sort((a, b) => a.usedMs - b.usedMs);
+    const reclaimable = entries.reduce((n, e) => n + e.bytes, 0);
+    if (free + reclaimable < need) {
+      throw new NoRoomForState(`the disk holding ${this.directory} has ${mib(free)} free and the state takes about ${mib(bytes)}; the cache leaves ${mib(this.keepFreeBytes)} free for other programs`);
+    }
+    let gained = 0;
+    for (const e of entries) {
+      if (free + gained >= need) break;
+      await this.remove(e.id);
+      gained += e.bytes;
+    }
   }
 
   /** Least recently used first, until the rest fit the limit. */

@@ -67,6 +67,8 @@ export interface EngineSequence {
   nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]>;
   /** Writes the sequence's tokens and KV state to a file (engines that can). */
   saveState?(file: string): Promise<void>;
+  /** About how many bytes saveState would write now (at most a little more), where the engine can say. */
+  stateBytes?(): number;
   /** Replaces the sequence's contents with a state saveState wrote for the same stateKey. */
   loadState?(file: string): Promise<void>;
 }

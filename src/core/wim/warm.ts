@@ -62,7 +62,8 @@ export async function warmStart(o: {
 /** Saves the reader's state under the chain of the segments it holds; a failure is reported, not thrown. */
 export async function saveWarm(cache: CodebaseStateCache, stateKey: string, chain: readonly string[], seq: EngineSequence, runId: string, segments: number): Promise<WimEvent> {
   try {
-    const r = await cache.store(stateKey, chain, (file) => seq.saveState!(file));
+    const expectedBytes = seq.stateBytes?.();
+    const r = await cache.store(stateKey, chain, (file) => seq.saveState!(file), expectedBytes ? { expectedBytes } : {});
     return { type: "cache-saved", runId, segments, bytes: r.stored, entries: r.entries, totalBytes: r.bytes, limitBytes: r.limitBytes };
   } catch (err) {
     // A full disk or an unwritable folder costs the next question its warm start, nothing more.

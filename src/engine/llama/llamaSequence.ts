@@ -127,6 +127,15 @@ export class LlamaSequence implements EngineSequence {
     await this.seq.saveStateToFile(file);
   }
 
+  stateBytes(): number {
+    // The context's state (every sequence's cells: an upper bound for this one's), the held tokens'
+    // cells at the same rate (a save evaluates them first), and the token list and header the file adds.
+    const state = this.seq.context.stateSize;
+    const evaluated = this.seq.nextTokenIndex;
+    const held = this.held.length;
+    return Math.ceil(state + (evaluated > 0 ? (state / evaluated) * held : 0) + 4 * (evaluated + held) + 4096);
+  }
+
   async loadState(file: string): Promise<void> {
     // The risk node-llama-cpp names is a state from another model; the cache keys entries by the
     // model file (stateKey) and the session checks the loaded tokens before using them.

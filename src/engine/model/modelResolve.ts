@@ -7,7 +7,8 @@
 // - its downloader (ipull 3.9.5) has no timeout and retries a dropped connection from the first
 //   byte forever: so a watchdog ends a download that has not gone past its furthest byte for a while;
 // - its errors name a URL or an errno: here they say what happened and what the user can do.
-import { statfs, unlink } from "node:fs/promises";
+import { unlink } from "node:fs/promises";
+import { freeBytes } from "../../core/freeSpace";
 import { isAbsolute, relative, resolve } from "node:path";
 import { defaultModelDirectory } from "../../shared/modelCatalog";
 import { isRemoteModel } from "../../shared/settings";
@@ -145,15 +146,6 @@ function notAModel({ problem, head, removed }: Broken, path: string, spec: strin
     ? "a web page, not a model (a sign-in page, a proxy or a mirror that does not serve this file)"
     : head.startsWith("GGUF") ? `a model file that is cut short or damaged (${problem.message.replace(`: ${path}`, "")})` : "something that is not a GGUF model";
   return new DownloadError(`the download of ${spec} from ${endpoint} gave ${what}; ${removed ? "it was removed" : `it is at ${path}`}. Check the endpoint, or choose a GGUF file on disk.`);
-}
-
-async function freeBytes(directory: string): Promise<number | undefined> {
-  try {
-    const s = await statfs(directory);
-    return s.bavail * s.bsize;
-  } catch {
-    return undefined;
-  }
 }
 
 function noRoom(spec: string, directory: string, total: number, free: number): DownloadError {
