@@ -239,6 +239,48 @@ test("a folder in no repository is walked: .gitignore, .askcodebaseignore and gl
   rmSync(join(folder, "src"), { recursive: true });
 });
 
+test("a folder in no repository leaves out what tools made; another version control's metadata is never read", async () => {
+  const folder = fresh();
+  const tag = "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n";
+  writeTree(folder, {
+    "src/a.ts": "a\n",
+    // Made by tools: by name, or by a file inside that says so.
+    "node_modules/m/index.js": "m\n", "web/bower_components/b/b.js": "b\n", "pkg/__pycache__/a.cpython-311.pyc": "c\n",
+    ".venv/pyvenv.cfg": "home = /usr/bin\n", ".venv/lib/site.py": "s\n", "env/conda-meta/history": "h\n",
+    "target/CACHEDIR.TAG": tag, "target/debug/app.d": "d\n", ".pytest_cache/CACHEDIR.TAG": tag, ".pytest_cache/v/x": "x\n",
+    // Look-alikes that are source: a tag without the signature, folders with the names of build outputs, a name on Object's prototype.
+    "notes/CACHEDIR.TAG": "not a signature\n", "build/make.ts": "b\n", "target-ui/t.ts": "t\n", "constructor/k.ts": "k\n",
+    // An SVN working copy keeps a copy of every file; Mercurial its history.
+    ".svn/pristine/ab/abc.svn-base": "a\n", "sub/.hg/store/data/x.i": "x\n", "CVS/Entries": "e\n",
+  });
+  for (const hideGit of [false, true]) {
+    const got = await read([folder], { hideGit });
+    assert.deepEqual(got.files.map((f) => f.path).sort(), ["build/make.ts", "constructor/k.ts", "notes/CACHEDIR.TAG", "src/a.ts", "target-ui/t.ts"]);
+    assert.deepEqual(Object.fromEntries(got.skipped.map((s) => [s.path, `${s.reason}: ${s.detail}`])), {
+      ".pytest_cache": "tool-folder: a cache (CACHEDIR.TAG)", ".venv": "tool-folder: a Python virtual environment (pyvenv.cfg)",
+      "env": "tool-folder: a conda environment (conda-meta)", "node_modules": "tool-folder: npm packages",
+      ".svn": "tool-folder: Subversion's metadata", "CVS": "tool-folder: CVS's metadata", "sub/.hg": "tool-folder: Mercurial's metadata",
+      "pkg/__pycache__": "tool-folder: Python bytecode", "target": "tool-folder: a cache (CACHEDIR.TAG)", "web/bower_components": "tool-folder: Bower packages",
+    });
+  }
+  // Opened itself, a tool's folder is read: the user chose it.
+  assert.deepEqual((await read([join(folder, ".venv")])).files.map((f) => f.path).sort(), ["lib/site.py", "pyvenv.cfg"]);
+  // With ignore rules off every file is read, but still no other version control's metadata.
+  const all = await readWorkspace([folder], { respectGitignore: false });
+  assert.ok(all.files.some((f) => f.path === "node_modules/m/index.js"));
+  assert.ok(!all.files.some((f) => /(^|\/)(\.svn|\.hg|CVS)\//.test(f.path)));
+  // A repository made inside an SVN working copy: git decides what is read (an untracked
+  // node_modules no rule ignores is listed, as git lists it), less the other metadata it lists too.
+  git(folder, "init", "-q");
+  for (const hideGit of [false, true]) {
+    const inRepo = await read([folder], { hideGit });
+    assert.ok(inRepo.files.some((f) => f.path === "node_modules/m/index.js"), `hideGit ${hideGit}`);
+    assert.ok(!inRepo.files.some((f) => /(^|\/)(\.svn|\.hg|CVS)\//.test(f.path)), `hideGit ${hideGit}`);
+    assert.deepEqual(inRepo.skipped.filter((s) => s.reason === "tool-folder").map((s) => `${s.path}: ${s.detail}`).sort(),
+      [".svn: Subversion's metadata", "CVS: CVS's metadata", "sub/.hg: Mercurial's metadata"], `hideGit ${hideGit}`);
+  }
+});
+
 test("a repository's fsmonitor hook is never run by reading it", async () => {
   const repo = fresh();
   git(repo, "init", "-q");

@@ -6,7 +6,7 @@ import { lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { gitListing } from "./gitListing";
 import { findRepository, repositoryRules } from "./repository";
-import { walkFolder } from "./walk";
+import { vcsFolderOf, walkFolder, type Walked } from "./walk";
 
 export type ListingSource = "git" | "builtin" | "walk";
 
@@ -24,36 +24,51 @@ export interface ListOptions {
 export interface Listed {
   /** Paths relative to the folder. */
   paths: string[];
-  /** Paths not listed for reading, with why: repositories left out, folders that could not be listed. */
-  left: { path: string; reason: "nested-repository" | "unreadable"; detail?: string }[];
+  /** Paths not listed for reading, with why: repositories left out, folders tools made, folders that could not be listed. */
+  left: { path: string; reason: "nested-repository" | "tool-folder" | "unreadable"; detail?: string }[];
   infos: ListingInfo[];
 }
 
 export async function listFolder(folder: string, options: ListOptions): Promise<Listed> {
   if (!options.respectGitignore) {
     const walked = await walkFolder(folder, { respectGit: false }, options);
-    return { paths: walked.paths, left: walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable", detail: u.detail })), infos: [{ folder, source: "walk", note: "ignore rules are off" }] };
+    return { paths: walked.paths, left: leftOf(walked), infos: [{ folder, source: "walk", note: "ignore rules are off" }] };
   }
   const git = await gitListing(folder, options.signal);
   if ("entries" in git) {
     const out: Listed = { paths: [], left: [], infos: [{ folder, source: "git" }] };
     const inner: string[] = [];
-    for (const e of git.entries) (e.kind === "file" ? out.paths : inner).push(e.path);
+    const vcs = new Map<string, string>();
+    for (const e of git.entries) {
+      // A git repository made inside another version control's working copy lists its metadata as untracked.
+      const other = vcsFolderOf(e.path);
+      if (other) vcs.set(other.path, other.detail);
+      else (e.kind === "file" ? out.paths : inner).push(e.path);
+    }
+    for (const [path, detail] of vcs) out.left.push({ path, reason: "tool-folder", detail });
     await addInner(folder, inner, options, out);
     return out;
   }
   const repo = "unavailable" in git ? await findRepository(folder) : undefined;
   const rules = repo ? await repositoryRules(repo) : undefined;
-  const walked = await walkFolder(folder, { respectGit: true, ...(rules ?? {}) }, options);
+  // In no repository there is no project's .gitignore to leave out what tools made.
+  const walked = await walkFolder(folder, { respectGit: true, ...(rules ?? { leaveOutToolFolders: true }) }, options);
   const out: Listed = {
     paths: walked.paths,
-    left: walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable", detail: u.detail })),
+    left: leftOf(walked),
     infos: [rules && "unavailable" in git
       ? { folder, source: "builtin", note: `${git.unavailable}: the built-in reader is used${rules.notes.length ? `; ${rules.notes.join("; ")}` : ""}` }
       : { folder, source: "walk" }],
   };
   await addInner(folder, walked.repositories, options, out);
   return out;
+}
+
+function leftOf(walked: Walked): Listed["left"] {
+  return [
+    ...walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable" as const, detail: u.detail })),
+    ...walked.toolFolders.map((t) => ({ path: t.path, reason: "tool-folder" as const, detail: t.detail })),
+  ];
 }
 
 /** Submodules and repositories inside `folder`: listed in turn under their own rules, or left out. */

@@ -14,7 +14,7 @@ import { listFolder, type ListingInfo } from "./listing";
 
 export const SKIP_REASONS = [
   "binary", "too-large", "lockfile", "generated", "minified", "line-too-long",
-  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "not-in-worktree",
+  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "not-in-worktree",
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
