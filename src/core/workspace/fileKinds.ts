@@ -35,7 +35,10 @@ export function textKind(text: string): ContentVerdict {
   return "text";
 }
 
-/** Text as the model reads it: CRLF made LF (the byte-order mark is gone with decoding). */
+/**
+ * Text as the model reads it: CRLF and a lone CR (classic Mac OS files) made LF, so that line
+ * numbers are the editor's, which breaks lines at all three (the byte-order mark went with decoding).
+ */
 export function normalizeNewlines(text: string): string {
-  return text.includes("\r\n") ? text.replace(/\r\n/g, "\n") : text;
+  return text.includes("\r") ? text.replace(/\r\n?/g, "\n") : text;
 }

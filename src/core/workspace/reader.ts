@@ -236,10 +236,11 @@ export async function readFileText(abs: string, maxBytes: number, encoding: stri
   if (bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
   const got = decodeFile(bytes, encoding);
   if (!got) return { reason: "binary" };
-  const verdict = textKind(got.text);
+  const text = normalizeNewlines(got.text);
+  const verdict = textKind(text);
   if (verdict !== "text") return { reason: verdict };
   const plain = got.encoding === "utf-8" && !got.replaced;
-  return { text: normalizeNewlines(got.text), bytes: bytes.length, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
+  return { text, bytes: bytes.length, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
 }
 
 class NotRegular extends Error {}
