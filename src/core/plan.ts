@@ -143,7 +143,7 @@ export class CodebasePlan {
         changes.removed.push(s.file.path);
         replaced.set(s.file.path, undefined);
       } else if (now.size !== s.size || now.mtimeMs !== s.modifiedMs) {
-        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, options.encoding);
+        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, options.encoding, s.file.declaredEncoding);
         if (!("text" in read)) {
           changes.removed.push(s.file.path);
           replaced.set(s.file.path, undefined);

@@ -281,6 +281,52 @@ test("a folder in no repository leaves out what tools made; another version cont
   }
 });
 
+test("what .gitattributes say applies: generated, vendored and -diff files are left out; working-tree-encoding decodes", async () => {
+  const folder = fresh();
+  git(folder, "init", "-q");
+  writeTree(folder, {
+    ".gitattributes": "gen/** linguist-generated\nthird_party/** linguist-vendored\n*.dat -diff\nmarked.js linguist-generated=false\nlegacy.txt working-tree-encoding=SHIFT-JIS\n",
+    "sub/.gitattributes": "*.dat diff\n",
+    "src/a.ts": "a\n", "gen/api.ts": "g\n", "third_party/lib/l.c": "l\n", "fixtures/big.dat": "d\n", "sub/ok.dat": "ok\n", "marked.js": "m\n",
+    // "日本語" in Shift-JIS: without the attribute it would read as Windows-1252 letters.
+    "legacy.txt": Buffer.concat([Buffer.from("// "), Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]), Buffer.from("\n")]),
+  });
+  git(folder, "add", "-A");
+  // A repository inside, under its own attributes.
+  const inner = join(folder, "inner");
+  mkdirSync(inner);
+  git(inner, "init", "-q");
+  writeTree(inner, { ".gitattributes": "*.gen.ts linguist-generated\n", "x.gen.ts": "x\n", "y.ts": "y\n" });
+  const got = await read([folder]);
+  assert.deepEqual(got.files.map((f) => f.path).sort(), [".gitattributes", "inner/.gitattributes", "inner/y.ts", "legacy.txt", "marked.js", "src/a.ts", "sub/.gitattributes", "sub/ok.dat"]);
+  const legacy = got.files.find((f) => f.path === "legacy.txt")!;
+  assert.deepEqual([legacy.text, legacy.decoded], ["// 日本語\n", { encoding: "shift_jis", replaced: 0 }]);
+  assert.deepEqual(Object.fromEntries(got.skipped.map((s) => [s.path, `${s.reason}: ${s.detail}`])), {
+    "gen/api.ts": "generated: linguist-generated in .gitattributes", "third_party/lib/l.c": "vendored: linguist-vendored in .gitattributes",
+    "fixtures/big.dat": "binary: -diff in .gitattributes", "inner/x.gen.ts": "generated: linguist-generated in .gitattributes",
+  });
+  // A folder inside: the repository's .gitattributes above it still apply.
+  assert.deepEqual((await read([join(folder, "fixtures")])).skipped.map((s) => `${s.path}: ${s.reason}`), ["big.dat: binary"]);
+  // Without git they are not known, and the plan says so.
+  const builtin = await read([folder], { hideGit: true });
+  assert.ok(builtin.files.some((f) => f.path === "gen/api.ts"));
+  assert.match(builtin.listings[0]!.note ?? "", /\.gitattributes are not applied/);
+
+  // With no .gitattributes at all: the repository's info/attributes and the user's attributes file count too.
+  const bare = fresh();
+  git(bare, "init", "-q");
+  writeTree(bare, { "a.ts": "a\n", "x.pb.ts": "p\n", "y.snap": "s\n" });
+  writeFileSync(join(bare, ".git", "info", "attributes"), "*.pb.ts linguist-generated\n");
+  const userFile = join(home, ".config", "git", "attributes");
+  mkdirSync(join(home, ".config", "git"), { recursive: true });
+  writeFileSync(userFile, "*.snap binary\n");
+  try {
+    assert.deepEqual((await read([bare])).skipped.map((s) => `${s.path}: ${s.reason}`), ["x.pb.ts: generated", "y.snap: binary"]);
+  } finally {
+    rmSync(userFile);
+  }
+});
+
 test("a repository's fsmonitor hook is never run by reading it", async () => {
   const repo = fresh();
   git(repo, "init", "-q");

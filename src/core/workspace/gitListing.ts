@@ -19,30 +19,33 @@ const GITLINK = "160000";
 /** Anything git could inherit that would point it at another repository or index than the folder's. */
 const REPOSITORY_ENV = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY", "GIT_NAMESPACE", "GIT_PREFIX"];
 
-function run(cwd: string, args: string[], signal?: AbortSignal): Promise<{ code: number | null; stdout: Buffer; stderr: string; spawnError?: NodeJS.ErrnoException }> {
+/** Runs git in `cwd` with the repository's hooks and inherited repository settings out of reach; `input` goes to its stdin. */
+export function runGit(cwd: string, args: string[], signal?: AbortSignal, input?: Buffer): Promise<{ code: number | null; stdout: Buffer; stderr: string; spawnError?: NodeJS.ErrnoException }> {
   return new Promise((resolve) => {
     const env: NodeJS.ProcessEnv = { ...process.env, GIT_OPTIONAL_LOCKS: "0" };
     for (const name of REPOSITORY_ENV) delete env[name];
     // A repository's own config can name a program for git to run as its fsmonitor hook (a cloned
     // repository cannot carry .git/config, but an unpacked archive or a shared disk can): reading a
     // workspace must never run it.
-    const child = spawn("git", ["-C", cwd, "-c", "core.fsmonitor=false", ...args], { env, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
+    const child = spawn("git", ["-C", cwd, "-c", "core.fsmonitor=false", ...args], { env, stdio: [input ? "pipe" : "ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
+    // git stops reading when it fails: what it did not take is of no interest.
+    if (input) child.stdin!.on("error", () => undefined).end(input);
     const out: Buffer[] = [];
     let err = "";
-    child.stdout.on("data", (d: Buffer) => out.push(d));
-    child.stderr.on("data", (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
+    child.stdout!.on("data", (d: Buffer) => out.push(d));
+    child.stderr!.on("data", (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
     child.on("error", (e: NodeJS.ErrnoException) => resolve({ code: null, stdout: Buffer.alloc(0), stderr: err, spawnError: e }));
     child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
   });
 }
 
-const split = (out: Buffer): string[] => out.toString("utf8").split("\0").filter(Boolean);
+export const split = (out: Buffer): string[] => out.toString("utf8").split("\0").filter(Boolean);
 
 export async function gitListing(folder: string, signal?: AbortSignal): Promise<GitListing> {
   // Two listings: the staged one tells submodules (mode 160000) apart, and its paths are never ambiguous.
   const [cached, others] = await Promise.all([
-    run(folder, ["ls-files", "-z", "--cached", "--stage"], signal),
-    run(folder, ["ls-files", "-z", "--others", "--exclude-standard"], signal),
+    runGit(folder, ["ls-files", "-z", "--cached", "--stage"], signal),
+    runGit(folder, ["ls-files", "-z", "--others", "--exclude-standard"], signal),
   ]);
   signal?.throwIfAborted();
   for (const r of [cached, others]) {

@@ -4,6 +4,7 @@
 // Submodules and repositories inside are listed the same way, each under its own rules.
 import { lstat } from "node:fs/promises";
 import { join } from "node:path";
+import { attributesOf, attributesOutside, type FileAttributes } from "./gitAttributes";
 import { gitListing } from "./gitListing";
 import { findRepository, repositoryRules } from "./repository";
 import { vcsFolderOf, walkFolder, type Walked } from "./walk";
@@ -27,16 +28,18 @@ export interface Listed {
   /** Paths not listed for reading, with why: repositories left out, folders tools made, folders that could not be listed. */
   left: { path: string; reason: "nested-repository" | "tool-folder" | "unreadable"; detail?: string }[];
   infos: ListingInfo[];
+  /** What .gitattributes say of listed paths that bear on reading (git listings only). */
+  attributes: Map<string, FileAttributes>;
 }
 
 export async function listFolder(folder: string, options: ListOptions): Promise<Listed> {
   if (!options.respectGitignore) {
     const walked = await walkFolder(folder, { respectGit: false }, options);
-    return { paths: walked.paths, left: leftOf(walked), infos: [{ folder, source: "walk", note: "ignore rules are off" }] };
+    return { paths: walked.paths, left: leftOf(walked), infos: [{ folder, source: "walk", note: "ignore rules are off" }], attributes: new Map() };
   }
-  const git = await gitListing(folder, options.signal);
+  const [git, outside] = await Promise.all([gitListing(folder, options.signal), attributesOutside(folder)]);
   if ("entries" in git) {
-    const out: Listed = { paths: [], left: [], infos: [{ folder, source: "git" }] };
+    const out: Listed = { paths: [], left: [], infos: [{ folder, source: "git" }], attributes: new Map() };
     const inner: string[] = [];
     const vcs = new Map<string, string>();
     for (const e of git.entries) {
@@ -46,6 +49,9 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
       else (e.kind === "file" ? out.paths : inner).push(e.path);
     }
     for (const [path, detail] of vcs) out.left.push({ path, reason: "tool-folder", detail });
+    const attributes = await attributesOf(folder, out.paths, outside, options.signal);
+    if (attributes) out.attributes = attributes;
+    else out.infos[0]!.note = "git check-attr failed: .gitattributes are not applied";
     await addInner(folder, inner, options, out);
     return out;
   }
@@ -53,12 +59,15 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
   const rules = repo ? await repositoryRules(repo) : undefined;
   // In no repository there is no project's .gitignore to leave out what tools made.
   const walked = await walkFolder(folder, { respectGit: true, ...(rules ?? { leaveOutToolFolders: true }) }, options);
+  // Without git, what .gitattributes say is not known: said where there are some.
+  const notes = [...(rules?.notes ?? []), ...(walked.paths.some((p) => p === ".gitattributes" || p.endsWith("/.gitattributes")) ? [".gitattributes are not applied"] : [])];
   const out: Listed = {
     paths: walked.paths,
     left: leftOf(walked),
     infos: [rules && "unavailable" in git
-      ? { folder, source: "builtin", note: `${git.unavailable}: the built-in reader is used${rules.notes.length ? `; ${rules.notes.join("; ")}` : ""}` }
+      ? { folder, source: "builtin", note: `${git.unavailable}: the built-in reader is used${notes.length ? `; ${notes.join("; ")}` : ""}` }
       : { folder, source: "walk" }],
+    attributes: new Map(),
   };
   await addInner(folder, walked.repositories, options, out);
   return out;
@@ -82,6 +91,7 @@ async function addInner(folder: string, inner: readonly string[], options: ListO
     }
     const listed = await listFolder(abs, options);
     out.paths.push(...listed.paths.map((p) => `${rel}/${p}`));
+    for (const [p, a] of listed.attributes) out.attributes.set(`${rel}/${p}`, a);
     out.left.push(...listed.left.map((l) => ({ ...l, path: `${rel}/${l.path}` })));
     out.infos.push(...listed.infos);
   }
@@ -91,7 +101,10 @@ async function addInner(folder: string, inner: readonly string[], options: ListO
 export function describeListings(infos: readonly ListingInfo[]): string {
   const parts: string[] = [];
   const sources = new Set(infos.map((i) => i.source));
-  if (sources.has("git")) parts.push("git ls-files");
+  if (sources.has("git")) {
+    const noted = infos.find((i) => i.source === "git" && i.note);
+    parts.push(noted ? `git ls-files (${noted.note})` : "git ls-files");
+  }
   if (sources.has("walk")) parts.push(infos.some((i) => i.source === "walk" && i.note) ? "a walk of every file (ignore rules off)" : "a walk (no repository)");
   const builtin = infos.find((i) => i.source === "builtin");
   if (builtin) parts.push(`the built-in reader (${builtin.note})`);

@@ -14,7 +14,7 @@ import { listFolder, type ListingInfo } from "./listing";
 
 export const SKIP_REASONS = [
   "binary", "too-large", "lockfile", "generated", "minified", "line-too-long",
-  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "not-in-worktree",
+  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "vendored", "not-in-worktree",
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -31,6 +31,8 @@ export interface WorkspaceFile {
   modifiedMs: number;
   /** How the text was decoded, when it was not plain UTF-8: the encoding, and bytes replaced by U+FFFD. */
   decoded?: { encoding: string; replaced: number };
+  /** The encoding .gitattributes give it (working-tree-encoding), read in whatever the bytes look like. */
+  declaredEncoding?: string;
 }
 
 export interface ReadOptions {
@@ -69,7 +71,7 @@ export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 export const IGNORE_FILE = ".askcodebaseignore";
 const RECENT_MS = 24 * 3600 * 1000;
 
-interface Candidate { root: string; rel: string; abs: string; display: string; size: number; modifiedMs: number }
+interface Candidate { root: string; rel: string; abs: string; display: string; size: number; modifiedMs: number; encoding?: string }
 
 export async function readWorkspace(roots: readonly string[], options: ReadOptions = {}): Promise<WorkspaceRead> {
   const skipped: SkippedFile[] = [];
@@ -100,8 +102,13 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
       return { rel, kind: await fileKind(join(root, ...rel.split("/")), realRoot) };
     });
     for (const { rel, kind } of kinds) {
+      const marks = listed.attributes.get(rel);
       if ("reason" in kind) skipped.push({ path: display(rel), reason: kind.reason, ...(kind.detail ? { detail: kind.detail } : {}) });
-      else candidates.push({ root, rel, abs: join(root, ...rel.split("/")), display: display(rel), size: kind.size, modifiedMs: kind.mtimeMs });
+      // The repository's own word, in .gitattributes, on what a file is.
+      else if (marks?.generated) skipped.push({ path: display(rel), reason: "generated", detail: "linguist-generated in .gitattributes" });
+      else if (marks?.vendored) skipped.push({ path: display(rel), reason: "vendored", detail: "linguist-vendored in .gitattributes" });
+      else if (marks?.binary) skipped.push({ path: display(rel), reason: "binary", detail: "-diff in .gitattributes" });
+      else candidates.push({ root, rel, abs: join(root, ...rel.split("/")), display: display(rel), size: kind.size, modifiedMs: kind.mtimeMs, ...(marks?.encoding ? { encoding: marks.encoding } : {}) });
     }
     options.onProgress?.({ files: 0, bytes: 0, seen: candidates.length });
   }
@@ -119,11 +126,14 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   let readBytes = 0;
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
-    const got = await readFileText(c.abs, maxBytes, options.encoding);
+    const got = await readFileText(c.abs, maxBytes, options.encoding, c.encoding);
     if (!("text" in got)) return { path: c.display, ...got };
     readBytes += got.bytes;
     if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
-    return { path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs, ...(got.decoded ? { decoded: got.decoded } : {}) };
+    return {
+      path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs,
+      ...(got.decoded ? { decoded: got.decoded } : {}), ...(c.encoding ? { declaredEncoding: c.encoding } : {}),
+    };
   });
   options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
   const files: WorkspaceFile[] = [];
@@ -225,7 +235,7 @@ export function displayNames(roots: string[]): Map<string, string> {
  * A file's text (and how it was decoded, when not plain UTF-8), or why it is not read: unreadable,
  * too large (its size can change after the walk), binary, minified or generated.
  */
-export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING): Promise<{ text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">> {
+export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<{ text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">> {
   let bytes: Buffer;
   try {
     bytes = await readBounded(abs, maxBytes);
@@ -234,7 +244,7 @@ export async function readFileText(abs: string, maxBytes: number, encoding: stri
     return { reason: "unreadable", detail: errorCode(err) };
   }
   if (bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
-  const got = decodeFile(bytes, encoding);
+  const got = decodeFile(bytes, encoding, declared);
   if (!got) return { reason: "binary" };
   const text = normalizeNewlines(got.text);
   const verdict = textKind(text);

@@ -74,24 +74,28 @@ function configValue(config: string, section: string, key: string): string | und
   return found;
 }
 
-/** The excludes file git would use: core.excludesFile from the repository's, the user's or the XDG config, else its default place. */
-async function excludesFile(repo: Repository): Promise<string> {
+/**
+ * A file git takes from its config: `core.<key>` from the repository's, the user's or the XDG
+ * config, else its default place under $XDG_CONFIG_HOME/git (core.excludesFile: ignore;
+ * core.attributesFile: attributes).
+ */
+export async function configuredFile(repo: Repository, key: "excludesfile" | "attributesfile", defaultName: string): Promise<string> {
   const xdg = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
   // In git's order, later winning: the XDG config, the user's (or $GIT_CONFIG_GLOBAL), the repository's.
   const user = process.env.GIT_CONFIG_GLOBAL ? [process.env.GIT_CONFIG_GLOBAL] : [join(xdg, "git", "config"), join(homedir(), ".gitconfig")];
   let value: string | undefined;
   for (const file of [...user, join(repo.commonDir, "config")]) {
-    const v = configValue((await text(file)) ?? "", "core", "excludesfile");
+    const v = configValue((await text(file)) ?? "", "core", key);
     if (v !== undefined) value = v;
   }
-  if (value === undefined) return join(xdg, "git", "ignore");
+  if (value === undefined) return join(xdg, "git", defaultName);
   return value.startsWith("~/") ? join(homedir(), value.slice(2)) : value;
 }
 
 export async function repositoryRules(repo: Repository): Promise<RepositoryRules> {
   const notes: string[] = [];
   const toRoot = repo.prefix ? repo.prefix + "/" : "";
-  const excludes = [await text(join(repo.commonDir, "info", "exclude")), await text(await excludesFile(repo))]
+  const excludes = [await text(join(repo.commonDir, "info", "exclude")), await text(await configuredFile(repo, "excludesfile", "ignore"))]
     .flatMap((source) => ruleSet("", [source ?? ""], toRoot) ?? []);
   // .gitignore files from the work tree's root down to the folder's parent; each sees the
   // folder's paths from its own directory, the rest of the way down prepended.

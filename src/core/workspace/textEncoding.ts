@@ -46,13 +46,20 @@ export function encodingName(label: string): string | undefined {
   return undefined;
 }
 
-/** The file's text and how it was decoded, or undefined when it is binary. */
-export function decodeFile(bytes: Uint8Array, fallback: string = DEFAULT_FALLBACK_ENCODING): Decoded | undefined {
+/**
+ * The file's text and how it was decoded, or undefined when it is binary. `declared` is the
+ * encoding the repository gives the file (git's working-tree-encoding, an iconv name such as
+ * SHIFT-JIS or UTF-16LE-BOM): it is used, but for a byte-order mark saying otherwise, when there
+ * is a decoder for it.
+ */
+export function decodeFile(bytes: Uint8Array, fallback: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Decoded | undefined {
   const bom = byteOrderMark(bytes);
   if (bom) {
     const text = decodeStrict(bytes.subarray(bom.length), bom.encoding);
     return text === undefined ? undefined : { text, encoding: bom.encoding, replaced: 0 };
   }
+  const told = declared ? encodingName(declared.replace(/-?BOM$/i, "")) : undefined;
+  if (told) return decodeLoose(bytes, told);
   const head = bytes.subarray(0, SNIFF_BYTES);
   const wide = utf16WithoutMark(head);
   if (wide) {
