@@ -1,5 +1,6 @@
 // Opens what a run read, with the lines selected; anything else is refused, whatever the view asks.
 import * as vscode from "vscode";
+import { isNotebookPath, notebookText } from "../core/workspace/notebook";
 import { selectedLines } from "../shared/lines";
 import { absolutePath } from "./paths";
 import type { RunStore } from "./runStore";
@@ -10,6 +11,7 @@ export async function openSource(store: RunStore, path: string, startLine: numbe
   const known = run.events.some((e) => e.type === "margin-done" && e.sources.some((s) => s.path === path));
   const abs = known ? absolutePath(run.roots, path) : undefined;
   if (!abs) return false;
+  if (isNotebookPath(path)) return openNotebookCell(path, abs, startLine);
   let document: vscode.TextDocument;
   try {
     document = await vscode.workspace.openTextDocument(vscode.Uri.file(abs));
@@ -22,4 +24,24 @@ export async function openSource(store: RunStore, path: string, startLine: numbe
   const selection = new vscode.Selection(first, 0, last, document.lineAt(last).text.length);
   await vscode.window.showTextDocument(document, { selection, preview: true });
   return true;
+}
+
+/**
+ * A notebook was read as its cells' text (core/workspace/notebook.ts), whose lines are not the
+ * file's: it opens in the notebook editor with the cell those lines came from selected.
+ */
+async function openNotebookCell(path: string, abs: string, startLine: number): Promise<boolean> {
+  const uri = vscode.Uri.file(abs);
+  try {
+    const cells = notebookText(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)));
+    const cell = cells?.cellOfLine[Math.max(0, startLine - 1)] ?? 0;
+    const notebook = await vscode.workspace.openNotebookDocument(uri);
+    const range = new vscode.NotebookRange(Math.min(cell, Math.max(0, notebook.cellCount - 1)), Math.min(cell + 1, notebook.cellCount));
+    const editor = await vscode.window.showNotebookDocument(notebook, { selections: [range], preview: true });
+    editor.revealRange(range, vscode.NotebookEditorRevealType.InCenterIfOutsideViewport);
+    return true;
+  } catch (err) {
+    void vscode.window.showWarningMessage(`Ask codebase: ${path} cannot be opened (${(err as Error).message}); it may have changed since it was read.`);
+    return false;
+  }
 }

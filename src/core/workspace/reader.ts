@@ -8,6 +8,7 @@ import { lstat, open, readFile, readlink, realpath, stat } from "node:fs/promise
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { mapLimit } from "../concurrency";
 import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, nameMatchers, normalizeNewlines, textKind } from "./fileKinds";
+import { isNotebookPath, NOTEBOOK_MAX_BYTES, notebookText } from "./notebook";
 import { decodeFile, DEFAULT_FALLBACK_ENCODING } from "./textEncoding";
 import { globMatcher, IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
 import { listFolder, type ListingInfo } from "./listing";
@@ -118,7 +119,7 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   for (const c of candidates) {
     if (kinds.lockfile(c.rel)) skipped.push({ path: c.display, reason: "lockfile" });
     else if (kinds.generated(c.rel)) skipped.push({ path: c.display, reason: "generated" });
-    else if (c.size > maxBytes) skipped.push({ path: c.display, reason: "too-large", detail: `${c.size} bytes` });
+    else if (c.size > (isNotebookPath(c.rel) ? NOTEBOOK_MAX_BYTES : maxBytes)) skipped.push({ path: c.display, reason: "too-large", detail: `${c.size} bytes` });
     else toRead.push(c);
   }
   options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
@@ -236,17 +237,23 @@ export function displayNames(roots: string[]): Map<string, string> {
  * too large (its size can change after the walk), binary, minified or generated.
  */
 export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<{ text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">> {
+  // A notebook's outputs may make its file far larger than its cells, which are what is read.
+  const notebook = isNotebookPath(abs);
+  const rawLimit = notebook ? Math.max(maxBytes, NOTEBOOK_MAX_BYTES) : maxBytes;
   let bytes: Buffer;
   try {
-    bytes = await readBounded(abs, maxBytes);
+    bytes = await readBounded(abs, rawLimit);
   } catch (err) {
     if (err instanceof NotRegular) return { reason: "special-file", detail: err.message };
     return { reason: "unreadable", detail: errorCode(err) };
   }
-  if (bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
+  if (bytes.length > rawLimit) return { reason: "too-large", detail: `more than ${rawLimit} bytes` };
   const got = decodeFile(bytes, encoding, declared);
   if (!got) return { reason: "binary" };
-  const text = normalizeNewlines(got.text);
+  const cells = notebook ? notebookText(got.text) : undefined;
+  if (cells && cells.text.length > maxBytes) return { reason: "too-large", detail: `its cells hold more than ${maxBytes} characters` };
+  if (!cells && bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
+  const text = cells?.text ?? normalizeNewlines(got.text);
   const verdict = textKind(text);
   if (verdict !== "text") return { reason: verdict };
   const plain = got.encoding === "utf-8" && !got.replaced;

@@ -154,6 +154,33 @@ const tests = [
       fs.rmSync(file, { force: true });
     }
   }],
+  ["a notebook is read as its cells, and its source opens in the notebook editor at the cell it came from", async () => {
+    const a = await api();
+    const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
+    const file = path.join(root, "src", "plots.ipynb");
+    const cell = (type, source, outputs) => ({ cell_type: type, metadata: {}, source, ...(type === "code" ? { execution_count: 1, outputs: outputs ?? [] } : {}) });
+    const image = { output_type: "display_data", metadata: {}, data: { "image/png": "iVBORw0KGgo".padEnd(200000, "A") } };
+    fs.writeFileSync(file, JSON.stringify({
+      nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
+      cells: [cell("markdown", ["# Plots\n"]), cell("code", ["import math\n"]), cell("code", ["def plotMarker():\n", "    return math.pi\n"], [image])],
+    }));
+    try {
+      const runId = await a.ask("What does plotMarker return?");
+      assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
+      const sources = a.lastRun().events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources).filter((s) => s.path === "src/plots.ipynb");
+      assert.equal(sources.length, 1, JSON.stringify(sources));
+      // Its cells' text, not the file's 200 kB of JSON: 3 cells, each a marker, its lines and a blank line (the last one the final newline).
+      assert.deepEqual([sources[0].startLine, sources[0].endLine], [1, 9]);
+      // Line 7 is the third cell's marker.
+      assert.ok(await a.openSource("src/plots.ipynb", 7, 7));
+      const editor = vscode.window.activeNotebookEditor;
+      assert.ok(editor && editor.notebook.uri.fsPath === file, "the notebook editor shows it");
+      assert.equal(editor.selection.start, 2);
+    } finally {
+      await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+      fs.rmSync(file, { force: true });
+    }
+  }],
 ];
 
 /** Runs every test; returns { passed, failed, results }. */
