@@ -113,23 +113,28 @@ test("skips by reason without throwing: size cap, minified, generated marker, co
       "latin1.c": Buffer.from("/* café, naïve */\r\nint x;\r\n", "latin1"),
       "wide.ps1": Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from("Write-Host 'größe'\r\n", "utf16le")]),
       "crlf.txt": "a\r\nb\r\n",
+      // A Git LFS pointer in place of a model file that was never pulled; a file that only quotes one is read.
+      "weights.bin": "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
+      "lfs-notes.md": "version https://git-lfs.github.com/spec/v1 is the pointer format.\n",
       // Classic Mac OS line breaks: one line per CR, as the editor shows it, not one long (minified) line.
       "mac.txt": Array.from({ length: 40 }, (_, i) => `line ${i} ${"x".repeat(60)}`).join("\r") + "\r",
       "bom.txt": "\ufeffhello\n",
     });
+    // A file whose name is Latin-1 bytes, not UTF-8.
+    writeFileSync(Buffer.concat([Buffer.from(dir.path + "/caf"), Buffer.from([0xe9]), Buffer.from(".txt")]), "named in Latin-1\n");
     const { files, skipped } = await readWorkspace([dir.path], { maxFileBytes: 4096 });
-    assert.deepEqual(files.map((f) => f.path), ["bom.txt", "crlf.txt", "latin1.c", "mac.txt", "ok.txt", "wide.ps1"]);
-    const mac = files[3]!.text;
+    assert.deepEqual(files.map((f) => f.path), ["bom.txt", "crlf.txt", "latin1.c", "lfs-notes.md", "mac.txt", "ok.txt", "wide.ps1"]);
+    const mac = files[4]!.text;
     assert.equal(mac.split("\n").length, 41);
     assert.ok(!mac.includes("\r"));
     assert.equal(files[0]!.text, "hello\n");
     assert.equal(files[1]!.text, "a\nb\n");
     // Not UTF-8 is not binary: read as an editor shows them, newlines made LF, and said how.
     assert.deepEqual([files[2]!.text, files[2]!.decoded], ["/* café, naïve */\nint x;\n", { encoding: "windows-1252", replaced: 0 }]);
-    assert.deepEqual([files[5]!.text, files[5]!.decoded], ["Write-Host 'größe'\n", { encoding: "utf-16le", replaced: 0 }]);
+    assert.deepEqual([files[6]!.text, files[6]!.decoded], ["Write-Host 'größe'\n", { encoding: "utf-16le", replaced: 0 }]);
     assert.equal(files[0]!.decoded, undefined);
     assert.deepEqual(Object.fromEntries(skipped.map((s) => [s.path, s.reason])), {
-      "api.go": "generated", "bad.txt": "binary", "big.txt": "too-large", "bundle.js": "minified",
+      "api.go": "generated", "bad.txt": "binary", "big.txt": "too-large", "bundle.js": "minified", "caf\ufffd.txt": "unreadable", "weights.bin": "lfs-pointer",
     });
   } finally {
     dir.dispose();

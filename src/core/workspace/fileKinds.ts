@@ -15,7 +15,7 @@ export const DEFAULT_GENERATED = [
 /** A first block whose average line is longer than this is minified, not source to read. */
 const MINIFIED_AVERAGE_LINE = 400;
 
-export type ContentVerdict = "text" | "minified" | "generated";
+export type ContentVerdict = "text" | "minified" | "generated" | "lfs-pointer";
 
 export function nameMatchers(lockfiles: readonly string[], generated: readonly string[]): {
   lockfile: (path: string) => boolean;
@@ -25,8 +25,13 @@ export function nameMatchers(lockfiles: readonly string[], generated: readonly s
   return { lockfile: globMatcher(lockfiles) ?? never, generated: globMatcher(generated) ?? never };
 }
 
-/** What decoded text is, from its first block: source to read, minified, or generated. */
+/** Git LFS's pointer files: what a checkout holds in place of the content when it was not pulled. */
+const LFS_POINTER = /^version https:\/\/(?:git-lfs\.github\.com|hawser\.github\.com)\/spec\/v1\noid [a-z0-9]+:[0-9a-f]+\nsize \d+\n/;
+
+/** What decoded text is, from its first block: source to read, minified, generated, or an LFS pointer (its content elsewhere). */
 export function textKind(text: string): ContentVerdict {
+  // A pointer is under 1 KiB by the spec; thousands of them are thousands of lines of hashes.
+  if (text.length < 1024 && LFS_POINTER.test(text)) return "lfs-pointer";
   const block = text.length > SNIFF_BYTES ? text.slice(0, SNIFF_BYTES) : text;
   const firstLines = block.slice(0, 1024);
   if (/\b(?:@generated|DO NOT EDIT|Code generated .* DO NOT EDIT|auto-generated)\b/i.test(firstLines) && /generated/i.test(firstLines)) return "generated";

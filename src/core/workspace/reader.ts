@@ -15,7 +15,7 @@ import { listFolder, type ListingInfo } from "./listing";
 
 export const SKIP_REASONS = [
   "binary", "too-large", "lockfile", "generated", "minified", "line-too-long",
-  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "vendored", "not-in-worktree",
+  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "vendored", "lfs-pointer", "not-in-worktree",
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -196,6 +196,9 @@ async function fileKind(abs: string, realRoot: string): Promise<{ size: number; 
     st = await lstat(abs);
   } catch (err) {
     const code = errorCode(err);
+    // A name that is not UTF-8 (a Latin-1 name from an old system) reaches us with U+FFFD in
+    // place of its bytes, and no file has that name: it cannot be opened, which is not "deleted".
+    if (code === "ENOENT" && abs.includes("\ufffd")) return { reason: "unreadable", detail: "its name is not valid UTF-8" };
     // Tracked but deleted, or outside a sparse checkout: git lists it, there is nothing to read.
     return code === "ENOENT" ? { reason: "not-in-worktree" } : { reason: "unreadable", detail: code };
   }
@@ -255,6 +258,7 @@ export async function readFileText(abs: string, maxBytes: number, encoding: stri
   if (!cells && bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
   const text = cells?.text ?? normalizeNewlines(got.text);
   const verdict = textKind(text);
+  if (verdict === "lfs-pointer") return { reason: verdict, detail: "its content is in Git LFS and not checked out (git lfs pull)" };
   if (verdict !== "text") return { reason: verdict };
   const plain = got.encoding === "utf-8" && !got.replaced;
   return { text, bytes: bytes.length, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
