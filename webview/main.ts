@@ -28,6 +28,8 @@ const likely = el("div", { id: "likely", role: "status", hidden: "" }, icon("lig
 const controls = el("div", { class: "controls" }, stopButton, answerNowButton);
 const progress = el("section", { id: "progress-section", hidden: "" }, bar, statusLine, likely, controls);
 const heading = el("h2", { id: "run-question" });
+// What planning found (files, tokens, what was skipped and why): stays while the run goes on.
+const readLine = el("div", { id: "read-line" });
 const answerBody = el("div", { id: "answer", "aria-live": "polite" });
 const coverageLine = el("div", { id: "coverage" });
 const answerNotes = el("div", { id: "answer-notes", hidden: "" });
@@ -53,7 +55,7 @@ let errorOption: string | undefined;
 const follower = new Follower();
 const cards = new Cards(() => run?.runId, citationLink, () => follower.added(), () => refreshButtons());
 // The answer, once there is one, sits above the margins it came from; earlier questions above all.
-document.body.append(form, modelLine, historySection, heading, progress, errorBox, answerSection, cards.toolbar, cards.section, follower.button);
+document.body.append(form, modelLine, historySection, heading, readLine, progress, errorBox, answerSection, cards.toolbar, cards.section, follower.button);
 
 const saved = host.getState() as { draft?: string } | undefined;
 question.value = saved?.draft ?? "";
@@ -220,6 +222,7 @@ function reset(header: RunHeader | undefined): void {
   answerNotes.hidden = true;
   coverageLine.textContent = "";
   heading.textContent = header ? reveal(header.question) : "";
+  readLine.textContent = header?.read ? reveal(header.read) : "";
   refreshButtons();
 }
 

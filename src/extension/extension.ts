@@ -15,6 +15,7 @@ import { openSource } from "./sources";
 import { StatusBar } from "./statusBar";
 import { trackContextKeys } from "./contextKeys";
 import { modelInfo } from "./modelInfo";
+import { describeRead } from "../shared/describe";
 import { SECTION } from "./config";
 import { learnMachine } from "./firstModel";
 import { handleViewMessage } from "./viewActions";
@@ -64,7 +65,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
     const run = store.current;
     return {
       type: "replay",
-      ...(run ? { run: { runId: run.runId, question: run.question, active: run.phase !== "ended" } } : {}),
+      ...(run ? { run: { runId: run.runId, question: run.question, active: run.phase !== "ended", ...(run.plan ? { read: describeRead(run.plan) } : {}) } } : {}),
       events: run?.events ?? [],
       ...(run?.status ? { status: run.status } : {}),
       history: store.history,
@@ -76,7 +77,7 @@ export function activate(context: vscode.ExtensionContext): AskCodebaseApi {
   if (!vscode.workspace.getConfiguration(SECTION).get<string>("model")?.trim()) void learnMachine(client).then(() => view.post(snapshot()));
   asking.revealView = () => view.reveal();
   const toView = store.subscribe((change) => {
-    if (change.kind === "run") view.post(snapshot());
+    if (change.kind === "run" || change.kind === "plan") view.post(snapshot());
     else if (change.kind === "event") view.post({ type: "event", event: change.event });
     else view.post({ type: "status", runId: change.run.runId, text: change.text });
   });

@@ -32,6 +32,7 @@ export interface RunRecord {
 
 export type StoreChange =
   | { kind: "run"; run: RunRecord }
+  | { kind: "plan"; run: RunRecord }
   | { kind: "event"; run: RunRecord; event: WimEvent }
   | { kind: "status"; run: RunRecord; text: string };
 
@@ -82,7 +83,9 @@ export class RunStore {
   }
 
   setPlan(runId: string, plan: PlanSummary): void {
-    if (this.record?.runId === runId) this.record.plan = plan;
+    if (this.record?.runId !== runId) return;
+    this.record.plan = plan;
+    this.tell({ kind: "plan", run: this.record });
   }
 
   setPhase(runId: string, phase: RunPhase): void {

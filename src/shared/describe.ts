@@ -32,6 +32,17 @@ export function describeDecoded(byEncoding: Readonly<Record<string, number>> | u
   return `read ${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} not in UTF-8: ${describeSkipped(byEncoding!)}`;
 }
 
+/** "212 files, 48,310 tokens · skipped 40: binary 30, tool-folder 2 · read 3 files not in UTF-8: windows-1252 3". */
+export function describeRead(summary: PlanSummary): string {
+  const n = (x: number): string => x.toLocaleString("en-US");
+  const decoded = describeDecoded(summary.decodedByEncoding);
+  return [
+    `${n(summary.files)} ${summary.files === 1 ? "file" : "files"}, ${n(summary.tokens)} tokens`,
+    ...(summary.skipped ? [`skipped ${n(summary.skipped)}: ${describeSkipped(summary.skippedByReason)}`] : []),
+    ...(decoded ? [decoded] : []),
+  ].join(" · ");
+}
+
 /** Why the files are read in this order. */
 export function describeOrder(order: PlanSummary["order"]): string {
   if (!order || order.by === "path") return "read in path order";

@@ -3,7 +3,11 @@
 import type { Coverage, WimEvent } from "../core/wim/events";
 
 /** The question the view shows, and whether it is still planning, reading or answering. */
-export interface RunHeader { runId: string; question: string; active: boolean }
+export interface RunHeader {
+  runId: string; question: string; active: boolean;
+  /** What planning found, in a line: files and tokens, what was skipped and why, files not in UTF-8. */
+  read?: string;
+}
 
 /** The model in use, for the idle view: unset, a file (its size), or a model id downloaded on first use; where the last run ran. */
 /** The model in use; with no name, none is chosen and `suggested` is what the first question offers. */

@@ -49,6 +49,8 @@ writeFileSync(join(workspace, "src", "<img src=x onerror=alert(1)>.ts"), "export
 // Dated two days back, so that it is read first (the recently edited go last), in the segment every question reads.
 writeFileSync(join(workspace, "src", "empty.ts"), "");
 utimesSync(join(workspace, "src", "empty.ts"), new Date(Date.now() - 2 * 86400_000), new Date(Date.now() - 2 * 86400_000));
+// A binary file: skipped, and the view says so.
+writeFileSync(join(workspace, "src", "logo.png"), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]));
 writeFileSync(join(workspace, ".gitignore"), "build/\n.vscode/\n");
 // A repository that tries to send the codebase to its own server and fetch its own model: those
 // settings are machine-scoped, so VS Code must not let a workspace set them.
@@ -225,6 +227,8 @@ try {
   const started = first.run.events.find((e) => e.type === "run-started");
   check("the run read every segment and answered", lastDone(first)?.stoppedBy === "finished" && first.run.events.filter((e) => e.type === "margin-done").length === started.segments);
   check("the answer is shown", (await view.locator("#answer-section:not([hidden])").count()) === 1);
+  const readLine = (await view.locator("#read-line").textContent()) ?? "";
+  check("the view says what planning read and what it skipped, and why", /^\d+ files, [\d,]+ tokens · skipped 1: binary 1$/.test(readLine), readLine);
   check("the view hidden and shown again mid-run comes back with its margins and reads on",
     stillReading && cardsBefore >= 2 && cardsAfter >= cardsBefore && (await view.locator(".margin").count()) === started.segments,
     JSON.stringify({ stillReading, cardsBefore, cardsAfter, segments: started.segments }));
