@@ -6,11 +6,13 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runGit, split } from "./gitListing";
-import { configuredFile, findRepository } from "./repository";
+import { configuredFile, type Repository } from "./repository";
 
 export interface FileAttributes { generated?: true; vendored?: true; binary?: true; encoding?: string }
 
 const ASKED = ["linguist-generated", "linguist-vendored", "diff", "working-tree-encoding"];
+
+export const isAttributesFile = (path: string): boolean => path === ".gitattributes" || path.endsWith("/.gitattributes");
 
 /** True for "set" and "true"; linguist-generated=false, unset and unspecified are not marks. */
 const isSet = (value: string): boolean => value === "set" || value === "true";
@@ -22,7 +24,7 @@ const isSet = (value: string): boolean => value === "set" || value === "true";
  */
 export async function attributesOf(folder: string, paths: readonly string[], outside: boolean, signal?: AbortSignal): Promise<Map<string, FileAttributes> | undefined> {
   const out = new Map<string, FileAttributes>();
-  if (!paths.length || !(outside || paths.some((p) => p === ".gitattributes" || p.endsWith("/.gitattributes")))) return out;
+  if (!paths.length || !(outside || paths.some(isAttributesFile))) return out;
   const r = await runGit(folder, ["check-attr", "-z", "--stdin", ...ASKED], signal, Buffer.from(paths.join("\0") + "\0"));
   if (r.code !== 0) return undefined;
   const fields = split(r.stdout);
@@ -41,11 +43,10 @@ export async function attributesOf(folder: string, paths: readonly string[], out
 /**
  * Whether an attributes file the folder's listing does not show applies to it: a .gitattributes
  * in a folder above it (up to the work tree's root), the repository's info/attributes, or the
- * user's attributes file. Found on disk, as the built-in reader finds the ignore rules: no git
- * process for a repository that has none.
+ * user's attributes file, for the repository holding the folder. Found on disk, as the built-in
+ * reader finds the ignore rules: no git process for a repository that has none.
  */
-export async function attributesOutside(folder: string): Promise<boolean> {
-  const repo = await findRepository(folder);
+export async function attributesOutside(repo: Repository | undefined): Promise<boolean> {
   if (!repo) return false;
   if (existsSync(join(repo.commonDir, "info", "attributes"))) return true;
   const parts = repo.prefix ? repo.prefix.split("/") : [];

@@ -4,7 +4,7 @@
 // Submodules and repositories inside are listed the same way, each under its own rules.
 import { lstat } from "node:fs/promises";
 import { join } from "node:path";
-import { attributesOf, attributesOutside, type FileAttributes } from "./gitAttributes";
+import { attributesOf, attributesOutside, isAttributesFile, type FileAttributes } from "./gitAttributes";
 import { gitListing } from "./gitListing";
 import { findRepository, repositoryRules } from "./repository";
 import { vcsFolderOf, walkFolder, type Walked } from "./walk";
@@ -37,7 +37,9 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
     const walked = await walkFolder(folder, { respectGit: false }, options);
     return { paths: walked.paths, left: leftOf(walked), infos: [{ folder, source: "walk", note: "ignore rules are off" }], attributes: new Map() };
   }
-  const [git, outside] = await Promise.all([gitListing(folder, options.signal), attributesOutside(folder)]);
+  // The repository holding the folder, found on disk beside git's listing: for the attributes
+  // files git will not list, and for the built-in reader if git does not answer.
+  const [git, repo] = await Promise.all([gitListing(folder, options.signal), findRepository(folder)]);
   if ("entries" in git) {
     const out: Listed = { paths: [], left: [], infos: [{ folder, source: "git" }], attributes: new Map() };
     const inner: string[] = [];
@@ -49,18 +51,17 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
       else (e.kind === "file" ? out.paths : inner).push(e.path);
     }
     for (const [path, detail] of vcs) out.left.push({ path, reason: "tool-folder", detail });
-    const attributes = await attributesOf(folder, out.paths, outside, options.signal);
+    const attributes = await attributesOf(folder, out.paths, await attributesOutside(repo), options.signal);
     if (attributes) out.attributes = attributes;
     else out.infos[0]!.note = "git check-attr failed: .gitattributes are not applied";
     await addInner(folder, inner, options, out);
     return out;
   }
-  const repo = "unavailable" in git ? await findRepository(folder) : undefined;
-  const rules = repo ? await repositoryRules(repo) : undefined;
+  const rules = repo && "unavailable" in git ? await repositoryRules(repo) : undefined;
   // In no repository there is no project's .gitignore to leave out what tools made.
   const walked = await walkFolder(folder, { respectGit: true, ...(rules ?? { leaveOutToolFolders: true }) }, options);
   // Without git, what .gitattributes say is not known: said where there are some.
-  const notes = [...(rules?.notes ?? []), ...(walked.paths.some((p) => p === ".gitattributes" || p.endsWith("/.gitattributes")) ? [".gitattributes are not applied"] : [])];
+  const notes = [...(rules?.notes ?? []), ...(walked.paths.some(isAttributesFile) ? [".gitattributes are not applied"] : [])];
   const out: Listed = {
     paths: walked.paths,
     left: leftOf(walked),
