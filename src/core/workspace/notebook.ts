@@ -12,6 +12,11 @@ export function isNotebookPath(path: string): boolean {
   return path.toLowerCase().endsWith(".ipynb");
 }
 
+/** The most a file at `path` may hold on disk to be read: a notebook's outputs may make it far larger than its cells. */
+export function rawByteLimit(path: string, maxBytes: number): number {
+  return isNotebookPath(path) ? Math.max(maxBytes, NOTEBOOK_MAX_BYTES) : maxBytes;
+}
+
 interface Cell { cell_type?: unknown; source?: unknown }
 
 /** The line comment of the notebook's language, for the cell markers and its markdown. */

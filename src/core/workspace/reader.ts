@@ -8,7 +8,7 @@ import { lstat, open, readFile, readlink, realpath, stat } from "node:fs/promise
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { mapLimit } from "../concurrency";
 import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, nameMatchers, normalizeNewlines, textKind } from "./fileKinds";
-import { isNotebookPath, NOTEBOOK_MAX_BYTES, notebookText } from "./notebook";
+import { isNotebookPath, notebookText, rawByteLimit } from "./notebook";
 import { decodeFile, DEFAULT_FALLBACK_ENCODING } from "./textEncoding";
 import { globMatcher, IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
 import { listFolder, type ListingInfo } from "./listing";
@@ -119,7 +119,7 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   for (const c of candidates) {
     if (kinds.lockfile(c.rel)) skipped.push({ path: c.display, reason: "lockfile" });
     else if (kinds.generated(c.rel)) skipped.push({ path: c.display, reason: "generated" });
-    else if (c.size > (isNotebookPath(c.rel) ? NOTEBOOK_MAX_BYTES : maxBytes)) skipped.push({ path: c.display, reason: "too-large", detail: `${c.size} bytes` });
+    else if (c.size > rawByteLimit(c.rel, maxBytes)) skipped.push({ path: c.display, reason: "too-large", detail: `${c.size} bytes` });
     else toRead.push(c);
   }
   options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
@@ -240,9 +240,8 @@ export function displayNames(roots: string[]): Map<string, string> {
  * too large (its size can change after the walk), binary, minified or generated.
  */
 export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<{ text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">> {
-  // A notebook's outputs may make its file far larger than its cells, which are what is read.
   const notebook = isNotebookPath(abs);
-  const rawLimit = notebook ? Math.max(maxBytes, NOTEBOOK_MAX_BYTES) : maxBytes;
+  const rawLimit = rawByteLimit(abs, maxBytes);
   let bytes: Buffer;
   try {
     bytes = await readBounded(abs, rawLimit);
