@@ -325,27 +325,28 @@ export class DiskStateCache implements CodebaseStateCache {
     if (free === undefined) return;
     const need = bytes + this.keepFreeBytes;
     if (free >= need) return;
-    const entries = (await this.entries()).filter((e) => e.id !== replacing).sort((a, b) => a.usedMs - b.usedMs);
+    const entries = (await this.entries()).filter((e) => e.id !== replacing);
     const reclaimable = entries.reduce((n, e) => n + e.bytes, 0);
     if (free + reclaimable < need) {
       throw new NoRoomForState(`the disk holding ${this.directory} has ${mib(free)} free and the state takes about ${mib(bytes)}; the cache leaves ${mib(this.keepFreeBytes)} free for other programs`);
     }
-    let gained = 0;
-    for (const e of entries) {
-      if (free + gained >= need) break;
-      await this.remove(e.id);
-      gained += e.bytes;
-    }
+    await this.removeLeastRecent(entries, (freed) => free + freed >= need);
   }
 
   /** Least recently used first, until the rest fit the limit. */
   private async evict(): Promise<void> {
-    const entries = (await this.entries()).sort((a, b) => a.usedMs - b.usedMs);
-    let total = entries.reduce((n, e) => n + e.bytes, 0);
-    for (const e of entries) {
-      if (total <= this.limitBytes) break;
+    const entries = await this.entries();
+    const total = entries.reduce((n, e) => n + e.bytes, 0);
+    await this.removeLeastRecent(entries, (freed) => total - freed <= this.limitBytes);
+  }
+
+  /** Removes entries, least recently used first, until `enough` says the bytes freed suffice. */
+  private async removeLeastRecent(entries: readonly Entry[], enough: (freed: number) => boolean): Promise<void> {
+    let freed = 0;
+    for (const e of [...entries].sort((a, b) => a.usedMs - b.usedMs)) {
+      if (enough(freed)) break;
       await this.remove(e.id);
-      total -= e.bytes;
+      freed += e.bytes;
     }
   }
 
