@@ -1,6 +1,6 @@
 // Maps the paths a run shows back to files, refusing anything outside the run's roots.
 // No vscode import: tested under Node.
-import { isAbsolute, relative, resolve } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { displayNames } from "../core/workspace/reader";
 
 /** The file a display path names, only if it lies inside one of the run's roots. */
@@ -12,8 +12,18 @@ export function absolutePath(roots: readonly string[], display: string): string 
     const rel = name ? (display.startsWith(name + "/") ? display.slice(name.length + 1) : undefined) : display;
     if (rel === undefined) continue;
     const abs = resolve(root, ...rel.split("/"));
-    const inside = relative(root, abs);
-    if (inside && !inside.startsWith("..") && !isAbsolute(inside)) return abs;
+    if (abs !== root && isInside(root, abs)) return abs;
   }
   return undefined;
+}
+
+/** Whether `path` lies inside (or is) one of `roots`. */
+export function insideAny(roots: readonly string[], path: string): boolean {
+  return roots.some((r) => isInside(resolve(r), resolve(path)));
+}
+
+/** Whether absolute `abs` is `root` or under it (a name beginning with ".." is not a step up). */
+function isInside(root: string, abs: string): boolean {
+  const rel = relative(root, abs);
+  return rel !== ".." && !rel.startsWith(".." + sep) && !isAbsolute(rel);
 }

@@ -16,6 +16,17 @@ test("a shown path maps back into its root, and nothing outside a root is ever o
   assert.equal(absolutePath(["/w/app", "/w/lib"], "app/z.ts"), "/w/app/z.ts");
   for (const bad of ["../etc/passwd", "src/../../etc/passwd", "/etc/passwd", ""]) assert.equal(absolutePath(["/w/app"], bad), undefined, bad);
   assert.equal(absolutePath(["/w/app", "/w/lib"], "other/z.ts"), undefined);
+  assert.equal(absolutePath(["/w/app"], "..hidden.ts"), "/w/app/..hidden.ts");
+});
+
+test("a file is inside a root only under it, however its path is spelled", async () => {
+  const { insideAny } = await import("../../src/extension/paths");
+  assert.ok(insideAny(["/w/app"], "/w/app/src/a.ts"));
+  assert.ok(insideAny(["/w/app"], "/w/app"));
+  assert.ok(insideAny(["/w/lib", "/w/app/"], "/w/app/x/../y.ts"));
+  for (const out of ["/w/application/a.ts", "/w/a.ts", "/w/app/../lib/a.ts", "/etc/passwd"]) assert.ok(!insideAny(["/w/app"], out), out);
+  // A name that only begins with two dots is inside.
+  assert.ok(insideAny(["/w/app"], "/w/app/..hidden.ts"));
 });
 
 test("a source range reads the same in both hosts, and selects lines the document has", async () => {
