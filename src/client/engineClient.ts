@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import { dirname } from "node:path";
 import { withAddonShim } from "../shared/addonShim";
 import type { WimEvent } from "../core/wim/events";
-import type { BuildProgress, BuildResult, CudaOffer, EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine } from "../shared/engineProtocol";
+import type { BuildProgress, BuildResult, CudaOffer, EngineFailure, EngineStats, FromEngine, PlanProgress, PlanSummary, RunSettings, ToEngine, EditorView } from "../shared/engineProtocol";
 import type { Machine } from "../shared/modelCatalog";
 
 export interface EngineClientOptions {
@@ -197,8 +197,9 @@ export class EngineClient {
    * Resolves the model (downloading it, with progress), reads and tokenizes `roots` for
    * `question`, and returns the summary whose planId runs it. `signal` cancels.
    */
-  plan(roots: string[], question: string, settings: RunSettings, hooks: { onProgress?: (p: PlanProgress) => void; signal?: AbortSignal } = {}): Promise<PlanSummary> {
-    return this.request((requestId) => ({ type: "plan", requestId, roots, question, settings }), hooks.onProgress, hooks.signal);
+  plan(roots: string[], question: string, settings: RunSettings, hooks: { onProgress?: (p: PlanProgress) => void; signal?: AbortSignal; editor?: EditorView } = {}): Promise<PlanSummary> {
+    const editor = hooks.editor ? { editor: hooks.editor } : {};
+    return this.request((requestId) => ({ type: "plan", requestId, roots, question, settings, ...editor }), hooks.onProgress, hooks.signal);
   }
 
   /** Whether to offer building the CUDA backend here; an offer returned is recorded as made. */

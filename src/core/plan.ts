@@ -96,6 +96,11 @@ export class CodebasePlan {
     return counts;
   }
 
+  /** Planned files read as an editor holds them, with changes not saved. */
+  get unsaved(): string[] {
+    return this.files.filter((f) => this.stamps.get(f.path)?.file.unsaved).map((f) => f.path);
+  }
+
   /** Back to the order the files were listed in. */
   readByPath(): ReadOrder {
     if (this.order.by !== "path") {
@@ -150,7 +155,7 @@ export class CodebasePlan {
           continue;
         }
         changes.changed.push(s.file.path);
-        const { decoded: _was, ...rest } = s.file;
+        const { decoded: _was, unsaved: _edited, ...rest } = s.file;
         const file: WorkspaceFile = { ...rest, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs, ...(read.decoded ? { decoded: read.decoded } : {}) };
         this.stamps.set(s.file.path, { ...s, size: now.size, modifiedMs: now.mtimeMs, file });
         const [measured] = options.measureFiles
@@ -178,6 +183,7 @@ export async function planCodebase(roots: readonly string[], options: PlanOption
     ? await options.measureFiles(read.files, segmentTokens, keep)
     : read.files.map((f) => measureFile(f, segmentTokens, options.countTokens, options.tokenize));
   options.signal?.throwIfAborted();
-  const stamps = new Map(read.files.map((f) => [f.path, { absPath: f.absPath, size: f.bytes, modifiedMs: f.modifiedMs, file: f }]));
+  // A file read from an editor is stamped with the disk's size: saving it afterwards is a change.
+  const stamps = new Map(read.files.map((f) => [f.path, { absPath: f.absPath, size: f.unsaved?.diskBytes ?? f.bytes, modifiedMs: f.modifiedMs, file: f }]));
   return new CodebasePlan(roots, segmentTokens, measured, read.skipped, stamps, read.listings);
 }

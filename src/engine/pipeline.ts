@@ -12,7 +12,7 @@ import { describeSkipped } from "../shared/describe";
 import { ContextTooSmallError, isAbortError } from "../core/wim/engine";
 import { MAX_QUESTION_TOKENS, WimSession } from "../core/wim/session";
 import type { WimEvent } from "../core/wim/events";
-import type { EngineFailure, PlanEstimate, PlanProgress, PlanSummary } from "../shared/engineProtocol";
+import type { EditorView, EngineFailure, PlanEstimate, PlanProgress, PlanSummary } from "../shared/engineProtocol";
 import { engineKey, isRemoteModel, type GpuChoice, type RunSettings } from "../shared/settings";
 import { chooseBackend, type BackendMemory } from "./backend/backendChoice";
 import { BuildStore, defaultBuildStoreDir } from "./backend/cudaBuild";
@@ -41,6 +41,8 @@ export interface Planned {
 export interface PlanHooks {
   signal?: AbortSignal;
   onProgress?: (progress: PlanProgress) => void;
+  /** What the editor shows: unsaved text read in place of the disk's, and files its settings hide left out. */
+  editor?: EditorView;
 }
 
 type Engine = LlamaEngine | ServerEngine;
@@ -80,6 +82,8 @@ export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "inclu
     ...(settings.encoding ? { encoding: settings.encoding } : {}),
     order: "recent-last",
     ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(hooks.editor?.unsaved?.length ? { unsaved: new Map(hooks.editor.unsaved.map((u) => [u.path, u.text])) } : {}),
+    ...(hooks.editor?.excludes?.length ? { excludes: hooks.editor.excludes } : {}),
   };
 }
 
@@ -156,7 +160,7 @@ export class Pipeline {
     if (windows > 1 && plan.readFirstFor(question).by === "relevance") windows = windowsOf();
     const summary: PlanSummary = {
       planId: randomUUID(), files: plan.files.length, bytes: plan.bytes, tokens: plan.totalTokens, segments: plan.segmentCount,
-      skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, decodedByEncoding: plan.decodedByEncoding, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
+      skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, decodedByEncoding: plan.decodedByEncoding, unsaved: plan.unsaved, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
       listing: describeListings(plan.listings), order: plan.order,
       estimate: await this.estimate(plan, windows, promptSizes.extract, settings, modelPath),
     };

@@ -103,6 +103,7 @@ export class EngineService {
       const planned = await this.pipeline.plan(message.roots, message.question, message.settings, {
         signal: controller.signal,
         onProgress: (progress) => this.send({ type: "plan-progress", requestId, progress }),
+        ...(message.editor ? { editor: message.editor } : {}),
       });
       this.send({ type: "planned", requestId, summary: planned.summary });
     } catch (err) {

@@ -17,6 +17,7 @@ import { chooseFirstModel, learnMachine } from "./firstModel";
 import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
 import { serverApiKey } from "./serverKey";
+import { editorView } from "./editorView";
 
 export class Questions {
   /** The plan being made for the current run, so that Stop reaches it. */
@@ -90,7 +91,7 @@ export class Questions {
     await this.revealView();
     this.startProgress(runId);
     for (;;) {
-      const summary = await this.plan(runId, roots, text, settings);
+      const summary = await this.plan(runId, roots, text, settings, config.useExcludeSettings);
       if (!summary) return undefined;
       this.store.setPlan(runId, summary);
       this.store.setPhase(runId, "confirming");
@@ -117,7 +118,7 @@ export class Questions {
    * The plan for this run, its progress in the view; past a second (a large workspace, a
    * download), also in a notification whose Cancel stops it, as Stop in the view does.
    */
-  private async plan(runId: string, roots: string[], question: string, settings: RunSettings): Promise<PlanSummary | undefined> {
+  private async plan(runId: string, roots: string[], question: string, settings: RunSettings, useExcludeSettings: boolean): Promise<PlanSummary | undefined> {
     const controller = new AbortController();
     this.planning = { runId, controller };
     const notice = planningNotice(controller);
@@ -125,6 +126,7 @@ export class Questions {
     try {
       const summary = await this.client.plan(roots, question, settings, {
         signal: controller.signal,
+        editor: editorView(roots, useExcludeSettings),
         onProgress: (p) => {
           const text = planningText(p);
           this.store.status(runId, text);
@@ -168,7 +170,7 @@ export class Questions {
 
   /** What the engine needs: the settings, the model named as the engine can find it, and where files go. */
   private async runSettings(config: Settings): Promise<RunSettings> {
-    const { confirmAboveTokens: _, ...settings } = config;
+    const { confirmAboveTokens: _, useExcludeSettings: _hidden, ...settings } = config;
     let model = config.model;
     if (!isRemoteModel(model) && !isAbsolute(model)) {
       const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;

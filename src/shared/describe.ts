@@ -32,14 +32,24 @@ export function describeDecoded(byEncoding: Readonly<Record<string, number>> | u
   return `read ${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} not in UTF-8: ${describeSkipped(byEncoding!)}`;
 }
 
-/** "212 files, 48,310 tokens · skipped 40: binary 30, tool-folder 2 · read 3 files not in UTF-8: windows-1252 3". */
+/** "read 2 files with unsaved changes as their editors hold them", or "" when none. With `paths`, names them. */
+export function describeUnsaved(unsaved: readonly string[] | undefined, paths = false): string {
+  const n = unsaved?.length ?? 0;
+  if (!n) return "";
+  const which = paths ? `: ${unsaved!.join(", ")}` : "";
+  return n === 1 ? `read 1 file with unsaved changes as its editor holds it${which}` : `read ${n.toLocaleString("en-US")} files with unsaved changes as their editors hold them${which}`;
+}
+
+/** "212 files, 48,310 tokens · skipped 40: binary 30, tool-folder 2 · read 3 files not in UTF-8: windows-1252 3 · read 1 file with unsaved changes as its editor holds it". */
 export function describeRead(summary: PlanSummary): string {
   const n = (x: number): string => x.toLocaleString("en-US");
   const decoded = describeDecoded(summary.decodedByEncoding);
+  const unsaved = describeUnsaved(summary.unsaved);
   return [
     `${n(summary.files)} ${summary.files === 1 ? "file" : "files"}, ${n(summary.tokens)} tokens`,
     ...(summary.skipped ? [`skipped ${n(summary.skipped)}: ${describeSkipped(summary.skippedByReason)}`] : []),
     ...(decoded ? [decoded] : []),
+    ...(unsaved ? [unsaved] : []),
   ].join(" · ");
 }
 

@@ -4,6 +4,7 @@
 // codebase, keeps the plan under an id, and starts loading the model), then run by that id: what
 // the user was shown is what runs.
 import type { WimEvent } from "../core/wim/events";
+import type { ExcludeGlobs } from "../core/workspace/editorExcludes";
 import type { SkipReason } from "../core/workspace/reader";
 import type { Machine } from "./modelCatalog";
 import type { RunSettings } from "./settings";
@@ -21,6 +22,8 @@ export interface PlanSummary {
   skippedByReason: Partial<Record<SkipReason, number>>;
   /** Files read in another encoding than UTF-8 (or with invalid bytes replaced), by encoding. */
   decodedByEncoding?: Record<string, number>;
+  /** Files read as an editor holds them, with changes not saved (their paths as the plan shows them). */
+  unsaved?: string[];
   /** The model's trained context, to say before reading whether the codebase fits. */
   contextSize: number;
   /** The model file's name. */
@@ -72,8 +75,14 @@ export interface BuildProgress { message: string; percent?: number }
 /** A finished CUDA build: how long it took, where it is kept, and the changes this project made to node-llama-cpp's source for it. */
 export interface BuildResult { seconds: number; dir: string; changes?: string[] }
 
+/** A file's text in an editor, changed and not saved: read in place of the disk's. */
+export interface UnsavedText { path: string; text: string }
+
+/** What VS Code shows of the workspace: files changed and not saved, and what its settings hide. */
+export interface EditorView { unsaved?: UnsavedText[]; excludes?: ExcludeGlobs[] }
+
 export type ToEngine =
-  | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings }
+  | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings; editor?: EditorView }
   /** Stops a plan in flight (a download, the reading). */
   | { type: "cancel"; requestId: string }
   /** Runs a plan the engine made; its events carry `runId`. */

@@ -93,6 +93,10 @@ export const OPTIONS = {
     kind: "strings", default: [], flag: "exclude", help: "never read files matching this pattern", metavar: "GLOB",
     description: "Never read files matching these gitignore-style patterns.",
   },
+  useExcludeSettings: {
+    kind: "boolean", default: true, hostOnly: true, markdown: true,
+    description: "Leave out what `#files.exclude#` and `#search.exclude#` leave out, as VS Code's search does (in VS Code's glob syntax, per workspace folder).",
+  },
   respectGitignore: {
     kind: "boolean", default: true, flag: "no-gitignore", help: "read what .gitignore and git's excludes would leave out", negatedFlag: true,
     description: "Skip what .gitignore files, .git/info/exclude and the global git excludes ignore.",

@@ -152,6 +152,30 @@ test("before it runs, a plan reads again only the files changed since, and leave
   }
 });
 
+test("a plan of an editor's unsaved text keeps it until the file is saved, then reads the disk", async () => {
+  const own = tempDir();
+  try {
+    writeTree(own.path, { "a.ts": sourceFile(20, 1), "b.ts": sourceFile(20, 2) });
+    const options = { segmentTokens: 256, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize };
+    const edited = sourceFile(30, 7);
+    const plan = await planCodebase([own.path], { ...options, unsaved: new Map([[join(own.path, "b.ts"), edited]]) });
+    assert.deepEqual(plan.unsaved, ["b.ts"]);
+    assert.equal(plan.fileText("b.ts"), edited);
+    assert.equal(plan.files.find((f) => f.path === "b.ts")!.lines, 30);
+    // The disk is as it was: the editor's text stays (refresh is not given it again).
+    assert.deepEqual(await plan.refresh(options), { changed: [], removed: [] });
+    assert.equal(plan.fileText("b.ts"), edited);
+    // Saved: the disk's text is read again, and the file is no longer unsaved.
+    writeTree(own.path, { "b.ts": edited });
+    assert.deepEqual(await plan.refresh(options), { changed: ["b.ts"], removed: [] });
+    assert.deepEqual(plan.unsaved, []);
+    const fresh = await planCodebase([own.path], options);
+    assert.deepEqual(plan.segments.map((s) => [...s.tokenIds!]), fresh.segments.map((s) => [...s.tokenIds!]));
+  } finally {
+    own.dispose();
+  }
+});
+
 test("measuring whole chunks in helper processes gives exactly what counting pieces here gives", async () => {
   const { files } = await readWorkspace([dir.path]);
   // The helpers serve vocabularies without a piece counter; here they tokenize with llama.cpp.

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { unreadDone } from "../../src/core/wim/events";
 import { estimatePlan, estimateSeconds, planWindows, SpeedMemory } from "../../src/engine/estimate";
 import { speedFromSize } from "../../src/shared/speed";
-import { describeCoverage, describeDecoded, describeEstimate, describeRead, formatRange } from "../../src/shared/describe";
+import { describeCoverage, describeDecoded, describeEstimate, describeRead, describeUnsaved, formatRange } from "../../src/shared/describe";
 
 test("time ranges read at a glance", () => {
   assert.equal(formatRange(40, 50), "40–50 s");
@@ -63,10 +63,13 @@ test("measured speeds are kept per machine and model, only from finished runs, a
   }
 });
 
-test("what planning read, in the view's line: files and tokens, what was skipped and why, what was not UTF-8", () => {
+test("what planning read, in the view's line: files and tokens, what was skipped and why, what was not UTF-8 or not saved", () => {
   const summary = { planId: "p", files: 212, bytes: 1, tokens: 48_310, segments: 12, skipped: 32, skippedByReason: { binary: 30, "tool-folder": 2 }, contextSize: 0, model: "m", listing: "git ls-files" };
   assert.equal(describeRead(summary), "212 files, 48,310 tokens · skipped 32: binary 30, tool-folder 2");
   assert.equal(describeRead({ ...summary, files: 1, skipped: 0, skippedByReason: {}, decodedByEncoding: { "windows-1252": 1 } }), "1 file, 48,310 tokens · read 1 file not in UTF-8: windows-1252 1");
   assert.equal(describeDecoded({}), "");
   assert.equal(describeDecoded({ "utf-16le": 2, shift_jis: 1 }), "read 3 files not in UTF-8: utf-16le 2, shift_jis 1");
+  assert.equal(describeRead({ ...summary, skipped: 0, unsaved: ["src/a.ts"] }), "212 files, 48,310 tokens · read 1 file with unsaved changes as its editor holds it");
+  assert.equal(describeUnsaved(["a.ts", "b.ts"], true), "read 2 files with unsaved changes as their editors hold them: a.ts, b.ts");
+  assert.equal(describeUnsaved([]), "");
 });

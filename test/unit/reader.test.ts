@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { countByReason, readWorkspace } from "../../src/core/workspace/reader";
 import { git, gitListed, link, tempDir, writeTree } from "../support/fixtures";
@@ -157,6 +157,47 @@ test("recent-last order: files modified in the last day go last, oldest first; t
     // Editing a file moves it to the end and leaves the order before it alone.
     at("a.ts", 0);
     assert.deepEqual(await paths("recent-last"), ["b.ts", "z.ts", "c.ts", "d.ts", "a.ts"]);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("an editor's unsaved text is read in place of the disk's, under the same rules, and goes last as the newest", async () => {
+  const dir = tempDir();
+  try {
+    const root = dir.path;
+    git(root, "init", "-q");
+    const cell = (source: string[]): object => ({ cell_type: "code", metadata: {}, execution_count: 1, outputs: [], source });
+    const notebook = (source: string[]): string => JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { language: "python" } }, cells: [cell(source)] });
+    writeTree(root, {
+      ".gitignore": "secret.ts\n", "a.ts": "export const a = 1;\n", "b.ts": "export const b = 2;\n", "secret.ts": "export const key = 'on disk';\n",
+      "min.js": "var x = 1;\n", "nb.ipynb": notebook(["saved = 1\n"]),
+    });
+    const old = new Date(Date.now() - 3 * 86400_000);
+    utimesSync(join(root, "a.ts"), old, old);
+    const edited = "export const a = 1;\r\nexport const addedInEditor = 3;\r\n";
+    const unsaved = new Map<string, string>([
+      // A path spelled another way still names the file.
+      [join(root, "sub", "..", "a.ts"), edited],
+      // Ignored on disk: ignored unsaved too.
+      [join(root, "secret.ts"), "export const key = 'typed';\n"],
+      // Unsaved text is held to the same rules: a minified line is not read.
+      [join(root, "min.js"), `var y = [${"1,".repeat(30_000)}1];`],
+      [join(root, "nb.ipynb"), notebook(["unsaved = 2\n"])],
+      // Outside the roots: nothing to stand in for.
+      [join(dirname(root), "elsewhere.ts"), "export const far = 1;\n"],
+    ]);
+    const { files, skipped } = await readWorkspace([root], { unsaved, order: "recent-last" });
+    const a = files.find((f) => f.path === "a.ts")!;
+    assert.equal(a.text, "export const a = 1;\nexport const addedInEditor = 3;\n");
+    assert.equal(a.bytes, Buffer.byteLength(edited));
+    assert.deepEqual(a.unsaved, { diskBytes: 20 });
+    assert.equal(files.find((f) => f.path === "b.ts")!.unsaved, undefined);
+    assert.ok(files.find((f) => f.path === "nb.ipynb")!.text.includes("unsaved = 2"));
+    assert.deepEqual(skipped.map((s) => [s.path, s.reason]), [["min.js", "minified"]]);
+    assert.ok(!files.some((f) => f.path === "secret.ts" || f.text.includes("far")));
+    // Edited long ago on disk, being edited now: the unsaved files go last.
+    assert.deepEqual(files.map((f) => f.path), [".gitignore", "b.ts", "a.ts", "nb.ipynb"]);
   } finally {
     dir.dispose();
   }

@@ -8,6 +8,7 @@ import { lstat, open, readFile, readlink, realpath, stat } from "node:fs/promise
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { mapLimit } from "../concurrency";
 import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, nameMatchers, normalizeNewlines, textKind } from "./fileKinds";
+import { excludeMatcher, type ExcludeGlobs } from "./editorExcludes";
 import { isNotebookPath, notebookText, rawByteLimit } from "./notebook";
 import { decodeFile, DEFAULT_FALLBACK_ENCODING } from "./textEncoding";
 import { globMatcher, IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
@@ -15,7 +16,7 @@ import { listFolder, type ListingInfo } from "./listing";
 
 export const SKIP_REASONS = [
   "binary", "too-large", "lockfile", "generated", "minified", "line-too-long",
-  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "vendored", "lfs-pointer", "not-in-worktree",
+  "symlink-loop", "symlink-outside", "symlink-directory", "special-file", "unreadable", "nested-repository", "tool-folder", "vendored", "lfs-pointer", "not-in-worktree", "excluded",
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -34,6 +35,8 @@ export interface WorkspaceFile {
   decoded?: { encoding: string; replaced: number };
   /** The encoding .gitattributes give it (working-tree-encoding), read in whatever the bytes look like. */
   declaredEncoding?: string;
+  /** Read as an editor holds it, with changes not saved: the file's size on disk, to tell a later save from it. */
+  unsaved?: { diskBytes: number };
 }
 
 export interface ReadOptions {
@@ -59,6 +62,14 @@ export interface ReadOptions {
    * cache reuses everything before it.
    */
   order?: "path" | "recent-last";
+  /**
+   * Text an editor holds for a file, changed and not saved, by absolute path: read in place of the
+   * disk's, so that the question is about the code on screen and its line ranges match it. Only a
+   * file the rules would read anyway is read this way.
+   */
+  unsaved?: ReadonlyMap<string, string>;
+  /** What the editor hides (files.exclude, search.exclude), each in VS Code's glob syntax: left out as "excluded". */
+  excludes?: readonly ExcludeGlobs[];
 }
 
 export interface WorkspaceRead {
@@ -93,8 +104,8 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     const realRoot = await realpath(root).catch(() => root);
     const included = globMatcher(options.include ?? []);
     const excluded = globMatcher(options.exclude ?? []);
-    const paths = (await withoutAskIgnored(root, listed.paths))
-      .filter((rel) => (!included || included(rel)) && !excluded?.(rel) && !claimed.has(join(realRoot, rel)));
+    const paths = await withoutHidden((await withoutAskIgnored(root, listed.paths))
+      .filter((rel) => (!included || included(rel)) && !excluded?.(rel) && !claimed.has(join(realRoot, rel))), excludeMatcher(options.excludes ?? [], root), display, skipped);
     for (const rel of paths) claimed.add(join(realRoot, rel));
     let seen = 0;
     const kinds = await mapLimit(paths, options.concurrency ?? 32, async (rel) => {
@@ -125,15 +136,18 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
   let readFiles = 0;
   let readBytes = 0;
+  const unsaved = new Map([...(options.unsaved ?? [])].map(([path, text]) => [resolve(path), text]));
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
-    const got = await readFileText(c.abs, maxBytes, options.encoding, c.encoding);
+    const edited = unsaved.get(c.abs);
+    const got = edited === undefined ? await readFileText(c.abs, maxBytes, options.encoding, c.encoding) : editorText(edited, c.abs, maxBytes);
     if (!("text" in got)) return { path: c.display, ...got };
     readBytes += got.bytes;
     if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
     return {
       path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs,
       ...(got.decoded ? { decoded: got.decoded } : {}), ...(c.encoding ? { declaredEncoding: c.encoding } : {}),
+      ...(edited === undefined ? {} : { unsaved: { diskBytes: c.size } }),
     };
   });
   options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
@@ -145,13 +159,30 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   if (options.order === "recent-last") {
     const recent = Date.now() - RECENT_MS;
     // Whole seconds: files written together (a checkout, a save-all) keep their path order.
-    const key = (f: WorkspaceFile): number => (f.modifiedMs < recent ? 0 : Math.floor(f.modifiedMs / 1000));
+    // A file with unsaved changes is the newest of all: it is being edited now.
+    const key = (f: WorkspaceFile): number => (f.unsaved ? Number.MAX_SAFE_INTEGER : f.modifiedMs < recent ? 0 : Math.floor(f.modifiedMs / 1000));
     files.sort((a, b) => key(a) - key(b) || compare(a.path, b.path));
   } else {
     files.sort((a, b) => compare(a.path, b.path));
   }
   skipped.sort((a, b) => compare(a.path, b.path));
   return { files, skipped, listings };
+}
+
+/** Leaves out what the editor hides, counting each hidden folder once (shown with a trailing "/"). */
+async function withoutHidden(paths: string[], hiddenBy: ReturnType<typeof excludeMatcher>, display: (rel: string) => string, skipped: SkippedFile[]): Promise<string[]> {
+  if (!hiddenBy) return paths;
+  const verdicts = await mapLimit(paths, 32, async (rel) => ({ rel, hidden: await hiddenBy(rel) }));
+  const reported = new Set<string>();
+  const kept: string[] = [];
+  for (const { rel, hidden } of verdicts) {
+    if (!hidden) kept.push(rel);
+    else if (!reported.has(hidden.path)) {
+      reported.add(hidden.path);
+      skipped.push({ path: display(hidden.path) + (hidden.path === rel ? "" : "/"), reason: "excluded", detail: hidden.why });
+    }
+  }
+  return kept;
 }
 
 /**
@@ -235,12 +266,14 @@ export function displayNames(roots: string[]): Map<string, string> {
   return out;
 }
 
+/** A file's text as read, or why it is not read. */
+type FileText = { text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">;
+
 /**
  * A file's text (and how it was decoded, when not plain UTF-8), or why it is not read: unreadable,
  * too large (its size can change after the walk), binary, minified or generated.
  */
-export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<{ text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">> {
-  const notebook = isNotebookPath(abs);
+export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<FileText> {
   const rawLimit = rawByteLimit(abs, maxBytes);
   let bytes: Buffer;
   try {
@@ -252,15 +285,27 @@ export async function readFileText(abs: string, maxBytes: number, encoding: stri
   if (bytes.length > rawLimit) return { reason: "too-large", detail: `more than ${rawLimit} bytes` };
   const got = decodeFile(bytes, encoding, declared);
   if (!got) return { reason: "binary" };
-  const cells = notebook ? notebookText(got.text) : undefined;
+  const checked = checkedText(got.text, abs, bytes.length, maxBytes);
+  if (!("text" in checked)) return checked;
+  const plain = got.encoding === "utf-8" && !got.replaced;
+  return { ...checked, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
+}
+
+/** An editor's text for a file, held to the rules the disk's is: size, kind, a notebook's cells. */
+function editorText(text: string, abs: string, maxBytes: number): FileText {
+  return checkedText(text, abs, Buffer.byteLength(text, "utf8"), maxBytes);
+}
+
+/** Decoded text as it is read: a notebook as its cells, lines broken alike, and not read if too large, minified, generated or a pointer. */
+function checkedText(decoded: string, abs: string, bytes: number, maxBytes: number): { text: string; bytes: number } | Omit<SkippedFile, "path"> {
+  const cells = isNotebookPath(abs) ? notebookText(decoded) : undefined;
   if (cells && cells.text.length > maxBytes) return { reason: "too-large", detail: `its cells hold more than ${maxBytes} characters` };
-  if (!cells && bytes.length > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
-  const text = cells?.text ?? normalizeNewlines(got.text);
+  if (!cells && bytes > maxBytes) return { reason: "too-large", detail: `more than ${maxBytes} bytes` };
+  const text = cells?.text ?? normalizeNewlines(decoded);
   const verdict = textKind(text);
   if (verdict === "lfs-pointer") return { reason: verdict, detail: "its content is in Git LFS and not checked out (git lfs pull)" };
   if (verdict !== "text") return { reason: verdict };
-  const plain = got.encoding === "utf-8" && !got.replaced;
-  return { text, bytes: bytes.length, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
+  return { text, bytes };
 }
 
 class NotRegular extends Error {}

@@ -154,6 +154,64 @@ const tests = [
       fs.rmSync(file, { force: true });
     }
   }],
+  ["a file with unsaved changes is read as its editor holds it, and its sources' lines are the editor's", async () => {
+    const a = await api();
+    const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
+    const file = path.join(root, "src", "module03.ts");
+    const onDisk = fs.readFileSync(file, "utf8");
+    // VS Code in a browser (code-server) saves after a second by default: here the edit must stay unsaved.
+    const filesConfig = vscode.workspace.getConfiguration("files");
+    await filesConfig.update("autoSave", "off", vscode.ConfigurationTarget.Global);
+    const doc = await vscode.workspace.openTextDocument(file);
+    await vscode.window.showTextDocument(doc);
+    const edit = new vscode.WorkspaceEdit();
+    let added = "";
+    for (let i = 1; i <= 20; i++) added += `export const unsavedMarker${i} = ${i};\n`;
+    edit.insert(doc.uri, new vscode.Position(0, 0), added);
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    try {
+      assert.ok(doc.isDirty);
+      const runId = await a.ask("Where is unsavedMarker7 defined?");
+      assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
+      const run = a.lastRun();
+      assert.deepEqual(run.plan.unsaved, ["src/module03.ts"], JSON.stringify(run.plan));
+      const sources = run.events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources).filter((s) => s.path === "src/module03.ts");
+      // 72 lines on disk, 92 in the editor (its last line is the empty one after the final newline).
+      assert.equal(Math.max(...sources.map((s) => s.endLine)), doc.lineCount - 1, JSON.stringify(sources));
+      assert.equal(doc.lineCount - 1, onDisk.split("\n").length - 1 + 20);
+      assert.equal(fs.readFileSync(file, "utf8"), onDisk, "the disk is not written");
+    } finally {
+      await vscode.commands.executeCommand("workbench.action.files.revert");
+      await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+      await filesConfig.update("autoSave", undefined, vscode.ConfigurationTarget.Global);
+    }
+    assert.ok(!doc.isDirty);
+    assert.equal(fs.readFileSync(file, "utf8"), onDisk);
+  }],
+  ["what files.exclude and search.exclude hide is not read, and the plan says which pattern hid it", async () => {
+    const a = await api();
+    const files = vscode.workspace.getConfiguration("files");
+    const search = vscode.workspace.getConfiguration("search");
+    await files.update("exclude", { "**/module07.ts": true }, vscode.ConfigurationTarget.Global);
+    await search.update("exclude", { "src/module0[8]*": true }, vscode.ConfigurationTarget.Global);
+    try {
+      const runId = await a.ask("Which function multiplies by 7?");
+      assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
+      const run = a.lastRun();
+      assert.equal(run.plan.skippedByReason.excluded, 2, JSON.stringify(run.plan));
+      const sources = run.events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources.map((s) => s.path));
+      assert.ok(sources.includes("src/module06.ts") && !sources.includes("src/module07.ts") && !sources.includes("src/module08.ts"), JSON.stringify(sources));
+      // Turned off, as the search view's "Use Exclude Settings" is: they are read again.
+      await vscode.workspace.getConfiguration("askCodebase").update("useExcludeSettings", false, vscode.ConfigurationTarget.Global);
+      const again = await a.ask("Which function multiplies by 7?");
+      assert.equal((await a.whenEnded(again)).stoppedBy, "finished");
+      assert.equal(a.lastRun().plan.skippedByReason.excluded, undefined);
+    } finally {
+      await files.update("exclude", undefined, vscode.ConfigurationTarget.Global);
+      await search.update("exclude", undefined, vscode.ConfigurationTarget.Global);
+      await vscode.workspace.getConfiguration("askCodebase").update("useExcludeSettings", undefined, vscode.ConfigurationTarget.Global);
+    }
+  }],
   ["a notebook is read as its cells, and its source opens in the notebook editor at the cell it came from", async () => {
     const a = await api();
     const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
