@@ -327,6 +327,22 @@ test("what .gitattributes say applies: generated, vendored and -diff files are l
   }
 });
 
+test("a repository git refuses (another user owns it) is read by the built-in reader, whose note gives git's reason and fix", async (t) => {
+  if (process.getuid?.() !== 0) { t.skip("giving a folder to another user needs root"); return; }
+  const repo = monorepo();
+  const listed = listedByGit(repo);
+  execFileSync("chown", ["-R", "65534:65534", repo]);
+  try {
+    const got = await read([repo]);
+    assertLikeGit(got, listed, "dubious ownership");
+    assert.equal(got.listings[0]!.source, "builtin");
+    const note = got.listings[0]!.note ?? "";
+    assert.match(note, /^git ls-files failed: detected dubious ownership in repository at '.+' \(git reads it after `git config --global --add safe\.directory .+`\): the built-in reader is used$/, note);
+  } finally {
+    execFileSync("chown", ["-R", `${process.getuid!()}:${process.getgid!()}`, repo]);
+  }
+});
+
 test("a repository's fsmonitor hook is never run by reading it", async () => {
   const repo = fresh();
   git(repo, "init", "-q");

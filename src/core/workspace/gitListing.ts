@@ -39,6 +39,17 @@ export function runGit(cwd: string, args: string[], signal?: AbortSignal, input?
   });
 }
 
+/**
+ * git's reason, from its "fatal:" line rather than its last (which may be a hint), with the fix
+ * it gives for a repository another user owns (safe.directory).
+ */
+export function gitFailure(stderr: string, code: number | null): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const fatal = lines.find((l) => /^(fatal|error):/i.test(l))?.replace(/^(fatal|error):\s*/i, "") ?? lines.at(-1) ?? `exit code ${code}`;
+  const trust = lines.find((l) => l.startsWith("git config --global --add safe.directory"));
+  return trust ? `${fatal} (git reads it after \`${trust}\`)` : fatal;
+}
+
 export const split = (out: Buffer): string[] => out.toString("utf8").split("\0").filter(Boolean);
 
 export async function gitListing(folder: string, signal?: AbortSignal): Promise<GitListing> {
@@ -52,7 +63,7 @@ export async function gitListing(folder: string, signal?: AbortSignal): Promise<
     if (r.spawnError) return { unavailable: r.spawnError.code === "ENOENT" ? "git was not found on the PATH" : `git could not start (${r.spawnError.code})` };
     if (r.code !== 0) {
       if (/not a git repository/i.test(r.stderr)) return { notRepository: true };
-      return { unavailable: `git ls-files failed: ${r.stderr.trim().split("\n").pop() ?? `exit code ${r.code}`}` };
+      return { unavailable: `git ls-files failed: ${gitFailure(r.stderr, r.code)}` };
     }
   }
   const entries: GitEntry[] = [];
