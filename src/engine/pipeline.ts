@@ -64,7 +64,7 @@ export async function modelFileFor(settings: Pick<RunSettings, "model" | "modelD
 }
 
 /** How a plan reads a codebase with a tokenizer: the settings' scope, its order, its tokens kept or not. */
-export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "include" | "exclude" | "respectGitignore" | "submodules" | "encoding">, tokenizer: Tokenizer, keepTokens: boolean, hooks: PlanHooks = {}): PlanOptions {
+export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "include" | "exclude" | "respectGitignore" | "submodules" | "encoding" | "maxFileKiB">, tokenizer: Tokenizer, keepTokens: boolean, hooks: PlanHooks = {}): PlanOptions {
   return {
     segmentTokens: settings.segmentTokens,
     countTokens: tokenizer.countTokens,
@@ -77,6 +77,7 @@ export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "inclu
     onProgress: (p) => hooks.onProgress?.({ stage: "reading", seen: p.seen, files: p.files, bytes: p.bytes }),
     include: settings.include,
     exclude: settings.exclude,
+    maxFileBytes: settings.maxFileKiB * 1024,
     respectGitignore: settings.respectGitignore,
     submodules: settings.submodules,
     ...(settings.encoding ? { encoding: settings.encoding } : {}),

@@ -93,6 +93,10 @@ export const OPTIONS = {
     kind: "strings", default: [], flag: "exclude", help: "never read files matching this pattern", metavar: "GLOB",
     description: "Never read files matching these gitignore-style patterns.",
   },
+  maxFileKiB: {
+    kind: "integer", default: 1024, min: 1, max: 65_536, flag: "max-file-kib", help: "read files up to this size, in KiB (larger ones are skipped as too large)", metavar: "N",
+    description: "Read files up to this size, in KiB; larger ones are skipped as too large. A file larger than a segment is cut at line boundaries, so raising it reads a large source file (a generated parser, an amalgamation) in pieces.",
+  },
   useExcludeSettings: {
     kind: "boolean", default: true, hostOnly: true, markdown: true,
     description: "Leave out what `#files.exclude#` and `#search.exclude#` leave out, as VS Code's search does (in VS Code's glob syntax, per workspace folder).",

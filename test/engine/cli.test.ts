@@ -160,6 +160,31 @@ test("files not in UTF-8 are read and named, in the legacy encoding --encoding g
   }
 });
 
+test("a file over the size cap is skipped as too large, and --max-file-kib reads it, in pieces", () => {
+  const tree = tempDir();
+  try {
+    let big = "";
+    for (let i = 0; big.length < 3000; i++) big += `export const value${i} = ${i};\n`;
+    writeTree(tree.path, { "big.ts": big, "small.ts": "export const small = 1;\n" });
+    const packed = (args: string[]): { files: { path: string }[]; skipped: { path: string; reason: string }[]; segments: unknown[] } => {
+      const r = run(["pack", tree.path, "--model", model, "--json", "--segment-tokens", "256", ...args]);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    const capped = packed(["--max-file-kib", "2"]);
+    assert.deepEqual(capped.files.map((f) => f.path), ["small.ts"]);
+    assert.deepEqual(capped.skipped.map((s) => [s.path, s.reason]), [["big.ts", "too-large"]]);
+    const raised = packed(["--max-file-kib", "4"]);
+    assert.deepEqual(raised.files.map((f) => f.path), ["big.ts", "small.ts"]);
+    assert.ok(raised.segments.length > 1, "cut into pieces across segments");
+    const bad = run(["pack", tree.path, "--model", model, "--max-file-kib", "0"]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^ask-codebase: --max-file-kib must be a whole number from 1 to 65,536, got "0"/);
+  } finally {
+    tree.dispose();
+  }
+});
+
 test("an empty folder is reported, not read; a folder of skipped files says why they were", () => {
   const empty = tempDir();
   try {
