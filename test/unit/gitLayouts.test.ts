@@ -269,15 +269,18 @@ test("a folder in no repository leaves out what tools made; another version cont
   const all = await readWorkspace([folder], { respectGitignore: false });
   assert.ok(all.files.some((f) => f.path === "node_modules/m/index.js"));
   assert.ok(!all.files.some((f) => /(^|\/)(\.svn|\.hg|CVS)\//.test(f.path)));
-  // A repository made inside an SVN working copy: git decides what is read (an untracked
-  // node_modules no rule ignores is listed, as git lists it), less the other metadata it lists too.
+  // A repository made inside an SVN working copy, with no .gitignore yet: git lists everything as
+  // untracked, and what tools made is left out all the same (with the fix), as is the metadata.
   git(folder, "init", "-q");
   for (const hideGit of [false, true]) {
     const inRepo = await read([folder], { hideGit });
-    assert.ok(inRepo.files.some((f) => f.path === "node_modules/m/index.js"), `hideGit ${hideGit}`);
-    assert.ok(!inRepo.files.some((f) => /(^|\/)(\.svn|\.hg|CVS)\//.test(f.path)), `hideGit ${hideGit}`);
-    assert.deepEqual(inRepo.skipped.filter((s) => s.reason === "tool-folder").map((s) => `${s.path}: ${s.detail}`).sort(),
-      [".svn: Subversion's metadata", "CVS: CVS's metadata", "sub/.hg: Mercurial's metadata"], `hideGit ${hideGit}`);
+    assert.deepEqual(inRepo.files.map((f) => f.path).sort(), ["build/make.ts", "constructor/k.ts", "notes/CACHEDIR.TAG", "src/a.ts", "target-ui/t.ts"], `hideGit ${hideGit}`);
+    const fix = ", neither tracked nor ignored (add it to .gitignore)";
+    assert.deepEqual(inRepo.skipped.filter((s) => s.reason === "tool-folder").map((s) => `${s.path}: ${s.detail}`).sort(), [
+      `.pytest_cache: a cache (CACHEDIR.TAG)${fix}`, ".svn: Subversion's metadata", `.venv: a Python virtual environment (pyvenv.cfg)${fix}`, "CVS: CVS's metadata",
+      `env: a conda environment (conda-meta)${fix}`, `node_modules: npm packages${fix}`, `pkg/__pycache__: Python bytecode${fix}`, "sub/.hg: Mercurial's metadata",
+      `target: a cache (CACHEDIR.TAG)${fix}`, `web/bower_components: Bower packages${fix}`,
+    ], `hideGit ${hideGit}`);
   }
 });
 
@@ -324,6 +327,41 @@ test("what .gitattributes say applies: generated, vendored and -diff files are l
     assert.deepEqual((await read([bare])).skipped.map((s) => `${s.path}: ${s.reason}`), ["x.pb.ts: generated", "y.snap: binary"]);
   } finally {
     rmSync(userFile);
+  }
+});
+
+test("a repository whose .gitignore forgot what tools made: untracked dependencies, environments and caches are left out with the fix; what the project tracks is read", async () => {
+  const repo = fresh();
+  git(repo, "init", "-q");
+  writeTree(repo, {
+    ".gitignore": "*.log\n", "src/a.ts": "export const a = 1;\n", "vendor/node_modules/keep/index.js": "module.exports = 'vendored, tracked';\n",
+    "build/out.txt": "a folder without a mark is read\n",
+  });
+  git(repo, "add", "-A");
+  git(repo, "commit", "-qm", "tracked");
+  writeTree(repo, {
+    "node_modules/pkg/index.js": "module.exports = 1;\n", "node_modules/pkg/package.json": "{}\n", "node_modules/dep/index.js": "module.exports = 2;\n",
+    "vendor/node_modules/extra/index.js": "module.exports = 'beside tracked files: the project's';\n",
+    ".venv/pyvenv.cfg": "home = /usr/bin\n", ".venv/lib/site.py": "x = 1\n",
+    "src/__pycache__/a.cpython-311.pyc": "bytecode\n", "src/new.ts": "export const untrackedSource = 1;\n",
+    "target/CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n", "target/debug/out.d": "deps\n",
+    "notcache/CACHEDIR.TAG": "no signature\n", "notcache/x.txt": "read\n",
+  });
+  // A dependency installed from git: a repository inside the forgotten folder.
+  git(join(repo, "node_modules", "dep"), "init", "-q");
+  const fix = ", neither tracked nor ignored (add it to .gitignore)";
+  for (const hideGit of [false, true]) {
+    const what = hideGit ? "built-in reader" : "git";
+    const got = await read([repo], { hideGit });
+    assert.deepEqual(got.files.map((f) => f.path), [
+      ".gitignore", "build/out.txt", "notcache/CACHEDIR.TAG", "notcache/x.txt", "src/a.ts", "src/new.ts", "vendor/node_modules/extra/index.js", "vendor/node_modules/keep/index.js",
+    ], what);
+    assert.deepEqual(got.skipped.map((s) => [s.path, s.reason, s.detail]), [
+      [".venv", "tool-folder", `a Python virtual environment (pyvenv.cfg)${fix}`],
+      ["node_modules", "tool-folder", `npm packages${fix}`],
+      ["src/__pycache__", "tool-folder", `Python bytecode${fix}`],
+      ["target", "tool-folder", `a cache (CACHEDIR.TAG)${fix}`],
+    ], what);
   }
 });
 

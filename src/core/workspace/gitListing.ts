@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 
 /** A listed path, relative to the folder: a file (or a link), a submodule, or an untracked repository inside. */
-export interface GitEntry { path: string; kind: "file" | "submodule" | "repository" }
+export interface GitEntry { path: string; kind: "file" | "submodule" | "repository"; /** Listed by --others: not tracked, and no ignore rule matches it. */ untracked?: true }
 
 export type GitListing =
   | { entries: GitEntry[] }
@@ -78,8 +78,8 @@ export async function gitListing(folder: string, signal?: AbortSignal): Promise<
   }
   for (const path of split(others.stdout)) {
     // git shows an untracked repository inside as its directory, with a slash, and does not descend.
-    if (path.endsWith("/")) entries.push({ path: path.slice(0, -1), kind: "repository" });
-    else if (!seen.has(path)) entries.push({ path, kind: "file" });
+    if (path.endsWith("/")) entries.push({ path: path.slice(0, -1), kind: "repository", untracked: true });
+    else if (!seen.has(path)) entries.push({ path, kind: "file", untracked: true });
   }
   return { entries };
 }

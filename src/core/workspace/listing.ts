@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { attributesOf, attributesOutside, isAttributesFile, type FileAttributes } from "./gitAttributes";
 import { gitListing } from "./gitListing";
 import { findRepository, repositoryRules } from "./repository";
-import { vcsFolderOf, walkFolder, type Walked } from "./walk";
+import { untrackedToolFolders, vcsFolderOf } from "./toolFolders";
+import { walkFolder, type Walked } from "./walk";
 
 export type ListingSource = "git" | "builtin" | "walk";
 
@@ -44,13 +45,25 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
     const out: Listed = { paths: [], left: [], infos: [{ folder, source: "git" }], attributes: new Map() };
     const inner: string[] = [];
     const vcs = new Map<string, string>();
+    // A .gitignore that forgot node_modules or .venv: what tools made is left out, as in no repository.
+    const tools = await untrackedToolFolders(folder, git.entries.filter((e) => e.untracked).map((e) => e.path), git.entries.filter((e) => !e.untracked).map((e) => e.path));
+    const toolOf = (path: string): string | undefined => {
+      if (!tools.size) return undefined;
+      const parts = path.split("/");
+      for (let i = 1; i < parts.length; i++) {
+        const dir = parts.slice(0, i).join("/");
+        if (tools.has(dir)) return dir;
+      }
+      return undefined;
+    };
     for (const e of git.entries) {
       // A git repository made inside another version control's working copy lists its metadata as untracked.
       const other = vcsFolderOf(e.path);
       if (other) vcs.set(other.path, other.detail);
-      else (e.kind === "file" ? out.paths : inner).push(e.path);
+      else if (!(e.untracked && toolOf(e.path))) (e.kind === "file" ? out.paths : inner).push(e.path);
     }
     for (const [path, detail] of vcs) out.left.push({ path, reason: "tool-folder", detail });
+    for (const [path, detail] of tools) out.left.push({ path, reason: "tool-folder", detail: forgotten(detail) });
     const attributes = await attributesOf(folder, out.paths, await attributesOutside(repo), options.signal);
     if (attributes) out.attributes = attributes;
     else out.infos[0]!.note = "git check-attr failed: .gitattributes are not applied";
@@ -59,12 +72,13 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
   }
   const rules = repo && "unavailable" in git ? await repositoryRules(repo) : undefined;
   // In no repository there is no project's .gitignore to leave out what tools made.
-  const walked = await walkFolder(folder, { respectGit: true, ...(rules ?? { leaveOutToolFolders: true }) }, options);
+  // In a repository too: the project's .gitignore may have forgotten them (tracked files inside are read).
+  const walked = await walkFolder(folder, { respectGit: true, leaveOutToolFolders: true, ...rules }, options);
   // Without git, what .gitattributes say is not known: said where there are some.
   const notes = [...(rules?.notes ?? []), ...(walked.paths.some(isAttributesFile) ? [".gitattributes are not applied"] : [])];
   const out: Listed = {
     paths: walked.paths,
-    left: leftOf(walked),
+    left: leftOf(walked, rules !== undefined),
     infos: [rules && "unavailable" in git
       ? { folder, source: "builtin", note: `${git.unavailable}: the built-in reader is used${notes.length ? `; ${notes.join("; ")}` : ""}` }
       : { folder, source: "walk" }],
@@ -74,11 +88,17 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
   return out;
 }
 
-function leftOf(walked: Walked): Listed["left"] {
+/** `inRepository`: a tool's folder was left out that the repository's ignore rules did not. */
+function leftOf(walked: Walked, inRepository = false): Listed["left"] {
   return [
     ...walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable" as const, detail: u.detail })),
-    ...walked.toolFolders.map((t) => ({ path: t.path, reason: "tool-folder" as const, detail: t.detail })),
+    ...walked.toolFolders.map((t) => ({ path: t.path, reason: "tool-folder" as const, detail: inRepository && !vcsFolderOf(`${t.path}/x`) ? forgotten(t.detail) : t.detail })),
   ];
+}
+
+/** What a tool folder the repository's ignore rules forgot is, and the lasting fix. */
+function forgotten(detail: string): string {
+  return `${detail}, neither tracked nor ignored (add it to .gitignore)`;
 }
 
 /** Submodules and repositories inside `folder`: listed in turn under their own rules, or left out. */

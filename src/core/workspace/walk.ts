@@ -4,10 +4,11 @@
 // rule matches, and reports repositories inside rather than walking into them. Other version
 // controls' metadata is never walked (an SVN working copy's .svn holds a second copy of every
 // file), and a folder in no repository leaves out what tools put there (toolFolder).
-import { lstat, open, readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { semaphore } from "../concurrency";
 import { IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
+import { foldersHolding, TOOL_FOLDER_NAMES, toolFolder, VCS_FOLDERS } from "./toolFolders";
 
 export interface WalkRules {
   /** Apply .gitignore files (and `above`, `excludes`); false walks everything but .git. */
@@ -36,39 +37,6 @@ export interface Walked {
   toolFolders: { path: string; detail: string }[];
 }
 
-/** Other version controls' metadata: never source, whatever the rules (git's own is never listed). */
-const VCS_FOLDERS = new Map([
-  [".svn", "Subversion's metadata"], [".hg", "Mercurial's metadata"], [".bzr", "Bazaar's metadata"], ["_darcs", "Darcs's metadata"], ["CVS", "CVS's metadata"],
-]);
-
-/** The version control folder a listed path lies in (its path and what it is), if any. */
-export function vcsFolderOf(rel: string): { path: string; detail: string } | undefined {
-  const parts = rel.split("/");
-  for (let i = 0; i < parts.length - 1; i++) {
-    const detail = VCS_FOLDERS.get(parts[i]!);
-    if (detail) return { path: parts.slice(0, i + 1).join("/"), detail };
-  }
-  return undefined;
-}
-/** Folders that are a tool's by their name alone. */
-const TOOL_FOLDER_NAMES = new Map([
-  ["node_modules", "npm packages"], ["bower_components", "Bower packages"], ["jspm_packages", "jspm packages"], ["__pycache__", "Python bytecode"],
-]);
-/** The Cache Directory Tagging Specification's signature (bford.info/cachedir): Cargo's target, pytest's and mypy's caches. */
-const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
-
-/** What tool made the folder, by a file inside that says so, or undefined when none does. */
-async function toolFolder(dirAbs: string, names: ReadonlySet<string>): Promise<string | undefined> {
-  if (names.has("pyvenv.cfg")) return "a Python virtual environment (pyvenv.cfg)";
-  if (names.has("conda-meta")) return "a conda environment (conda-meta)";
-  if (names.has("CACHEDIR.TAG")) {
-    const head = Buffer.alloc(CACHEDIR_SIGNATURE.length);
-    const read = await open(join(dirAbs, "CACHEDIR.TAG")).then(async (fh) => { try { return (await fh.read(head, 0, head.length, 0)).bytesRead; } finally { await fh.close(); } }, () => 0);
-    if (head.subarray(0, read).toString("latin1") === CACHEDIR_SIGNATURE) return "a cache (CACHEDIR.TAG)";
-  }
-  return undefined;
-}
-
 async function text(path: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
@@ -82,6 +50,8 @@ export async function walkFolder(root: string, rules: WalkRules, options: { sign
   const limit = semaphore(options.concurrency ?? 32);
   const listed = new Set<string>();
   const tracked = rules.tracked ?? new Set<string>();
+  // A tool's folder the project tracks files in is the project's (vendored packages): walked.
+  const trackedDirs = foldersHolding(tracked);
 
   const walk = async (dirRel: string, stack: IgnoreStack): Promise<void> => {
     options.signal?.throwIfAborted();
@@ -94,7 +64,7 @@ export async function walkFolder(root: string, rules: WalkRules, options: { sign
       return;
     }
     // The folder opened is read whatever made it: the user chose it.
-    const made = dirRel && rules.leaveOutToolFolders ? await toolFolder(dirAbs, new Set(entries.map((e) => e.name))) : undefined;
+    const made = dirRel && rules.leaveOutToolFolders && !trackedDirs.has(dirRel) ? await toolFolder(dirAbs, new Set(entries.map((e) => e.name))) : undefined;
     if (made) {
       out.toolFolders.push({ path: dirRel, detail: made });
       return;
@@ -111,7 +81,7 @@ export async function walkFolder(root: string, rules: WalkRules, options: { sign
           return;
         }
         if (rules.respectGit && here.ignores(rel + "/")) return;
-        const named = rules.leaveOutToolFolders ? TOOL_FOLDER_NAMES.get(entry.name) : undefined;
+        const named = rules.leaveOutToolFolders && !trackedDirs.has(rel) ? TOOL_FOLDER_NAMES.get(entry.name) : undefined;
         if (named) {
           out.toolFolders.push({ path: rel, detail: named });
           return;
