@@ -2,6 +2,7 @@
 import * as vscode from "vscode";
 import { isNotebookPath, notebookText } from "../core/workspace/notebook";
 import { selectedLines } from "../shared/lines";
+import { notebookJson } from "./editorView";
 import { absolutePath } from "./paths";
 import type { RunStore } from "./runStore";
 
@@ -28,14 +29,15 @@ export async function openSource(store: RunStore, path: string, startLine: numbe
 
 /**
  * A notebook was read as its cells' text (core/workspace/notebook.ts), whose lines are not the
- * file's: it opens in the notebook editor with the cell those lines came from selected.
+ * file's: it opens in the notebook editor with the cell those lines came from selected. The lines
+ * are mapped through the notebook as VS Code holds it, unsaved cells included, as the run read it.
  */
 async function openNotebookCell(path: string, abs: string, startLine: number): Promise<boolean> {
   const uri = vscode.Uri.file(abs);
   try {
-    const cells = notebookText(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri)));
-    const cell = cells?.cellOfLine[Math.max(0, startLine - 1)] ?? 0;
     const notebook = await vscode.workspace.openNotebookDocument(uri);
+    const cells = notebookText(notebookJson(notebook));
+    const cell = cells?.cellOfLine[Math.max(0, startLine - 1)] ?? 0;
     const range = new vscode.NotebookRange(Math.min(cell, Math.max(0, notebook.cellCount - 1)), Math.min(cell + 1, notebook.cellCount));
     const editor = await vscode.window.showNotebookDocument(notebook, { selections: [range], preview: true });
     editor.revealRange(range, vscode.NotebookEditorRevealType.InCenterIfOutsideViewport);

@@ -239,6 +239,43 @@ const tests = [
       fs.rmSync(file, { force: true });
     }
   }],
+  ["a notebook with unsaved cells is read as the notebook editor holds it, and its sources open at the cells the run read", async () => {
+    const a = await api();
+    const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
+    const file = path.join(root, "src", "draft.ipynb");
+    const cell = (type, source) => ({ cell_type: type, metadata: {}, source, ...(type === "code" ? { execution_count: 1, outputs: [] } : {}) });
+    const onDisk = JSON.stringify({
+      nbformat: 4, nbformat_minor: 5, metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
+      cells: [cell("markdown", ["# Draft\n"]), cell("code", ["import math\n"]), cell("code", ["def draftMarker():\n", "    return math.e\n"])],
+    });
+    fs.writeFileSync(file, onDisk);
+    const filesConfig = vscode.workspace.getConfiguration("files");
+    await filesConfig.update("autoSave", "off", vscode.ConfigurationTarget.Global);
+    try {
+      const notebook = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+      await vscode.window.showNotebookDocument(notebook);
+      const edit = new vscode.WorkspaceEdit();
+      edit.set(notebook.uri, [vscode.NotebookEdit.insertCells(0, [new vscode.NotebookCellData(vscode.NotebookCellKind.Code, "a = 1\nb = 2\nc = 3", "python")])]);
+      assert.ok(await vscode.workspace.applyEdit(edit));
+      assert.ok(notebook.isDirty);
+      const runId = await a.ask("What does draftMarker return?");
+      assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
+      const run = a.lastRun();
+      assert.deepEqual(run.plan.unsaved, ["src/draft.ipynb"], JSON.stringify(run.plan));
+      const sources = run.events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources).filter((s) => s.path === "src/draft.ipynb");
+      // The new cell's 5 lines (marker, 3 lines, blank) before the 9 the disk's three cells make.
+      assert.deepEqual([sources[0].startLine, Math.max(...sources.map((s) => s.endLine))], [1, 14], JSON.stringify(sources));
+      // Line 12 is draftMarker's cell marker: the fourth cell now, the third on disk.
+      assert.ok(await a.openSource("src/draft.ipynb", 12, 12));
+      assert.equal(vscode.window.activeNotebookEditor.selection.start, 3);
+      assert.equal(fs.readFileSync(file, "utf8"), onDisk, "the disk is not written");
+    } finally {
+      await vscode.commands.executeCommand("workbench.action.files.revert");
+      await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+      await filesConfig.update("autoSave", undefined, vscode.ConfigurationTarget.Global);
+      fs.rmSync(file, { force: true });
+    }
+  }],
 ];
 
 /** Runs every test; returns { passed, failed, results }. */
