@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { EngineClient, EngineRequestError } from "../client/engineClient";
 import type { WimEvent } from "../core/wim/events";
 import type { PlanProgress } from "../shared/engineProtocol";
-import { describeEstimate, describeOrder, describeDecoded, describeSkipped } from "../shared/describe";
+import { describeDataHeads, describeEstimate, describeOrder, describeDecoded, describeSkipped } from "../shared/describe";
 import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedModel, UsageError } from "./args";
 import { defaultBackendMemory } from "../engine/backend/backendChoice";
 import { offerOnce } from "../engine/backend/cudaBuild";
@@ -117,6 +117,8 @@ export async function askCommand(argv: string[]): Promise<number> {
     if (summary.skipped) note(`skipped ${int(summary.skipped)} files: ${describeSkipped(summary.skippedByReason)}`);
     const decoded = describeDecoded(summary.decodedByEncoding);
     if (decoded) note(decoded);
+    const heads = describeDataHeads(summary.dataHeads, true);
+    if (heads) note(heads);
     runRequested = true;
     await client.run(runId, summary.planId);
     const end = await ended;

@@ -4,7 +4,7 @@
 import type { CodebasePlan } from "../core/plan";
 import { reveal } from "../core/reveal";
 import { describeListings } from "../core/workspace/listing";
-import { describeDecoded, describeSkipped } from "../shared/describe";
+import { describeDataHeads, describeDecoded, describeSkipped } from "../shared/describe";
 import { planCodebaseFor } from "../engine/pipeline";
 import { ModelFileError } from "../engine/model/modelFile";
 import { folder, parseFlags, runSettingsOf, settingsOf, UsageError, WorkFailed } from "./args";
@@ -38,9 +38,10 @@ export async function packCommand(argv: string[]): Promise<number> {
 
 export function planJson(plan: CodebasePlan): object {
   const decodedOf = new Map(plan.decoded.map(({ path, ...d }) => [path, d]));
+  const heads = new Set(plan.dataHeads);
   return {
     roots: plan.roots,
-    files: plan.files.map((f) => ({ path: f.path, lines: f.lines, bytes: f.bytes, tokens: f.tokens, ...decodedOf.get(f.path) })),
+    files: plan.files.map((f) => ({ path: f.path, lines: f.lines, bytes: f.bytes, tokens: f.tokens, ...decodedOf.get(f.path), ...(heads.has(f.path) ? { head: true } : {}) })),
     segments: plan.outline,
     skipped: plan.skipped,
     skippedByReason: plan.skippedByReason,
@@ -59,6 +60,8 @@ export function planText(plan: CodebasePlan): string {
   if (plan.skipped.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${describeSkipped(plan.skippedByReason)}`);
   const decoded = describeDecoded(plan.decodedByEncoding);
   if (decoded) lines.push(`  ${decoded}`, `    ${plan.decoded.slice(0, 5).map((d) => d.path).join(", ")}${plan.decoded.length > 5 ? `, and ${int(plan.decoded.length - 5)} more` : ""}`);
+  const heads = plan.dataHeads;
+  if (heads.length) lines.push(`  ${describeDataHeads(heads)}`, `    ${heads.slice(0, 5).join(", ")}${heads.length > 5 ? `, and ${int(heads.length - 5)} more` : ""}`);
   const largest = [...plan.files].sort((a, b) => b.tokens - a.tokens).slice(0, 5);
   if (largest.length) {
     lines.push("  largest files:");

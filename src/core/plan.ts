@@ -96,6 +96,11 @@ export class CodebasePlan {
     return counts;
   }
 
+  /** Planned large data files of which only the first lines are read. */
+  get dataHeads(): string[] {
+    return this.files.filter((f) => this.stamps.get(f.path)?.file.excerpt).map((f) => f.path);
+  }
+
   /** Planned files read as an editor holds them, with changes not saved. */
   get unsaved(): string[] {
     return this.files.filter((f) => this.stamps.get(f.path)?.file.unsaved).map((f) => f.path);
@@ -155,8 +160,11 @@ export class CodebasePlan {
           continue;
         }
         changes.changed.push(s.file.path);
-        const { decoded: _was, unsaved: _edited, ...rest } = s.file;
-        const file: WorkspaceFile = { ...rest, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs, ...(read.decoded ? { decoded: read.decoded } : {}) };
+        const { decoded: _was, unsaved: _edited, diskBytes: _size, excerpt: _part, ...rest } = s.file;
+        const file: WorkspaceFile = {
+          ...rest, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs, ...(read.decoded ? { decoded: read.decoded } : {}),
+          ...(read.excerpt ? { excerpt: read.excerpt, diskBytes: now.size } : {}),
+        };
         this.stamps.set(s.file.path, { ...s, size: now.size, modifiedMs: now.mtimeMs, file });
         const [measured] = options.measureFiles
           ? await options.measureFiles([file], this.segmentTokens, options.tokenize !== undefined)
@@ -184,6 +192,6 @@ export async function planCodebase(roots: readonly string[], options: PlanOption
     : read.files.map((f) => measureFile(f, segmentTokens, options.countTokens, options.tokenize));
   options.signal?.throwIfAborted();
   // A file read from an editor is stamped with the disk's size: saving it afterwards is a change.
-  const stamps = new Map(read.files.map((f) => [f.path, { absPath: f.absPath, size: f.unsaved?.diskBytes ?? f.bytes, modifiedMs: f.modifiedMs, file: f }]));
+  const stamps = new Map(read.files.map((f) => [f.path, { absPath: f.absPath, size: f.diskBytes ?? f.bytes, modifiedMs: f.modifiedMs, file: f }]));
   return new CodebasePlan(roots, segmentTokens, measured, read.skipped, stamps, read.listings);
 }

@@ -161,7 +161,7 @@ export class Pipeline {
     if (windows > 1 && plan.readFirstFor(question).by === "relevance") windows = windowsOf();
     const summary: PlanSummary = {
       planId: randomUUID(), files: plan.files.length, bytes: plan.bytes, tokens: plan.totalTokens, segments: plan.segmentCount,
-      skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, decodedByEncoding: plan.decodedByEncoding, unsaved: plan.unsaved, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
+      skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, decodedByEncoding: plan.decodedByEncoding, unsaved: plan.unsaved, dataHeads: plan.dataHeads, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
       listing: describeListings(plan.listings), order: plan.order,
       estimate: await this.estimate(plan, windows, promptSizes.extract, settings, modelPath),
     };

@@ -40,16 +40,25 @@ export function describeUnsaved(unsaved: readonly string[] | undefined, paths = 
   return n === 1 ? `read 1 file with unsaved changes as its editor holds it${which}` : `read ${n.toLocaleString("en-US")} files with unsaved changes as their editors hold them${which}`;
 }
 
+/** "read only the first lines of 2 large data files", or "" when none. With `paths`, names them. */
+export function describeDataHeads(heads: readonly string[] | undefined, paths = false): string {
+  const n = heads?.length ?? 0;
+  if (!n) return "";
+  return `read only the first lines of ${n === 1 ? "1 large data file" : `${n.toLocaleString("en-US")} large data files`}${paths ? `: ${heads!.join(", ")}` : ""}`;
+}
+
 /** "212 files, 48,310 tokens · skipped 40: binary 30, tool-folder 2 · read 3 files not in UTF-8: windows-1252 3 · read 1 file with unsaved changes as its editor holds it". */
 export function describeRead(summary: PlanSummary): string {
   const n = (x: number): string => x.toLocaleString("en-US");
   const decoded = describeDecoded(summary.decodedByEncoding);
   const unsaved = describeUnsaved(summary.unsaved);
+  const heads = describeDataHeads(summary.dataHeads);
   return [
     `${n(summary.files)} ${summary.files === 1 ? "file" : "files"}, ${n(summary.tokens)} tokens`,
     ...(summary.skipped ? [`skipped ${n(summary.skipped)}: ${describeSkipped(summary.skippedByReason)}`] : []),
     ...(decoded ? [decoded] : []),
     ...(unsaved ? [unsaved] : []),
+    ...(heads ? [heads] : []),
   ].join(" · ");
 }
 

@@ -24,6 +24,8 @@ export interface PlanSummary {
   decodedByEncoding?: Record<string, number>;
   /** Files read as an editor holds them, with changes not saved (their paths as the plan shows them). */
   unsaved?: string[];
+  /** Large data files of which only the first lines are read. */
+  dataHeads?: string[];
   /** The model's trained context, to say before reading whether the codebase fits. */
   contextSize: number;
   /** The model file's name. */

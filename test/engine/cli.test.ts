@@ -2,7 +2,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { WimEvent } from "../../src/core/wim/events";
 import { tempDir, writeTree } from "../support/fixtures";
@@ -174,6 +174,11 @@ test("a file over the size cap is skipped as too large, and --max-file-kib reads
     const capped = packed(["--max-file-kib", "2"]);
     assert.deepEqual(capped.files.map((f) => f.path), ["small.ts"]);
     assert.deepEqual(capped.skipped.map((s) => [s.path, s.reason]), [["big.ts", "too-large"]]);
+    // A data file is read as its first lines whatever the cap, and pack names it.
+    writeTree(tree.path, { "rows.csv": "a,b\n" + "1,2\n".repeat(30_000) });
+    const named = run(["pack", tree.path, "--model", model, "--max-file-kib", "2"]);
+    assert.match(named.stdout, /\n {2}read only the first lines of 1 large data file\n {4}rows\.csv\n/);
+    rmSync(join(tree.path, "rows.csv"));
     const raised = packed(["--max-file-kib", "4"]);
     assert.deepEqual(raised.files.map((f) => f.path), ["big.ts", "small.ts"]);
     assert.ok(raised.segments.length > 1, "cut into pieces across segments");

@@ -176,6 +176,27 @@ test("a plan of an editor's unsaved text keeps it until the file is saved, then 
   }
 });
 
+test("a large data file's first lines are packed under a header that says what they are the start of, and read again when it grows", async () => {
+  const own = tempDir();
+  try {
+    const rows = (n: number): string => "id,value\n" + Array.from({ length: n }, (_, i) => `${i},${i * 7}`).join("\n") + "\n";
+    writeTree(own.path, { "a.ts": sourceFile(5, 1), "table.csv": rows(20_000) });
+    const options = { segmentTokens: 4096, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize };
+    const plan = await planCodebase([own.path], options);
+    const mib = (n: number): string => (n / 1048576).toFixed(1);
+    const size = rows(20_000).length;
+    assert.ok(size < 1048576, "under a MiB: said in KiB");
+    assert.ok(plan.segments[0]!.text.includes(`### table.csv (lines 1-25 of a ${Math.round(size / 1024)} KiB data file, not read further)\n${rows(24)}`), plan.segments[0]!.text.slice(-400));
+    writeTree(own.path, { "table.csv": rows(300_000) });
+    assert.deepEqual(await plan.refresh(options), { changed: ["table.csv"], removed: [] });
+    assert.ok(plan.segments[0]!.text.includes(`### table.csv (lines 1-25 of a ${mib(rows(300_000).length)} MiB data file, not read further)\n`));
+    // Unchanged since: nothing to read again, though the 25 lines are not the file's size.
+    assert.deepEqual(await plan.refresh(options), { changed: [], removed: [] });
+  } finally {
+    own.dispose();
+  }
+});
+
 test("measuring whole chunks in helper processes gives exactly what counting pieces here gives", async () => {
   const { files } = await readWorkspace([dir.path]);
   // The helpers serve vocabularies without a piece counter; here they tokenize with llama.cpp.

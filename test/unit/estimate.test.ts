@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { unreadDone } from "../../src/core/wim/events";
 import { estimatePlan, estimateSeconds, planWindows, SpeedMemory } from "../../src/engine/estimate";
 import { speedFromSize } from "../../src/shared/speed";
-import { describeCoverage, describeDecoded, describeEstimate, describeRead, describeUnsaved, formatRange } from "../../src/shared/describe";
+import { describeCoverage, describeDataHeads, describeDecoded, describeEstimate, describeRead, describeUnsaved, formatRange } from "../../src/shared/describe";
 
 test("time ranges read at a glance", () => {
   assert.equal(formatRange(40, 50), "40–50 s");
@@ -72,4 +72,6 @@ test("what planning read, in the view's line: files and tokens, what was skipped
   assert.equal(describeRead({ ...summary, skipped: 0, unsaved: ["src/a.ts"] }), "212 files, 48,310 tokens · read 1 file with unsaved changes as its editor holds it");
   assert.equal(describeUnsaved(["a.ts", "b.ts"], true), "read 2 files with unsaved changes as their editors hold them: a.ts, b.ts");
   assert.equal(describeUnsaved([]), "");
+  assert.equal(describeRead({ ...summary, skipped: 0, dataHeads: ["data/a.csv", "logs/b.log"] }), "212 files, 48,310 tokens · read only the first lines of 2 large data files");
+  assert.equal(describeDataHeads(["a.csv"], true), "read only the first lines of 1 large data file: a.csv");
 });

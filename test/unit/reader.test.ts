@@ -191,13 +191,40 @@ test("an editor's unsaved text is read in place of the disk's, under the same ru
     const a = files.find((f) => f.path === "a.ts")!;
     assert.equal(a.text, "export const a = 1;\nexport const addedInEditor = 3;\n");
     assert.equal(a.bytes, Buffer.byteLength(edited));
-    assert.deepEqual(a.unsaved, { diskBytes: 20 });
+    assert.deepEqual([a.unsaved, a.diskBytes], [true, 20]);
     assert.equal(files.find((f) => f.path === "b.ts")!.unsaved, undefined);
     assert.ok(files.find((f) => f.path === "nb.ipynb")!.text.includes("unsaved = 2"));
     assert.deepEqual(skipped.map((s) => [s.path, s.reason]), [["min.js", "minified"]]);
     assert.ok(!files.some((f) => f.path === "secret.ts" || f.text.includes("far")));
     // Edited long ago on disk, being edited now: the unsaved files go last.
     assert.deepEqual(files.map((f) => f.path), [".gitignore", "b.ts", "a.ts", "nb.ipynb"]);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("a large data file is read as its first lines, whatever its size; a small one whole, code never cut", async () => {
+  const dir = tempDir();
+  try {
+    const rows = (n: number): string => "id,name,price\n" + Array.from({ length: n }, (_, i) => `${i},item ${i},${i * 3}.50`).join("\n") + "\n";
+    const big = rows(200_000);
+    writeTree(dir.path, {
+      "data/sales.csv": big, "fixtures/small.csv": rows(10), "logs/app.LOG": "started\n".repeat(20_000),
+      "data/wide.jsonl": `{"k":"${"v".repeat(70_000)}"}\n`, "src/big.ts": "export const x = 1;\n".repeat(5000),
+    });
+    const { files, skipped } = await readWorkspace([dir.path], { maxFileBytes: 1024 * 1024 });
+    const byPath = new Map(files.map((f) => [f.path, f]));
+    const sales = byPath.get("data/sales.csv")!;
+    // Past the 1 MiB cap, and read: its header row and 24 rows, said to be the start of 5.4 MiB.
+    assert.ok(big.length > 5 * 1024 * 1024);
+    assert.equal(sales.text, big.split("\n").slice(0, 25).join("\n") + "\n");
+    assert.deepEqual([sales.excerpt, sales.diskBytes, sales.bytes], [`a ${(big.length / 1048576).toFixed(1)} MiB data file, not read further`, big.length, Buffer.byteLength(sales.text)]);
+    assert.equal(byPath.get("fixtures/small.csv")!.text, rows(10));
+    assert.equal(byPath.get("fixtures/small.csv")!.excerpt, undefined);
+    assert.equal(byPath.get("logs/app.LOG")!.text, "started\n".repeat(25));
+    // Code is read whole, however large (under the cap).
+    assert.equal(byPath.get("src/big.ts")!.text.length, 100_000);
+    assert.deepEqual(skipped.map((s) => [s.path, s.reason]), [["data/wide.jsonl", "line-too-long"]]);
   } finally {
     dir.dispose();
   }

@@ -67,9 +67,10 @@ export function headerPath(path: string): string {
   return path.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
-export function pieceHeader(path: string, startLine: number, endLine: number, totalLines: number): string {
+/** `excerpt`: what the lines read are the start of, when they are not the whole file (a large data file). */
+export function pieceHeader(path: string, startLine: number, endLine: number, totalLines: number, excerpt?: string): string {
   if (totalLines === 0) return `### ${headerPath(path)} (empty)\n`;
-  const partial = startLine !== 1 || endLine !== totalLines ? ` of ${totalLines}` : "";
+  const partial = excerpt ? ` of ${excerpt}` : startLine !== 1 || endLine !== totalLines ? ` of ${totalLines}` : "";
   return `### ${headerPath(path)} (lines ${startLine}-${endLine}${partial})\n`;
 }
 
@@ -126,14 +127,14 @@ export function packFiles(files: readonly Pick<WorkspaceFile, "path" | "text" | 
  * block counted once, and pieces are runs of whole blocks under a header naming their lines.
  * With `tokenize`, blocks and headers keep their tokens, for the segments to carry into the run.
  */
-export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">, budget: number, count: CountTokens, tokenize?: TokenizeChunk): MeasuredFile {
+export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes" | "excerpt">, budget: number, count: CountTokens, tokenize?: TokenizeChunk): MeasuredFile {
   const lines = new FileLines(file.text);
   const total = lines.count;
   const blocks = toBlocks(lines, Math.min(BLOCK_CHARS, budget / 2), budget, count, tokenize);
   if (!blocks) return { path: file.path, skipped: { path: file.path, reason: "line-too-long", detail: `a line longer than ${budget} tokens` } };
   const piece = (first: number, taken: Block[]): Piece => {
     const lineCount = taken.reduce((n, b) => n + b.lines, 0);
-    const header = pieceHeader(file.path, total ? first : 0, total ? first + lineCount - 1 : 0, total);
+    const header = pieceHeader(file.path, total ? first : 0, total ? first + lineCount - 1 : 0, total, file.excerpt);
     const headerIds = tokenize?.(header);
     const headerTokens = headerIds ? headerIds.length : count(header);
     return {
@@ -144,7 +145,7 @@ export function measureFile(file: Pick<WorkspaceFile, "path" | "text" | "bytes">
   const whole = piece(1, blocks);
   if (whole.tokens <= budget) return { path: file.path, lines: total, bytes: file.bytes, pieces: [whole] };
   // The longest header this file can have, so a run of blocks chosen under it always fits.
-  const headerReserve = count(pieceHeader(file.path, total, total, total)) + 2;
+  const headerReserve = count(pieceHeader(file.path, total, total, total, file.excerpt)) + 2;
   const pieces: Piece[] = [];
   let first = 1;
   let run: Block[] = [];

@@ -12,6 +12,25 @@ export const DEFAULT_GENERATED = [
   "*.generated.*", "*.g.dart", "*.designer.cs",
 ];
 
+/**
+ * Data, not code: tables, logs, records, sequences, meshes. A large one would cost more of the
+ * context than the code around it (a 1 MiB CSV is some 400,000 tokens) and tell little more than
+ * its first lines do: its columns and a few rows. So of one larger than DATA_HEAD_BYTES only the
+ * first DATA_HEAD_LINES lines are read, whatever its size.
+ */
+const DATA_EXTENSIONS = new Set([
+  "csv", "tsv", "psv", "log", "jsonl", "ndjson", "geojson", "har", "fasta", "fa", "fastq", "fq", "vcf", "sam", "gff", "gff3", "gtf", "bed",
+  "pdb", "xyz", "mtx", "arff", "dat", "obj", "stl", "ply", "gcode",
+]);
+export const DATA_HEAD_BYTES = 64 * 1024;
+export const DATA_HEAD_LINES = 25;
+
+export function isDataPath(path: string): boolean {
+  const name = path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
+  const dot = name.lastIndexOf(".");
+  return dot > 0 && DATA_EXTENSIONS.has(name.slice(dot + 1).toLowerCase());
+}
+
 /** A first block whose average line is longer than this is minified, not source to read. */
 const MINIFIED_AVERAGE_LINE = 400;
 

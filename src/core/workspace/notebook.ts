@@ -5,6 +5,8 @@
 // format (jupytext's, and VS Code's Python interactive window's): a `# %%` line opens each cell,
 // markdown cells are commented out. Outputs are left out.
 
+import { isDataPath } from "./fileKinds";
+
 /** A notebook's raw file may be this large: its cells' text is held to the usual cap. */
 export const NOTEBOOK_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -12,8 +14,12 @@ export function isNotebookPath(path: string): boolean {
   return path.toLowerCase().endsWith(".ipynb");
 }
 
-/** The most a file at `path` may hold on disk to be read: a notebook's outputs may make it far larger than its cells. */
+/**
+ * The most a file at `path` may hold on disk to be read: a notebook's outputs may make it far
+ * larger than its cells, and of a large data file only the head is read, whatever its size.
+ */
 export function rawByteLimit(path: string, maxBytes: number): number {
+  if (isDataPath(path)) return Infinity;
   return isNotebookPath(path) ? Math.max(maxBytes, NOTEBOOK_MAX_BYTES) : maxBytes;
 }
 

@@ -7,7 +7,7 @@ import { constants } from "node:fs";
 import { lstat, open, readFile, readlink, realpath, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { mapLimit } from "../concurrency";
-import { DEFAULT_GENERATED, DEFAULT_LOCKFILES, nameMatchers, normalizeNewlines, textKind } from "./fileKinds";
+import { DATA_HEAD_BYTES, DATA_HEAD_LINES, DEFAULT_GENERATED, DEFAULT_LOCKFILES, isDataPath, nameMatchers, normalizeNewlines, textKind } from "./fileKinds";
 import { excludeMatcher, type ExcludeGlobs } from "./editorExcludes";
 import { isNotebookPath, notebookText, rawByteLimit } from "./notebook";
 import { decodeFile, DEFAULT_FALLBACK_ENCODING } from "./textEncoding";
@@ -35,8 +35,12 @@ export interface WorkspaceFile {
   decoded?: { encoding: string; replaced: number };
   /** The encoding .gitattributes give it (working-tree-encoding), read in whatever the bytes look like. */
   declaredEncoding?: string;
-  /** Read as an editor holds it, with changes not saved: the file's size on disk, to tell a later save from it. */
-  unsaved?: { diskBytes: number };
+  /** Read as an editor holds it, with changes not saved. */
+  unsaved?: true;
+  /** The file's size on disk where `bytes` is not it (unsaved text, a data file's head): a change on disk is told by it. */
+  diskBytes?: number;
+  /** Where only the file's first lines are read (a large data file), what they are lines of, for the header ("a 3.2 MiB data file, not read further"). */
+  excerpt?: string;
 }
 
 export interface ReadOptions {
@@ -147,7 +151,9 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
     return {
       path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs,
       ...(got.decoded ? { decoded: got.decoded } : {}), ...(c.encoding ? { declaredEncoding: c.encoding } : {}),
-      ...(edited === undefined ? {} : { unsaved: { diskBytes: c.size } }),
+      ...(edited === undefined ? {} : { unsaved: true as const }),
+      ...(edited !== undefined || got.excerpt ? { diskBytes: c.size } : {}),
+      ...(got.excerpt ? { excerpt: got.excerpt } : {}),
     };
   });
   options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
@@ -267,28 +273,46 @@ export function displayNames(roots: string[]): Map<string, string> {
 }
 
 /** A file's text as read, or why it is not read. */
-type FileText = { text: string; bytes: number; decoded?: WorkspaceFile["decoded"] } | Omit<SkippedFile, "path">;
+type FileText = { text: string; bytes: number; decoded?: WorkspaceFile["decoded"]; excerpt?: string } | Omit<SkippedFile, "path">;
 
 /**
  * A file's text (and how it was decoded, when not plain UTF-8), or why it is not read: unreadable,
  * too large (its size can change after the walk), binary, minified or generated.
  */
 export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<FileText> {
-  const rawLimit = rawByteLimit(abs, maxBytes);
+  const data = isDataPath(abs);
+  const rawLimit = data ? DATA_HEAD_BYTES : rawByteLimit(abs, maxBytes);
   let bytes: Buffer;
+  let size: number;
   try {
-    bytes = await readBounded(abs, rawLimit);
+    ({ bytes, size } = await readBounded(abs, rawLimit));
   } catch (err) {
     if (err instanceof NotRegular) return { reason: "special-file", detail: err.message };
     return { reason: "unreadable", detail: errorCode(err) };
   }
-  if (bytes.length > rawLimit) return { reason: "too-large", detail: `more than ${rawLimit} bytes` };
+  if (bytes.length > rawLimit) return data ? dataHead(bytes.subarray(0, rawLimit), Math.max(size, bytes.length), encoding, declared) : { reason: "too-large", detail: `more than ${rawLimit} bytes` };
   const got = decodeFile(bytes, encoding, declared);
   if (!got) return { reason: "binary" };
   const checked = checkedText(got.text, abs, bytes.length, maxBytes);
   if (!("text" in checked)) return checked;
   const plain = got.encoding === "utf-8" && !got.replaced;
   return { ...checked, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
+}
+
+/** The first lines of a large data file (fileKinds.ts), and what they are a part of. */
+function dataHead(head: Buffer, size: number, encoding: string, declared: string | undefined): FileText {
+  const got = decodeFile(head, encoding, declared);
+  if (!got) return { reason: "binary" };
+  // The head's last line is cut short where the read stopped: only whole lines are kept.
+  const lines = normalizeNewlines(got.text).split("\n").slice(0, -1).slice(0, DATA_HEAD_LINES);
+  if (!lines.length) return { reason: "line-too-long", detail: `a data file whose first line is longer than ${DATA_HEAD_BYTES / 1024} KiB` };
+  const text = lines.join("\n") + "\n";
+  const plain = got.encoding === "utf-8" && !got.replaced;
+  const whole = size >= 1048576 ? `${(size / 1048576).toFixed(1)} MiB` : `${Math.round(size / 1024)} KiB`;
+  return {
+    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a ${whole} data file, not read further`,
+    ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }),
+  };
 }
 
 /** An editor's text for a file, held to the rules the disk's is: size, kind, a notebook's cells. */
@@ -315,7 +339,7 @@ class NotRegular extends Error {}
  * keeps producing). Opened without blocking and checked again once open: a file swapped for a
  * FIFO after it was listed cannot hang the read.
  */
-async function readBounded(abs: string, maxBytes: number): Promise<Buffer> {
+async function readBounded(abs: string, maxBytes: number): Promise<{ bytes: Buffer; size: number }> {
   const fh = await open(abs, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
@@ -334,7 +358,7 @@ async function readBounded(abs: string, maxBytes: number): Promise<Buffer> {
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    return chunk.subarray(0, length);
+    return { bytes: chunk.subarray(0, length), size: st.size };
   } finally {
     await fh.close();
   }

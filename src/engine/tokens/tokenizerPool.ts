@@ -12,7 +12,7 @@ import type { SkippedFile, WorkspaceFile } from "../../core/workspace/reader";
 import { machineThreads } from "../llama/runtime";
 
 
-type FileInput = Pick<WorkspaceFile, "path" | "text" | "bytes">;
+type FileInput = Pick<WorkspaceFile, "path" | "text" | "bytes" | "excerpt">;
 
 export interface MeasureRequest { id: number; modelPath: string; budget: number; files: FileInput[]; keepTokens?: boolean }
 /** A piece without its text: first line, header tokens, then each block's line count and tokens (and their ids when kept). */
