@@ -27,6 +27,22 @@ async function until(check, timeoutMs = 60000) {
   }
 }
 
+/**
+ * Runs `fn` with an edit left unsaved: VS Code in a browser (code-server) saves after a second by
+ * default, so autosave is off meanwhile; afterwards the active editor is reverted and closed.
+ */
+async function whileUnsaved(fn) {
+  const files = vscode.workspace.getConfiguration("files");
+  await files.update("autoSave", "off", vscode.ConfigurationTarget.Global);
+  try {
+    await fn();
+  } finally {
+    await vscode.commands.executeCommand("workbench.action.files.revert");
+    await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+    await files.update("autoSave", undefined, vscode.ConfigurationTarget.Global);
+  }
+}
+
 const tests = [
   ["the extension activates and contributes its commands", async () => {
     await api();
@@ -159,17 +175,14 @@ const tests = [
     const root = vscode.workspace.workspaceFolders[0].uri.fsPath;
     const file = path.join(root, "src", "module03.ts");
     const onDisk = fs.readFileSync(file, "utf8");
-    // VS Code in a browser (code-server) saves after a second by default: here the edit must stay unsaved.
-    const filesConfig = vscode.workspace.getConfiguration("files");
-    await filesConfig.update("autoSave", "off", vscode.ConfigurationTarget.Global);
     const doc = await vscode.workspace.openTextDocument(file);
-    await vscode.window.showTextDocument(doc);
-    const edit = new vscode.WorkspaceEdit();
-    let added = "";
-    for (let i = 1; i <= 20; i++) added += `export const unsavedMarker${i} = ${i};\n`;
-    edit.insert(doc.uri, new vscode.Position(0, 0), added);
-    assert.ok(await vscode.workspace.applyEdit(edit));
-    try {
+    await whileUnsaved(async () => {
+      await vscode.window.showTextDocument(doc);
+      const edit = new vscode.WorkspaceEdit();
+      let added = "";
+      for (let i = 1; i <= 20; i++) added += `export const unsavedMarker${i} = ${i};\n`;
+      edit.insert(doc.uri, new vscode.Position(0, 0), added);
+      assert.ok(await vscode.workspace.applyEdit(edit));
       assert.ok(doc.isDirty);
       const runId = await a.ask("Where is unsavedMarker7 defined?");
       assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
@@ -180,11 +193,7 @@ const tests = [
       assert.equal(Math.max(...sources.map((s) => s.endLine)), doc.lineCount - 1, JSON.stringify(sources));
       assert.equal(doc.lineCount - 1, onDisk.split("\n").length - 1 + 20);
       assert.equal(fs.readFileSync(file, "utf8"), onDisk, "the disk is not written");
-    } finally {
-      await vscode.commands.executeCommand("workbench.action.files.revert");
-      await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
-      await filesConfig.update("autoSave", undefined, vscode.ConfigurationTarget.Global);
-    }
+    });
     assert.ok(!doc.isDirty);
     assert.equal(fs.readFileSync(file, "utf8"), onDisk);
   }],
@@ -249,30 +258,27 @@ const tests = [
       cells: [cell("markdown", ["# Draft\n"]), cell("code", ["import math\n"]), cell("code", ["def draftMarker():\n", "    return math.e\n"])],
     });
     fs.writeFileSync(file, onDisk);
-    const filesConfig = vscode.workspace.getConfiguration("files");
-    await filesConfig.update("autoSave", "off", vscode.ConfigurationTarget.Global);
     try {
-      const notebook = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
-      await vscode.window.showNotebookDocument(notebook);
-      const edit = new vscode.WorkspaceEdit();
-      edit.set(notebook.uri, [vscode.NotebookEdit.insertCells(0, [new vscode.NotebookCellData(vscode.NotebookCellKind.Code, "a = 1\nb = 2\nc = 3", "python")])]);
-      assert.ok(await vscode.workspace.applyEdit(edit));
-      assert.ok(notebook.isDirty);
-      const runId = await a.ask("What does draftMarker return?");
-      assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
-      const run = a.lastRun();
-      assert.deepEqual(run.plan.unsaved, ["src/draft.ipynb"], JSON.stringify(run.plan));
-      const sources = run.events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources).filter((s) => s.path === "src/draft.ipynb");
-      // The new cell's 5 lines (marker, 3 lines, blank) before the 9 the disk's three cells make.
-      assert.deepEqual([sources[0].startLine, Math.max(...sources.map((s) => s.endLine))], [1, 14], JSON.stringify(sources));
-      // Line 12 is draftMarker's cell marker: the fourth cell now, the third on disk.
-      assert.ok(await a.openSource("src/draft.ipynb", 12, 12));
-      assert.equal(vscode.window.activeNotebookEditor.selection.start, 3);
-      assert.equal(fs.readFileSync(file, "utf8"), onDisk, "the disk is not written");
+      await whileUnsaved(async () => {
+        const notebook = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+        await vscode.window.showNotebookDocument(notebook);
+        const edit = new vscode.WorkspaceEdit();
+        edit.set(notebook.uri, [vscode.NotebookEdit.insertCells(0, [new vscode.NotebookCellData(vscode.NotebookCellKind.Code, "a = 1\nb = 2\nc = 3", "python")])]);
+        assert.ok(await vscode.workspace.applyEdit(edit));
+        assert.ok(notebook.isDirty);
+        const runId = await a.ask("What does draftMarker return?");
+        assert.equal((await a.whenEnded(runId)).stoppedBy, "finished");
+        const run = a.lastRun();
+        assert.deepEqual(run.plan.unsaved, ["src/draft.ipynb"], JSON.stringify(run.plan));
+        const sources = run.events.filter((e) => e.type === "margin-done").flatMap((e) => e.sources).filter((s) => s.path === "src/draft.ipynb");
+        // The new cell's 5 lines (marker, 3 lines, blank) before the 9 the disk's three cells make.
+        assert.deepEqual([sources[0].startLine, Math.max(...sources.map((s) => s.endLine))], [1, 14], JSON.stringify(sources));
+        // Line 12 is draftMarker's cell marker: the fourth cell now, the third on disk.
+        assert.ok(await a.openSource("src/draft.ipynb", 12, 12));
+        assert.equal(vscode.window.activeNotebookEditor.selection.start, 3);
+        assert.equal(fs.readFileSync(file, "utf8"), onDisk, "the disk is not written");
+      });
     } finally {
-      await vscode.commands.executeCommand("workbench.action.files.revert");
-      await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
-      await filesConfig.update("autoSave", undefined, vscode.ConfigurationTarget.Global);
       fs.rmSync(file, { force: true });
     }
   }],
