@@ -248,6 +248,8 @@ test("a folder in no repository leaves out what tools made; another version cont
     "node_modules/m/index.js": "m\n", "web/bower_components/b/b.js": "b\n", "pkg/__pycache__/a.cpython-311.pyc": "c\n",
     ".venv/pyvenv.cfg": "home = /usr/bin\n", ".venv/lib/site.py": "s\n", "env/conda-meta/history": "h\n",
     "target/CACHEDIR.TAG": tag, "target/debug/app.d": "d\n", ".pytest_cache/CACHEDIR.TAG": tag, ".pytest_cache/v/x": "x\n",
+    "cmake-build/CMakeCache.txt": "CMAKE_BUILD_TYPE:STRING=Debug\n", "cmake-build/gen/config.h": "#define X 1\n", ".gradle/8.5/checksums/c.lock": "l\n",
+    "web/.next/server/page.js": "p\n",
     // Look-alikes that are source: a tag without the signature, folders with the names of build outputs, a name on Object's prototype.
     "notes/CACHEDIR.TAG": "not a signature\n", "build/make.ts": "b\n", "target-ui/t.ts": "t\n", "constructor/k.ts": "k\n",
     // An SVN working copy keeps a copy of every file; Mercurial its history.
@@ -261,6 +263,7 @@ test("a folder in no repository leaves out what tools made; another version cont
       "env": "tool-folder: a conda environment (conda-meta)", "node_modules": "tool-folder: npm packages",
       ".svn": "tool-folder: Subversion's metadata", "CVS": "tool-folder: CVS's metadata", "sub/.hg": "tool-folder: Mercurial's metadata",
       "pkg/__pycache__": "tool-folder: Python bytecode", "target": "tool-folder: a cache (CACHEDIR.TAG)", "web/bower_components": "tool-folder: Bower packages",
+      "cmake-build": "tool-folder: a CMake build tree (CMakeCache.txt)", ".gradle": "tool-folder: Gradle's caches", "web/.next": "tool-folder: a Next.js build",
     });
   }
   // Opened itself, a tool's folder is read: the user chose it.
@@ -277,9 +280,9 @@ test("a folder in no repository leaves out what tools made; another version cont
     assert.deepEqual(inRepo.files.map((f) => f.path).sort(), ["build/make.ts", "constructor/k.ts", "notes/CACHEDIR.TAG", "src/a.ts", "target-ui/t.ts"], `hideGit ${hideGit}`);
     const fix = ", neither tracked nor ignored (add it to .gitignore)";
     assert.deepEqual(inRepo.skipped.filter((s) => s.reason === "tool-folder").map((s) => `${s.path}: ${s.detail}`).sort(), [
-      `.pytest_cache: a cache (CACHEDIR.TAG)${fix}`, ".svn: Subversion's metadata", `.venv: a Python virtual environment (pyvenv.cfg)${fix}`, "CVS: CVS's metadata",
-      `env: a conda environment (conda-meta)${fix}`, `node_modules: npm packages${fix}`, `pkg/__pycache__: Python bytecode${fix}`, "sub/.hg: Mercurial's metadata",
-      `target: a cache (CACHEDIR.TAG)${fix}`, `web/bower_components: Bower packages${fix}`,
+      `.gradle: Gradle's caches${fix}`, `.pytest_cache: a cache (CACHEDIR.TAG)${fix}`, ".svn: Subversion's metadata", `.venv: a Python virtual environment (pyvenv.cfg)${fix}`, "CVS: CVS's metadata",
+      `cmake-build: a CMake build tree (CMakeCache.txt)${fix}`, `env: a conda environment (conda-meta)${fix}`, `node_modules: npm packages${fix}`, `pkg/__pycache__: Python bytecode${fix}`, "sub/.hg: Mercurial's metadata",
+      `target: a cache (CACHEDIR.TAG)${fix}`, `web/.next: a Next.js build${fix}`, `web/bower_components: Bower packages${fix}`,
     ], `hideGit ${hideGit}`);
   }
 });

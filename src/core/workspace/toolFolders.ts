@@ -20,9 +20,16 @@ export function vcsFolderOf(rel: string): { path: string; detail: string } | und
   return undefined;
 }
 
-/** Folders that are a tool's by their name alone. */
+/**
+ * Folders that are a tool's by their name alone: names no project gives its own source (a `build`
+ * or `target` may be either, and is known by a mark inside instead).
+ */
 export const TOOL_FOLDER_NAMES = new Map([
   ["node_modules", "npm packages"], ["bower_components", "Bower packages"], ["jspm_packages", "jspm packages"], ["__pycache__", "Python bytecode"],
+  ["__pypackages__", "PDM packages"], [".tox", "tox environments"], [".nox", "nox environments"], [".gradle", "Gradle's caches"],
+  [".terraform", "Terraform providers and modules"], [".next", "a Next.js build"], [".nuxt", "a Nuxt build"], [".svelte-kit", "a SvelteKit build"],
+  [".parcel-cache", "Parcel's cache"], [".turbo", "Turborepo's cache"], [".stack-work", "Stack's build"], ["dist-newstyle", "Cabal's build"],
+  [".zig-cache", "Zig's cache"], ["zig-cache", "Zig's cache"], [".elixir_ls", "ElixirLS's build"],
 ]);
 /** The Cache Directory Tagging Specification's signature (bford.info/cachedir): Cargo's target, pytest's and mypy's caches. */
 const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
@@ -31,6 +38,7 @@ const CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55";
 export async function toolFolder(dirAbs: string, names: ReadonlySet<string>): Promise<string | undefined> {
   if (names.has("pyvenv.cfg")) return "a Python virtual environment (pyvenv.cfg)";
   if (names.has("conda-meta")) return "a conda environment (conda-meta)";
+  if (names.has("CMakeCache.txt")) return "a CMake build tree (CMakeCache.txt)";
   if (names.has("CACHEDIR.TAG")) {
     const head = Buffer.alloc(CACHEDIR_SIGNATURE.length);
     const read = await open(join(dirAbs, "CACHEDIR.TAG")).then(async (fh) => { try { return (await fh.read(head, 0, head.length, 0)).bytesRead; } finally { await fh.close(); } }, () => 0);
