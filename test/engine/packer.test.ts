@@ -186,10 +186,10 @@ test("a large data file's first lines are packed under a header that says what t
     const mib = (n: number): string => (n / 1048576).toFixed(1);
     const size = rows(20_000).length;
     assert.ok(size < 1048576, "under a MiB: said in KiB");
-    assert.ok(plan.segments[0]!.text.includes(`### table.csv (lines 1-25 of a ${Math.round(size / 1024)} KiB data file, not read further)\n${rows(24)}`), plan.segments[0]!.text.slice(-400));
+    assert.ok(plan.segments[0]!.text.includes(`### table.csv (lines 1-25 of a data file of ${Math.round(size / 1024)} KiB, not read further)\n${rows(24)}`), plan.segments[0]!.text.slice(-400));
     writeTree(own.path, { "table.csv": rows(300_000) });
     assert.deepEqual(await plan.refresh(options), { changed: ["table.csv"], removed: [] });
-    assert.ok(plan.segments[0]!.text.includes(`### table.csv (lines 1-25 of a ${mib(rows(300_000).length)} MiB data file, not read further)\n`));
+    assert.ok(plan.segments[0]!.text.includes(`### table.csv (lines 1-25 of a data file of ${mib(rows(300_000).length)} MiB, not read further)\n`));
     // Unchanged since: nothing to read again, though the 25 lines are not the file's size.
     assert.deepEqual(await plan.refresh(options), { changed: [], removed: [] });
   } finally {

@@ -218,13 +218,19 @@ test("a large data file is read as its first lines, whatever its size; a small o
     // Past the 1 MiB cap, and read: its header row and 24 rows, said to be the start of 5.4 MiB.
     assert.ok(big.length > 5 * 1024 * 1024);
     assert.equal(sales.text, big.split("\n").slice(0, 25).join("\n") + "\n");
-    assert.deepEqual([sales.excerpt, sales.diskBytes, sales.bytes], [`a ${(big.length / 1048576).toFixed(1)} MiB data file, not read further`, big.length, Buffer.byteLength(sales.text)]);
+    assert.deepEqual([sales.excerpt, sales.diskBytes, sales.bytes], [`a data file of ${(big.length / 1048576).toFixed(1)} MiB, not read further`, big.length, Buffer.byteLength(sales.text)]);
     assert.equal(byPath.get("fixtures/small.csv")!.text, rows(10));
     assert.equal(byPath.get("fixtures/small.csv")!.excerpt, undefined);
     assert.equal(byPath.get("logs/app.LOG")!.text, "started\n".repeat(25));
     // Code is read whole, however large (under the cap).
     assert.equal(byPath.get("src/big.ts")!.text.length, 100_000);
     assert.deepEqual(skipped.map((s) => [s.path, s.reason]), [["data/wide.jsonl", "line-too-long"]]);
+    // Under a cap smaller than the head, a data file over the cap is read as its head, not skipped.
+    const capped = await readWorkspace([join(dir.path, "fixtures")], { maxFileBytes: 100 });
+    assert.deepEqual(capped.skipped, []);
+    const head = rows(10).slice(0, 100);
+    assert.equal(capped.files[0]!.text, head.slice(0, head.lastIndexOf("\n") + 1));
+    assert.equal(capped.files[0]!.excerpt, `a data file of ${rows(10).length} bytes, not read further`);
   } finally {
     dir.dispose();
   }

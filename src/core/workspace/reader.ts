@@ -39,7 +39,7 @@ export interface WorkspaceFile {
   unsaved?: true;
   /** The file's size on disk where `bytes` is not it (unsaved text, a data file's head): a change on disk is told by it. */
   diskBytes?: number;
-  /** Where only the file's first lines are read (a large data file), what they are lines of, for the header ("a 3.2 MiB data file, not read further"). */
+  /** Where only the file's first lines are read (a large data file), what they are lines of, for the header ("a data file of 3.2 MiB, not read further"). */
   excerpt?: string;
 }
 
@@ -281,7 +281,8 @@ type FileText = { text: string; bytes: number; decoded?: WorkspaceFile["decoded"
  */
 export async function readFileText(abs: string, maxBytes: number, encoding: string = DEFAULT_FALLBACK_ENCODING, declared?: string): Promise<FileText> {
   const data = isDataPath(abs);
-  const rawLimit = data ? DATA_HEAD_BYTES : rawByteLimit(abs, maxBytes);
+  // A data file over the head's size, or over the cap when that is smaller, is read as its head.
+  const rawLimit = data ? Math.min(DATA_HEAD_BYTES, maxBytes) : rawByteLimit(abs, maxBytes);
   let bytes: Buffer;
   let size: number;
   try {
@@ -305,12 +306,12 @@ function dataHead(head: Buffer, size: number, encoding: string, declared: string
   if (!got) return { reason: "binary" };
   // The head's last line is cut short where the read stopped: only whole lines are kept.
   const lines = normalizeNewlines(got.text).split("\n").slice(0, -1).slice(0, DATA_HEAD_LINES);
-  if (!lines.length) return { reason: "line-too-long", detail: `a data file whose first line is longer than ${DATA_HEAD_BYTES / 1024} KiB` };
+  if (!lines.length) return { reason: "line-too-long", detail: `a data file whose first line is longer than ${head.length} bytes` };
   const text = lines.join("\n") + "\n";
   const plain = got.encoding === "utf-8" && !got.replaced;
-  const whole = size >= 1048576 ? `${(size / 1048576).toFixed(1)} MiB` : `${Math.round(size / 1024)} KiB`;
+  const whole = size >= 1048576 ? `${(size / 1048576).toFixed(1)} MiB` : size >= 1024 ? `${Math.round(size / 1024)} KiB` : `${size} bytes`;
   return {
-    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a ${whole} data file, not read further`,
+    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a data file of ${whole}, not read further`,
     ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }),
   };
 }
