@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { attributesOf, attributesOutside, isAttributesFile, type FileAttributes } from "./gitAttributes";
 import { gitListing } from "./gitListing";
 import { findRepository, repositoryRules } from "./repository";
-import { untrackedToolFolders, vcsFolderOf } from "./toolFolders";
+import { folderAbove, isVcsFolder, untrackedToolFolders, vcsFolderOf } from "./toolFolders";
 import { walkFolder, type Walked } from "./walk";
 
 export type ListingSource = "git" | "builtin" | "walk";
@@ -47,20 +47,11 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
     const vcs = new Map<string, string>();
     // A .gitignore that forgot node_modules or .venv: what tools made is left out, as in no repository.
     const tools = await untrackedToolFolders(folder, git.entries.filter((e) => e.untracked).map((e) => e.path), git.entries.filter((e) => !e.untracked).map((e) => e.path));
-    const toolOf = (path: string): string | undefined => {
-      if (!tools.size) return undefined;
-      const parts = path.split("/");
-      for (let i = 1; i < parts.length; i++) {
-        const dir = parts.slice(0, i).join("/");
-        if (tools.has(dir)) return dir;
-      }
-      return undefined;
-    };
     for (const e of git.entries) {
       // A git repository made inside another version control's working copy lists its metadata as untracked.
       const other = vcsFolderOf(e.path);
       if (other) vcs.set(other.path, other.detail);
-      else if (!(e.untracked && toolOf(e.path))) (e.kind === "file" ? out.paths : inner).push(e.path);
+      else if (!(e.untracked && folderAbove(tools, e.path))) (e.kind === "file" ? out.paths : inner).push(e.path);
     }
     for (const [path, detail] of vcs) out.left.push({ path, reason: "tool-folder", detail });
     for (const [path, detail] of tools) out.left.push({ path, reason: "tool-folder", detail: forgotten(detail) });
@@ -92,7 +83,7 @@ export async function listFolder(folder: string, options: ListOptions): Promise<
 function leftOf(walked: Walked, inRepository = false): Listed["left"] {
   return [
     ...walked.unreadable.map((u) => ({ path: u.path, reason: "unreadable" as const, detail: u.detail })),
-    ...walked.toolFolders.map((t) => ({ path: t.path, reason: "tool-folder" as const, detail: inRepository && !vcsFolderOf(`${t.path}/x`) ? forgotten(t.detail) : t.detail })),
+    ...walked.toolFolders.map((t) => ({ path: t.path, reason: "tool-folder" as const, detail: inRepository && !isVcsFolder(t.path) ? forgotten(t.detail) : t.detail })),
   ];
 }
 

@@ -295,9 +295,12 @@ export async function readFileText(abs: string, maxBytes: number, encoding: stri
   const got = decodeFile(bytes, encoding, declared);
   if (!got) return { reason: "binary" };
   const checked = checkedText(got.text, abs, bytes.length, maxBytes);
-  if (!("text" in checked)) return checked;
-  const plain = got.encoding === "utf-8" && !got.replaced;
-  return { ...checked, ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }) };
+  return "text" in checked ? { ...checked, ...decodedNote(got) } : checked;
+}
+
+/** How text reached by decodeFile was decoded, when that was not plain UTF-8. */
+function decodedNote(got: { encoding: string; replaced: number }): { decoded?: WorkspaceFile["decoded"] } {
+  return got.encoding === "utf-8" && !got.replaced ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } };
 }
 
 /** The first lines of a large data file (fileKinds.ts), and what they are a part of. */
@@ -308,11 +311,9 @@ function dataHead(head: Buffer, size: number, encoding: string, declared: string
   const lines = normalizeNewlines(got.text).split("\n").slice(0, -1).slice(0, DATA_HEAD_LINES);
   if (!lines.length) return { reason: "line-too-long", detail: `a data file whose first line is longer than ${head.length} bytes` };
   const text = lines.join("\n") + "\n";
-  const plain = got.encoding === "utf-8" && !got.replaced;
   const whole = size >= 1048576 ? `${(size / 1048576).toFixed(1)} MiB` : size >= 1024 ? `${Math.round(size / 1024)} KiB` : `${size} bytes`;
   return {
-    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a data file of ${whole}, not read further`,
-    ...(plain ? {} : { decoded: { encoding: got.encoding, replaced: got.replaced } }),
+    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a data file of ${whole}, not read further`, ...decodedNote(got),
   };
 }
 

@@ -47,6 +47,20 @@ export async function toolFolder(dirAbs: string, names: ReadonlySet<string>): Pr
   return undefined;
 }
 
+/** Whether `rel` names one of the version control folders (its last part). */
+export function isVcsFolder(rel: string): boolean {
+  return VCS_FOLDERS.has(rel.slice(rel.lastIndexOf("/") + 1));
+}
+
+/** The shallowest of `folders` that `rel` lies inside (strictly below), if any. */
+export function folderAbove(folders: { has(dir: string): boolean }, rel: string): string | undefined {
+  for (let i = rel.indexOf("/"); i > 0; i = rel.indexOf("/", i + 1)) {
+    const dir = rel.slice(0, i);
+    if (folders.has(dir)) return dir;
+  }
+  return undefined;
+}
+
 /** Every folder (relative, "/"-separated) that holds one of `paths`, at any depth. */
 export function foldersHolding(paths: Iterable<string>): Set<string> {
   const out = new Set<string>();
@@ -82,8 +96,7 @@ export async function untrackedToolFolders(folder: string, untracked: readonly s
   // Shallowest first, so that a folder inside one already found is not looked at.
   const dirs = [...holds.keys()].sort((a, b) => a.split("/").length - b.split("/").length || (a < b ? -1 : 1));
   for (const dir of dirs) {
-    const parts = dir.split("/");
-    if (projects.has(dir) || parts.some((_, i) => i + 1 < parts.length && found.has(parts.slice(0, i + 1).join("/")))) continue;
+    if (projects.has(dir) || folderAbove(found, dir)) continue;
     const name = dir.slice(dir.lastIndexOf("/") + 1);
     const what = TOOL_FOLDER_NAMES.get(name) ?? (await toolFolder(join(folder, ...dir.split("/")), holds.get(dir)!));
     if (what) found.set(dir, what);
