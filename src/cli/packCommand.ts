@@ -59,9 +59,11 @@ export function planText(plan: CodebasePlan): string {
   lines.push(`  listed by ${describeListings(plan.listings)}`);
   if (plan.skipped.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${describeSkipped(plan.skippedByReason)}`);
   const decoded = describeDecoded(plan.decodedByEncoding);
-  if (decoded) lines.push(`  ${decoded}`, `    ${plan.decoded.slice(0, 5).map((d) => d.path).join(", ")}${plan.decoded.length > 5 ? `, and ${int(plan.decoded.length - 5)} more` : ""}`);
+  // The first five files, then how many more.
+  const some = (paths: readonly string[]): string => `    ${paths.slice(0, 5).join(", ")}${paths.length > 5 ? `, and ${int(paths.length - 5)} more` : ""}`;
+  if (decoded) lines.push(`  ${decoded}`, some(plan.decoded.map((d) => d.path)));
   const heads = plan.dataHeads;
-  if (heads.length) lines.push(`  ${describeDataHeads(heads)}`, `    ${heads.slice(0, 5).join(", ")}${heads.length > 5 ? `, and ${int(heads.length - 5)} more` : ""}`);
+  if (heads.length) lines.push(`  ${describeDataHeads(heads)}`, some(heads));
   const largest = [...plan.files].sort((a, b) => b.tokens - a.tokens).slice(0, 5);
   if (largest.length) {
     lines.push("  largest files:");

@@ -3,7 +3,7 @@
 // go, narrow the scope, or back out.
 import { sep } from "node:path";
 import * as vscode from "vscode";
-import { describeDataHeads, describeDecoded, describeEstimate, describeOrder, describeUnsaved } from "../shared/describe";
+import { describeEstimate, describeOrder, readNotes } from "../shared/describe";
 import type { PlanSummary } from "../shared/engineProtocol";
 
 export type Decision = { go: true } | { go: false; narrowed?: string[] };
@@ -12,7 +12,7 @@ export type Decision = { go: true } | { go: false; narrowed?: string[] };
 export async function confirmPlan(summary: PlanSummary, aboveTokens: number, roots: string[]): Promise<Decision> {
   const tooLarge = summary.contextSize > 0 && summary.tokens > summary.contextSize;
   if (summary.tokens <= aboveTokens && !tooLarge) return { go: true };
-  const decoded = [describeDecoded(summary.decodedByEncoding), describeUnsaved(summary.unsaved), describeDataHeads(summary.dataHeads)].filter(Boolean).join("; ");
+  const decoded = readNotes(summary).join("; ");
   const detail = `${summary.files.toLocaleString("en-US")} files, ${summary.tokens.toLocaleString("en-US")} tokens in ${summary.segments} segments: ` +
     `${summary.estimate ? describeEstimate(summary.estimate) : "time unknown"}.` +
     (summary.skipped ? ` ${summary.skipped} files skipped.` : "") + (decoded ? ` ${decoded.charAt(0).toUpperCase()}${decoded.slice(1)}.` : "") + ` Listed by ${summary.listing}; ${describeOrder(summary.order)}.` +

@@ -4,7 +4,7 @@
 import * as vscode from "vscode";
 import type { WimEvent } from "../core/wim/events";
 import type { PlanSummary, RunSettings } from "../shared/engineProtocol";
-import { describeDataHeads, describeDecoded, describeSkipped, describeUnsaved } from "../shared/describe";
+import { describeSkipped, readNotes } from "../shared/describe";
 
 export class RunLog implements vscode.Disposable {
   readonly channel = vscode.window.createOutputChannel("Ask codebase", { log: true });
@@ -25,9 +25,8 @@ export class RunLog implements vscode.Disposable {
 
   planned(summary: PlanSummary, ms: number): void {
     const skipped = describeSkipped(summary.skippedByReason);
-    const decoded = describeDecoded(summary.decodedByEncoding);
-    const unsaved = [describeUnsaved(summary.unsaved, true), describeDataHeads(summary.dataHeads, true)].filter(Boolean).join("; ");
-    this.channel.info(`plan ${summary.planId} in ${(ms / 1000).toFixed(1)} s: ${summary.files} files, ${summary.tokens} tokens, ${summary.segments} segments, model ${summary.model} (context ${summary.contextSize}); listed by ${summary.listing}${skipped ? `; skipped: ${skipped}` : ""}${decoded ? `; ${decoded}` : ""}${unsaved ? `; ${unsaved}` : ""}`);
+    const notes = readNotes(summary, true).map((note) => `; ${note}`).join("");
+    this.channel.info(`plan ${summary.planId} in ${(ms / 1000).toFixed(1)} s: ${summary.files} files, ${summary.tokens} tokens, ${summary.segments} segments, model ${summary.model} (context ${summary.contextSize}); listed by ${summary.listing}${skipped ? `; skipped: ${skipped}` : ""}${notes}`);
   }
 
   event(e: WimEvent): void {

@@ -47,18 +47,21 @@ export function describeDataHeads(heads: readonly string[] | undefined, paths = 
   return `read only the first lines of ${n === 1 ? "1 large data file" : `${n.toLocaleString("en-US")} large data files`}${paths ? `: ${heads!.join(", ")}` : ""}`;
 }
 
+/**
+ * How files were read other than as plain UTF-8 from disk, a phrase each: not in UTF-8, from an
+ * editor's unsaved text, only a data file's first lines. With `paths`, the last two name their files.
+ */
+export function readNotes(summary: Pick<PlanSummary, "decodedByEncoding" | "unsaved" | "dataHeads">, paths = false): string[] {
+  return [describeDecoded(summary.decodedByEncoding), describeUnsaved(summary.unsaved, paths), describeDataHeads(summary.dataHeads, paths)].filter(Boolean);
+}
+
 /** "212 files, 48,310 tokens · skipped 40: binary 30, tool-folder 2 · read 3 files not in UTF-8: windows-1252 3 · read 1 file with unsaved changes as its editor holds it". */
 export function describeRead(summary: PlanSummary): string {
   const n = (x: number): string => x.toLocaleString("en-US");
-  const decoded = describeDecoded(summary.decodedByEncoding);
-  const unsaved = describeUnsaved(summary.unsaved);
-  const heads = describeDataHeads(summary.dataHeads);
   return [
     `${n(summary.files)} ${summary.files === 1 ? "file" : "files"}, ${n(summary.tokens)} tokens`,
     ...(summary.skipped ? [`skipped ${n(summary.skipped)}: ${describeSkipped(summary.skippedByReason)}`] : []),
-    ...(decoded ? [decoded] : []),
-    ...(unsaved ? [unsaved] : []),
-    ...(heads ? [heads] : []),
+    ...readNotes(summary),
   ].join(" · ");
 }
 
