@@ -53,7 +53,7 @@ for (const f of ["codicon.css", "codicon.ttf"]) copyFileSync(`node_modules/@vsco
 // it needs (no llama.cpp headers). Without one the engine runs as before, only slower.
 if (process.platform === "linux") {
   const so = `${out}/addon-shim-linux-${process.arch}.so`;
-  const cc = spawnSync(process.env.CC || "cc", ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", so, "src/engine/backend/addonShim.c", "src/engine/backend/decodeAhead.c", "-ldl", "-lpthread"], { stdio: ["ignore", "inherit", "inherit"] });
+  const cc = spawnSync(process.env.CC || "cc", ["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", so, "src/engine/backend/addonShim.c", "src/engine/backend/decodeAhead.c", "src/engine/backend/sharedCells.c", "-ldl", "-lpthread"], { stdio: ["ignore", "inherit", "inherit"] });
   if (cc.status !== 0) console.warn(`esbuild.mjs: the addon shim was not built (${cc.error?.message ?? `exit ${cc.status}`}): decoding on the CPU will be slower, and prefill on Vulkan`);
 }
 

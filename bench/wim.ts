@@ -145,10 +145,11 @@ async function main(): Promise<void> {
   const segmentTokens = segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
   const total = segmentTokens.reduce((n, t) => n + t.length, 0);
   const log = (line: string): boolean => process.stderr.write(line + "\n");
-  log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${segments.length} segments, ${total} tokens`);
+  log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.sharesCells ? ", margins on forks of the reader" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${segments.length} segments, ${total} tokens`);
 
   // One context large enough for every run below, made before any timing: each run then reuses it.
-  await engine.prepare({ tokensPerSequence: total + 8192, sequences: 2 });
+  // Room for the forks margins are written on (forkedMargins.ts) and for the separate classifier.
+  await engine.prepare({ tokensPerSequence: total + 8192, sequences: 3, forkTokens: 4096 });
   // Warm-up: a GPU compiles pipelines on the first passes over each batch shape.
   await wim(engine, segments.slice(0, 2), { classify: "separate" });
   await wim(engine, segments.slice(0, 2), { classify: "fused" });
@@ -164,6 +165,9 @@ async function main(): Promise<void> {
   const gpuMemory = await engine.gpuMemoryUsed();
   const fused = await wim(engine, segments, { classify: "fused", judge: oneInEight });
   log(`WiM, fused verdict, 1 in 8 relevant ${(fused.ms / 1000).toFixed(2)} s`);
+  // The same, with the last segment the relevant one: on forks, its margin has no reading left to ride on.
+  const fusedLast = await wim(engine, segments, { classify: "fused", judge: (k) => k === segments.length - 1 });
+  log(`WiM, fused verdict, the last segment relevant ${(fusedLast.ms / 1000).toFixed(2)} s`);
   const fusedAll = await wim(engine, segments, { classify: "fused", judge: () => true });
   log(`WiM, fused verdict, all relevant ${(fusedAll.ms / 1000).toFixed(2)} s`);
   const separate = await wim(engine, segments, { classify: "separate" });
@@ -184,6 +188,7 @@ async function main(): Promise<void> {
   const result = {
     backend: engine.info.backend,
     addonShim: engine.info.addonShim,
+    forks: !!engine.info.sharesCells,
     gpu: engine.info.gpuNames,
     gpuLayers: `${engine.info.gpuLayers}/${engine.info.totalLayers}`,
     model: engine.shape,
@@ -192,6 +197,7 @@ async function main(): Promise<void> {
     plain: { s: p.ms / 1000, prefillS: p.prefillMs / 1000, answerS: p.answerMs / 1000, prefillTokensPerS: total / (p.prefillMs / 1000) },
     wimAtCap: { ...summary(cap), marginTokensPerS: cap.done.tokens.margins / marginS, prefillTokensPerS: total / (t.prefillMs / 1000) },
     wimFusedOneInEight: summary(fused),
+    wimFusedLastRelevant: summary(fusedLast),
     wimFusedAllRelevant: summary(fusedAll),
     wimSeparateClassifier: summary(separate),
     mapReduce: { s: mr.ms / 1000, mapS: mr.mapMs / 1000 },
@@ -200,6 +206,7 @@ async function main(): Promise<void> {
     ratios: {
       wimOneInEightOverPlain: fused.ms / p.ms,
       wimAtCapOverPlain: cap.ms / p.ms,
+      wimFusedLastOverPlain: fusedLast.ms / p.ms,
       wimFusedAllOverPlain: fusedAll.ms / p.ms,
       wimSeparateOverPlain: separate.ms / p.ms,
       mapReduceOverWimAtCap: mr.ms / cap.ms,
@@ -233,6 +240,7 @@ async function main(): Promise<void> {
   console.log(`plain                      ${f(result.plain.s)} s  (prefill ${f(result.plain.prefillS)} s, ${Math.round(result.plain.prefillTokensPerS)} tok/s; answer ${f(result.plain.answerS)} s)`);
   console.log(`WiM, margins at cap        ${f(cap.ms / 1000)} s  (prefill ${f(t.prefillMs / 1000)} s, margins ${f(marginS)} s at ${Math.round(result.wimAtCap.marginTokensPerS)} tok/s, answer ${f(t.answerMs / 1000)} s)`);
   console.log(`WiM, fused, 1 in 8         ${f(fused.ms / 1000)} s  (margins and verdicts ${f(fused.done.timings.marginMs / 1000)} s, ${fused.done.tokens.margins} margin tokens)`);
+  console.log(`WiM, fused, the last one   ${f(fusedLast.ms / 1000)} s  (the one relevant segment the last: ${f(r.wimFusedLastOverPlain)} of plain)`);
   console.log(`WiM, fused, all relevant   ${f(fusedAll.ms / 1000)} s`);
   console.log(`WiM, separate classifier   ${f(separate.ms / 1000)} s  (classification ${f(separate.done.timings.classifyMs / 1000)} s, overlapped with prefill)`);
   console.log(`map-reduce                 ${f(mr.ms / 1000)} s  (map ${f(mr.mapMs / 1000)} s); with the fused verdict, 1 in 8: ${f(mrFused.ms / 1000)} s`);

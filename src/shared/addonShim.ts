@@ -45,12 +45,18 @@ export function withoutAddonShim(preload: string | undefined): string | undefine
  * cores, all but the thread pool beyond. The pool was measured a win on 2 cores (0.5b model,
  * 26.3 -> 23.0 ms a token) and not on the H200 machine's 16 (no gain at depth 0, slower at 1,024):
  * there it waits for figures that show it helps. Skipping the synchronize and the greedy sample's
- * one candidate helped everywhere.
+ * one candidate helped everywhere; sharing cells (sharedCells.c) is what forked margins need.
  */
 export function addonShimMode(env: NodeJS.ProcessEnv, cores: number): string {
   const chosen = env.ASK_CODEBASE_ADDON_SHIM?.trim();
   if (chosen) return chosen;
-  return cores <= 4 ? "on" : "nosync,greedy";
+  return cores <= 4 ? "on" : "nosync,greedy,share";
+}
+
+/** Whether the shim's mode in `env` (as settleAddonShim leaves it) asks for `change`: addonShim.c's wants(). */
+export function shimWants(change: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const mode = env.ASK_CODEBASE_ADDON_SHIM?.trim();
+  return !mode || mode === "on" || mode.split(",").includes(change);
 }
 
 /**

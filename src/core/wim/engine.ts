@@ -27,6 +27,8 @@ export interface EngineInfo {
   backendNote?: string;
   /** Whether node-llama-cpp's addon runs with the project's shim (shared/addonShim.ts, engine/backend/addonShim.c); absent for a server. */
   addonShim?: boolean;
+  /** Whether sequences may share a prefix's cells (EngineSequence.shareFrom), so that margins can be written on forks of the reader. */
+  sharesCells?: boolean;
   /** Names everything a saved KV state depends on (model file, backend, cache settings); absent when states cannot be saved. */
   stateKey?: string;
 }
@@ -65,6 +67,13 @@ export interface EngineSequence {
    * candidates (the ratios are the model's; the rest of the vocabulary is left out).
    */
   nextTokenProbabilities(prompt: readonly Token[], candidates: readonly Token[]): Promise<number[]>;
+  /**
+   * Makes this sequence hold `source`'s first `length` tokens by sharing their cache cells, with no
+   * evaluation, dropping what it held (engines that can: a local engine whose addon shim shares
+   * cells). A margin written on such a fork reads exactly what the source had read, while the
+   * source reads on and the two share decode batches (forkedMargins.ts).
+   */
+  shareFrom?(source: EngineSequence, length: number): Promise<void>;
   /** Writes the sequence's tokens and KV state to a file (engines that can). */
   saveState?(file: string): Promise<void>;
   /** About how many bytes saveState would write now (at most a little more), where the engine can say. */
@@ -90,6 +99,12 @@ export interface PrepareOptions {
    * prefix it checks token by token; the others, and by default all, start empty.
    */
   keep?: boolean;
+  /**
+   * The most tokens each sequence after the first holds of its own (a classifier's, or a fork's
+   * beyond the prefix it shares): an engine that shares cells sizes its cache as one context plus
+   * that much for each, and gives those sequences shareFrom (where it cannot, they come without it).
+   */
+  forkTokens?: number;
   signal?: AbortSignal;
 }
 

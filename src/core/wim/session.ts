@@ -16,6 +16,7 @@ import { MarginWriter, type MarginRecord, type MarginTrace } from "./marginWrite
 import * as prompts from "./prompts";
 import * as verdict from "./verdict";
 import { restoreState, saveWarm, warmStart } from "./warm";
+import { canFork, forksFor, ForkedMargins } from "./forkedMargins";
 
 export type { MarginRecord };
 
@@ -36,6 +37,8 @@ export interface WimOptions {
   cache?: CodebaseStateCache;
   /** Files that changed or went away between the plan the user saw and this run, to say so. */
   changes?: { changed: string[]; removed: string[] };
+  /** Forks of the reader margins are written on, where the engine shares cells (forkedMargins.ts); 0 writes them on the reader. */
+  forks?: number;
 }
 
 export interface WimTrace {
@@ -50,6 +53,8 @@ export const MAX_QUESTION_TOKENS = 2048;
 export const DEFAULT_ANSWER_TOKENS = 512;
 /** How much of a new estimate of the time left is taken each segment: the rest is the last estimate. */
 const ETA_WEIGHT = 0.3;
+/** What the separate classifier's sequence holds beside the question and a margin: its chat template and instructions, with room to spare. */
+const CLASSIFIER_PROMPT_TOKENS = 512;
 
 export interface CodebaseInput { segments: readonly Segment[]; files: number }
 
@@ -179,9 +184,13 @@ export class WimSession {
     // The warm cache holds one window's reading.
     const oneWindowCache = windowCount === 1 ? this.options.cache : undefined;
     let prepared: EngineSequence[];
+    const forkCount = forksFor(engine.info, mode, windowCount, this.options.forks);
     try {
       // With the warm cache the reader may keep the codebase it holds: warmStart checks and uses it, or empties it.
-      prepared = await engine.prepare({ tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1, keep: !!oneWindowCache, ...(signal ? { signal } : {}) });
+      prepared = await engine.prepare({
+        tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1 + forkCount, keep: !!oneWindowCache, ...(signal ? { signal } : {}),
+        forkTokens: forkCount ? extract.length + (mode === "fused" ? verdict.longestYes(yesNo!) : 0) + this.marginTokens + 8 : questionTokens + this.marginTokens + CLASSIFIER_PROMPT_TOKENS,
+      });
     } catch (err) {
       if (!isAbortError(err) && !signal?.aborted) throw err;
       yield this.doneEvent("aborted", "", 0, 0, total, started, timings, { prefilled: 0, margins: 0, answer: 0, evaluated: 0 });
@@ -207,12 +216,17 @@ export class WimSession {
     };
 
     const evaluatedAtStart = engine.evaluatedTokens;
-    const writer = new MarginWriter({
-      engine, reader: seq, ...(classifierSeq ? { classifier: classifierSeq } : {}), mode, judge: this.options.judge ?? verdict.byScore,
+    const writerOn = (reader: EngineSequence): MarginWriter => new MarginWriter({
+      engine, reader, ...(classifierSeq && reader === seq ? { classifier: classifierSeq } : {}), mode, judge: this.options.judge ?? verdict.byScore,
       question: this.question, extract, ...(yesNo ? { yesNo } : {}), marginTokens: this.marginTokens, runId: this.runId, timings,
       ...(signal ? { signal } : {}), answerNow: () => this.answerNowRequested,
       ...(this.options.trace ? { trace: (t: MarginTrace) => this.trace.margins.push(t) } : {}),
     });
+    const writer = writerOn(seq);
+    const forkSeqs = prepared.slice(1);
+    const forks = forkCount && canFork(forkSeqs)
+      ? new ForkedMargins({ reader: seq, writers: forkSeqs.map((fork) => ({ fork, writer: writerOn(fork) })), finished: (record) => (keep(record), [this.keptState()]) })
+      : undefined;
     let stoppedBy: StopReason = "finished";
     let read = 0;
     let tokensRead = 0;
@@ -236,7 +250,13 @@ export class WimSession {
     };
     try {
       await writer.open();
-      if (warm.hit) {
+      if (warm.hit && forks) {
+        // Warm, on forks: margin k takes the cached segments 0..k from the reader, which keeps them all.
+        read = reused;
+        for (let k = 0; k < reused; k++) forks.start(k, ends[k]!, this.codebase.segments[k]!.sources, segmentTokens[k]);
+        yield progress(reused - 1);
+        windowEnds = ends.slice(0, reused);
+      } else if (warm.hit) {
         // Warm: the cache holds segments 0..reused-1. Margins from the last of them backwards, each
         // after erasing the segments past it, so margin k sees exactly segments 0..k, as when read.
         read = reused;
@@ -281,22 +301,33 @@ export class WimSession {
         const prefillStarted = performance.now();
         // Queued in the same tick as the previous margin's classification: one decode batch serves both
         // (the segment goes whole then, so that even one shorter than a batch has a batch to share).
+        // A fork takes the segment's cells, so none is held back then either.
         const pending = writer.takePending();
-        const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal, pending ? { whole: true } : {}), pending]);
+        const appended = Promise.all([seq.append(segmentTokens[k]!, signal, pending || forks ? { whole: true } : {}), pending]);
+        const [, judged] = forks ? yield* forks.during(appended) : await appended;
         timings.prefillMs += performance.now() - prefillStarted;
         if (judged) yield* this.judged(writer.classified(judged));
         read = k + 1;
         tokensRead += sizes[k]!;
         windowEnds.push(seq.length);
         yield progress(k);
+        if (forks) {
+          forks.start(k, seq.length, this.codebase.segments[k]!.sources, segmentTokens[k]);
+          continue;
+        }
         keep(yield* writer.write(k, this.codebase.segments[k]!.sources, segmentTokens[k]));
         yield this.keptState();
+      }
+      if (forks) {
+        yield* forks.finish();
+        this.margins.sort((a, b) => a.segment - b.segment);
       }
       const judged = await writer.takePending();
       if (judged) yield* this.judged(writer.classified(judged));
     } catch (err) {
-      // An evaluation cannot be interrupted: let the classifier finish before the sequences are reused.
+      // An evaluation cannot be interrupted: let the classifier and the forks finish before the sequences are reused.
       await writer.settle();
+      await forks?.settle();
       await seq.truncate(0).catch(() => undefined);
       this.reading = undefined;
       if (isAbortError(err)) {

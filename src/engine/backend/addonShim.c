@@ -210,7 +210,7 @@ void llama_free(ctx_t *ctx) {
   struct caller *from = caller_of(__builtin_return_address(0));
   ((void (*)(ctx_t *))real(from, FREE))(ctx);
   if (__atomic_load_n(&greedy_ctx, __ATOMIC_RELAXED) == ctx) __atomic_store_n(&greedy_ctx, NULL, __ATOMIC_RELAXED);
-  if (from && from->addon) ahead_forget(ctx);
+  if (from && from->addon) ahead_forget(ctx), shares_forget(ctx);
   pthread_mutex_lock(&lock);
   struct entry *e = find(ctx, 0);
   if (e) {

@@ -36,7 +36,8 @@ typedef struct llama_context ctx_t;
   X(STATE_SEQ_GET_DATA_EXT, llama_state_seq_get_data_ext)                                             \
   X(STATE_SEQ_SET_DATA_EXT, llama_state_seq_set_data_ext)                                             \
   X(STATE_SEQ_SAVE_FILE, llama_state_seq_save_file) X(STATE_SEQ_LOAD_FILE, llama_state_seq_load_file) \
-  X(SET_ADAPTERS_LORA, llama_set_adapters_lora)
+  X(SET_ADAPTERS_LORA, llama_set_adapters_lora) X(INIT_FROM_MODEL, llama_init_from_model)         \
+  X(N_CTX_SEQ, llama_n_ctx_seq) X(MEMORY_SEQ_CP, llama_memory_seq_cp)
 #define SHIM_ENUM(id, symbol) id,
 enum { SHIM_FUNCTIONS(SHIM_ENUM) FUNCTIONS };
 
@@ -74,6 +75,23 @@ HIDDEN void ahead_before_read(ctx_t *ctx);
 HIDDEN void ahead_sampled(struct caller *addon, ctx_t *ctx, int32_t idx, const token_data_array *cur);
 /** `ctx` was freed. */
 HIDDEN void ahead_forget(ctx_t *ctx);
+// sharedCells.c's: one sequence holding another's prefix by sharing its cells.
+typedef struct llama_memory *mem_t;
+/** A shift by this much is a request to share (sharedCells.c), never a shift. */
+#define SHARE_DELTA INT32_MIN
+/** A position read of this sequence asks whether the context shares; SHARE_READY says it does. */
+#define SHARE_PROBE (-1000003)
+#define SHARE_READY 1000003
+/** Keeps a request that `dst` hold `src`'s cells at positions [0, end); returns whether it was one (always 1). */
+HIDDEN int share_request(mem_t mem, int32_t src, int32_t dst, int32_t end);
+/** Whether `mem` is a unified cache the shim shares cells in. */
+HIDDEN int share_ready(mem_t mem);
+/** Whether shares wait to be carried out on `mem`. */
+HIDDEN int shares_pending(mem_t mem);
+/** Carries out the shares waiting on `mem` (no decode may run meanwhile). */
+HIDDEN void shares_apply(mem_t mem);
+/** `ctx` was freed. */
+HIDDEN void shares_forget(ctx_t *ctx);
 /** ASK_CODEBASE_ADDON_SHIM_TRACE=timeline: a call of the addon's, from `began` (now_ms) to now, on stderr. */
 HIDDEN int timeline_on(void);
 HIDDEN double now_ms(void);

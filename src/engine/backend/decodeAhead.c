@@ -50,8 +50,6 @@ void timeline(const char *what, int32_t tokens, int32_t outputs, double began) {
   fprintf(stderr, "ask-codebase addon shim timeline: %.3f %s %d %d %.3f\n", began, what, tokens, outputs, now_ms() - began);
 }
 
-typedef struct llama_memory *mem_t;
-
 // The contexts the addon has decoded on. A process has a handful: a small table, under the lock.
 #define MAX_AHEAD 64
 static struct ahead {
@@ -176,6 +174,12 @@ int32_t llama_decode(ctx_t *ctx, batch_t batch) {
   if (!from || !from->addon) return decode(ctx, batch);
   pthread_mutex_lock(&ahead_lock);
   struct ahead *a = made(from, ctx);
+  // A share asked for since the last decode (sharedCells.c) is carried out here, on the thread
+  // that decodes, after a decode ahead it would change is removed.
+  if (a && shares_pending(a->mem)) {
+    remove_pending(a);
+    shares_apply(a->mem);
+  }
   if (a && a->pending) {
     if (one_token(&batch) && batch.token[0] == a->token && batch.pos[0] == a->last_pos + 1 && batch.seq_id[0][0] == a->last_seq) {
       a->pending = 0, a->last_token = a->token, a->last_pos++;
@@ -248,13 +252,16 @@ static int settle_mem(struct caller *from, mem_t mem) {
   if (!CALLED_FROM_ADDON) return 0;
   pthread_mutex_lock(&ahead_lock);
   remove_pending(by_mem(mem));
+  shares_apply(mem);
   return 1;
 }
 
 static int settle_ctx(struct caller *from, ctx_t *ctx) {
   if (!CALLED_FROM_ADDON) return 0;
   pthread_mutex_lock(&ahead_lock);
-  remove_pending(by_ctx(ctx));
+  struct ahead *a = by_ctx(ctx);
+  remove_pending(a);
+  if (a) shares_apply(a->mem);
   return 1;
 }
 
@@ -272,6 +279,7 @@ _Bool llama_memory_seq_rm(mem_t mem, int32_t seq, int32_t p0, int32_t p1) {
 
 void llama_memory_seq_add(mem_t mem, int32_t seq, int32_t p0, int32_t p1, int32_t delta) {
   struct caller *from = caller_of(__builtin_return_address(0));
+  if (CALLED_FROM_ADDON && delta == SHARE_DELTA && wants("share") && share_request(mem, seq, p0, p1)) return;
   int held = settle_mem(from, mem);
   ((void (*)(mem_t, int32_t, int32_t, int32_t, int32_t))real(from, MEMORY_SEQ_ADD))(mem, seq, p0, p1, delta);
   release(held);
@@ -280,6 +288,7 @@ void llama_memory_seq_add(mem_t mem, int32_t seq, int32_t p0, int32_t p1, int32_
 // The two position reads differ only in the function called; the caller is found in each, by its
 // own return address.
 static int32_t seq_pos(struct caller *from, int which, mem_t mem, int32_t seq) {
+  if (CALLED_FROM_ADDON && seq == SHARE_PROBE) return wants("share") && share_ready(mem) ? SHARE_READY : -1;
   int held = settle_mem(from, mem);
   int32_t pos = ((int32_t(*)(mem_t, int32_t))real(from, which))(mem, seq);
   release(held);

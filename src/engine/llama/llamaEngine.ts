@@ -4,17 +4,18 @@ import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, TokenBias } from "node-llama-cpp";
-import { addonShimLoaded } from "../../shared/addonShim";
+import { addonShimLoaded, shimWants } from "../../shared/addonShim";
 import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../../core/wim/engine";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./runtime";
 import { nodeLlamaCppVersion } from "../backend/backendChoice";
 import { checkModelFile, ModelFileError } from "../model/modelFile";
 import { ModelText } from "../model/modelText";
 import { gpuNeedOf, layersThatFit } from "./gpuFit";
-import { LlamaSequence, shareBatch } from "./llamaSequence";
+import { LlamaSequence, shareBatch, sharesCells } from "./llamaSequence";
 import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
 import { AwakeLoop, awakeLoopWanted } from "./awakeLoop";
 import { decodeAheadWanted, settleDecodeAhead } from "./decodeAhead";
+import { forkBatchSize, forksWanted, withSharedCells } from "./forks";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -53,6 +54,8 @@ function inPlace(sequence: LlamaContextSequence): LlamaContextSequence {
 }
 
 const CONTEXT_STEP = 256;
+/** The step the other sequences' own room (PrepareOptions.forkTokens) is rounded up to. */
+const SIDE_STEP = 1024;
 /**
  * Decode batch on a GPU when none is asked for. Measured on the H200 (Vulkan, `npm run bench`,
  * 32k tokens): 2048 prefilled 6-9% faster than node-llama-cpp's default of 512 for the 0.5b and
@@ -117,6 +120,8 @@ export class LlamaEngine implements WimEngine {
   /** Erases from the end of each sequence (index 0 is the reader): how many and how long, for the benchmark. */
   readonly erases: { count: number; totalMs: number }[] = [];
   private context?: LlamaContext;
+  /** The context's cache, in tokens: one context per sequence, or one plus its forks' own (prepare). */
+  private cells = 0;
   private sequences: LlamaContextSequence[] = [];
   /** The sequences as the core sees them, kept with the context: what an append held back stays with its sequence across runs. */
   private wrapped: LlamaSequence[] = [];
@@ -162,6 +167,9 @@ export class LlamaEngine implements WimEngine {
     this.awakeWanted = awakeLoopWanted(process.env, backend, gpuLayers, totalLayers);
     this.aheadWanted = decodeAheadWanted(process.env, backend, gpuLayers, totalLayers);
     settleDecodeAhead(process.env, this.aheadWanted);
+    // Checked again where a context is made (sharesCells): the shim may fail to make one unified.
+    if (addonShimLoaded() && shimWants("share") && forksWanted(process.env, backend, gpuLayers, totalLayers)) this.info.sharesCells = true;
+    else delete this.info.sharesCells;
   }
 
   tokenComing(): void {
@@ -211,9 +219,12 @@ export class LlamaEngine implements WimEngine {
     return this.text.isEndOfGeneration(token);
   }
 
-  async prepare({ tokensPerSequence, sequences, keep, signal }: PrepareOptions): Promise<EngineSequence[]> {
+  async prepare({ tokensPerSequence, sequences, keep, forkTokens, signal }: PrepareOptions): Promise<EngineSequence[]> {
     const size = Math.ceil(tokensPerSequence / CONTEXT_STEP) * CONTEXT_STEP;
-    if (this.context && (this.context.contextSize < size || this.context.totalSequences < sequences)) {
+    // With forks, the cache a context that shares cells needs: one context, and each fork's own tokens.
+    // Rounded up, so that questions a few tokens apart reuse one context rather than make another.
+    const cells = forkTokens !== undefined && sequences > 1 ? size + Math.ceil(((sequences - 1) * forkTokens) / SIDE_STEP) * SIDE_STEP : size * sequences;
+    if (this.context && (this.context.contextSize < size || this.context.totalSequences < sequences || this.cells < cells)) {
       await this.context.dispose();
       this.context = undefined;
       this.sequences = [];
@@ -221,7 +232,10 @@ export class LlamaEngine implements WimEngine {
     }
     if (!this.context) {
       const observe = this.options.onBatch;
-      this.context = await this.createContext(size, sequences, observe, signal);
+      this.context = await this.createContext(size, sequences, observe, signal, forkTokens !== undefined ? cells : undefined);
+      // Only the shim answers the probe: llama.cpp itself would abort on its sequence number.
+      const shares = sequences > 1 && forkTokens !== undefined && addonShimLoaded() && sharesCells(this.context);
+      this.cells = shares ? cells : size * sequences;
       const { InputLookupTokenPredictor } = this.lib;
       for (let i = 0; i < sequences; i++) {
         const seq = inPlace(this.context.getSequence({
@@ -230,21 +244,23 @@ export class LlamaEngine implements WimEngine {
           contextShift: { strategy: () => { throw new ContextOverflowError("the context is full"); } },
         }));
         this.sequences.push(seq);
-        this.wrapped.push(new LlamaSequence(seq, this, i));
+        const wrapped = new LlamaSequence(seq, this, i);
+        if (shares && i > 0) wrapped.allowSharing();
+        this.wrapped.push(wrapped);
       }
     }
-    const out = this.wrapped.slice(0, sequences);
-    for (const [i, wrapped] of out.entries()) if (!(keep && i === 0)) await wrapped.clear();
-    return out;
+    // Every sequence, asked for or not: one left holding a shared prefix would keep its cells taken.
+    for (const [i, wrapped] of this.wrapped.entries()) if (!(keep && i === 0)) await wrapped.clear();
+    return this.wrapped.slice(0, sequences);
   }
 
   /**
    * A context that does not fit beside the model's GPU layers gets fewer of them (see gpuFit.ts);
    * one that fits nowhere is refused with the sizes involved, never retried into a hang.
    */
-  private async createContext(size: number, sequences: number, observe: LlamaEngineOptions["onBatch"], signal?: AbortSignal): Promise<LlamaContext> {
+  private async createContext(size: number, sequences: number, observe: LlamaEngineOptions["onBatch"], signal?: AbortSignal, sharedCells?: number): Promise<LlamaContext> {
     const contextSize = Math.min(size, this.model.trainContextSize);
-    const create = (): Promise<LlamaContext> => this.model.createContext({
+    const create = (): Promise<LlamaContext> => withSharedCells(sharedCells, () => this.model.createContext({
       contextSize,
       sequences,
       threads: this.options.threads ?? defaultThreads(this.model.size),
@@ -252,8 +268,8 @@ export class LlamaEngine implements WimEngine {
       ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
       ...this.kvCacheTypes(),
       ...(signal ? { createSignal: signal } : {}),
-      batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
-    });
+      batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe, this.forkBatch()) },
+    }));
     // node-llama-cpp's InsufficientMemoryError does not set its name: compare the class.
     const { InsufficientMemoryError } = this.lib;
     try {
@@ -338,6 +354,11 @@ export class LlamaEngine implements WimEngine {
   /** Prompt lookup's drafted tokens so far, kept and refuted (node-llama-cpp's counts over the engine's sequences), for the benchmark. */
   predictions(): { used: number; refuted: number } {
     return this.sequences.reduce((n, s) => ({ used: n.used + s.tokenPredictions.used, refuted: n.refuted + s.tokenPredictions.refuted }), { used: 0, refuted: 0 });
+  }
+
+  /** The batch bound while a fork writes a margin (shareBatch); 0 while none does. */
+  private forkBatch(): number {
+    return this.wrapped.some((w) => w.forkBusy > 0) ? forkBatchSize(process.env, !!this.llama.gpu) : 0;
   }
 
   /** Contexts and sequences held now: one context, reused, whose sequences are reused too. */

@@ -7,7 +7,7 @@
 // it first waits for the batch before it. So a segment's tail and WiM's extractive prompt after it
 // go as one batch, as do one segment's tail and the next one's head: 5 ms less a segment's stop on
 // CUDA, 10 on Vulkan (README, bench:prefill-parts' verdict and unmerged ways).
-import type { BatchItem, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
+import type { BatchItem, LlamaContext, LlamaContextSequence, PrioritizedBatchItem, Token as LlamaToken, TokenBias } from "node-llama-cpp";
 import { abortError, CANDIDATE_LIFT, type EngineSequence, type GenerateOptions, type Token, type TokenList } from "../../core/wim/engine";
 
 /** node-llama-cpp brands its token type; ours is a plain number. */
@@ -33,10 +33,42 @@ export interface SequenceOwner {
   tokenComing(): void;
 }
 
+/** The addon shim's call for a share: a shift by INT32_MIN (engine/backend/sharedCells.c). */
+const SHARE_DELTA = -2147483648;
+/** A position read of this sequence asks the shim whether the context shares cells; this answer says it does. */
+const SHARE_PROBE = -1000003;
+const SHARE_READY = 1000003;
+
+/** node-llama-cpp 3.21.1's internals a share reaches: the addon context, and a sequence's own record of its tokens. */
+interface SequenceInternals {
+  _context: { _ctx: { shiftSequenceTokenCells(seq: number, start: number, end: number, delta: number): void; getSequenceKvCacheMaxPosition(seq: number): number } };
+  _sequenceId: number;
+  _contextTokens: Token[];
+  _nextTokenIndex: number;
+}
+
+const internals = (seq: LlamaContextSequence): SequenceInternals => seq as unknown as SequenceInternals;
+
+/** Whether the addon shim shares cells in `context` (a unified cache it made for several sequences). Only where the shim is loaded. */
+export function sharesCells(context: LlamaContext): boolean {
+  const ctx = (context as unknown as Partial<SequenceInternals["_context"]>)._ctx;
+  try {
+    return typeof ctx?.shiftSequenceTokenCells === "function" && ctx.getSequenceKvCacheMaxPosition(SHARE_PROBE) === SHARE_READY;
+  } catch {
+    return false;
+  }
+}
+
 export class LlamaSequence implements EngineSequence {
   private bias?: { key: string; bias: TokenBias };
   /** Appended, not yet evaluated: less than one batch, sent in the next evaluation's first batch. */
   private held: Token[] = [];
+  /** Set where the context shares cells (the engine checks with sharesCells): see EngineSequence.shareFrom. */
+  shareFrom?: (source: EngineSequence, length: number) => Promise<void>;
+  /** Holds a shared prefix now: its evaluations are a fork's, which the engine keeps batches small for. */
+  private forked = false;
+  /** A fork's generations and verdicts in flight. */
+  forkBusy = 0;
   constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1, private readonly mergeTail = mergeTailWanted()) {}
 
   get length(): number {
@@ -72,7 +104,47 @@ export class LlamaSequence implements EngineSequence {
   /** Empties the sequence, held tokens too. */
   async clear(): Promise<void> {
     this.held = [];
+    this.forked = false;
     await this.seq.clearHistory();
+  }
+
+  /** Lets this sequence take prefixes of the others in its context by sharing cells. */
+  allowSharing(): void {
+    this.shareFrom = (source, length) => this.share(source as LlamaSequence, length);
+  }
+
+  private async share(source: LlamaSequence, length: number): Promise<void> {
+    if (!(source instanceof LlamaSequence) || source.seq.context !== this.seq.context) throw new Error("a sequence shares only from another of its context");
+    if (length > source.length) throw new Error(`cannot share ${length} tokens of a sequence that holds ${source.length}`);
+    // The cells must exist before they can be shared.
+    if (length > source.seq.nextTokenIndex) await source.flush();
+    this.held = [];
+    this.sharedRequest(internals(source.seq)._sequenceId, length, source.seq.contextTokens.slice(0, length));
+    this.forked = true;
+  }
+
+  /**
+   * Asks the shim (sharedCells.c) to give this sequence `source`'s cells up to `end`, or, from
+   * itself, to drop its own from `end` on: carried out before the context's next decode or memory
+   * call, never waiting for node-llama-cpp's lock. Its record of the tokens becomes `tokens`, since
+   * node-llama-cpp places a sequence's next tokens after the ones it records.
+   */
+  private sharedRequest(source: number, end: number, tokens: Token[]): void {
+    const self = internals(this.seq);
+    self._context._ctx.shiftSequenceTokenCells(source, self._sequenceId, end, SHARE_DELTA);
+    self._contextTokens = tokens;
+    self._nextTokenIndex = end;
+  }
+
+  /** Runs `work` counted as a fork's evaluation in flight, where this sequence is a fork. */
+  private async asFork<T>(work: () => Promise<T>): Promise<T> {
+    const fork = this.forked;
+    if (fork) this.forkBusy++;
+    try {
+      return await work();
+    } finally {
+      if (fork) this.forkBusy--;
+    }
   }
 
   /** Evaluates what appends held back, if anything (before what needs the KV cache itself: a saved state). */
@@ -97,14 +169,20 @@ export class LlamaSequence implements EngineSequence {
     const input = this.withHeld(prompt);
     let produced = 0;
     this.engine.tokenComing();
-    // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
-    for await (const token of this.seq.evaluate(asLlama(input), { temperature: 0 })) {
-      this.engine.tokenComing();
-      if (this.engine.isEndOfGeneration(token)) break;
-      if (produced > 0) this.engine.evaluatedTokens++;
-      produced++;
-      yield token;
-      if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
+    const fork = this.forked;
+    if (fork) this.forkBusy++;
+    try {
+      // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
+      for await (const token of this.seq.evaluate(asLlama(input), { temperature: 0 })) {
+        this.engine.tokenComing();
+        if (this.engine.isEndOfGeneration(token)) break;
+        if (produced > 0) this.engine.evaluatedTokens++;
+        produced++;
+        yield token;
+        if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
+      }
+    } finally {
+      if (fork) this.forkBusy--;
     }
   }
 
@@ -113,6 +191,11 @@ export class LlamaSequence implements EngineSequence {
     // Held tokens past `length` are dropped unevaluated; if any stay, nothing evaluated goes.
     this.held = this.held.slice(0, Math.max(0, length - end));
     if (length >= end) return;
+    if (this.forked) {
+      // A fork erases its margin through the shim, beside the reader's batches (sharedCells.c).
+      this.sharedRequest(internals(this.seq)._sequenceId, length, this.seq.contextTokens.slice(0, length));
+      return;
+    }
     const started = performance.now();
     await this.seq.eraseContextTokenRanges([{ start: length, end }]);
     if (this.index >= 0) {
@@ -158,7 +241,7 @@ export class LlamaSequence implements EngineSequence {
     const options = { temperature: 1, topK: distinct.length, topP: 1, minP: 0, seed: 0, tokenBias: this.candidateBias(distinct) };
     this.engine.evaluatedTokens += prompt.length;
     const input = this.withHeld(prompt.slice(0, -1));
-    const result = await this.seq.controlledEvaluate([...input, [last, { generateNext: { probabilities: true, options } }]] as never);
+    const result = await this.asFork(() => this.seq.controlledEvaluate([...input, [last, { generateNext: { probabilities: true, options } }]] as never));
     const probabilities = result[result.length - 1]?.next?.probabilities;
     return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
   }
@@ -176,9 +259,13 @@ export class LlamaSequence implements EngineSequence {
 
 /**
  * Each pending evaluation (one per sequence) gets an even share of the batch, the rest goes to
- * whoever needs more: a classification rides along with a prefill instead of waiting for it.
+ * whoever needs more: a classification or a fork's margin rides along with a prefill instead of
+ * waiting for it. `cap`, when set, bounds the batch.
  */
-export function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void): PrioritizedBatchItem[] {
+export function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void, cap = 0): PrioritizedBatchItem[] {
+  // While a fork writes a margin, each batch carries one of its tokens: kept small, so that the
+  // margin advances at nearly the pace of decoding alone while the reader's prefill fills the rest.
+  if (cap > 0) size = Math.min(size, cap);
   const share = Math.max(1, Math.floor(size / items.length));
   const out = items.map((item) => ({ item, processAmount: Math.min(item.tokens.length, share) }));
   let left = size - out.reduce((n, p) => n + p.processAmount, 0);
