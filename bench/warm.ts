@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const plan = (): Promise<CodebasePlan> => planCodebase([repo], { segmentTokens: settings.segmentTokens, countTokens: (t) => engine.tokenizeText(t).length, order: "recent-last" });
     const log = (line: string): boolean => process.stderr.write(line + "\n");
     const p = await plan();
-    log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${p.files.length} files, ${p.totalTokens} tokens, ${p.segments.length} segments`);
+    log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.sharesCells ? ", warm margins on forks of the reader" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${p.files.length} files, ${p.totalTokens} tokens, ${p.segments.length} segments`);
     // Warm-up (pipelines, the context at its full size), on a cache of its own.
     await ask(engine, p, FIRST, new DiskStateCache(join(work.path, "warmup"), 64 * 2 ** 30));
 

@@ -145,11 +145,10 @@ async function main(): Promise<void> {
   const segmentTokens = segments.map((s) => segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
   const total = segmentTokens.reduce((n, t) => n + t.length, 0);
   const log = (line: string): boolean => process.stderr.write(line + "\n");
-  log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.sharesCells ? ", margins on forks of the reader" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${segments.length} segments, ${total} tokens`);
+  log(`${engine.info.backend}${engine.info.addonShim ? " with the addon shim" : ""}${engine.info.gpuNames.length ? ` (${engine.info.gpuNames.join(", ")})` : ""}: ${segments.length} segments, ${total} tokens`);
 
   // One context large enough for every run below, made before any timing: each run then reuses it.
-  // Room for the forks margins are written on (forkedMargins.ts) and for the separate classifier.
-  await engine.prepare({ tokensPerSequence: total + 8192, sequences: 3, forkTokens: 4096 });
+  await engine.prepare({ tokensPerSequence: total + 8192, sequences: 2 });
   // Warm-up: a GPU compiles pipelines on the first passes over each batch shape.
   await wim(engine, segments.slice(0, 2), { classify: "separate" });
   await wim(engine, segments.slice(0, 2), { classify: "fused" });
@@ -165,7 +164,7 @@ async function main(): Promise<void> {
   const gpuMemory = await engine.gpuMemoryUsed();
   const fused = await wim(engine, segments, { classify: "fused", judge: oneInEight });
   log(`WiM, fused verdict, 1 in 8 relevant ${(fused.ms / 1000).toFixed(2)} s`);
-  // The same, with the last segment the relevant one: on forks, its margin has no reading left to ride on.
+  // The same, with the last segment the relevant one: its margin is the last thing before the answer.
   const fusedLast = await wim(engine, segments, { classify: "fused", judge: (k) => k === segments.length - 1 });
   log(`WiM, fused verdict, the last segment relevant ${(fusedLast.ms / 1000).toFixed(2)} s`);
   const fusedAll = await wim(engine, segments, { classify: "fused", judge: () => true });
@@ -188,7 +187,6 @@ async function main(): Promise<void> {
   const result = {
     backend: engine.info.backend,
     addonShim: engine.info.addonShim,
-    forks: !!engine.info.sharesCells,
     gpu: engine.info.gpuNames,
     gpuLayers: `${engine.info.gpuLayers}/${engine.info.totalLayers}`,
     model: engine.shape,

@@ -28,7 +28,7 @@ export class TerminalRenderer {
         if (e.cacheNote) this.err.write(`note: ${reveal(e.cacheNote)}\n`);
         if (e.changed?.length) this.err.write(`read again, changed since the plan: ${reveal(e.changed.join(", "))}\n`);
         if (e.removed?.length) this.err.write(`left out, gone since the plan: ${reveal(e.removed.join(", "))}\n`);
-        if (e.reusedSegments) this.err.write(`warm cache: ${e.reusedSegments} of ${e.segments} segments already read; their margins are written last to first\n`);
+        if (e.reusedSegments) this.err.write(`warm cache: ${e.reusedSegments} of ${e.segments} segments already read; their margins are written again from the cache\n`);
         break;
       case "window-started":
         this.note(`window ${e.window + 1} of ${e.windows} (the codebase is larger than the context: the cache is cleared, margins are kept)`);

@@ -62,7 +62,7 @@ test("the next question reads the codebase from the warm cache; `cache` shows it
   ask();
   const r = ask();
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /^warm cache: (\d+) of \1 segments already read; their margins are written last to first$/m);
+  assert.match(r.stderr, /^warm cache: (\d+) of \1 segments already read; their margins are written again from the cache$/m);
   const listed = run(["cache"]);
   assert.match(listed.stdout, new RegExp(`^${join(cacheHome.path, "ask-codebase", "kv")}: [1-9]\\d* codebases?, [\\d.]+ [KM]iB of 4\\.00 GiB\n$`));
   const cleared = run(["cache", "--clear"]);

@@ -1,15 +1,11 @@
-// Where margins go on forks of the reader (engine/llama/forks.ts), what the shim's mode must ask for,
-// and how a batch is shared while a fork decodes (shareBatch's cap, engine/llama/llamaSequence.ts).
+// Where a warm question's margins go on forks of the reader (engine/llama/forks.ts,
+// core/wim/forkedMargins.ts), what the shim's mode must ask for, and how it is told the cells.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { BatchItem } from "node-llama-cpp";
-import { forkBatchSize, forksWanted, withSharedCells } from "../../src/engine/llama/forks";
-import { shareBatch } from "../../src/engine/llama/llamaSequence";
+import { forksWanted, withSharedCells } from "../../src/engine/llama/forks";
 import { shimWants } from "../../src/shared/addonShim";
 import { forksFor } from "../../src/core/wim/forkedMargins";
 
-const item = (tokens: number): BatchItem => ({ tokens: new Array(tokens).fill(1), logits: [] }) as unknown as BatchItem;
-const shares = (items: BatchItem[], size: number, cap?: number): number[] => shareBatch(items, size, undefined, cap).map((p) => p.processAmount);
 
 test("forks only with the whole model on a GPU, unless the setting says otherwise", () => {
   assert.equal(forksWanted({}, "cpu", 0, 25), false, "on the CPU a small batch for the margin costs the reader more than the margin gains");
@@ -20,14 +16,14 @@ test("forks only with the whole model on a GPU, unless the setting says otherwis
   assert.equal(forksWanted({ ASK_CODEBASE_FORKS: "on" }, "cpu", 0, 25), true);
 });
 
-test("a run gets forks only where the engine shares cells, with one window, and no separate classifier", () => {
+test("a warm question gets forks only where the engine shares cells, and no separate classifier judges its margins", () => {
   const sharing = { model: "m", backend: "cuda", gpuNames: [], gpuLayers: 1, totalLayers: 1, trainContextSize: 1, sharesCells: true };
-  assert.equal(forksFor(sharing, "fused", 1), 2);
-  assert.equal(forksFor(sharing, "off", 1, 1), 1);
-  assert.equal(forksFor(sharing, "separate", 1), 0, "the classifier takes the second sequence");
-  assert.equal(forksFor(sharing, "fused", 2), 0, "a window's end erases the codebase a fork would read");
-  assert.equal(forksFor({ ...sharing, sharesCells: undefined }, "fused", 1), 0);
-  assert.equal(forksFor(sharing, "fused", 1, 0), 0);
+  assert.equal(forksFor(sharing, "fused", true), 4);
+  assert.equal(forksFor(sharing, "off", true, 1), 1);
+  assert.equal(forksFor(sharing, "fused", false), 0, "a cold reading writes its margins on the reader");
+  assert.equal(forksFor(sharing, "separate", true), 0, "the classifier takes the second sequence");
+  assert.equal(forksFor({ ...sharing, sharesCells: undefined }, "fused", true), 0);
+  assert.equal(forksFor(sharing, "fused", true, 0), 0);
 });
 
 test("the shim's mode asks for shared cells by name, or by asking for everything", () => {
@@ -36,19 +32,6 @@ test("the shim's mode asks for shared cells by name, or by asking for everything
   assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "nosync,greedy,share" }), true);
   assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "nosync,greedy" }), false);
   assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "sharex" }), false);
-});
-
-test("while a fork decodes, a batch carries its token and at most the cap's worth of the reader's prefill", () => {
-  assert.deepEqual(shares([item(2048), item(1)], 2048), [2047, 1], "without a cap, the reader fills the batch");
-  assert.deepEqual(shares([item(2048), item(1)], 2048, 256), [255, 1]);
-  assert.deepEqual(shares([item(1), item(2048)], 2048, 256), [1, 255]);
-  assert.deepEqual(shares([item(2048), item(92)], 2048, 256), [164, 92], "a fork's prompt goes whole beside the reader");
-  assert.deepEqual(shares([item(2048), item(1), item(1)], 2048, 256), [254, 1, 1], "two forks, a token each");
-  assert.deepEqual(shares([item(2048)], 2048, 256), [256], "the reader alone between a fork's tokens: still capped");
-  assert.equal(forkBatchSize({}, true), 256);
-  assert.equal(forkBatchSize({}, false), 64);
-  assert.equal(forkBatchSize({ ASK_CODEBASE_FORK_BATCH: "512" }, true), 512);
-  assert.equal(forkBatchSize({ ASK_CODEBASE_FORK_BATCH: "x" }, true), 256);
 });
 
 test("the shim is told the cells of a context while it is made, and only then", async () => {

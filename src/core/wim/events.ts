@@ -18,7 +18,7 @@ export interface RunTimings {
 export type WimEvent =
   /**
    * `reusedSegments`: leading segments whose prefill came from the warm cache (their margins are
-   * written last to first). `changed` / `removed`: files that changed or went away between the
+   * written again: last to first on the reader, or side by side on forks). `changed` / `removed`: files that changed or went away between the
    * plan the user was shown and the run (read again, or left out). `cacheNote`: why the warm
    * cache's entry was not used, when that is news (it was damaged, and dropped). `windowTokens`:
    * the codebase tokens a window holds.

@@ -1,13 +1,18 @@
-// WiM's margins written on forks of the reader while it reads on. After segment k is read, a fork
-// takes the reader's first ends[k] tokens by sharing their cache cells (EngineSequence.shareFrom:
-// nothing is evaluated again) and writes margin k there, exactly as on the reader: the extractive
-// prompt after the same tokens, greedy decoding, the verdict. The reader never stops for it; each
-// margin token rides in one of the reader's prefill batches instead of being a decode of its own,
-// and the reader's own stop after each segment (the wait for the verdict's logits) goes too. What
-// is left of WiM's cost beyond plain reading is the last margins, which have no reading to ride on.
+// A warm question's margins, written on forks of the reader. The reader holds the codebase from the
+// cache; margin k needs segments 0..k and nothing after them. On the reader that means erasing from
+// the end, a margin at a time from the last, and loading the whole state again afterwards. Instead
+// a fork takes the reader's first ends[k] tokens by sharing their cache cells
+// (EngineSequence.shareFrom: nothing is evaluated or copied) and writes margin k there, exactly as
+// on the reader: the extractive prompt after the same tokens, the verdict, greedy decoding. Several
+// forks write side by side, their tokens in one batch, and the reader keeps the codebase whole.
+//
+// Not while reading: a fork's token in each of the reader's batches makes every batch wait for its
+// sample, which llama.cpp's per-batch preparation on the CPU (its attention mask grows with the
+// depth) cannot then overlap with the GPU. On the H200 that made WiM with the fused verdict 1.8-2.2x
+// its time on the reader (bench/runs/h200-forks-cold.txt), and the CPU lost too.
 //
 // Margins go to the forks in turn, each fork one margin at a time; their events are queued and
-// yielded while the reader works (during) and after (finish), so the view streams them as before.
+// yielded as they come (finish), so the view streams them as before.
 import type { SourcePiece } from "../pack/packer";
 import { isAbortError, type EngineInfo, type EngineSequence, type TokenList } from "./engine";
 import type { WimEvent } from "./events";
@@ -62,8 +67,8 @@ export class ForkedMargins {
     });
   }
 
-  /** Yields the margins' events while `work` (the reader's) runs; its result, or its error, after. */
-  async *during<T>(work: Promise<T>): AsyncGenerator<WimEvent, T> {
+  /** Yields the margins' events while `work` runs; its result, or its error, after. */
+  private async *during<T>(work: Promise<T>): AsyncGenerator<WimEvent, T> {
     let outcome: { value: T } | { error: unknown } | undefined;
     void work.then((value) => { outcome = { value }; }, (error: unknown) => { outcome = { error }; }).finally(() => this.wake?.());
     for (;;) {
@@ -81,11 +86,21 @@ export class ForkedMargins {
   async *finish(): AsyncGenerator<WimEvent> {
     yield* this.during(Promise.all(this.chains));
     if (this.failure) throw this.failure.error;
+    await this.release();
   }
 
-  /** Waits for every margin started, errors ignored: before the sequences are reused. */
+  /** Waits for every margin started, errors ignored, and empties the forks: before the sequences are reused. */
   async settle(): Promise<void> {
     await Promise.all(this.chains);
+    await this.release();
+  }
+
+  /**
+   * Empties the forks. A cell stays taken while any sequence holds it: forks left holding the
+   * codebase would keep the reader from freeing its end when the answer makes room.
+   */
+  async release(): Promise<void> {
+    for (const { fork } of this.o.writers) await fork.truncate(0);
   }
 
   private push(...events: WimEvent[]): void {
@@ -96,15 +111,15 @@ export class ForkedMargins {
   }
 }
 
-/** Forks a run gets unless it asks: two, so that the margins left when the reading ends go on side by side. */
-export const DEFAULT_FORKS = 2;
+/** Forks a run gets unless it asks: margins four at a time. */
+export const DEFAULT_FORKS = 4;
 
 /**
- * How many forks a run writes its margins on: none where the engine cannot share cells, where a
- * separate classifier takes the second sequence, or where the codebase takes more than one window
- * (a window's end erases the codebase the forks would read).
+ * How many forks a run writes a warm question's margins on: none where the engine cannot share
+ * cells, where no warm cache can serve it, or where a separate classifier judges the margins (it
+ * takes the second sequence, and judges margins written on the reader).
  */
-export function forksFor(info: EngineInfo, mode: ClassifyMode, windows: number, asked?: number): number {
-  if (!info.sharesCells || mode === "separate" || windows !== 1) return 0;
+export function forksFor(info: EngineInfo, mode: ClassifyMode, warm: boolean, asked?: number): number {
+  if (!info.sharesCells || mode === "separate" || !warm) return 0;
   return Math.max(0, Math.floor(asked ?? DEFAULT_FORKS));
 }

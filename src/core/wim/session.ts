@@ -37,7 +37,7 @@ export interface WimOptions {
   cache?: CodebaseStateCache;
   /** Files that changed or went away between the plan the user saw and this run, to say so. */
   changes?: { changed: string[]; removed: string[] };
-  /** Forks of the reader margins are written on, where the engine shares cells (forkedMargins.ts); 0 writes them on the reader. */
+  /** Forks of the reader a warm question's margins are written on, where the engine shares cells (forkedMargins.ts); 0 writes them on the reader. */
   forks?: number;
 }
 
@@ -184,7 +184,7 @@ export class WimSession {
     // The warm cache holds one window's reading.
     const oneWindowCache = windowCount === 1 ? this.options.cache : undefined;
     let prepared: EngineSequence[];
-    const forkCount = forksFor(engine.info, mode, windowCount, this.options.forks);
+    const forkCount = forksFor(engine.info, mode, !!(oneWindowCache && engine.info.stateKey), this.options.forks);
     try {
       // With the warm cache the reader may keep the codebase it holds: warmStart checks and uses it, or empties it.
       prepared = await engine.prepare({
@@ -196,7 +196,9 @@ export class WimSession {
       yield this.doneEvent("aborted", "", 0, 0, total, started, timings, { prefilled: 0, margins: 0, answer: 0, evaluated: 0 });
       return;
     }
-    const [seq, classifierSeq] = prepared as [EngineSequence, EngineSequence | undefined];
+    const seq = prepared[0]!;
+    // The second sequence is the separate classifier's, or the first of the forks.
+    const classifierSeq = mode === "separate" ? prepared[1] : undefined;
     // Where each segment ends when read in one window: the warm cache's positions, and progress.
     const ends: number[] = [];
     for (const t of sizes) ends.push((ends.at(-1) ?? opening.length) + t);
@@ -253,8 +255,14 @@ export class WimSession {
       if (warm.hit && forks) {
         // Warm, on forks: margin k takes the cached segments 0..k from the reader, which keeps them all.
         read = reused;
-        for (let k = 0; k < reused; k++) forks.start(k, ends[k]!, this.codebase.segments[k]!.sources, segmentTokens[k]);
         yield progress(reused - 1);
+        // The margins overlap: their time is the pass's, not the sum of theirs.
+        const [marginMs, passStarted] = [timings.marginMs, performance.now()];
+        for (let k = 0; k < reused; k++) forks.start(k, ends[k]!, this.codebase.segments[k]!.sources, segmentTokens[k]);
+        yield* forks.finish();
+        timings.marginMs = marginMs + performance.now() - passStarted;
+        if (this.answerNowRequested) stoppedBy = "answer-now";
+        this.margins.sort((a, b) => a.segment - b.segment);
         windowEnds = ends.slice(0, reused);
       } else if (warm.hit) {
         // Warm: the cache holds segments 0..reused-1. Margins from the last of them backwards, each
@@ -301,26 +309,16 @@ export class WimSession {
         const prefillStarted = performance.now();
         // Queued in the same tick as the previous margin's classification: one decode batch serves both
         // (the segment goes whole then, so that even one shorter than a batch has a batch to share).
-        // A fork takes the segment's cells, so none is held back then either.
         const pending = writer.takePending();
-        const appended = Promise.all([seq.append(segmentTokens[k]!, signal, pending || forks ? { whole: true } : {}), pending]);
-        const [, judged] = forks ? yield* forks.during(appended) : await appended;
+        const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal, pending ? { whole: true } : {}), pending]);
         timings.prefillMs += performance.now() - prefillStarted;
         if (judged) yield* this.judged(writer.classified(judged));
         read = k + 1;
         tokensRead += sizes[k]!;
         windowEnds.push(seq.length);
         yield progress(k);
-        if (forks) {
-          forks.start(k, seq.length, this.codebase.segments[k]!.sources, segmentTokens[k]);
-          continue;
-        }
         keep(yield* writer.write(k, this.codebase.segments[k]!.sources, segmentTokens[k]));
         yield this.keptState();
-      }
-      if (forks) {
-        yield* forks.finish();
-        this.margins.sort((a, b) => a.segment - b.segment);
       }
       const judged = await writer.takePending();
       if (judged) yield* this.judged(writer.classified(judged));

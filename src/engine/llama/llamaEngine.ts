@@ -15,7 +15,7 @@ import { LlamaSequence, shareBatch, sharesCells } from "./llamaSequence";
 import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
 import { AwakeLoop, awakeLoopWanted } from "./awakeLoop";
 import { decodeAheadWanted, settleDecodeAhead } from "./decodeAhead";
-import { forkBatchSize, forksWanted, withSharedCells } from "./forks";
+import { forksWanted, withSharedCells } from "./forks";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -268,7 +268,7 @@ export class LlamaEngine implements WimEngine {
       ...(this.options.flashAttention !== undefined ? { flashAttention: this.options.flashAttention } : {}),
       ...this.kvCacheTypes(),
       ...(signal ? { createSignal: signal } : {}),
-      batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe, this.forkBatch()) },
+      batching: { itemPrioritizationStrategy: ({ items, size }) => shareBatch(items, size, observe) },
     }));
     // node-llama-cpp's InsufficientMemoryError does not set its name: compare the class.
     const { InsufficientMemoryError } = this.lib;
@@ -354,11 +354,6 @@ export class LlamaEngine implements WimEngine {
   /** Prompt lookup's drafted tokens so far, kept and refuted (node-llama-cpp's counts over the engine's sequences), for the benchmark. */
   predictions(): { used: number; refuted: number } {
     return this.sequences.reduce((n, s) => ({ used: n.used + s.tokenPredictions.used, refuted: n.refuted + s.tokenPredictions.refuted }), { used: 0, refuted: 0 });
-  }
-
-  /** The batch bound while a fork writes a margin (shareBatch); 0 while none does. */
-  private forkBatch(): number {
-    return this.wrapped.some((w) => w.forkBusy > 0) ? forkBatchSize(process.env, !!this.llama.gpu) : 0;
   }
 
   /** Contexts and sequences held now: one context, reused, whose sequences are reused too. */

@@ -65,10 +65,8 @@ export class LlamaSequence implements EngineSequence {
   private held: Token[] = [];
   /** Set where the context shares cells (the engine checks with sharesCells): see EngineSequence.shareFrom. */
   shareFrom?: (source: EngineSequence, length: number) => Promise<void>;
-  /** Holds a shared prefix now: its evaluations are a fork's, which the engine keeps batches small for. */
+  /** Holds a shared prefix now: it erases through the shim (sharedCells.c). */
   private forked = false;
-  /** A fork's generations and verdicts in flight. */
-  forkBusy = 0;
   constructor(private readonly seq: LlamaContextSequence, private readonly engine: SequenceOwner, private readonly index = -1, private readonly mergeTail = mergeTailWanted()) {}
 
   get length(): number {
@@ -136,17 +134,6 @@ export class LlamaSequence implements EngineSequence {
     self._nextTokenIndex = end;
   }
 
-  /** Runs `work` counted as a fork's evaluation in flight, where this sequence is a fork. */
-  private async asFork<T>(work: () => Promise<T>): Promise<T> {
-    const fork = this.forked;
-    if (fork) this.forkBusy++;
-    try {
-      return await work();
-    } finally {
-      if (fork) this.forkBusy--;
-    }
-  }
-
   /** Evaluates what appends held back, if anything (before what needs the KV cache itself: a saved state). */
   async flush(): Promise<void> {
     if (this.held.length) await this.seq.evaluateWithoutGeneratingNewTokens(asLlama(this.withHeld([])));
@@ -169,20 +156,14 @@ export class LlamaSequence implements EngineSequence {
     const input = this.withHeld(prompt);
     let produced = 0;
     this.engine.tokenComing();
-    const fork = this.forked;
-    if (fork) this.forkBusy++;
-    try {
-      // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
-      for await (const token of this.seq.evaluate(asLlama(input), { temperature: 0 })) {
-        this.engine.tokenComing();
-        if (this.engine.isEndOfGeneration(token)) break;
-        if (produced > 0) this.engine.evaluatedTokens++;
-        produced++;
-        yield token;
-        if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
-      }
-    } finally {
-      if (fork) this.forkBusy--;
+    // evaluate() takes no AbortSignal: leaving the loop is how generation stops.
+    for await (const token of this.seq.evaluate(asLlama(input), { temperature: 0 })) {
+      this.engine.tokenComing();
+      if (this.engine.isEndOfGeneration(token)) break;
+      if (produced > 0) this.engine.evaluatedTokens++;
+      produced++;
+      yield token;
+      if (produced >= maxTokens || signal?.aborted || shouldStop?.()) break;
     }
   }
 
@@ -241,7 +222,7 @@ export class LlamaSequence implements EngineSequence {
     const options = { temperature: 1, topK: distinct.length, topP: 1, minP: 0, seed: 0, tokenBias: this.candidateBias(distinct) };
     this.engine.evaluatedTokens += prompt.length;
     const input = this.withHeld(prompt.slice(0, -1));
-    const result = await this.asFork(() => this.seq.controlledEvaluate([...input, [last, { generateNext: { probabilities: true, options } }]] as never));
+    const result = await this.seq.controlledEvaluate([...input, [last, { generateNext: { probabilities: true, options } }]] as never);
     const probabilities = result[result.length - 1]?.next?.probabilities;
     return candidates.map((c) => probabilities?.get(c as LlamaToken) ?? 0);
   }
@@ -259,13 +240,9 @@ export class LlamaSequence implements EngineSequence {
 
 /**
  * Each pending evaluation (one per sequence) gets an even share of the batch, the rest goes to
- * whoever needs more: a classification or a fork's margin rides along with a prefill instead of
- * waiting for it. `cap`, when set, bounds the batch.
+ * whoever needs more: a classification rides along with a prefill instead of waiting for it.
  */
-export function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void, cap = 0): PrioritizedBatchItem[] {
-  // While a fork writes a margin, each batch carries one of its tokens: kept small, so that the
-  // margin advances at nearly the pace of decoding alone while the reader's prefill fills the rest.
-  if (cap > 0) size = Math.min(size, cap);
+export function shareBatch(items: readonly BatchItem[], size: number, observe?: (tokensPerItem: number[]) => void): PrioritizedBatchItem[] {
   const share = Math.max(1, Math.floor(size / items.length));
   const out = items.map((item) => ({ item, processAmount: Math.min(item.tokens.length, share) }));
   let left = size - out.reduce((n, p) => n + p.processAmount, 0);
