@@ -14,7 +14,7 @@
 // Margins go to the forks in turn, each fork one margin at a time; their events are queued and
 // yielded as they come (finish), so the view streams them as before.
 import type { SourcePiece } from "../pack/packer";
-import { isAbortError, type EngineInfo, type EngineSequence, type TokenList } from "./engine";
+import type { EngineInfo, EngineSequence, TokenList } from "./engine";
 import type { WimEvent } from "./events";
 import type { MarginRecord, MarginWriter } from "./marginWriter";
 import type { ClassifyMode } from "./verdict";
@@ -67,24 +67,19 @@ export class ForkedMargins {
     });
   }
 
-  /** Yields the margins' events while `work` runs; its result, or its error, after. */
-  private async *during<T>(work: Promise<T>): AsyncGenerator<WimEvent, T> {
-    let outcome: { value: T } | { error: unknown } | undefined;
-    void work.then((value) => { outcome = { value }; }, (error: unknown) => { outcome = { error }; }).finally(() => this.wake?.());
+  /** Yields the events of every margin started as they come, until all are done; throws the first failure. */
+  async *finish(): AsyncGenerator<WimEvent> {
+    let done = false;
+    // The chains never reject: a failure is kept, and thrown once every chain has stopped.
+    void Promise.all(this.chains).then(() => {
+      done = true;
+      this.push();
+    });
     for (;;) {
       while (this.queue.length) yield this.queue.shift()!;
-      // A margin's engine error ends the run as the reader's would; an abort is the reader's to report.
-      if (this.failure && !isAbortError(this.failure.error) && outcome) throw this.failure.error;
-      if (outcome) break;
+      if (done) break;
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
-    if ("error" in outcome) throw outcome.error;
-    return outcome.value;
-  }
-
-  /** Yields the events of every margin started, until all are done; throws the first failure. */
-  async *finish(): AsyncGenerator<WimEvent> {
-    yield* this.during(Promise.all(this.chains));
     if (this.failure) throw this.failure.error;
     await this.release();
   }
