@@ -8,7 +8,7 @@ import { forksFor } from "../../src/core/wim/forkedMargins";
 
 
 test("forks only with the whole model on a GPU, unless the setting says otherwise", () => {
-  assert.equal(forksWanted({}, "cpu", 0, 25), false, "on the CPU a small batch for the margin costs the reader more than the margin gains");
+  assert.equal(forksWanted({}, "cpu", 0, 25), false, "on the CPU forks changed nothing (bench/runs/cpu-forks-warm.txt)");
   assert.equal(forksWanted({}, "cuda", 25, 25), true);
   assert.equal(forksWanted({}, "vulkan", 25, 25), true);
   assert.equal(forksWanted({}, "cuda", 24, 25), false);

@@ -27,7 +27,7 @@ export interface EngineInfo {
   backendNote?: string;
   /** Whether node-llama-cpp's addon runs with the project's shim (shared/addonShim.ts, engine/backend/addonShim.c); absent for a server. */
   addonShim?: boolean;
-  /** Whether sequences may share a prefix's cells (EngineSequence.shareFrom), so that margins can be written on forks of the reader. */
+  /** Whether sequences may share a prefix's cells (EngineSequence.shareFrom), so that a warm question's margins can be written on forks of the reader. */
   sharesCells?: boolean;
   /** Names everything a saved KV state depends on (model file, backend, cache settings); absent when states cannot be saved. */
   stateKey?: string;
@@ -71,7 +71,7 @@ export interface EngineSequence {
    * Makes this sequence hold `source`'s first `length` tokens by sharing their cache cells, with no
    * evaluation, dropping what it held (engines that can: a local engine whose addon shim shares
    * cells). A margin written on such a fork reads exactly what the source had read, while the
-   * source reads on and the two share decode batches (forkedMargins.ts).
+   * source keeps all it holds (forkedMargins.ts).
    */
   shareFrom?(source: EngineSequence, length: number): Promise<void>;
   /** Writes the sequence's tokens and KV state to a file (engines that can). */

@@ -82,8 +82,8 @@ typedef struct llama_memory *mem_t;
 /** A position read of this sequence asks whether the context shares; SHARE_READY says it does. */
 #define SHARE_PROBE (-1000003)
 #define SHARE_READY 1000003
-/** Keeps a request that `dst` hold `src`'s cells at positions [0, end); returns whether it was one (always 1). */
-HIDDEN int share_request(mem_t mem, int32_t src, int32_t dst, int32_t end);
+/** Keeps a request that `dst` hold `src`'s cells at positions [0, end) (from itself: drop its own from `end` on). */
+HIDDEN void share_request(mem_t mem, int32_t src, int32_t dst, int32_t end);
 /** Whether `mem` is a unified cache the shim shares cells in. */
 HIDDEN int share_ready(mem_t mem);
 /** Whether shares wait to be carried out on `mem`. */

@@ -279,7 +279,10 @@ _Bool llama_memory_seq_rm(mem_t mem, int32_t seq, int32_t p0, int32_t p1) {
 
 void llama_memory_seq_add(mem_t mem, int32_t seq, int32_t p0, int32_t p1, int32_t delta) {
   struct caller *from = caller_of(__builtin_return_address(0));
-  if (CALLED_FROM_ADDON && delta == SHARE_DELTA && wants("share") && share_request(mem, seq, p0, p1)) return;
+  if (CALLED_FROM_ADDON && delta == SHARE_DELTA && wants("share")) {
+    share_request(mem, seq, p0, p1);
+    return;
+  }
   int held = settle_mem(from, mem);
   ((void (*)(mem_t, int32_t, int32_t, int32_t, int32_t))real(from, MEMORY_SEQ_ADD))(mem, seq, p0, p1, delta);
   release(held);

@@ -1,15 +1,14 @@
 // Part of the addon shim (addonShim.c): a sequence that holds another's prefix by sharing its KV
-// cells, for WiM's forked margins (core/wim/forkedMargins.ts).
+// cells, for a warm question's margins on forks (core/wim/forkedMargins.ts).
 //
-// A margin reads exactly the segments before it. On one sequence that means the reader stops after
-// each segment, evaluates the extractive prompt, decodes the margin token by token and erases it:
-// every margin token is a decode of its own (1.1 ms on the H200, 25 on a 2-core CPU) while the GPU
-// has little to do. llama.cpp can instead mark a prefix's cells as belonging to a second sequence
-// too (llama_memory_seq_cp on a unified KV cache: no copy, only the cells' sequence sets), so that
-// the margin is written on that second sequence while the reader reads on, the margin's tokens
-// riding in the reader's batches. node-llama-cpp 3.21.1 offers neither half: its contexts keep one
-// KV stream per sequence (a copy between streams copies whole buffers and cannot be partial), and
-// it has no call for a copy. So, where ASK_CODEBASE_ADDON_SHIM asks for "share":
+// A warm question's margin k reads exactly segments 0..k of the codebase the reader holds. On the
+// reader alone that means erasing from the end, margin by margin, and loading the state again.
+// llama.cpp can instead mark a prefix's cells as belonging to a second sequence too
+// (llama_memory_seq_cp on a unified KV cache: no copy, only the cells' sequence sets), so that
+// margin k is written on that second sequence while the reader keeps the codebase, several such
+// forks decoding side by side. node-llama-cpp 3.21.1 offers neither half: its contexts keep one KV
+// stream per sequence (a copy between streams copies whole buffers and cannot be partial), and it
+// has no call for a copy. So, where ASK_CODEBASE_ADDON_SHIM asks for "share":
 //  - a context the addon makes for more than one sequence gets a unified KV cache (kv_unified),
 //    of the cells the engine says it needs (node-llama-cpp would give every sequence a whole
 //    context's, doubling the cache for a fork that holds a few hundred tokens of its own);
@@ -20,8 +19,8 @@
 //    request is kept and carried out where the addon next touches that memory: the next decode, or
 //    an erase, position read or state call (decodeAhead.c's settle points), all of which
 //    node-llama-cpp serialises with decodes. (node-llama-cpp's own erase would wait for its
-//    context lock, which its batch loop holds for as long as the reader keeps queueing prefill:
-//    a fork's erase would wait for the end of the reading.)
+//    context lock, which its batch loop holds for as long as any sequence keeps queueing: a fork's
+//    erase would wait for every other fork's margin.)
 //  - getSequenceKvCacheMaxPosition(SHARE_PROBE) answers SHARE_READY for a context that shares, so
 //    the engine uses forks only where this works (llamaEngine.ts).
 #define _GNU_SOURCE
@@ -95,14 +94,13 @@ static struct sharing *sharing_of_mem(mem_t mem) {
   return NULL;
 }
 
-int share_request(mem_t mem, int32_t src, int32_t dst, int32_t end) {
+void share_request(mem_t mem, int32_t src, int32_t dst, int32_t end) {
   pthread_mutex_lock(&sharing_lock);
   struct sharing *s = sharing_of_mem(mem);
   int kept = s && s->pending < MAX_PENDING && src >= 0 && dst >= 0 && end >= 0;
   if (kept) s->requests[s->pending].src = src, s->requests[s->pending].dst = dst, s->requests[s->pending].end = end, s->pending++;
   pthread_mutex_unlock(&sharing_lock);
   if (!kept) fprintf(stderr, "ask-codebase addon shim: a share of sequence %d into %d was refused (no unified cache, or too many pending)\n", src, dst);
-  return 1;
 }
 
 int share_ready(mem_t mem) {
