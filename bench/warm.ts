@@ -43,7 +43,9 @@ const settings = {
 const FIRST = "Which function multiplies its argument by 7919, and where is it defined?";
 const SECOND = "Which handler adds 17 to its result?";
 
-interface Run { s: number; reused: number; prefilled: number; total: number; saveS: number; saved: boolean; margins: string[]; answer: string; timings: RunTimings }
+interface Run { s: number; reused: number; prefilled: number; total: number; saveS: number; saved: boolean; margins: string[]; answer: string; timings: RunTimings; answerParts: AnswerParts }
+/** The answer's time from its start: to its first token (room, the prompt's prefill, one step), then per token after it. */
+interface AnswerParts { firstTokenS: number; tokens: number; perTokenMs: number }
 
 /** Where a question's time went, from the run's own timings; "other" is restoring the cache, planning the windows and events. */
 function split(r: Run): Record<string, number> {
@@ -51,7 +53,8 @@ function split(r: Run): Record<string, number> {
   const other = t.totalMs - t.prefillMs - t.marginMs - t.classifyMs - t.answerMs;
   return { prefillS: t.prefillMs / 1000, marginS: t.marginMs / 1000, classifyS: t.classifyMs / 1000, answerS: t.answerMs / 1000, otherS: other / 1000 };
 }
-const splitText = (r: Run): string => Object.entries(split(r)).map(([k, v]) => `${k.replace(/S$/, "")} ${v.toFixed(2)}`).join(", ");
+const splitText = (r: Run): string => Object.entries(split(r)).map(([k, v]) => `${k.replace(/S$/, "")} ${v.toFixed(2)}`).join(", ") +
+  ` s (the answer: first token ${r.answerParts.firstTokenS.toFixed(3)} s, ${r.answerParts.tokens} tokens in all, ${r.answerParts.perTokenMs.toFixed(2)} ms each after it)`;
 
 async function ask(engine: LlamaEngine, plan: CodebasePlan, question: string, cache?: DiskStateCache): Promise<Run> {
   const started = performance.now();
@@ -63,14 +66,20 @@ async function ask(engine: LlamaEngine, plan: CodebasePlan, question: string, ca
   let reused = 0;
   let total = 0;
   let saved = false;
+  let answerAt = 0;
+  let firstAnswerAt = 0;
   for await (const e of session.run()) {
+    if (e.type === "answer-started") answerAt = performance.now();
+    if (e.type === "answer-token" && !firstAnswerAt) firstAnswerAt = performance.now();
     if (e.type === "run-started") { reused = e.reusedSegments; total = e.tokens; }
     if (e.type === "done") { done = e; doneAt = performance.now(); }
     if (e.type === "error") throw new Error(e.message);
     if (e.type === "cache-saved") saved = !e.error && e.bytes > 0;
   }
   // The question is answered at `done`; saving for the next one comes after it.
-  return { s: (doneAt - started) / 1000, reused, prefilled: done!.tokens.prefilled, total, saveS: (performance.now() - doneAt) / 1000, saved, margins: session.margins.map((m) => m.text), answer: done!.answer, timings: done!.timings };
+  const answerTokens = done!.tokens.answer;
+  const answerParts = { firstTokenS: (firstAnswerAt - answerAt) / 1000, tokens: answerTokens, perTokenMs: answerTokens > 1 ? (doneAt - firstAnswerAt) / (answerTokens - 1) : 0 };
+  return { answerParts, s: (doneAt - started) / 1000, reused, prefilled: done!.tokens.prefilled, total, saveS: (performance.now() - doneAt) / 1000, saved, margins: session.margins.map((m) => m.text), answer: done!.answer, timings: done!.timings };
 }
 
 async function main(): Promise<void> {
@@ -103,12 +112,12 @@ async function main(): Promise<void> {
     await ask(engine, p, FIRST, new DiskStateCache(join(work.path, "warmup"), 64 * 2 ** 30));
 
     const first = await ask(engine, p, FIRST, cache);
-    log(`first question, cold: ${first.s.toFixed(2)} s (then ${first.saveS.toFixed(2)} s to save the state): ${splitText(first)} s`);
+    log(`first question, cold: ${first.s.toFixed(2)} s (then ${first.saveS.toFixed(2)} s to save the state): ${splitText(first)}`);
     if (!first.saved) throw new Error("nothing was cached: the codebase must fit one context window (use fewer --tokens)");
     const coldSecond = await ask(engine, p, SECOND);
     log(`second question, cold: ${coldSecond.s.toFixed(2)} s`);
     const warmSecond = await ask(engine, p, SECOND, cache);
-    log(`second question, warm: ${warmSecond.s.toFixed(2)} s, ${warmSecond.reused} of ${p.segments.length} segments from the cache: ${splitText(warmSecond)} s`);
+    log(`second question, warm: ${warmSecond.s.toFixed(2)} s, ${warmSecond.reused} of ${p.segments.length} segments from the cache: ${splitText(warmSecond)}`);
     const identical = JSON.stringify([warmSecond.margins, warmSecond.answer]) === JSON.stringify([coldSecond.margins, coldSecond.answer]);
 
     // Numbered, not timed: the same edits give the same text, so two builds' outputs can be compared.
@@ -134,7 +143,7 @@ async function main(): Promise<void> {
       settings: { ...settings, files: p.files.length, segments: p.segments.length, totalTokens: p.totalTokens },
       firstColdS: first.s, saveS: first.saveS, stateBytes: stats.bytes / stats.entries,
       secondColdS: coldSecond.s, secondWarmS: warmSecond.s, warmIdenticalToCold: identical, outputs,
-      split: { first: split(first), secondWarm: split(warmSecond) },
+      split: { first: split(first), secondWarm: split(warmSecond) }, answerParts: { first: first.answerParts, secondWarm: warmSecond.answerParts },
       editLast: { s: editLast.s, reusedPrefill: reuse(editLast) },
       editMiddleFirst: { s: editMiddle.s, reusedPrefill: reuse(editMiddle) },
       editMiddleSecond: { s: editMiddleAgain.s, reusedPrefill: reuse(editMiddleAgain) },
