@@ -14,5 +14,4 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<
 }
 export const icon = (name: string): HTMLElement => el("span", { class: `codicon codicon-${name}`, "aria-hidden": "true" });
 export const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
-export const mib = (n: number): string => fmt(n / 1048576);
 export const secs = (s: number): string => (!Number.isFinite(s) ? "?" : s < 60 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);

@@ -6,7 +6,8 @@ import type { ModelInfo, RunHeader, ToWebview } from "../src/shared/webviewProto
 import { describeCoverage } from "../src/shared/describe";
 import { reveal } from "../src/core/reveal";
 import { Cards, fileLink } from "./cards";
-import { el, fmt, host, icon, mib, post, secs } from "./dom";
+import { formatBytes } from "../src/core/bytes";
+import { el, fmt, host, icon, post, secs } from "./dom";
 import { Follower } from "./follow";
 import { historySection, showHistory } from "./history";
 import { renderMarkdown } from "./markdown";
@@ -98,7 +99,7 @@ function showModel(m: ModelInfo): void {
     chooseModel.textContent = "Choose a model…";
     return;
   }
-  const size = m.bytes !== undefined ? `, ${(m.bytes / 1024 ** 3 >= 1 ? `${(m.bytes / 1024 ** 3).toFixed(1)} GB` : `${mib(m.bytes)} MiB`)}` : m.remote ? ", downloaded on first use" : ", file not found";
+  const size = m.bytes !== undefined ? `, ${formatBytes(m.bytes)}` : m.remote ? ", downloaded on first use" : ", file not found";
   modelText.textContent = `Model: ${reveal(m.name)}${size}${m.where ? ` · last ran on ${reveal(m.where)}` : ""} · `;
   chooseModel.textContent = "Change…";
 }
@@ -184,7 +185,7 @@ function apply(event: WimEvent): void {
     case "cache-saved":
       statusLine.textContent += event.error
         ? ` · not cached: ${event.error}`
-        : event.bytes ? ` · cached for the next question (${mib(event.totalBytes)} of ${mib(event.limitBytes)} MiB used)` : " · too large for the cache limit";
+        : event.bytes ? ` · cached for the next question (${formatBytes(event.totalBytes)} of ${formatBytes(event.limitBytes)} used)` : " · too large for the cache limit";
       break;
     case "error":
       active = false;

@@ -10,7 +10,8 @@ import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedMo
 import { defaultBackendMemory } from "../engine/backend/backendChoice";
 import { offerOnce } from "../engine/backend/cudaBuild";
 import { engineScript } from "./engineScript";
-import { bytes, int } from "./format";
+import { formatBytes } from "../core/bytes";
+import { int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
 
 /** Flags the CLI has beyond the option table's. */
@@ -98,7 +99,7 @@ export async function askCommand(argv: string[]): Promise<number> {
         // The download's last line, kept: a log without a terminal should say the model came whole.
         if (p.stage === "downloading") downloaded = p;
         else if (downloaded) {
-          note(`downloaded the model: ${bytes(downloaded.total ?? downloaded.downloaded ?? 0)} into ${run.modelDirectory}`);
+          note(`downloaded the model: ${formatBytes(downloaded.total ?? downloaded.downloaded ?? 0)} into ${run.modelDirectory}`);
           downloaded = undefined;
         }
         renderer.status(progressLine(p));

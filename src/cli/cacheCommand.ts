@@ -5,7 +5,7 @@ import { NotACacheError } from "../core/cache/cacheFolder";
 import { DiskStateCache, defaultStateCacheDirectory } from "../core/cache/stateCache";
 import { settingsFromFlags, SettingError } from "../shared/settings";
 import { UsageError } from "./args";
-import { bytes } from "./format";
+import { formatBytes } from "../core/bytes";
 
 const CACHE_OPTIONS = {
   "cache-dir": { type: "string" },
@@ -35,12 +35,12 @@ export async function cacheCommand(argv: string[]): Promise<void> {
       throw err;
     }
     const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? "" : "s"}`;
-    process.stdout.write(`${cache.directory}: removed ${plural(cleared.entries, "codebase")} (${plural(cleared.files, "file")}, ${bytes(cleared.bytes)})` +
+    process.stdout.write(`${cache.directory}: removed ${plural(cleared.entries, "codebase")} (${plural(cleared.files, "file")}, ${formatBytes(cleared.bytes)})` +
       (cleared.left ? `; left ${plural(cleared.left, "file")} the cache did not write` : "") + "\n");
     return;
   }
   const stats = await cache.stats();
-  process.stdout.write(`${stats.directory}: ${stats.entries} ${stats.entries === 1 ? "codebase" : "codebases"}, ${bytes(stats.bytes)} of ${bytes(stats.limitBytes)}` +
-    (stats.pendingFiles ? `; ${stats.pendingFiles} files of saves or loads under way (${bytes(stats.pendingBytes)})` : "") +
+  process.stdout.write(`${stats.directory}: ${stats.entries} ${stats.entries === 1 ? "codebase" : "codebases"}, ${formatBytes(stats.bytes)} of ${formatBytes(stats.limitBytes)}` +
+    (stats.pendingFiles ? `; ${stats.pendingFiles} files of saves or loads under way (${formatBytes(stats.pendingBytes)})` : "") +
     (stats.foreignFiles ? `; ${stats.foreignFiles} files the cache did not write (left alone)` : "") + "\n");
 }

@@ -3,12 +3,6 @@ export function int(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }
 
-export function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
 
 export function seconds(s: number): string {
   if (!Number.isFinite(s)) return "?";

@@ -8,7 +8,8 @@ import { describeDataHeads, describeDecoded, describeSkipped } from "../shared/d
 import { planCodebaseFor } from "../engine/pipeline";
 import { ModelFileError } from "../engine/model/modelFile";
 import { folder, parseFlags, runSettingsOf, settingsOf, UsageError, WorkFailed } from "./args";
-import { bytes, int } from "./format";
+import { formatBytes } from "../core/bytes";
+import { int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
 
 export async function packCommand(argv: string[]): Promise<number> {
@@ -54,7 +55,7 @@ export function planJson(plan: CodebasePlan): object {
 export function planText(plan: CodebasePlan): string {
   const lines = [
     `${plan.roots.join(", ")}`,
-    `  ${int(plan.files.length)} files, ${bytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segmentCount)} segments of at most ${int(plan.segmentTokens)} tokens`,
+    `  ${int(plan.files.length)} files, ${formatBytes(plan.bytes)}, ${int(plan.totalTokens)} tokens in ${int(plan.segmentCount)} segments of at most ${int(plan.segmentTokens)} tokens`,
   ];
   lines.push(`  listed by ${describeListings(plan.listings)}`);
   if (plan.skipped.length) lines.push(`  skipped ${int(plan.skipped.length)}: ${describeSkipped(plan.skippedByReason)}`);

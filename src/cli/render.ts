@@ -5,7 +5,8 @@ import { reveal } from "../core/reveal";
 import { describeCoverage } from "../shared/describe";
 import { sourceLabel } from "../shared/lines";
 import { OPTIONS } from "../shared/settings";
-import { bytes, int, seconds } from "./format";
+import { formatBytes } from "../core/bytes";
+import { int, seconds } from "./format";
 
 const share = (c: { promptTokens: number; cachedTokens: number }): string => `${Math.round((100 * c.cachedTokens) / Math.max(1, c.promptTokens))}%`;
 
@@ -82,8 +83,8 @@ export class TerminalRenderer {
         this.err.write(e.error
           ? `could not cache the codebase for the next question: ${e.error}\n`
           : e.bytes
-            ? `cached ${e.segments} segments (${bytes(e.bytes)}) for the next question; the cache holds ${e.entries} (${bytes(e.totalBytes)} of ${bytes(e.limitBytes)})\n`
-            : `the codebase's state is larger than the cache limit (${bytes(e.limitBytes)}): not cached\n`);
+            ? `cached ${e.segments} segments (${formatBytes(e.bytes)}) for the next question; the cache holds ${e.entries} (${formatBytes(e.totalBytes)} of ${formatBytes(e.limitBytes)})\n`
+            : `the codebase's state is larger than the cache limit (${formatBytes(e.limitBytes)}): not cached\n`);
         break;
       case "error":
         this.clearProgress();
@@ -145,8 +146,8 @@ export function flagOf(setting: string): string {
 /** Where planning is, in a line. */
 export function progressLine(p: PlanProgress): string {
   switch (p.stage) {
-    case "downloading": return `downloading the model: ${bytes(p.downloaded ?? 0)}${p.total ? ` of ${bytes(p.total)}` : ""}`;
-    case "reading": return p.files ? `reading: ${int(p.files)} of ${int(p.seen ?? 0)} files, ${bytes(p.bytes ?? 0)}` : `listing the folder: ${int(p.seen ?? 0)} files found`;
-    case "tokenizing": return `tokenizing ${bytes(p.bytes ?? 0)} of text`;
+    case "downloading": return `downloading the model: ${formatBytes(p.downloaded ?? 0)}${p.total ? ` of ${formatBytes(p.total)}` : ""}`;
+    case "reading": return p.files ? `reading: ${int(p.files)} of ${int(p.seen ?? 0)} files, ${formatBytes(p.bytes ?? 0)}` : `listing the folder: ${int(p.seen ?? 0)} files found`;
+    case "tokenizing": return `tokenizing ${formatBytes(p.bytes ?? 0)} of text`;
   }
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import * as vscode from "vscode";
 import { DiskStateCache } from "../core/cache/stateCache";
 import { readConfig } from "./config";
+import { formatBytes } from "../core/bytes";
 
 // Only the cache's own files are removed (DiskStateCache.clear): the folder is the extension's, but
 // the rule is the CLI's too, where a mistyped folder could be anything.
@@ -14,13 +15,12 @@ export function codebaseCacheDirectory(context: vscode.ExtensionContext): string
 export async function clearCache(context: vscode.ExtensionContext): Promise<void> {
   const cache = new DiskStateCache(codebaseCacheDirectory(context), readConfig().cacheSizeMiB * 1048576);
   const stats = await cache.stats();
-  const mib = (n: number): string => `${Math.round(n / 1048576).toLocaleString("en-US")} MiB`;
   if (!stats.entries) {
-    void vscode.window.showInformationMessage(`Ask codebase: the codebase cache is empty (limit ${mib(stats.limitBytes)}).`);
+    void vscode.window.showInformationMessage(`Ask codebase: the codebase cache is empty (limit ${formatBytes(stats.limitBytes)}).`);
     return;
   }
   const choice = await vscode.window.showWarningMessage(
-    `The codebase cache holds ${stats.entries} saved ${stats.entries === 1 ? "codebase" : "codebases"}, ${mib(stats.bytes)} of ${mib(stats.limitBytes)}. ` +
+    `The codebase cache holds ${stats.entries} saved ${stats.entries === 1 ? "codebase" : "codebases"}, ${formatBytes(stats.bytes)} of ${formatBytes(stats.limitBytes)}. ` +
     "Clear it? The next question about each codebase reads it again.",
     { modal: true },
     "Clear",
@@ -28,7 +28,7 @@ export async function clearCache(context: vscode.ExtensionContext): Promise<void
   if (choice !== "Clear") return;
   try {
     const cleared = await cache.clear();
-    void vscode.window.showInformationMessage(`Ask codebase: removed ${cleared.entries} saved ${cleared.entries === 1 ? "codebase" : "codebases"} (${mib(cleared.bytes)}).` +
+    void vscode.window.showInformationMessage(`Ask codebase: removed ${cleared.entries} saved ${cleared.entries === 1 ? "codebase" : "codebases"} (${formatBytes(cleared.bytes)}).` +
       (cleared.left ? ` ${cleared.left} files the cache did not write were left where they are.` : ""));
   } catch (err) {
     void vscode.window.showErrorMessage(`Ask codebase: ${(err as Error).message}`);

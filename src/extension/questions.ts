@@ -18,6 +18,7 @@ import type { RunLog } from "./log";
 import type { RunStore } from "./runStore";
 import { serverApiKey } from "./serverKey";
 import { editorView } from "./editorView";
+import { formatBytes } from "../core/bytes";
 
 export class Questions {
   /** The plan being made for the current run, so that Stop reaches it. */
@@ -262,12 +263,11 @@ function planningNotice(controller: AbortController): { report: (text: string) =
 function planningText(p: PlanProgress): string {
   switch (p.stage) {
     case "downloading": {
-      const mb = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
       const done = p.downloaded ?? 0;
-      return p.total ? `Downloading the model: ${Math.floor((100 * done) / p.total)}% (${mb(done)} of ${mb(p.total)})…` : `Downloading the model: ${mb(done)}…`;
+      return p.total ? `Downloading the model: ${Math.floor((100 * done) / p.total)}% (${formatBytes(done)} of ${formatBytes(p.total)})…` : `Downloading the model: ${formatBytes(done)}…`;
     }
-    case "reading": return p.files ? `Planning: read ${p.files.toLocaleString("en-US")} of ${(p.seen ?? 0).toLocaleString("en-US")} files, ${Math.round((p.bytes ?? 0) / 1048576)} MiB…` : `Planning: listing the workspace, ${(p.seen ?? 0).toLocaleString("en-US")} files found…`;
-    case "tokenizing": return `Planning: counting tokens in ${Math.round((p.bytes ?? 0) / 1048576)} MiB of text…`;
+    case "reading": return p.files ? `Planning: read ${p.files.toLocaleString("en-US")} of ${(p.seen ?? 0).toLocaleString("en-US")} files, ${formatBytes(p.bytes ?? 0)}…` : `Planning: listing the workspace, ${(p.seen ?? 0).toLocaleString("en-US")} files found…`;
+    case "tokenizing": return `Planning: counting tokens in ${formatBytes(p.bytes ?? 0)} of text…`;
   }
 }
 

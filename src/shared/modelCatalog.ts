@@ -3,6 +3,7 @@
 import { cpus, homedir, totalmem } from "node:os";
 import { join } from "node:path";
 import { speedFromSize } from "./speed";
+import { formatBytes } from "../core/bytes";
 
 const GiB = 1024 ** 3;
 
@@ -13,9 +14,9 @@ export function defaultModelDirectory(): string {
 
 export interface ModelOption { spec: string; label: string; approxBytes: number }
 
-/** "1.2 GB": a model's download, as the offers show it. */
+/** "1.2 GiB": a model's download, as the offers show it. */
 export function downloadSize(option: ModelOption): string {
-  return `${(option.approxBytes / GiB).toFixed(1)} GB`;
+  return formatBytes(option.approxBytes);
 }
 
 /** Qwen2.5-Coder instruct models: small, code-trained, with a chat template node-llama-cpp knows. */
@@ -51,12 +52,11 @@ export interface Suggestion {
  * first-run offer both come from here.
  */
 export function suggestModel(m: Machine): Suggestion {
-  const gb = (n: number): string => `${(n / GiB).toFixed(n < 10 * GiB ? 1 : 0)} GB`;
   if (m.gpu && m.gpu.vramBytes > 0) {
     let option = MODEL_LADDER[0]!;
     for (const o of MODEL_LADDER) if (o.approxBytes <= m.gpu.vramBytes / 2) option = o;
     const speed = speedFromSize(option.approxBytes, "gpu", m.cores);
-    return { option, where: "gpu", readTokensPerSecond: speed.prefillTokensPerSecond, why: `it fits in half of the ${m.gpu.name}'s ${gb(m.gpu.vramBytes)}, leaving the rest for a long codebase` };
+    return { option, where: "gpu", readTokensPerSecond: speed.prefillTokensPerSecond, why: `it fits in half of the ${m.gpu.name}'s ${formatBytes(m.gpu.vramBytes)}, leaving the rest for a long codebase` };
   }
   const byCores = m.cores <= 2 ? 0 : m.cores <= 4 ? 1 : m.cores <= 8 ? 2 : 3;
   let option = MODEL_LADDER[0]!;

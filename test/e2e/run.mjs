@@ -396,7 +396,7 @@ try {
   await sleep(1500);
   const afterOffer = await report();
   check("with no model chosen, the first question offers the model suggested for this machine (size, why) and downloads nothing until asked",
-    /needs a model/.test(offerText) && /Download Qwen2\.5-Coder [\d.]+B/.test(offerText) && /[\d.]+ GB download/.test(offerText) && /Use a GGUF File/.test(offerText) &&
+    /needs a model/.test(offerText) && /Download Qwen2\.5-Coder [\d.]+B/.test(offerText) && /[\d.]+ [MG]iB download/.test(offerText) && /Use a GGUF File/.test(offerText) &&
     afterOffer.run.runId === runBefore && (await view.locator("#question").inputValue()) === "What does module03 export?" &&
     spawnSync("find", [modelsDir, "-name", "*.gguf*"], { encoding: "utf8" }).stdout === filesBefore,
     JSON.stringify({ offerText, sameRun: afterOffer.run.runId === runBefore }));

@@ -64,10 +64,10 @@ test("the next question reads the codebase from the warm cache; `cache` shows it
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /^warm cache: (\d+) of \1 segments already read; their margins are written again from the cache$/m);
   const listed = run(["cache"]);
-  assert.match(listed.stdout, new RegExp(`^${join(cacheHome.path, "ask-codebase", "kv")}: [1-9]\\d* codebases?, [\\d.]+ [KM]iB of 4\\.00 GiB\n$`));
+  assert.match(listed.stdout, new RegExp(`^${join(cacheHome.path, "ask-codebase", "kv")}: [1-9]\\d* codebases?, [\\d.]+ [KM]iB of 4\\.0 GiB\n$`));
   const cleared = run(["cache", "--clear"]);
   assert.match(cleared.stdout, /: removed [1-9]\d* codebases? \(/);
-  assert.match(run(["cache"]).stdout, /: 0 codebases, 0 B of /);
+  assert.match(run(["cache"]).stdout, /: 0 codebases, 0 bytes of /);
   assert.doesNotMatch(ask().stderr, /warm cache/, "cleared: read again");
   assert.match(run(["ask", dir.path, "x?", "--model", model, "--cache-mib=-1"]).stderr, /--cache-mib must be a whole number from 0 to/);
 });

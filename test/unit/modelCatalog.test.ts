@@ -25,7 +25,7 @@ test("with a GPU, the largest whose weights take at most half of its memory", ()
   assert.match(label({ ramBytes: 16 * GiB, cores: 4, gpu: { name: "iGPU", vramBytes: 1 * GiB } }), /0\.5B/);
   const s = suggestModel({ ramBytes: 16 * GiB, cores: 4, gpu: { name: "RTX 3060", vramBytes: 12 * GiB } });
   assert.equal(s.where, "gpu");
-  assert.match(s.why, /RTX 3060's 12 GB/);
+  assert.match(s.why, /RTX 3060's 12 GiB/);
   assert.ok(s.readTokensPerSecond > suggestModel({ ramBytes: 16 * GiB, cores: 4 }).readTokensPerSecond, "a GPU reads faster, even a larger model");
   assert.ok(MODEL_LADDER.includes(s.option));
 });

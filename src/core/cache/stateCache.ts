@@ -18,6 +18,7 @@ import { basename, join } from "node:path";
 import { freeBytes } from "../freeSpace";
 import { clearFolder, FOLDER_MARKER, scanFolder, type CacheFile, type Cleared } from "./cacheFolder";
 import type { Token, TokenList } from "../wim/engine";
+import { formatBytes } from "../bytes";
 
 export interface CacheHit {
   file: string;
@@ -111,7 +112,6 @@ export class NoRoomForState extends Error {
   override name = "NoRoomForState";
 }
 
-const mib = (n: number): string => (n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MiB`);
 
 /** Files and bytes this process has hashed, for tests and benchmarks. */
 export const checksumStats = { files: 0, bytes: 0 };
@@ -300,7 +300,7 @@ export class DiskStateCache implements CodebaseStateCache {
       } catch (err) {
         // The engine says only that it failed; a full disk is the usual reason, and worth naming.
         const free = await freeBytes(this.directory);
-        throw new Error(`${(err as Error).message}${free === undefined ? "" : ` (the disk holding ${this.directory} has ${mib(free)} free)`}`);
+        throw new Error(`${(err as Error).message}${free === undefined ? "" : ` (the disk holding ${this.directory} has ${formatBytes(free)} free)`}`);
       }
       stored = (await stat(partial)).size;
       const sha256 = await fileSha256(partial);
@@ -328,7 +328,7 @@ export class DiskStateCache implements CodebaseStateCache {
     const entries = (await this.entries()).filter((e) => e.id !== replacing);
     const reclaimable = entries.reduce((n, e) => n + e.bytes, 0);
     if (free + reclaimable < need) {
-      throw new NoRoomForState(`the disk holding ${this.directory} has ${mib(free)} free and the state takes about ${mib(bytes)}; the cache leaves ${mib(this.keepFreeBytes)} free for other programs`);
+      throw new NoRoomForState(`the disk holding ${this.directory} has ${formatBytes(free)} free and the state takes about ${formatBytes(bytes)}; the cache leaves ${formatBytes(this.keepFreeBytes)} free for other programs`);
     }
     await this.removeLeastRecent(entries, (freed) => free + freed >= need);
   }

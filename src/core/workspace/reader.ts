@@ -13,6 +13,7 @@ import { isNotebookPath, notebookText, rawByteLimit } from "./notebook";
 import { decodeFile, DEFAULT_FALLBACK_ENCODING } from "./textEncoding";
 import { globMatcher, IgnoreStack, ruleSet, type RuleSet } from "./ignoreRules";
 import { listFolder, type ListingInfo } from "./listing";
+import { formatBytes } from "../bytes";
 
 export const SKIP_REASONS = [
   "binary", "too-large", "lockfile", "generated", "minified", "line-too-long",
@@ -311,9 +312,8 @@ function dataHead(head: Buffer, size: number, encoding: string, declared: string
   const lines = normalizeNewlines(got.text).split("\n").slice(0, -1).slice(0, DATA_HEAD_LINES);
   if (!lines.length) return { reason: "line-too-long", detail: `a data file whose first line is longer than ${head.length} bytes` };
   const text = lines.join("\n") + "\n";
-  const whole = size >= 1048576 ? `${(size / 1048576).toFixed(1)} MiB` : size >= 1024 ? `${Math.round(size / 1024)} KiB` : `${size} bytes`;
   return {
-    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a data file of ${whole}, not read further`, ...decodedNote(got),
+    text, bytes: Buffer.byteLength(text, "utf8"), excerpt: `a data file of ${formatBytes(size)}, not read further`, ...decodedNote(got),
   };
 }
 

@@ -16,6 +16,7 @@ import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./to
 import { AwakeLoop, awakeLoopWanted } from "./awakeLoop";
 import { decodeAheadWanted, settleDecodeAhead } from "./decodeAhead";
 import { forksWanted, withSharedCells } from "./forks";
+import { formatBytes } from "../../core/bytes";
 
 export interface LlamaEngineOptions {
   modelPath: string;
@@ -106,8 +107,7 @@ function cpuPart(bytes: number, total: number, gpuLayers: number): number {
 }
 
 function tooLargeForMemory(path: string, modelBytes: number, cpuBytes: number, gpuPart?: string): string {
-  const gib = (n: number): string => `${(n / 2 ** 30).toFixed(1)} GiB`;
-  return `the model ${basename(path)} is ${gib(modelBytes)}${gpuPart ? `; ${gpuPart}, leaving ${gib(cpuBytes)} for the CPU` : ""}, more than this machine's ${gib(totalmem())} of memory: ` +
+  return `the model ${basename(path)} is ${formatBytes(modelBytes)}${gpuPart ? `; ${gpuPart}, leaving ${formatBytes(cpuBytes)} for the CPU` : ""}, more than this machine's ${formatBytes(totalmem())} of memory: ` +
     "it would run from disk, far too slowly. Use a smaller or more quantised model" + (gpuPart ? "." : ", or a GPU with room for it.");
 }
 
