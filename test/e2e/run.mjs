@@ -423,7 +423,7 @@ try {
   const firstRun = await until(async () => { const r = await report(); const d = lastDone(r); return r.run.question.includes("module03") && d ? r : undefined; }, "the first question with the downloaded model", 180_000);
   const storedModels = spawnSync("find", [data, "-name", "*.gguf"], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
   check("first run: the welcome names the suggested model; choosing it downloads from the endpoint with a progress notification, and the question answers",
-    welcome.includes(`Suggested for this machine: ${suggestion.option.label}`) && /Downloading the model: \d+% \([\d.]+ MB of 1\.4 MB\)/.test(downloadSeen) &&
+    welcome.includes(`Suggested for this machine: ${suggestion.option.label}`) && /Downloading the model: \d+% \([\d.]+ [KM]iB of 1\.3 MiB\)/.test(downloadSeen) &&
     firstRun.model === suggestion.option.spec && lastDone(firstRun)?.stoppedBy === "finished" && lastDone(firstRun).answer.length > 0 &&
     hub.requests.some((q) => q.method === "GET" && q.path.endsWith(catalogFiles([suggestion.option.spec], Buffer.alloc(0))[0].file)) &&
     storedModels.length === 1 && readFileSync(storedModels[0]).equals(readFileSync(model)),
