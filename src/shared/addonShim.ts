@@ -45,18 +45,22 @@ export function withoutAddonShim(preload: string | undefined): string | undefine
  * cores, all but the thread pool beyond. The pool was measured a win on 2 cores (0.5b model,
  * 26.3 -> 23.0 ms a token) and not on the H200 machine's 16 (no gain at depth 0, slower at 1,024):
  * there it waits for figures that show it helps. Skipping the synchronize and the greedy sample's
- * one candidate helped everywhere; sharing cells (sharedCells.c) is what forked margins need.
+ * one candidate helped everywhere. Sharing cells (sharedCells.c) only where forked margins are
+ * asked for (ASK_CODEBASE_FORKS=on, engine/llama/forks.ts says why they are not by default): it
+ * makes the addon's contexts for several sequences differently.
  */
 export function addonShimMode(env: NodeJS.ProcessEnv, cores: number): string {
   const chosen = env.ASK_CODEBASE_ADDON_SHIM?.trim();
   if (chosen) return chosen;
-  return cores <= 4 ? "on" : "nosync,greedy,share";
+  const mode = cores <= 4 ? "pool,nosync,greedy" : "nosync,greedy";
+  return env.ASK_CODEBASE_FORKS?.trim() === "on" ? `${mode},share` : mode;
 }
 
 /** Whether the shim's mode in `env` (as settleAddonShim leaves it) asks for `change`: addonShim.c's wants(). */
 export function shimWants(change: string, env: NodeJS.ProcessEnv = process.env): boolean {
   const mode = env.ASK_CODEBASE_ADDON_SHIM?.trim();
-  return !mode || mode === "on" || mode.split(",").includes(change);
+  if (!mode || mode === "on") return change !== "share";
+  return mode.split(",").includes(change);
 }
 
 /**

@@ -59,18 +59,21 @@ test("what the engine's process starts is not given the shim: only its entry lea
   assert.equal(withoutAddonShim(undefined), undefined);
 });
 
-test("the thread pool is on by default up to 4 cores, where it was measured a win; a user's mode wins", () => {
-  assert.equal(addonShimMode({}, 2), "on");
-  assert.equal(addonShimMode({}, 4), "on");
-  assert.equal(addonShimMode({}, 16), "nosync,greedy,share");
+test("the thread pool is on by default up to 4 cores, where it was measured a win; shared cells only with forks; a user's mode wins", () => {
+  assert.equal(addonShimMode({}, 2), "pool,nosync,greedy");
+  assert.equal(addonShimMode({}, 4), "pool,nosync,greedy");
+  assert.equal(addonShimMode({}, 16), "nosync,greedy");
+  assert.equal(addonShimMode({ ASK_CODEBASE_FORKS: "on" }, 2), "pool,nosync,greedy,share");
+  assert.equal(addonShimMode({ ASK_CODEBASE_FORKS: "on" }, 16), "nosync,greedy,share");
+  assert.equal(addonShimMode({ ASK_CODEBASE_FORKS: "on", ASK_CODEBASE_ADDON_SHIM: "greedy" }, 16), "greedy");
   assert.equal(addonShimMode({ ASK_CODEBASE_ADDON_SHIM: "pool" }, 16), "pool");
   assert.equal(addonShimMode({ ASK_CODEBASE_ADDON_SHIM: " on " }, 16), "on");
 });
 
 test("a process the shim was preloaded into passes on the user's preloads only, and runs in the mode for its cores", () => {
   const env: NodeJS.ProcessEnv = { LD_PRELOAD: "/x/dist/addon-shim-linux-x64.so /opt/mine/libtrace.so" };
-  assert.equal(settleAddonShim(env, 16), "nosync,greedy,share");
-  assert.deepEqual(env, { LD_PRELOAD: "/opt/mine/libtrace.so", ASK_CODEBASE_ADDON_SHIM: "nosync,greedy,share" });
+  assert.equal(settleAddonShim(env, 16), "nosync,greedy");
+  assert.deepEqual(env, { LD_PRELOAD: "/opt/mine/libtrace.so", ASK_CODEBASE_ADDON_SHIM: "nosync,greedy" });
   const alone: NodeJS.ProcessEnv = { LD_PRELOAD: "/x/dist/addon-shim-linux-x64.so", ASK_CODEBASE_ADDON_SHIM: "pool" };
   assert.equal(settleAddonShim(alone, 2), "pool");
   assert.deepEqual(alone, { ASK_CODEBASE_ADDON_SHIM: "pool" });

@@ -7,13 +7,10 @@ import { shimWants } from "../../src/shared/addonShim";
 import { forksFor } from "../../src/core/wim/forkedMargins";
 
 
-test("forks only with the whole model on a GPU, unless the setting says otherwise", () => {
-  assert.equal(forksWanted({}, "cpu", 0, 25), false, "on the CPU forks changed nothing (bench/runs/cpu-forks-warm.txt)");
-  assert.equal(forksWanted({}, "cuda", 25, 25), true);
-  assert.equal(forksWanted({}, "vulkan", 25, 25), true);
-  assert.equal(forksWanted({}, "cuda", 24, 25), false);
-  assert.equal(forksWanted({ ASK_CODEBASE_FORKS: "off" }, "cuda", 25, 25), false);
-  assert.equal(forksWanted({ ASK_CODEBASE_FORKS: "on" }, "cpu", 0, 25), true);
+test("forks only where the setting asks: they won nothing on CUDA or the CPU, and Vulkan died of them", () => {
+  assert.equal(forksWanted({}), false);
+  assert.equal(forksWanted({ ASK_CODEBASE_FORKS: "off" }), false);
+  assert.equal(forksWanted({ ASK_CODEBASE_FORKS: " on " }), true);
 });
 
 test("a warm question gets forks only where the engine shares cells, and no separate classifier judges its margins", () => {
@@ -26,9 +23,11 @@ test("a warm question gets forks only where the engine shares cells, and no sepa
   assert.equal(forksFor(sharing, "fused", true, 0), 0);
 });
 
-test("the shim's mode asks for shared cells by name, or by asking for everything", () => {
-  assert.equal(shimWants("share", {}), true);
-  assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "on" }), true);
+test("the shim's mode asks for shared cells by name only: unset or \"on\" leaves the addon's contexts as node-llama-cpp makes them", () => {
+  assert.equal(shimWants("share", {}), false);
+  assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "on" }), false);
+  assert.equal(shimWants("greedy", { ASK_CODEBASE_ADDON_SHIM: "on" }), true);
+  assert.equal(shimWants("pool", {}), true);
   assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "nosync,greedy,share" }), true);
   assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "nosync,greedy" }), false);
   assert.equal(shimWants("share", { ASK_CODEBASE_ADDON_SHIM: "sharex" }), false);

@@ -18,8 +18,8 @@
 // Only calls made by llama-addon.node change; llama.cpp's own calls reach the real functions. The
 // real functions are looked up through the calling addon's own dependencies, so two builds in one
 // process (a GPU build that failed, then the CPU one) each reach their own libllama.
-// ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, comma-separated; "on" or
-// unset: all); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1
+// ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, share, comma-separated;
+// "on" or unset: all but share, which is asked for by name: sharedCells.c); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1
 // reports each pool, and the greedy samples' counts at each widening, on stderr (=timeline: when
 // each decode and output read began and how long it took, decodeAhead.c). A fourth change,
 // decoding the next token ahead, is decodeAhead.c's, and is asked for on its own.
@@ -96,7 +96,8 @@ void *real(struct caller *from, int which) {
 
 int wants(const char *change) {
   const char *only = getenv("ASK_CODEBASE_ADDON_SHIM");
-  if (!only || !*only || strcmp(only, "on") == 0) return 1;
+  // Shared cells change how the addon's contexts are made: only where they are named.
+  if (!only || !*only || strcmp(only, "on") == 0) return strcmp(change, "share") != 0;
   size_t n = strlen(change);
   for (const char *p = only; (p = strstr(p, change)); p += n)
     if ((p == only || p[-1] == ',') && (p[n] == ',' || !p[n])) return 1;

@@ -1,17 +1,18 @@
 // Where the engine writes a warm question's margins on forks of the reader
 // (core/wim/forkedMargins.ts), and the cache they need from node-llama-cpp's context: unified by
 // the addon shim (sharedCells.c), of one context's cells and the forks' own.
-import { wantedWithWholeModelOnGpu } from "./gpuOnly";
 
 /**
- * Whether a warm question's margins go on forks of the reader (core/wim/forkedMargins.ts): where
- * the whole model is on a GPU, where forks decode side by side in the time of one token and spare
- * loading the state again. On a 2-core CPU they changed nothing (warm second question 4.10 s with,
- * 4.21 s without, bench/runs/cpu-forks-warm.txt): its verdict prompts are compute-bound, and its
- * states are small. ASK_CODEBASE_FORKS=on|off overrides.
+ * Whether a warm question's margins go on forks of the reader (core/wim/forkedMargins.ts): only
+ * where ASK_CODEBASE_FORKS=on asks. They won nothing anywhere they were measured: on an H100 with
+ * CUDA the warm second question took 0.61 s either way (the state loaded once, not twice, saved
+ * 0.13 s, and four forks' margins side by side cost 0.11 s more than one after another on the
+ * reader); on a 2-core CPU 4.10 s against 4.21 s (bench/runs/h100-forks-warm.txt,
+ * cpu-forks-warm.txt). And on Vulkan (the same H100) the process died of a corrupted heap at its
+ * first forked question, in llama.cpp's or the shim's handling of a unified cache there.
  */
-export function forksWanted(env: NodeJS.ProcessEnv, backend: string, gpuLayers: number, totalLayers: number): boolean {
-  return wantedWithWholeModelOnGpu(env.ASK_CODEBASE_FORKS, backend, gpuLayers, totalLayers);
+export function forksWanted(env: NodeJS.ProcessEnv): boolean {
+  return env.ASK_CODEBASE_FORKS?.trim() === "on";
 }
 
 /**

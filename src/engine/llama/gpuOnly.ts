@@ -1,4 +1,4 @@
-// The rule the engine's GPU-only changes share (awakeLoop.ts, decodeAhead.ts, forks.ts): each spends
+// The rule the engine's GPU-only changes share (awakeLoop.ts, decodeAhead.ts): each spends
 // a CPU core or GPU time to shorten the wait between a GPU's tokens, which only exists where the whole
 // model is on a GPU; with layers on the CPU, ggml's threads need the cores and the CPU's part
 // computes before a decode returns.

@@ -168,7 +168,7 @@ export class LlamaEngine implements WimEngine {
     this.aheadWanted = decodeAheadWanted(process.env, backend, gpuLayers, totalLayers);
     settleDecodeAhead(process.env, this.aheadWanted);
     // Checked again where a context is made (sharesCells): the shim may fail to make one unified.
-    if (addonShimLoaded() && shimWants("share") && forksWanted(process.env, backend, gpuLayers, totalLayers)) this.info.sharesCells = true;
+    if (addonShimLoaded() && shimWants("share") && forksWanted(process.env)) this.info.sharesCells = true;
     else delete this.info.sharesCells;
   }
 
