@@ -8,8 +8,8 @@
  * CUDA the warm second question took 0.61 s either way (the state loaded once, not twice, saved
  * 0.13 s, and four forks' margins side by side cost 0.11 s more than one after another on the
  * reader); on a 2-core CPU 4.10 s against 4.21 s (bench/runs/h100-forks-warm.txt,
- * cpu-forks-warm.txt). And on Vulkan (the same H100) the process died of a corrupted heap at its
- * first forked question, in llama.cpp's or the shim's handling of a unified cache there.
+ * cpu-forks-warm.txt). And on Vulkan (the same H100) every forked run died of a corrupted heap or
+ * hung at its first forked question, right after its first shares.
  */
 export function forksWanted(env: NodeJS.ProcessEnv): boolean {
   return env.ASK_CODEBASE_FORKS?.trim() === "on";
