@@ -1,6 +1,6 @@
 // A warm question's margins written on forks of the reader (src/core/wim/forkedMargins.ts) in the
 // engine's real process, with the addon shim's shared cells (src/engine/backend/sharedCells.c).
-// Forced on here, on the CPU, where the engine would leave them off (ASK_CODEBASE_FORKS=on). Forks'
+// Forced on here (ASK_CODEBASE_FORKS=on), where the engine leaves them off everywhere unless asked. Forks'
 // tokens travel in batches of other shapes than the reader's, and the CPU's kernels round by batch
 // shape, so a random-weight model's greedy text (which follows the last bit) is not compared: its
 // verdicts' scores are, closely, and the task-trained model must read as well on forks as on the
