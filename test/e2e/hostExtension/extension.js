@@ -39,7 +39,8 @@ function activate(context) {
     }),
     vscode.commands.registerCommand("askCodebaseTest.runSuite", async () => {
       const suite = require(process.env.ASK_CODEBASE_E2E_SUITE);
-      write("suite.json", await suite.run());
+      // Written before each test: a suite that never ends is then known by the test it hangs in.
+      write("suite.json", await suite.run((progress) => write("suite-progress.json", progress)));
     }),
   );
   write("host-ready.json", { pid: process.pid });

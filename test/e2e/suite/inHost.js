@@ -284,11 +284,12 @@ const tests = [
   }],
 ];
 
-/** Runs every test; returns { passed, failed, results }. */
-async function run() {
+/** Runs every test; returns { passed, failed, results }. `progress` hears which test starts, after the results so far. */
+async function run(progress = () => undefined) {
   const results = [];
   for (const [name, fn] of tests) {
     const started = Date.now();
+    progress({ running: name, results });
     try {
       await fn();
       results.push({ name, ok: true, ms: Date.now() - started });
