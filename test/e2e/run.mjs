@@ -434,13 +434,13 @@ try {
   // 7. The in-host suite.
   await palette("Ask codebase tests: Run Suite");
   const progress = () => (existsSync(join(reports, "suite-progress.json")) ? JSON.parse(readFileSync(join(reports, "suite-progress.json"), "utf8")) : undefined);
-  const suite = await until(() => existsSync(join(reports, "suite.json")) && JSON.parse(readFileSync(join(reports, "suite.json"), "utf8")), "the in-host suite", 300_000)
+  const suite = await until(() => existsSync(join(reports, "suite.json")) && JSON.parse(readFileSync(join(reports, "suite.json"), "utf8")), "the in-host suite", 600_000)
     .catch((err) => {
       const p = progress();
       throw new Error(`${err.message}${p ? `, in "${p.running}" after ${p.results.map((r) => `${r.ok ? "ok" : "not ok"} ${r.name} (${r.ms} ms)`).join("; ")}` : ""}`);
     });
   for (const r of suite.results) check(`in-host: ${r.name}`, r.ok, r.error);
-  // Its time against the 300 s it is given, so that a suite growing toward the limit is seen before it fails.
+  // Its time against the 600 s it is given (it took 247 s on an idle 2-core machine, and a busier one ran past 300), so that a suite growing toward the limit is seen before it fails.
   console.log(`in-host suite: ${suite.results.length} tests in ${Math.round(suite.results.reduce((n, r) => n + r.ms, 0) / 1000)} s (slowest: ${[...suite.results].sort((x, y) => y.ms - x.ms).slice(0, 3).map((r) => `${r.name} ${Math.round(r.ms / 1000)} s`).join("; ")})`);
   await page.screenshot({ path: join(out, "after-suite.png") });
 
