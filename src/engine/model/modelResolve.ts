@@ -14,6 +14,7 @@ import { defaultModelDirectory } from "../../shared/modelCatalog";
 import { isRemoteModel } from "../../shared/settings";
 import { nodeLlamaCpp } from "../llama/runtime";
 import { checkModelFile, ModelFileError, readHead } from "./modelFile";
+import { formatBytes } from "../../core/bytes";
 
 export const DEFAULT_ENDPOINT = "https://huggingface.co/";
 
@@ -44,8 +45,6 @@ function stallLimitMs(options: ResolveOptions): number {
   return Number.isFinite(env) && env > 0 ? env * 1000 : 60_000;
 }
 
-const mb = (n: number): string => `${(n / 1e6).toFixed(n < 1e7 ? 1 : 0)} MB`;
-
 export async function resolveModel(spec: string, options: ResolveOptions = {}): Promise<string> {
   if (!isRemoteModel(spec)) return resolve(spec);
   const directory = options.directory ?? defaultModelDirectory();
@@ -70,7 +69,7 @@ export async function resolveModel(spec: string, options: ResolveOptions = {}): 
   let lastGain = Date.now();
   const watchdog = setInterval(() => {
     if (Date.now() - lastGain < stallMs) return;
-    const where = total ? `at ${mb(furthest)} of ${mb(total)}` : "before it began";
+    const where = total ? `at ${formatBytes(furthest)} of ${formatBytes(total)}` : "before it began";
     end(new DownloadError(`the download of ${spec} from ${endpoint} stopped ${where}: nothing new for ${Math.round(stallMs / 1000)} s (the server stalls, or the connection keeps dropping). Ask again to retry, or choose a GGUF file on disk.`));
   }, Math.min(1000, Math.max(50, stallMs / 4)));
   watchdog.unref?.();
@@ -149,7 +148,7 @@ function notAModel({ problem, head, removed }: Broken, path: string, spec: strin
 }
 
 function noRoom(spec: string, directory: string, total: number, free: number): DownloadError {
-  return new DownloadError(`no room for ${spec}: it needs ${mb(total)} and ${directory} has ${mb(free)} free. Free some space, or choose a GGUF file on disk.`);
+  return new DownloadError(`no room for ${spec}: it needs ${formatBytes(total)} and ${directory} has ${formatBytes(free)} free. Free some space, or choose a GGUF file on disk.`);
 }
 
 /** The resolver's and the network's errors, in words a user can act on. */
