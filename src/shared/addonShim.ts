@@ -46,14 +46,27 @@ export function withoutAddonShim(preload: string | undefined): string | undefine
  * 26.3 -> 23.0 ms a token) and not on the H200 machine's 16 (no gain at depth 0, slower at 1,024):
  * there it waits for figures that show it helps. Skipping the synchronize and the greedy sample's
  * one candidate helped everywhere. Sharing cells (sharedCells.c) only where forked margins are
- * asked for (ASK_CODEBASE_FORKS=on, engine/llama/forks.ts says why they are not by default): it
+ * asked for (forksWanted, below, says why they are not by default): it
  * makes the addon's contexts for several sequences differently.
  */
 export function addonShimMode(env: NodeJS.ProcessEnv, cores: number): string {
   const chosen = env.ASK_CODEBASE_ADDON_SHIM?.trim();
   if (chosen) return chosen;
   const mode = cores <= 4 ? "pool,nosync,greedy" : "nosync,greedy";
-  return env.ASK_CODEBASE_FORKS?.trim() === "on" ? `${mode},share` : mode;
+  return forksWanted(env) ? `${mode},share` : mode;
+}
+
+/**
+ * Whether a warm question's margins go on forks of the reader (core/wim/forkedMargins.ts): only
+ * where ASK_CODEBASE_FORKS=on asks. They won nothing anywhere they were measured: on an H100 with
+ * CUDA the warm second question took 0.61 s either way (the state loaded once, not twice, saved
+ * 0.13 s, and four forks' margins side by side cost 0.11 s more than one after another on the
+ * reader); on a 2-core CPU 4.10 s against 4.21 s (bench/runs/h100-forks-warm.txt,
+ * cpu-forks-warm.txt). And on Vulkan (the same H100) every forked run died of a corrupted heap or
+ * hung at its first forked question, right after its first shares.
+ */
+export function forksWanted(env: NodeJS.ProcessEnv): boolean {
+  return env.ASK_CODEBASE_FORKS?.trim() === "on";
 }
 
 /** Whether the shim's mode in `env` (as settleAddonShim leaves it) asks for `change`: addonShim.c's wants(). */

@@ -2,8 +2,8 @@
 // core/wim/forkedMargins.ts), what the shim's mode must ask for, and how it is told the cells.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { forksWanted, withSharedCells } from "../../src/engine/llama/forks";
-import { shimWants } from "../../src/shared/addonShim";
+import { withSharedCells } from "../../src/engine/llama/forks";
+import { forksWanted, shimWants } from "../../src/shared/addonShim";
 import { forksFor } from "../../src/core/wim/forkedMargins";
 
 

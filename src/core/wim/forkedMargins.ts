@@ -11,7 +11,7 @@
 // depth) cannot then overlap with the GPU. On the H200 that made WiM with the fused verdict 1.8-2.2x
 // its time on the reader (bench/runs/h200-forks-cold.txt), and the CPU lost too. Nor by default for a
 // warm question: they won nothing there on CUDA or the CPU, and Vulkan died of them
-// (engine/llama/forks.ts has the figures); ASK_CODEBASE_FORKS=on asks for them.
+// (shared/addonShim.ts, forksWanted, has the figures); ASK_CODEBASE_FORKS=on asks for them.
 //
 // Margins go to the forks in turn, each fork one margin at a time; their events are queued and
 // yielded as they come (finish), so the view streams them as before.

@@ -19,10 +19,11 @@
 // real functions are looked up through the calling addon's own dependencies, so two builds in one
 // process (a GPU build that failed, then the CPU one) each reach their own libllama.
 // ASK_CODEBASE_ADDON_SHIM lists the changes to make (pool, nosync, greedy, share, comma-separated;
-// "on" or unset: all but share, which is asked for by name: sharedCells.c); =off is handled by shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1
-// reports each pool, and the greedy samples' counts at each widening, on stderr (=timeline: when
-// each decode and output read began and how long it took, decodeAhead.c). A fourth change,
-// decoding the next token ahead, is decodeAhead.c's, and is asked for on its own.
+// "on" or unset: all but share, which is asked for by name: sharedCells.c); =off is handled by
+// shared/addonShim.ts (not preloaded). ASK_CODEBASE_ADDON_SHIM_TRACE=1 reports each pool, and the
+// greedy samples' counts at each widening, on stderr (=timeline: when each decode and output read
+// began and how long it took, decodeAhead.c). Decoding the next token ahead is decodeAhead.c's,
+// and is asked for on its own.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>

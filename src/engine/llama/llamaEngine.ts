@@ -4,7 +4,7 @@ import { statSync } from "node:fs";
 import { totalmem } from "node:os";
 import { basename, resolve } from "node:path";
 import type { GgmlType, Llama, LlamaContext, LlamaContextSequence, LlamaModel, TokenBias } from "node-llama-cpp";
-import { addonShimLoaded, shimWants } from "../../shared/addonShim";
+import { addonShimLoaded, forksWanted, shimWants } from "../../shared/addonShim";
 import { abortError, type EngineInfo, type EngineSequence, type PrepareOptions, type Token, type WimEngine } from "../../core/wim/engine";
 import { loadLlama, machineThreads, nodeLlamaCpp, type GpuChoice } from "./runtime";
 import { nodeLlamaCppVersion } from "../backend/backendChoice";
@@ -15,7 +15,7 @@ import { LlamaSequence, shareBatch, sharesCells } from "./llamaSequence";
 import { holdsTokensInPlace, keepTokensInPlace, tokensInPlaceWanted } from "./tokensInPlace";
 import { AwakeLoop, awakeLoopWanted } from "./awakeLoop";
 import { decodeAheadWanted, settleDecodeAhead } from "./decodeAhead";
-import { forksWanted, withSharedCells } from "./forks";
+import { withSharedCells } from "./forks";
 import { formatBytes } from "../../core/bytes";
 
 export interface LlamaEngineOptions {
