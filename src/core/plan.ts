@@ -37,6 +37,8 @@ export class CodebasePlan {
   totalTokens = 0;
   bytes = 0;
   order: ReadOrder = { by: "path", leading: [], matched: 0 };
+  /** Each file's score for the question readFirstFor was given. */
+  private scores?: Map<string, number>;
   private layout!: Layout;
   private built?: Segment[];
 
@@ -59,18 +61,24 @@ export class CodebasePlan {
   }
 
   /**
-   * Reads the files likeliest to answer `question` first (relevance.ts); the rest keep their order.
-   * Files that change before the run keep their place.
+   * Ranks the files for `question` (relevance.ts) without moving them: the segments keep the path
+   * order, so that a codebase of several windows is packed into the same windows whatever the
+   * question, and the warm cache holds each window's reading for the next question. The run reads
+   * the window holding the likeliest files first (segmentScores).
    */
   readFirstFor(question: string): ReadOrder {
-    const byPath = this.inPathOrder();
-    const ranking = rankFiles(byPath.map((m) => ({ path: m.path, text: this.fileText(m.path) ?? "" })), question);
+    const ranking = rankFiles(this.measured.map((m) => ({ path: m.path, text: this.fileText(m.path) ?? "" })), question);
     if (!ranking.matched) return this.readByPath();
-    const place = new Map(ranking.order.map((p, i) => [p, i]));
-    this.measured = byPath.sort((a, b) => place.get(a.path)! - place.get(b.path)!);
+    this.scores = ranking.scores;
     this.order = { by: "relevance", leading: ranking.leading, matched: ranking.matched };
-    this.lay();
     return this.order;
+  }
+
+  /** Each segment's likeliness to answer the question: its best file's score (none: path order). */
+  get segmentScores(): number[] | undefined {
+    const scores = this.scores;
+    if (!scores) return undefined;
+    return this.layout.groups.map((pieces) => Math.max(0, ...pieces.map((p) => scores.get(p.path) ?? 0)));
   }
 
   /** A planned file's text, as read. */
@@ -106,20 +114,11 @@ export class CodebasePlan {
     return this.files.filter((f) => this.stamps.get(f.path)?.file.unsaved).map((f) => f.path);
   }
 
-  /** Back to the order the files were listed in. */
+  /** Back to reading by path alone. */
   readByPath(): ReadOrder {
-    if (this.order.by !== "path") {
-      this.measured = this.inPathOrder();
-      this.order = { by: "path", leading: [], matched: 0 };
-      this.lay();
-    }
+    this.scores = undefined;
+    this.order = { by: "path", leading: [], matched: 0 };
     return this.order;
-  }
-
-  private inPathOrder(): MeasuredFile[] {
-    const place = new Map([...this.stamps.keys()].map((p, i) => [p, i]));
-    // Every measured file was read, so has a stamp; one without would sort last.
-    return [...this.measured].sort((a, b) => (place.get(a.path) ?? place.size) - (place.get(b.path) ?? place.size));
   }
 
   get segmentCount(): number {

@@ -151,14 +151,13 @@ export class Pipeline {
       throw new InputError(`nothing to read${n ? ` (${n.toLocaleString("en-US")} ${n === 1 ? "file" : "files"} skipped: ${describeSkipped(plan.skippedByReason)})` : ""}`);
     }
     const promptSizes = measurePrompts(question, tokenizer.countPrompt);
-    const windowsOf = (): number => planWindows({
+    const windows = planWindows({
       sizes: plan.outline.map((o) => o.tokens), contextLength: tokenizer.contextLength ?? 0, prompts: promptSizes,
       marginTokens: settings.marginTokens, answerTokens: settings.answerTokens,
     });
-    let windows = windowsOf();
-    // More than one window: the windows read first should hold the likeliest files. One window keeps
-    // the path order, whose prefix the warm cache shares between questions.
-    if (windows > 1 && plan.readFirstFor(question).by === "relevance") windows = windowsOf();
+    // More than one window: the window holding the likeliest files is read first. The files keep
+    // their places, and so the windows theirs, which the warm cache keeps between questions.
+    if (windows > 1) plan.readFirstFor(question);
     const summary: PlanSummary = {
       planId: randomUUID(), files: plan.files.length, bytes: plan.bytes, tokens: plan.totalTokens, segments: plan.segmentCount,
       skipped: plan.skipped.length, skippedByReason: plan.skippedByReason, decodedByEncoding: plan.decodedByEncoding, unsaved: plan.unsaved, dataHeads: plan.dataHeads, contextSize: tokenizer.contextLength ?? 0, model: basename(modelPath),
@@ -209,7 +208,8 @@ export class Pipeline {
     const changes = await plan.refresh(planOptions(settings, tokenizer, true, { signal }));
     if (!plan.files.length) throw new InputError("nothing to read: every planned file is gone");
     const engine = await this.engineFor(settings, planned.modelPath, signal);
-    const session = new WimSession(engine, { segments: plan.segments, files: plan.files.length }, question, {
+    const scores = plan.segmentScores;
+    const session = new WimSession(engine, { segments: plan.segments, files: plan.files.length, ...(scores ? { scores } : {}) }, question, {
       runId, signal, marginTokens: settings.marginTokens, answerTokens: settings.answerTokens, classify: settings.classify,
       ...(settings.cacheSizeMiB > 0 ? { cache: new DiskStateCache(settings.cacheDir, settings.cacheSizeMiB * 1048576) } : {}),
       ...(changes.changed.length || changes.removed.length ? { changes } : {}),

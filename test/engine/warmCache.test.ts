@@ -40,8 +40,8 @@ after(async () => {
 
 const plan = (): Promise<CodebasePlan> => planCodebase([join(dir.path, "repo")], { segmentTokens: 512, countTokens: (t) => engine.tokenizeText(t).length });
 
-async function run(p: CodebasePlan, question: string, options: WimOptions = {}): Promise<{ events: WimEvent[]; session: WimSession }> {
-  const session = new WimSession(engine, { segments: p.segments, files: p.files.length }, question, { marginTokens: 10, answerTokens: 12, trace: true, ...options });
+async function run(p: CodebasePlan, question: string, options: WimOptions = {}, scores?: number[]): Promise<{ events: WimEvent[]; session: WimSession }> {
+  const session = new WimSession(engine, { segments: p.segments, files: p.files.length, ...(scores ? { scores } : {}) }, question, { marginTokens: 10, answerTokens: 12, trace: true, ...options });
   const events: WimEvent[] = [];
   for await (const e of session.run()) events.push(e);
   assert.deepEqual(events.filter((e) => e.type === "error"), []);
@@ -212,4 +212,70 @@ test("a save says its size before writing, a little over what it writes; with no
   assert.equal(refused.bytes, 0);
   assert.ok(of(r.events, "done")[0]!.answer, "the answer is given all the same");
   assert.deepEqual(readdirSync(folder).filter((f) => !f.endsWith(".json")), [], "no state written");
+});
+
+/** A context that takes the plan's codebase in two windows or more. */
+function twoWindows(p: CodebasePlan): number {
+  return Math.ceil(p.segments.reduce((n, s) => n + s.tokens, 0) / 2) + 200;
+}
+
+test("a codebase of several windows is cached window by window: a second question prefills nothing and equals a cold run", async () => {
+  const p = await plan();
+  const contextTokens = twoWindows(p);
+  const cache = new DiskStateCache(join(dir.path, "kv-windows"), 1 << 30);
+  const cold = await run(p, SECOND, { contextTokens });
+  const first = await run(p, FIRST, { cache, contextTokens });
+  const windows = of(first.events, "run-started")[0]!.windows;
+  assert.ok(windows >= 2, `${windows} windows`);
+  // Each window saved as the next begins, the last after the answer.
+  const saved = of(first.events, "cache-saved");
+  assert.equal(saved.length, windows, JSON.stringify(saved));
+  assert.ok(saved.every((e) => !e.error && e.bytes > 0), JSON.stringify(saved));
+  assert.equal(saved.reduce((n, e) => n + e.segments, 0), p.segments.length);
+  const starts = of(first.events, "window-started");
+  for (const [i, start] of starts.entries()) assert.ok(first.events.indexOf(saved[i]!) < first.events.indexOf(start), `window ${i} is saved before window ${i + 1} is read`);
+  assert.equal(first.events.at(-1)!.type, "cache-saved", "the last window after the answer");
+
+  const loadsBefore = engine.stateLoads;
+  const second = await run(p, SECOND, { cache, contextTokens });
+  const started = of(second.events, "run-started")[0]!;
+  assert.equal(started.reusedSegments, p.segments.length);
+  assert.equal(of(second.events, "done")[0]!.tokens.prefilled, 0, "nothing prefilled");
+  assert.equal(engine.stateLoads - loadsBefore, windows + 1, "each window loaded once, the last again for the answer");
+  assert.equal(of(second.events, "cache-saved").length, 0, "nothing new to save");
+  await assertSameRun(second, cold, SECOND);
+});
+
+test("windows read likeliest first are the same windows whatever the question: one that puts the last window first reuses them all", async () => {
+  const p = await plan();
+  const contextTokens = twoWindows(p);
+  const cache = new DiskStateCache(join(dir.path, "kv-windows"), 1 << 30);
+  await run(p, FIRST, { cache, contextTokens });
+  // The question's likeliest file is the codebase's last.
+  const scores = p.segments.map((_, i) => (i === p.segments.length - 1 ? 5 : 0));
+  const cold = await run(p, SECOND, { contextTokens }, scores);
+  const warm = await run(p, SECOND, { cache, contextTokens }, scores);
+  for (const r of [cold, warm]) {
+    const firstMargin = of(r.events, "margin-done")[0]!;
+    assert.ok(firstMargin.sources.some((s) => s.path === "d/last.ts"), `the window holding the likeliest file is read first: ${JSON.stringify(firstMargin.sources)}`);
+  }
+  assert.equal(of(warm.events, "run-started")[0]!.reusedSegments, p.segments.length);
+  assert.equal(of(warm.events, "done")[0]!.tokens.prefilled, 0);
+  await assertSameRun(warm, cold, SECOND);
+});
+
+test("a codebase whose windows would not all fit in the cache is not cached, and the run says why", async () => {
+  const p = await plan();
+  const contextTokens = twoWindows(p);
+  const folder = join(dir.path, "kv-small");
+  // Room for about one window's state: saving each would evict the one before, at every question.
+  const probe = await run(p, FIRST, { cache: new DiskStateCache(join(dir.path, "kv-probe"), 1 << 30), contextTokens });
+  const oneWindow = Math.max(...of(probe.events, "cache-saved").map((e) => e.bytes));
+  const cache = new DiskStateCache(folder, Math.ceil(oneWindow * 1.2));
+  const r = await run(p, FIRST, { cache, contextTokens });
+  const said = of(r.events, "cache-saved");
+  assert.equal(said.length, 1, JSON.stringify(said));
+  assert.match(said[0]!.error ?? "", /^its \d windows would take about [\d.]+ [KMG]iB, more than the cache's [\d.]+ [KMG]iB: a larger cache keeps it$/);
+  assert.ok(of(r.events, "done")[0]!.answer, "the answer is given all the same");
+  assert.equal((await cache.stats()).entries, 0, "nothing saved");
 });

@@ -2,7 +2,7 @@
 // when it comes, and refusals that name the setting to change.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fitAnswer, layoutReading, type LayoutInput } from "../../src/core/wim/layout";
+import { fitAnswer, layoutReading, readingOrder, type LayoutInput } from "../../src/core/wim/layout";
 
 const base: LayoutInput = { sizes: [], contextLimit: 32768, opening: 60, extract: 70, marginTokens: 128, answerFixed: 60, answerTokens: 512, perMargin: 140 };
 
@@ -50,4 +50,19 @@ test("the answer's room: the codebase's end moves back a segment at a time, and 
   // With two margins gone there is room again for the first segment of codebase: it stays.
   assert.equal(tight.codebaseEnd, 100);
   assert.ok(tight.dropped.every((d) => /no room/.test(d.reason)));
+});
+
+test("several windows are read likeliest first, each window whole and in its own order, the same windows for any scores", () => {
+  const windows = [0, 0, 0, 1, 1, 2, 2, 2];
+  // The best segment of window 2 outscores window 0's; window 1 has no match.
+  const scores = [0, 1.5, 0, 0, 0, 0.2, 4, 0];
+  const placed = readingOrder(windows, scores);
+  assert.deepEqual(placed.order, [5, 6, 7, 0, 1, 2, 3, 4]);
+  assert.deepEqual(placed.windows, [0, 0, 0, 1, 1, 1, 2, 2], "windows numbered in reading order");
+  // Every question's order groups the same segments together: what a window holds never changes.
+  const groups = (p: { order: number[]; windows: number[] }): string[] => [...new Set(p.windows)].map((w) => p.order.filter((_, i) => p.windows[i] === w).join()).sort();
+  for (const other of [undefined, [9, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 7, 0, 0, 0]]) assert.deepEqual(groups(readingOrder(windows, other)), groups(placed));
+  assert.deepEqual(readingOrder(windows).order, [0, 1, 2, 3, 4, 5, 6, 7], "no scores: the path order");
+  assert.deepEqual(readingOrder(windows, [0, 0, 0, 1, 0, 0, 0, 1]).order, [3, 4, 5, 6, 7, 0, 1, 2], "a tie keeps the earlier window first");
+  assert.deepEqual(readingOrder([]), { order: [], windows: [] });
 });

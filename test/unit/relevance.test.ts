@@ -43,23 +43,32 @@ test("definitions are found across languages, not calls or returns", () => {
   assert.ok(Math.abs(rank("  return parseHeader(x)\n") - rank("  y = 1 + parseHeader(x)\n")) < 0.05, "a return is not a definition");
 });
 
-test("a plan read relevance-first holds every file, and goes back to path order on request", async () => {
+test("a plan ranked for a question keeps its segments in path order and scores each by its likeliest file", async () => {
   const dir = tempDir();
   try {
+    // Each file about a segment's worth, so that each has a segment of its own.
+    const padded = (text: string): string => text + "// a comment to fill the file out to a segment of its own\n".repeat(4);
     writeTree(dir.path, {
-      "a.ts": "export const a = 1;\n", "b.ts": "export const b = 2;\n", "z/retry.ts": "export function backoffDelay() { return 5; }\n",
-      "y.ts": "export const y = backoffDelay();\n",
+      "a.ts": padded("export const a = 1;\n"), "b.ts": padded("export const b = 2;\n"), "z/retry.ts": padded("export function backoffDelay() { return 5; }\n"),
+      "y.ts": padded("export const y = backoffDelay();\n"),
     });
     const plan = await planCodebase([dir.path], { segmentTokens: 64, countTokens: (t) => Math.ceil(t.length / 4) });
+    const segmentOf = (path: string): number => plan.outline.findIndex((o) => o.sources.some((s) => s.path === path));
+    assert.notEqual(segmentOf("z/retry.ts"), segmentOf("y.ts"));
     const paths = (): string[] => plan.outline.flatMap((o) => o.sources.map((s) => s.path));
     const before = paths();
+    assert.equal(plan.segmentScores, undefined, "not ranked yet");
     const order = plan.readFirstFor("where is backoffDelay defined?");
     assert.equal(order.by, "relevance");
     assert.equal(order.leading[0], "backoffDelay");
-    assert.equal(paths()[0], "z/retry.ts");
-    assert.deepEqual([...paths()].sort(), [...before].sort(), "nothing is dropped");
+    assert.deepEqual(paths(), before, "the files keep their places: the windows stay the same for every question");
+    const scores = plan.segmentScores!;
+    assert.equal(scores.length, plan.segmentCount);
+    const scoreOf = (path: string): number => scores[segmentOf(path)]!;
+    assert.ok(scoreOf("z/retry.ts") > scoreOf("y.ts") && scoreOf("y.ts") > 0, `the definition first, then the use: ${scores}`);
+    assert.equal(scoreOf("a.ts"), 0);
     plan.readByPath();
-    assert.deepEqual(paths(), before);
+    assert.equal(plan.segmentScores, undefined);
     assert.equal(plan.readFirstFor("what is the meaning of it?").by, "path", "no term found: path order");
   } finally {
     dir.dispose();

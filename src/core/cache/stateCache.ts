@@ -48,6 +48,8 @@ export interface StoreResult extends CacheStats {
 }
 
 export interface CodebaseStateCache {
+  /** The most the entries may take together. */
+  readonly limitBytes: number;
   /** The entry sharing the longest prefix (at least one segment) with `chain`, marked as just used. */
   find(stateKey: string, chain: readonly string[]): Promise<CacheHit | undefined>;
   /** Checks a hit's file against its checksum; throws CacheEntryDamaged (and drops the entry) when it differs. */

@@ -73,6 +73,38 @@ export function layoutReading(o: LayoutInput): ReadingLayout | LayoutRefusal {
   return { windows, windowCount, windowTokens, contextTokens: windowCount === 1 ? Math.min(o.contextLimit, wanted) : o.contextLimit };
 }
 
+/**
+ * The order to read segments in: window by window, the window holding the likeliest segment first
+ * (`scores`, higher likelier; ties and windows without a match keep their order), each window's
+ * segments in their own order. A window keeps its segments and their order whatever the scores,
+ * so its reading is the same for every question and the warm cache can hold it. Returns the
+ * segments' indices in reading order and the window of each, numbered in reading order.
+ */
+export function readingOrder(windows: readonly number[], scores?: readonly number[]): { order: number[]; windows: number[] } {
+  const count = windows.length ? Math.max(...windows) + 1 : 0;
+  const best = new Array<number>(count).fill(0);
+  if (scores) windows.forEach((w, k) => { best[w] = Math.max(best[w]!, scores[k] ?? 0); });
+  const ranked = [...best.keys()].sort((a, b) => best[b]! - best[a]! || a - b);
+  const order = ranked.flatMap((w) => windows.flatMap((x, k) => (x === w ? [k] : [])));
+  const place = new Map(ranked.map((w, i) => [w, i]));
+  return { order, windows: order.map((k) => place.get(windows[k]!)!) };
+}
+
+/** Where the windows of segments read in order lie: each window's first segment and the one after its last; where each segment ends in its window (after the opening); the codebase's tokens read before each. */
+export function windowPositions(windows: readonly number[], sizes: readonly number[], opening: number): { firstOf: number[]; endOf: number[]; ends: number[]; coveredTo: number[] } {
+  const firstOf: number[] = [];
+  const endOf: number[] = [];
+  const ends: number[] = [];
+  const coveredTo: number[] = [0];
+  windows.forEach((w, k) => {
+    firstOf[w] ??= k;
+    endOf[w] = k + 1;
+    ends.push((k === firstOf[w] ? opening : ends[k - 1]!) + sizes[k]!);
+    coveredTo.push(coveredTo[k]! + sizes[k]!);
+  });
+  return { firstOf, endOf, ends, coveredTo };
+}
+
 export interface AnswerFit {
   /** The margins the answer's prompt holds. */
   kept: number[];

@@ -81,6 +81,29 @@ export class MarginWriter {
   }
 
   /** Writes margin `segment` after what the reader holds now, and erases it again. */
+  /**
+   * A warm window's margins, from segment `last` back to `first`, each after erasing what the
+   * reader holds past the segment (`ends[k]`), so that margin k sees exactly what it saw when read.
+   * `before(k)` gives the events that go first (progress), `kept(record)` those after (the kept
+   * state). Returns false when an answer was asked for before every margin was written.
+   */
+  async *writeBackward(o: {
+    first: number; last: number; ends: readonly number[]; sources: (k: number) => readonly SourcePiece[]; tokens: (k: number) => TokenList;
+    before: (k: number) => WimEvent; kept: (record: MarginRecord) => WimEvent;
+  }): AsyncGenerator<WimEvent, boolean> {
+    for (let k = o.last; k >= o.first; k--) {
+      if (this.o.signal?.aborted) throw abortError(this.o.signal);
+      if (this.o.answerNow()) return false;
+      await this.o.reader.truncate(o.ends[k]!);
+      yield o.before(k);
+      const record = yield* this.write(k, o.sources(k), o.tokens(k));
+      const judged = await this.takePending();
+      if (judged) yield this.classified(judged);
+      yield o.kept(record);
+    }
+    return true;
+  }
+
   async *write(segment: number, sources: readonly SourcePiece[], copyFrom?: TokenList): AsyncGenerator<WimEvent, MarginRecord> {
     const { engine, reader: seq, signal, runId } = this.o;
     const started = performance.now();

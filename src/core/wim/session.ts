@@ -3,19 +3,21 @@
 // prompt is appended, a margin generated greedily, and both erased from the end of the cache. Each
 // margin is judged relevant or not (verdict.ts: fused into the margin, or on a second sequence).
 // The answer sees the codebase (its last window) plus the margins kept (answer.ts); how the
-// context is shared between them is layout.ts's.
+// context is shared between them is layout.ts's. A codebase of several windows is read window by
+// window, the likeliest window first; the warm cache keeps each window's reading (warm.ts), whose
+// margins a later question writes backwards from the loaded state instead of prefilling it.
 import { randomUUID } from "node:crypto";
 import { segmentChunks, type Segment } from "../pack/packer";
-import { tokenChain, type CodebaseStateCache } from "../cache/stateCache";
+import type { CodebaseStateCache } from "../cache/stateCache";
 import { writeAnswer } from "./answer";
 import { findCitations } from "./citations";
 import { abortError, concatTokens, ContextTooSmallError, isAbortError, type EngineSequence, type Token, type TokenList, type WimEngine } from "./engine";
 import type { RunTimings, ServerCacheUse, StopReason, WimEvent } from "./events";
-import { layoutReading } from "./layout";
+import { layoutReading, readingOrder, windowPositions } from "./layout";
 import { MarginWriter, type MarginRecord, type MarginTrace } from "./marginWriter";
 import * as prompts from "./prompts";
 import * as verdict from "./verdict";
-import { restoreState, saveWarm, warmStart } from "./warm";
+import { WindowStore } from "./warm";
 import { canFork, forksFor, ForkedMargins } from "./forkedMargins";
 
 export type { MarginRecord };
@@ -56,7 +58,12 @@ const ETA_WEIGHT = 0.3;
 /** What the separate classifier's sequence holds beside the question and a margin: its chat template and instructions, with room to spare. */
 const CLASSIFIER_PROMPT_TOKENS = 512;
 
-export interface CodebaseInput { segments: readonly Segment[]; files: number }
+export interface CodebaseInput {
+  segments: readonly Segment[];
+  files: number;
+  /** Each segment's likeliness to answer the question (higher first): with several windows, the likeliest window is read first. */
+  scores?: readonly number[];
+}
 
 /** What the answer works from: the reader, what it holds, and how much context it has. */
 interface Reading { seq: EngineSequence; opening: number; contextTokens: number; windowEnds: number[]; codebaseEnd: number; read: number; tokensRead: number; totalTokens: number }
@@ -68,6 +75,8 @@ export class WimSession {
   private readonly rejected = new Set<number>();
   private answerNowFlag = false;
   private reading?: Reading;
+  /** The segments in the order the run reads them (and numbers them in its events). */
+  private segments: readonly Segment[];
   private lastAnswerMarginIds: number[] = [];
   /** The margins the last answer could use (before any were dropped for room): what "stale" compares with. */
   private keptAtAnswer?: number[];
@@ -82,6 +91,7 @@ export class WimSession {
     private readonly options: WimOptions = {},
   ) {
     this.runId = options.runId ?? randomUUID();
+    this.segments = codebase.segments;
     if (!question.trim()) throw new Error("the question is empty");
   }
 
@@ -163,16 +173,16 @@ export class WimSession {
       throw new Error(`the question is too long: ${questionTokens.toLocaleString("en-US")} tokens, at most ${MAX_QUESTION_TOKENS.toLocaleString("en-US")}`);
     }
     // A plan made to run carries its tokens; otherwise (tests, benchmarks) they are made here.
-    const segmentTokens: TokenList[] = this.codebase.segments.map((s) => s.tokenIds ?? segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
-    const sizes = segmentTokens.map((t) => t.length);
-    const total = sizes.reduce((n, t) => n + t, 0);
+    const planTokens: TokenList[] = this.codebase.segments.map((s) => s.tokenIds ?? segmentChunks(s).flatMap((c) => engine.tokenizeText(c)));
+    const planSizes = planTokens.map((t) => t.length);
+    const total = planSizes.reduce((n, t) => n + t, 0);
     const reader = engine.chatParts(prompts.READER_SYSTEM);
     const opening = [...reader.prefix, ...engine.tokenizeText(prompts.CODEBASE_INTRO)];
     const mode = this.options.classify ?? "fused";
     const extract = [...engine.tokenizeText(mode === "fused" ? prompts.fusedExtractivePrompt(this.question) : prompts.extractivePrompt(this.question)), ...reader.suffix];
     const yesNo = mode === "off" ? undefined : verdict.verdictTokens(engine);
     const layout = layoutReading({
-      sizes, contextLimit: Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity), opening: opening.length,
+      sizes: planSizes, contextLimit: Math.min(engine.info.trainContextSize, this.options.contextTokens ?? Infinity), opening: opening.length,
       // A relevant fused margin continues after its "yes", which may take more than one token.
       extract: extract.length + (mode === "fused" ? verdict.longestYes(yesNo!) : 0), marginTokens: this.marginTokens,
       answerFixed: engine.tokenizeText(prompts.answerPrompt([], this.question)).length + reader.suffix.length, answerTokens: this.answerTokens,
@@ -180,15 +190,22 @@ export class WimSession {
       perMargin: this.marginTokens + 12,
     });
     if (!("windows" in layout)) throw new ContextTooSmallError(layout.needed, layout.available, layout.detail, layout.cause);
-    const { windows, windowCount, contextTokens } = layout;
-    // The warm cache holds one window's reading.
-    const oneWindowCache = windowCount === 1 ? this.options.cache : undefined;
+    const { windowCount, contextTokens } = layout;
+    // Several windows are read likeliest first, each window whole and the same for every question.
+    const placed = readingOrder(layout.windows, windowCount > 1 ? this.codebase.scores : undefined);
+    const windows = placed.windows;
+    const segments = placed.order.map((k) => this.codebase.segments[k]!);
+    const segmentTokens = placed.order.map((k) => planTokens[k]!);
+    const sizes = placed.order.map((k) => planSizes[k]!);
+    this.segments = segments;
+    // Where each segment ends in its window: the reader's positions, and the warm cache's.
+    const { firstOf, endOf, ends, coveredTo } = windowPositions(windows, sizes, opening.length);
     let prepared: EngineSequence[];
-    const forkCount = forksFor(engine.info, mode, !!(oneWindowCache && engine.info.stateKey), this.options.forks);
+    const forkCount = forksFor(engine.info, mode, !!(windowCount === 1 && this.options.cache && engine.info.stateKey), this.options.forks);
     try {
       // With the warm cache the reader may keep the codebase it holds: warmStart checks and uses it, or empties it.
       prepared = await engine.prepare({
-        tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1 + forkCount, keep: !!oneWindowCache, ...(signal ? { signal } : {}),
+        tokensPerSequence: contextTokens, sequences: mode === "separate" ? 2 : 1 + forkCount, keep: !!this.options.cache, ...(signal ? { signal } : {}),
         forkTokens: forkCount ? extract.length + (mode === "fused" ? verdict.longestYes(yesNo!) : 0) + this.marginTokens + 8 : questionTokens + this.marginTokens + CLASSIFIER_PROMPT_TOKENS,
       });
     } catch (err) {
@@ -199,14 +216,12 @@ export class WimSession {
     const seq = prepared[0]!;
     // The second sequence is the separate classifier's, or the first of the forks.
     const classifierSeq = mode === "separate" ? prepared[1] : undefined;
-    // Where each segment ends when read in one window: the warm cache's positions, and progress.
-    const ends: number[] = [];
-    for (const t of sizes) ends.push((ends.at(-1) ?? opening.length) + t);
-    const cache = engine.info.stateKey && seq.saveState && seq.loadState ? oneWindowCache : undefined;
-    const chain = cache ? tokenChain(opening, segmentTokens) : [];
-    const warm = cache ? await warmStart({ cache, stateKey: engine.info.stateKey!, chain, seq, opening, segmentTokens, ends }) : {};
-    if (!cache) await seq.truncate(0);
-    const reused = warm.hit?.segments ?? 0;
+    const cache = engine.info.stateKey && seq.saveState && seq.loadState ? this.options.cache : undefined;
+    const store = cache ? new WindowStore({ cache, stateKey: engine.info.stateKey!, seq, opening, segmentTokens, ends, firstOf, endOf, runId: this.runId }) : undefined;
+    const warm = store ? await store.start(0) : {};
+    if (!store) await seq.truncate(0);
+    // The other windows' entries are only looked up here, for the count: each is loaded when its window comes.
+    const reused = (warm.hit?.segments ?? 0) + (store ? await store.reusable() : 0);
     yield {
       type: "run-started", runId: this.runId, files: this.codebase.files, tokens: total, segments: sizes.length, windows: windowCount,
       model: engine.info.model, backend: engine.info.backend, gpuNames: engine.info.gpuNames, contextSize: contextTokens, windowTokens: layout.windowTokens, reusedSegments: reused,
@@ -233,12 +248,14 @@ export class WimSession {
     let read = 0;
     let tokensRead = 0;
     let marginTokens = 0;
-    // Where the segments of the window the reader holds end in it, for the answer's room.
+    // The window the reader holds, its segments the cache gave, and where those it holds end in it, for the answer's room.
+    let held = 0;
+    let reusedHere = 0;
     let windowEnds: number[] = [];
     let eta: number | undefined;
     const progress = (k: number): WimEvent => {
       // Tokens covered, prefilled now or loaded from the cache; the rate counts prefill only.
-      const covered = ends[read - 1]! - opening.length;
+      const covered = coveredTo[read]!;
       const rate = tokensRead / Math.max(timings.prefillMs / 1000, 1e-6);
       const perMargin = this.margins.length > 0 ? timings.marginMs / 1000 / this.margins.length : 0;
       const raw = (rate > 0 ? (total - covered) / rate : 0) + perMargin * (sizes.length - this.margins.length);
@@ -252,74 +269,85 @@ export class WimSession {
     };
     try {
       await writer.open();
-      if (warm.hit && forks) {
-        // Warm, on forks: margin k takes the cached segments 0..k from the reader, which keeps them all.
-        read = reused;
-        yield progress(reused - 1);
-        // The margins overlap: their time is the pass's, not the sum of theirs.
-        const [marginMs, passStarted] = [timings.marginMs, performance.now()];
-        for (let k = 0; k < reused; k++) forks.start(k, ends[k]!, this.codebase.segments[k]!.sources, segmentTokens[k]);
-        yield* forks.finish();
-        timings.marginMs = marginMs + performance.now() - passStarted;
-        if (this.answerNowRequested) stoppedBy = "answer-now";
-        this.margins.sort((a, b) => a.segment - b.segment);
-        windowEnds = ends.slice(0, reused);
-      } else if (warm.hit) {
-        // Warm: the cache holds segments 0..reused-1. Margins from the last of them backwards, each
-        // after erasing the segments past it, so margin k sees exactly segments 0..k, as when read.
-        read = reused;
-        for (let k = reused - 1; k >= 0; k--) {
+      for (let w = 0; w < windowCount && stoppedBy === "finished"; w++) {
+        const [first, end] = [firstOf[w]!, endOf[w]!];
+        if (w > 0) {
           if (signal?.aborted) throw abortError(signal);
           if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
-          await seq.truncate(ends[k]!);
-          yield progress(k);
-          keep(yield* writer.write(k, this.codebase.segments[k]!.sources, segmentTokens[k]));
-          const judged = await writer.takePending();
-          if (judged) yield writer.classified(judged);
-          yield this.keptState();
-        }
-        this.margins.sort((a, b) => a.segment - b.segment);
-        try {
-          await this.options.cache!.guardLoad(warm.hit.file, () => restoreState(seq, warm.hit!.file, ends[reused - 1]!), { verify: false });
-        } catch {
-          // Evicted or damaged since it was loaded (another window or the CLI shares the cache): read it.
-          await seq.truncate(0);
-          const prefillStarted = performance.now();
-          await seq.append(concatTokens([opening, ...segmentTokens.slice(0, reused)]), signal);
-          timings.prefillMs += performance.now() - prefillStarted;
-          tokensRead += ends[reused - 1]! - opening.length;
-        }
-        windowEnds = ends.slice(0, reused);
-      } else {
-        const prefillStarted = performance.now();
-        await seq.append(opening, signal);
-        timings.prefillMs += performance.now() - prefillStarted;
-      }
-      for (let k = reused; k < sizes.length && stoppedBy === "finished"; k++) {
-        if (signal?.aborted) throw abortError(signal);
-        if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
-        if (k > 0 && windows[k] !== windows[k - 1]) {
-          // The next segment does not fit: keep the margins, clear the codebase, read on.
+          // The next window: keep the margins, save this window's reading for the next question, read on.
           const judged = await writer.takePending();
           if (judged) yield* this.judged(writer.classified(judged));
+          if (store && windowEnds.length > reusedHere) {
+            const saved = await store.save(held, windowEnds.length);
+            if (saved) yield saved;
+          }
           await seq.truncate(opening.length);
           windowEnds = [];
-          yield { type: "window-started", runId: this.runId, window: windows[k]!, windows: windowCount, firstSegment: k };
+          yield { type: "window-started", runId: this.runId, window: w, windows: windowCount, firstSegment: first };
         }
-        const prefillStarted = performance.now();
-        // Queued in the same tick as the previous margin's classification: one decode batch serves both
-        // (the segment goes whole then, so that even one shorter than a batch has a batch to share).
-        const pending = writer.takePending();
-        const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal, pending ? { whole: true } : {}), pending]);
-        timings.prefillMs += performance.now() - prefillStarted;
-        if (judged) yield* this.judged(writer.classified(judged));
-        read = k + 1;
-        tokensRead += sizes[k]!;
-        windowEnds.push(seq.length);
-        yield progress(k);
-        keep(yield* writer.write(k, this.codebase.segments[k]!.sources, segmentTokens[k]));
-        yield this.keptState();
+        held = w;
+        const hit = w === 0 ? warm.hit : (await store?.start(w))?.hit;
+        reusedHere = hit?.segments ?? 0;
+        if (hit && forks) {
+          // Warm, on forks (one window only): margin k takes the cached segments 0..k from the reader, which keeps them all.
+          read = reusedHere;
+          yield progress(reusedHere - 1);
+          // The margins overlap: their time is the pass's, not the sum of theirs.
+          const [marginMs, passStarted] = [timings.marginMs, performance.now()];
+          for (let k = 0; k < reusedHere; k++) forks.start(k, ends[k]!, segments[k]!.sources, segmentTokens[k]);
+          yield* forks.finish();
+          timings.marginMs = marginMs + performance.now() - passStarted;
+          if (this.answerNowRequested) stoppedBy = "answer-now";
+          windowEnds = ends.slice(0, reusedHere);
+        } else if (hit) {
+          // Warm: the cache holds the window's first segments. Margins from the last of them backwards,
+          // each after erasing the segments past it, so margin k sees exactly what it saw when read.
+          read = first + reusedHere;
+          const last = read - 1;
+          const whole = yield* writer.writeBackward({
+            first, last, ends, sources: (k) => segments[k]!.sources, tokens: (k) => segmentTokens[k]!, before: progress,
+            kept: (record) => (keep(record), this.keptState()),
+          });
+          if (!whole) stoppedBy = "answer-now";
+          // Loaded again only where the window is read on or answered from: an earlier window whole
+          // from the cache is done with.
+          if (first + reusedHere < end || w === windowCount - 1 || stoppedBy !== "finished") {
+            const restored = await store!.restore(hit, last);
+            if (restored === "read") {
+              const prefillStarted = performance.now();
+              await seq.append(concatTokens([opening, ...segmentTokens.slice(first, last + 1)]), signal);
+              timings.prefillMs += performance.now() - prefillStarted;
+              tokensRead += coveredTo[last + 1]! - coveredTo[first]!;
+            }
+            windowEnds = ends.slice(first, last + 1);
+          } else {
+            windowEnds = [seq.length];
+          }
+        } else if (seq.length === 0) {
+          const prefillStarted = performance.now();
+          await seq.append(opening, signal);
+          timings.prefillMs += performance.now() - prefillStarted;
+        }
+        // Then the window's segments the cache did not give, each with its margin.
+        for (let k = first + reusedHere; k < end && stoppedBy === "finished"; k++) {
+          if (signal?.aborted) throw abortError(signal);
+          if (this.answerNowRequested) { stoppedBy = "answer-now"; break; }
+          const prefillStarted = performance.now();
+          // Queued in the same tick as the previous margin's classification: one decode batch serves both
+          // (the segment goes whole then, so that even one shorter than a batch has a batch to share).
+          const pending = writer.takePending();
+          const [, judged] = await Promise.all([seq.append(segmentTokens[k]!, signal, pending ? { whole: true } : {}), pending]);
+          timings.prefillMs += performance.now() - prefillStarted;
+          if (judged) yield* this.judged(writer.classified(judged));
+          read = k + 1;
+          tokensRead += sizes[k]!;
+          windowEnds.push(seq.length);
+          yield progress(k);
+          keep(yield* writer.write(k, segments[k]!.sources, segmentTokens[k]));
+          yield this.keptState();
+        }
       }
+      this.margins.sort((a, b) => a.segment - b.segment);
       const judged = await writer.takePending();
       if (judged) yield* this.judged(writer.classified(judged));
     } catch (err) {
@@ -329,28 +357,16 @@ export class WimSession {
       await seq.truncate(0).catch(() => undefined);
       this.reading = undefined;
       if (isAbortError(err)) {
-        yield this.doneEvent("aborted", "", read, read ? ends[read - 1]! - opening.length : 0, total, started, timings, { prefilled: tokensRead, margins: marginTokens, answer: 0, evaluated: engine.evaluatedTokens - evaluatedAtStart });
+        yield this.doneEvent("aborted", "", read, coveredTo[read]!, total, started, timings, { prefilled: tokensRead, margins: marginTokens, answer: 0, evaluated: engine.evaluatedTokens - evaluatedAtStart });
         return;
       }
       throw err;
     }
-    this.reading = { seq, opening: opening.length, contextTokens, windowEnds, codebaseEnd: seq.length, read, tokensRead: read ? ends[read - 1]! - opening.length : 0, totalTokens: total };
+    this.reading = { seq, opening: opening.length, contextTokens, windowEnds, codebaseEnd: seq.length, read, tokensRead: coveredTo[read]!, totalTokens: total };
     timings.totalMs = performance.now() - started;
     yield* this.answerPhase(started, signal, stoppedBy, timings, { prefilled: tokensRead, margins: marginTokens, evaluatedAtStart });
-    // After the answer, so that saving never delays it: the reader holds the codebase again.
-    const r = this.reading;
-    if (cache && r?.seq === seq) {
-      let held = r.windowEnds.filter((e) => e <= r.codebaseEnd).length;
-      if (held < r.read && !signal?.aborted) {
-        // The answer made its room by erasing the codebase's last segments: read them again, so
-        // that the next question finds the whole codebase in the cache, not all but its end.
-        await seq.append(concatTokens(segmentTokens.slice(held, r.read)), signal).then(() => {
-          r.codebaseEnd = seq.length;
-          held = r.read;
-        }, () => seq.truncate(r.codebaseEnd));
-      }
-      if (held > reused) yield await saveWarm(cache, engine.info.stateKey!, chain.slice(0, held + 1), seq, this.runId, held);
-    }
+    // After the answer, so that saving never delays it.
+    if (store && this.reading?.seq === seq) yield* store.afterAnswer(this.reading, held, reusedHere, signal);
   }
 
   private async *answerPhase(
@@ -384,10 +400,10 @@ export class WimSession {
 
   private doneEvent(stoppedBy: StopReason, answer: string, read: number, tokensRead: number, totalTokens: number, started: number, timings: RunTimings, tokens: { prefilled: number; margins: number; answer: number; evaluated: number }): WimEvent {
     // The answer may cite any file the run read.
-    const sources = this.codebase.segments.slice(0, read).flatMap((s) => s.sources);
+    const sources = this.segments.slice(0, read).flatMap((s) => s.sources);
     return {
       type: "done", runId: this.runId, stoppedBy, answer, citations: answer ? findCitations(answer, sources) : [], segmentsRead: read,
-      coverage: { segments: read, ofSegments: this.codebase.segments.length, tokens: tokensRead, ofTokens: totalTokens },
+      coverage: { segments: read, ofSegments: this.segments.length, tokens: tokensRead, ofTokens: totalTokens },
       timings: { ...timings, totalMs: performance.now() - started }, tokens, ...this.serverCache(),
     };
   }
