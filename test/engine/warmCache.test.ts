@@ -219,11 +219,15 @@ function twoWindows(p: CodebasePlan): number {
   return Math.ceil(p.segments.reduce((n, s) => n + s.tokens, 0) / 2) + 200;
 }
 
-test("a codebase of several windows is cached window by window: a second question prefills nothing and equals a cold run", async () => {
+/** A question longer than FIRST by dozens of tokens: the windows' edges must not move with it. */
+const LONGER = `${SECOND} Say which file defines it, which functions call it, and what it returns for a status line of HTTP/1.1 200 OK.`;
+
+test("a codebase of several windows is cached window by window: a second, longer question prefills nothing and equals a cold run", async () => {
   const p = await plan();
   const contextTokens = twoWindows(p);
+  assert.ok(engine.tokenizeText(LONGER).length >= engine.tokenizeText(FIRST).length + 20);
   const cache = new DiskStateCache(join(dir.path, "kv-windows"), 1 << 30);
-  const cold = await run(p, SECOND, { contextTokens });
+  const cold = await run(p, LONGER, { contextTokens });
   const first = await run(p, FIRST, { cache, contextTokens });
   const windows = of(first.events, "run-started")[0]!.windows;
   assert.ok(windows >= 2, `${windows} windows`);
@@ -237,13 +241,13 @@ test("a codebase of several windows is cached window by window: a second questio
   assert.equal(first.events.at(-1)!.type, "cache-saved", "the last window after the answer");
 
   const loadsBefore = engine.stateLoads;
-  const second = await run(p, SECOND, { cache, contextTokens });
+  const second = await run(p, LONGER, { cache, contextTokens });
   const started = of(second.events, "run-started")[0]!;
   assert.equal(started.reusedSegments, p.segments.length);
   assert.equal(of(second.events, "done")[0]!.tokens.prefilled, 0, "nothing prefilled");
   assert.equal(engine.stateLoads - loadsBefore, windows + 1, "each window loaded once, the last again for the answer");
   assert.equal(of(second.events, "cache-saved").length, 0, "nothing new to save");
-  await assertSameRun(second, cold, SECOND);
+  await assertSameRun(second, cold, LONGER);
 });
 
 test("windows read likeliest first are the same windows whatever the question: one that puts the last window first reuses them all", async () => {

@@ -2,7 +2,7 @@
 // when it comes, and refusals that name the setting to change.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fitAnswer, layoutReading, readingOrder, type LayoutInput } from "../../src/core/wim/layout";
+import { EXTRACT_ROOM_STEP, fitAnswer, layoutReading, readingOrder, type LayoutInput } from "../../src/core/wim/layout";
 
 const base: LayoutInput = { sizes: [], contextLimit: 32768, opening: 60, extract: 70, marginTokens: 128, answerFixed: 60, answerTokens: 512, perMargin: 140 };
 
@@ -11,12 +11,30 @@ test("a window holds all of the context but the opening and one margin's room: a
   const sizes = Array.from({ length: 200 }, () => 4000);
   const layout = layoutReading({ ...base, sizes });
   assert.ok("windows" in layout);
-  assert.equal(layout.windowTokens, 32768 - 60 - 70 - 128);
+  // The extractive prompt's room is a whole step, whatever the question's length within it.
+  assert.equal(layout.windowTokens, 32768 - 60 - EXTRACT_ROOM_STEP - 128);
   assert.ok(layout.windowTokens / 32768 >= 0.8);
   assert.equal(layout.windowCount, Math.ceil(200 / Math.floor(layout.windowTokens / 4000)));
   assert.equal(layout.contextTokens, 32768, "windows use the whole context");
   // In order, each window full but for the last.
   assert.deepEqual(layout.windows.slice(0, 9), [0, 0, 0, 0, 0, 0, 0, 0, 1]);
+});
+
+test("questions of different lengths lay a codebase out in the same windows; a segment that needs the rounded room still fits", () => {
+  const sizes = Array.from({ length: 60 }, (_, i) => 1500 + ((i * 37) % 900));
+  const of = (extract: number) => {
+    const layout = layoutReading({ ...base, sizes, extract });
+    assert.ok("windows" in layout);
+    return layout;
+  };
+  const short = of(40);
+  assert.ok(short.windowCount > 1);
+  for (const extract of [41, 70, 199, EXTRACT_ROOM_STEP]) assert.deepEqual(of(extract).windows, short.windows, `an extractive prompt of ${extract} tokens`);
+  assert.equal(of(EXTRACT_ROOM_STEP + 1).windowTokens, short.windowTokens - EXTRACT_ROOM_STEP, "a longer prompt takes the next step");
+  // A segment as large as the exact room allows is read, in a window of the exact room.
+  const largest = 32768 - 60 - 70 - 128;
+  const tight = layoutReading({ ...base, sizes: [largest, 10] });
+  assert.ok("windows" in tight && tight.windowTokens === largest && tight.windowCount === 2);
 });
 
 test("one window asks for what the codebase, its margins and its answer need, and no more", () => {

@@ -38,14 +38,17 @@ export interface ReadingLayout {
 
 export type LayoutRefusal = { needed: number; available: number; cause: LayoutCause; detail: string };
 
+/** The extractive prompt's room in a window is a multiple of this (see layoutReading). */
+export const EXTRACT_ROOM_STEP = 256;
+
 export function layoutReading(o: LayoutInput): ReadingLayout | LayoutRefusal {
   const answerOnly = o.opening + o.answerFixed + o.answerTokens;
   if (answerOnly > o.contextLimit) {
     return { needed: answerOnly, available: o.contextLimit, cause: "answerTokens", detail: `an answer of ${o.answerTokens.toLocaleString("en-US")} tokens does not fit beside its prompt` };
   }
-  const windowTokens = o.contextLimit - o.opening - o.extract - o.marginTokens;
+  const exact = o.contextLimit - o.opening - o.extract - o.marginTokens;
   const largest = Math.max(0, ...o.sizes);
-  if (largest > windowTokens) {
+  if (largest > exact) {
     // Would the segment fit with a shorter margin cap? Then the margin cap is what to change.
     const cause: LayoutCause = largest <= o.contextLimit - o.opening - o.extract - 16 ? "marginTokens" : "segmentTokens";
     return {
@@ -55,6 +58,12 @@ export function layoutReading(o: LayoutInput): ReadingLayout | LayoutRefusal {
         : `a ${largest.toLocaleString("en-US")}-token segment does not fit beside the prompts`,
     };
   }
+  // The extractive prompt holds the question, so its exact room would move the windows' edges from
+  // one question to the next, and the warm cache keeps a window only as long as its segments stay
+  // together: the room is rounded up, the same for every question of up to a step's tokens
+  // (unless the largest segment needs what the rounding takes).
+  const rounded = o.contextLimit - o.opening - Math.ceil(o.extract / EXTRACT_ROOM_STEP) * EXTRACT_ROOM_STEP - o.marginTokens;
+  const windowTokens = largest <= rounded ? rounded : exact;
   const windows: number[] = [];
   let window = 0;
   let used = 0;
