@@ -1,20 +1,24 @@
-// npm run bench:relevance -- DIR [--questions N] [--seed S] [--segment-tokens N]
-// Where the file that answers a question is read: path order against relevance-first order, with
-// no model. DIR is a real repository (bench/make-repo.sh builds one: Python's and Perl's
+// npm run bench:relevance -- DIR [--questions N] [--seed S] [--segment-tokens N] [--context N]
+// Where the file that answers a question is read: path order against the likeliest window first
+// (the files keep their path order, so each window its contents; the window holding the file that
+// scores best is read first, then the next), with no model. DIR is a real repository (bench/make-repo.sh builds one: Python's and Perl's
 // libraries). The questions name an identifier defined in exactly one file of it (a top-level
 // Python `def`/`class` or a Perl `sub`) that some other file uses, in varied wording; for each, the
 // position of the defining file's first segment (1-based) and the share of the codebase's tokens
 // read up to and including it, in both orders. Prints each order's median and 90th percentile,
 // and their ratios. Tokens are counted at 3.5 characters each (no vocabulary needed): positions
-// are shares, which that scale does not change much.
+// are shares, which that scale does not change much. Windows are laid out for a context of
+// --context tokens with the run's default margins and answer, and a typical opening and prompt.
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { planCodebase, type CodebasePlan } from "../src/core/plan";
+import { DEFAULT_ANSWER_TOKENS, DEFAULT_MARGIN_TOKENS } from "../src/core/wim/session";
+import { layoutReading, readingOrder } from "../src/core/wim/layout";
 import { rng } from "../test/support/testModel";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { questions: { type: "string", default: "60" }, seed: { type: "string", default: "7" }, "segment-tokens": { type: "string", default: "4096" } },
+  options: { questions: { type: "string", default: "60" }, seed: { type: "string", default: "7" }, "segment-tokens": { type: "string", default: "4096" }, context: { type: "string", default: "32768" } },
 });
 const dir = positionals[0] && resolve(positionals[0]);
 if (!dir) throw new Error("usage: npm run bench:relevance -- DIR [--questions N] [--seed S]");
@@ -55,12 +59,23 @@ function pickIdentifiers(files: { path: string; text: string }[]): { name: strin
   return picked.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-function position(plan: CodebasePlan, path: string): { segment: number; share: number } {
+/** The windows a run lays the plan out in: a typical opening and extractive prompt (the layout rounds the prompt's room up anyway). */
+function windowsOf(plan: CodebasePlan): number[] {
+  const layout = layoutReading({
+    sizes: plan.outline.map((o) => o.tokens), contextLimit: Number(values.context), opening: 60, extract: 80,
+    marginTokens: DEFAULT_MARGIN_TOKENS, answerFixed: 80, answerTokens: DEFAULT_ANSWER_TOKENS, perMargin: DEFAULT_MARGIN_TOKENS + 12,
+  });
+  if (!("windows" in layout)) throw new Error(`a segment does not fit a ${values.context}-token context`);
+  return layout.windows;
+}
+
+/** Where the file's first segment comes when the segments are read in `order` (indices into the plan's): 1-based, and the share of the tokens read by then. */
+function position(plan: CodebasePlan, path: string, order: readonly number[]): { segment: number; share: number } {
   const outline = plan.outline;
   let tokens = 0;
-  for (let i = 0; i < outline.length; i++) {
-    tokens += outline[i]!.tokens;
-    if (outline[i]!.sources.some((s) => s.path === path)) return { segment: i + 1, share: tokens / plan.totalTokens };
+  for (const [i, k] of order.entries()) {
+    tokens += outline[k]!.tokens;
+    if (outline[k]!.sources.some((s) => s.path === path)) return { segment: i + 1, share: tokens / plan.totalTokens };
   }
   throw new Error(`${path} is not in the plan`);
 }
@@ -76,17 +91,19 @@ async function main(): Promise<void> {
   const chosen: typeof candidates = [];
   const pool = [...candidates];
   while (chosen.length < count) chosen.push(pool.splice(Math.floor(next() * pool.length), 1)[0]!);
-  const rows: { path: { segment: number; share: number }; relevance: { segment: number; share: number }; ms: number }[] = [];
+  const windows = windowsOf(plan);
+  const pathOrder = windows.map((_, k) => k);
+  const rows: { path: { segment: number; share: number }; relevance: { segment: number; share: number }; firstWindow: boolean; ms: number }[] = [];
   for (const [i, c] of chosen.entries()) {
     const question = WORDINGS[i % WORDINGS.length]!(c.name);
-    plan.readByPath();
-    const byPath = position(plan, c.path);
     const t = performance.now();
     plan.readFirstFor(question);
+    const placed = readingOrder(windows, plan.segmentScores);
     const ms = performance.now() - t;
-    rows.push({ path: byPath, relevance: position(plan, c.path), ms });
+    const relevance = position(plan, c.path, placed.order);
+    rows.push({ path: position(plan, c.path, pathOrder), relevance, firstWindow: placed.windows[relevance.segment - 1] === 0, ms });
   }
-  console.log(`${rows.length} questions from ${candidates.length.toLocaleString("en-US")} identifiers defined in one file (seed ${values.seed})`);
+  console.log(`${new Set(windows).size} windows of a ${Number(values.context).toLocaleString("en-US")}-token context; ${rows.length} questions from ${candidates.length.toLocaleString("en-US")} identifiers defined in one file (seed ${values.seed})`);
   const line = (label: string, pick: (r: (typeof rows)[number]) => { segment: number; share: number }): { seg: number[]; share: number[] } => {
     const seg = rows.map((r) => pick(r).segment);
     const share = rows.map((r) => pick(r).share);
@@ -94,10 +111,10 @@ async function main(): Promise<void> {
     return { seg, share };
   };
   const a = line("path order", (r) => r.path);
-  const b = line("relevance first", (r) => r.relevance);
-  const firstSegment = b.seg.filter((s) => s === 1).length;
+  const b = line("likeliest window", (r) => r.relevance);
+  const firstWindow = rows.filter((r) => r.firstWindow).length;
   console.log(`ratio (relevance / path): median share ${(quantile(b.share, 0.5) / quantile(a.share, 0.5)).toFixed(3)}, p90 share ${(quantile(b.share, 0.9) / quantile(a.share, 0.9)).toFixed(3)}`);
-  console.log(`defining file in the first segment: ${firstSegment} of ${rows.length}; ranking took median ${quantile(rows.map((r) => r.ms), 0.5).toFixed(0)} ms per question`);
+  console.log(`defining file in the first window read: ${firstWindow} of ${rows.length}; ranking took median ${quantile(rows.map((r) => r.ms), 0.5).toFixed(0)} ms per question`);
 }
 
 void main();

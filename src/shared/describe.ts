@@ -68,7 +68,7 @@ export function describeRead(summary: PlanSummary): string {
 /** Why the files are read in this order. */
 export function describeOrder(order: PlanSummary["order"]): string {
   if (!order || order.by === "path") return "read in path order";
-  return `read first: ${order.matched.toLocaleString("en-US")} files matching ${order.leading.map((t) => `\`${t}\``).join(", ")}`;
+  return `likeliest window first: ${order.matched.toLocaleString("en-US")} files match ${order.leading.map((t) => `\`${t}\``).join(", ")}`;
 }
 
 

@@ -200,7 +200,7 @@ try {
   await confirmGo();
   check("a large workspace is summarised before reading (files, tokens, windows, a time range, the read order, Go / Narrow Scope)",
     /\d+ files, [\d,]+ tokens in \d+ segments: (one window|\d+ windows), [^(]*\d+ (s|min|h) \((first run|from this machine)/.test(dialogText) &&
-    /read (in path order|first: )/.test(dialogText) && dialogText.includes("Narrow Scope"), dialogText);
+    /(read in path order|likeliest window first: \d+ files? match `)/.test(dialogText) && dialogText.includes("Narrow Scope"), dialogText);
   const view = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame");
   await view.locator(".margin").first().waitFor({ timeout: 120_000 });
   const runningOffers = { stop: await offered("Ask codebase: Stop") };
