@@ -249,7 +249,7 @@ export class WimSession {
     let tokensRead = 0;
     let marginTokens = 0;
     // The window the reader holds, its segments the cache gave, and where those it holds end in it, for the answer's room.
-    let held = 0;
+    let heldWindow = 0;
     let reusedHere = 0;
     let windowEnds: number[] = [];
     let eta: number | undefined;
@@ -278,14 +278,14 @@ export class WimSession {
           const judged = await writer.takePending();
           if (judged) yield* this.judged(writer.classified(judged));
           if (store && windowEnds.length > reusedHere) {
-            const saved = await store.save(held, windowEnds.length);
+            const saved = await store.save(heldWindow, windowEnds.length);
             if (saved) yield saved;
           }
           await seq.truncate(opening.length);
           windowEnds = [];
           yield { type: "window-started", runId: this.runId, window: w, windows: windowCount, firstSegment: first };
         }
-        held = w;
+        heldWindow = w;
         const hit = w === 0 ? warm.hit : (await store?.start(w))?.hit;
         reusedHere = hit?.segments ?? 0;
         if (hit && forks) {
@@ -366,7 +366,7 @@ export class WimSession {
     timings.totalMs = performance.now() - started;
     yield* this.answerPhase(started, signal, stoppedBy, timings, { prefilled: tokensRead, margins: marginTokens, evaluatedAtStart });
     // After the answer, so that saving never delays it.
-    if (store && this.reading?.seq === seq) yield* store.afterAnswer(this.reading, held, reusedHere, signal);
+    if (store && this.reading?.seq === seq) yield* store.afterAnswer(this.reading, heldWindow, reusedHere, signal);
   }
 
   private async *answerPhase(
