@@ -67,7 +67,7 @@ export function settingsOf(values: Record<string, unknown>): Settings {
 
 /** What a run needs beyond the settings: where models and the warm cache live, the server's key. */
 export function runSettingsOf(settings: Settings, cacheDir: string | undefined): RunSettings {
-  const { confirmAboveTokens: _, ...rest } = settings;
+  const { confirmAboveTokens: _, useExcludeSettings: _host, ...rest } = settings;
   const apiKey = process.env.ASK_CODEBASE_API_KEY;
   return { ...rest, modelDirectory: defaultModelDirectory(), cacheDir: cacheDir ?? defaultStateCacheDirectory(), ...(apiKey ? { serverApiKey: apiKey } : {}) };
 }

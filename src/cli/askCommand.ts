@@ -10,6 +10,7 @@ import { folder, modelSource, parseFlags, runSettingsOf, settingsOf, suggestedMo
 import { defaultBackendMemory } from "../engine/backend/backendChoice";
 import { offerOnce } from "../engine/backend/cudaBuild";
 import { engineScript } from "./engineScript";
+import { folderView } from "./folderView";
 import { formatBytes } from "../core/bytes";
 import { int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
@@ -92,8 +93,9 @@ export async function askCommand(argv: string[]): Promise<number> {
   process.on("SIGINT", onSigint);
   let downloaded: PlanProgress | undefined;
   try {
+    const editor = await folderView(root, settings.useExcludeSettings, note);
     const summary = await client.plan([root], question, run, {
-      signal: planning.signal,
+      signal: planning.signal, ...(editor ? { editor } : {}),
       onProgress: (p) => {
         if (json) return;
         // The download's last line, kept: a log without a terminal should say the model came whole.

@@ -11,6 +11,7 @@ import { folder, parseFlags, runSettingsOf, settingsOf, UsageError, WorkFailed }
 import { formatBytes } from "../core/bytes";
 import { int } from "./format";
 import { progressLine, TerminalRenderer } from "./render";
+import { folderView } from "./folderView";
 
 export async function packCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseFlags(argv, { json: { type: "boolean" } });
@@ -24,7 +25,9 @@ export async function packCommand(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", onSigint);
   try {
-    const plan = await planCodebaseFor([root], runSettingsOf(settingsOf(values), undefined), { signal: controller.signal, onProgress: (p) => renderer.status(progressLine(p)) });
+    const settings = settingsOf(values);
+    const editor = await folderView(root, settings.useExcludeSettings, (line) => renderer.note(line));
+    const plan = await planCodebaseFor([root], runSettingsOf(settings, undefined), { signal: controller.signal, onProgress: (p) => renderer.status(progressLine(p)), ...(editor ? { editor } : {}) });
     renderer.clear();
     process.stdout.write(values.json ? JSON.stringify(planJson(plan)) + "\n" : reveal(planText(plan)));
     return 0;

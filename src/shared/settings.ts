@@ -99,7 +99,8 @@ export const OPTIONS = {
   },
   useExcludeSettings: {
     kind: "boolean", default: true, hostOnly: true, markdown: true,
-    description: "Leave out what `#files.exclude#` and `#search.exclude#` leave out, as VS Code's search does (in VS Code's glob syntax, per workspace folder).",
+    flag: "no-exclude-settings", negatedFlag: true, help: "read what files.exclude and search.exclude in the folder's .vscode/settings.json hide",
+    description: "Leave out what `#files.exclude#` and `#search.exclude#` leave out, as VS Code's search does (in VS Code's glob syntax, per workspace folder). The CLI reads them from the nearest `.vscode/settings.json` at or above the folder it reads.",
   },
   respectGitignore: {
     kind: "boolean", default: true, flag: "no-gitignore", help: "read what .gitignore and git's excludes would leave out", negatedFlag: true,

@@ -117,6 +117,34 @@ test("pack --json gives files, segments, skipped and total tokens", () => {
   assert.ok(plan.segments.every((s: { tokens: number; sources: unknown[] }) => s.tokens <= 256 && s.sources.length > 0));
 });
 
+test("pack and ask leave out what the folder's .vscode/settings.json hides, say so, and --no-exclude-settings reads it all", () => {
+  const own = tempDir();
+  try {
+    writeTree(own.path, {
+      ".git/HEAD": "", "src/app.ts": "export const app = 1;\n", "src/api.gen.ts": "export const generated = 2;\n", "docs/old/notes.md": "old notes\n",
+      // As VS Code writes it: comments and a trailing comma.
+      ".vscode/settings.json": '{\n  // generated code\n  "files.exclude": { "**/*.gen.ts": true },\n  "search.exclude": { "docs/old": true, },\n}\n',
+    });
+    const read = (extra: string[]) => run(["pack", own.path, "--model", model, "--json", ...extra]);
+    const hidden = read([]);
+    assert.equal(hidden.status, 0, hidden.stderr);
+    const plan = JSON.parse(hidden.stdout);
+    assert.deepEqual(plan.files.map((f: { path: string }) => f.path), [".vscode/settings.json", "src/app.ts"]);
+    assert.deepEqual(plan.skipped.filter((s: { reason: string }) => s.reason === "excluded").map((s: { path: string }) => s.path).sort(), ["docs/old/", "src/api.gen.ts"], "a hidden folder is skipped whole");
+    assert.match(hidden.stderr, /leaving out what files\.exclude and search\.exclude hide in .*\.vscode\/settings\.json \(--no-exclude-settings reads it all\)/);
+    const all = read(["--no-exclude-settings"]);
+    assert.equal(all.status, 0, all.stderr);
+    assert.deepEqual(JSON.parse(all.stdout).files.map((f: { path: string }) => f.path).sort(), [".vscode/settings.json", "docs/old/notes.md", "src/api.gen.ts", "src/app.ts"]);
+    assert.doesNotMatch(all.stderr, /leaving out/);
+    // A question reads the same files as the plan.
+    const asked = run(["ask", own.path, "What is app?", "--model", model, "--json", "--threads", "1", "--margin-tokens", "4", "--answer-tokens", "4", "--cache-mib", "0"]);
+    assert.equal(asked.status, 0, asked.stderr);
+    assert.equal((events(asked.stdout)[0] as Extract<WimEvent, { type: "run-started" }>).files, 2);
+  } finally {
+    own.dispose();
+  }
+});
+
 for (const [name, args, message] of [
   ["not a folder", ["pack", join(dir.path, "blob.bin"), "--model", "x.gguf"], /^ask-codebase: not a folder: /],
   ["no such folder", ["pack", join(dir.path, "missing")], /^ask-codebase: no such folder: /],
