@@ -273,3 +273,29 @@ test("a state this process saved or checked is not hashed again while it is unch
     dir.dispose();
   }
 });
+
+test("a store says when its state is written, before its checksum; two stores of one entry in this process take turns", async () => {
+  const dir = tempDir();
+  try {
+    const cache = new DiskStateCache(join(dir.path, "kv"), 1 << 30);
+    const chain = tokenChain([1], [[2], [3]]);
+    const steps: string[] = [];
+    const hashedBefore = checksumStats.bytes;
+    const first = cache.store(KEY, chain, async (f) => writeFileSync(f, Buffer.alloc(1 << 20, 3)), {
+      onWritten: () => steps.push(`written, ${checksumStats.bytes - hashedBefore} bytes hashed`),
+    });
+    void first.then(() => steps.push("first stored"));
+    // The next question's store of the same entry, while the first one's checksum runs.
+    const second = cache.store(KEY, chain, async (f) => { steps.push("second writes"); writeFileSync(f, Buffer.alloc(1 << 20, 4)); }, { onWritten: () => steps.push("second written") });
+    const [a, b] = await Promise.all([first, second]);
+    assert.deepEqual(steps, ["written, 0 bytes hashed", "first stored", "second writes", "second written"]);
+    assert.equal(a.stored, 1 << 20);
+    assert.equal(b.stored, 1 << 20);
+    const hit = (await cache.find(KEY, chain))!;
+    await cache.verify(hit.file);
+    assert.equal(readFileSync(hit.file)[0], 4, "the later store's state, whole and matching its checksum");
+    assert.equal((await cache.stats()).entries, 1);
+  } finally {
+    dir.dispose();
+  }
+});

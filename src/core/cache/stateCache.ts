@@ -47,6 +47,16 @@ export interface StoreResult extends CacheStats {
   stored: number;
 }
 
+export interface StoreOptions {
+  /** About how large the state will be: room is made on the disk first, or the save refused. */
+  expectedBytes?: number;
+  /**
+   * Told once `save` has written the state, before its checksum and record: the state's source
+   * (the engine's sequence) is free again while the rest of the store goes on.
+   */
+  onWritten?: () => void;
+}
+
 export interface CodebaseStateCache {
   /** The most the entries may take together. */
   readonly limitBytes: number;
@@ -61,7 +71,7 @@ export interface CodebaseStateCache {
    * the limit. With `expectedBytes`, first makes room on the disk (older entries go) or refuses
    * with NoRoomForState, rather than filling the disk.
    */
-  store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options?: { expectedBytes?: number }): Promise<StoreResult>;
+  store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options?: StoreOptions): Promise<StoreResult>;
   stats(): Promise<CacheStats>;
   clear(): Promise<Cleared>;
 }
@@ -114,6 +124,9 @@ export class NoRoomForState extends Error {
   override name = "NoRoomForState";
 }
 
+
+/** Stores under way in this process, by entry (see DiskStateCache.store). */
+const storing = new Map<string, Promise<StoreResult>>();
 
 /** Files and bytes this process has hashed, for tests and benchmarks. */
 export const checksumStats = { files: 0, bytes: 0 };
@@ -288,10 +301,20 @@ export class DiskStateCache implements CodebaseStateCache {
     }
   }
 
-  async store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options: { expectedBytes?: number } = {}): Promise<StoreResult> {
+  store(stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options: StoreOptions = {}): Promise<StoreResult> {
+    const id = createHash("sha256").update(stateKey).update(chain[chain.length - 1]!).digest("hex").slice(0, 32);
+    // One store of an entry at a time in this process: its partial file is named by the process,
+    // and a store whose checksum still runs (onWritten) may meet the next question's store of it.
+    const key = this.path(id);
+    const mine = (storing.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => this.storeNow(id, stateKey, chain, save, options));
+    storing.set(key, mine);
+    void mine.catch(() => undefined).then(() => { if (storing.get(key) === mine) storing.delete(key); });
+    return mine;
+  }
+
+  private async storeNow(id: string, stateKey: string, chain: readonly string[], save: (file: string) => Promise<void>, options: StoreOptions): Promise<StoreResult> {
     await mkdir(this.directory, { recursive: true });
     if (!existsSync(this.path(FOLDER_MARKER))) await writeFile(this.path(FOLDER_MARKER), JSON.stringify({ format: FORMAT, note: "ask-codebase's warm codebase cache" }));
-    const id = createHash("sha256").update(stateKey).update(chain[chain.length - 1]!).digest("hex").slice(0, 32);
     if (options.expectedBytes) await this.makeRoom(options.expectedBytes, id);
     const file = this.path(`${id}.state`);
     const partial = `${file}.${process.pid}.partial`;
@@ -304,6 +327,7 @@ export class DiskStateCache implements CodebaseStateCache {
         const free = await freeBytes(this.directory);
         throw new Error(`${(err as Error).message}${free === undefined ? "" : ` (the disk holding ${this.directory} has ${formatBytes(free)} free)`}`);
       }
+      options.onWritten?.();
       stored = (await stat(partial)).size;
       const sha256 = await fileSha256(partial);
       await rename(partial, file);

@@ -277,10 +277,8 @@ export class WimSession {
           // The next window: keep the margins, save this window's reading for the next question, read on.
           const judged = await writer.takePending();
           if (judged) yield* this.judged(writer.classified(judged));
-          if (store && windowEnds.length > reusedHere) {
-            const saved = await store.save(heldWindow, windowEnds.length);
-            if (saved) yield saved;
-          }
+          if (store && windowEnds.length > reusedHere) await store.saveBehind(heldWindow, windowEnds.length);
+          if (store) yield* store.finished();
           await seq.truncate(opening.length);
           windowEnds = [];
           yield { type: "window-started", runId: this.runId, window: w, windows: windowCount, firstSegment: first };

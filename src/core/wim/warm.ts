@@ -63,10 +63,10 @@ export async function warmStart(o: {
 }
 
 /** Saves the reader's state under the chain of the segments it holds; a failure is reported, not thrown. */
-export async function saveWarm(cache: CodebaseStateCache, stateKey: string, chain: readonly string[], seq: EngineSequence, runId: string, segments: number): Promise<WimEvent> {
+export async function saveWarm(cache: CodebaseStateCache, stateKey: string, chain: readonly string[], seq: EngineSequence, runId: string, segments: number, onWritten?: () => void): Promise<WimEvent> {
   try {
     const expectedBytes = seq.stateBytes?.();
-    const r = await cache.store(stateKey, chain, (file) => seq.saveState!(file), expectedBytes ? { expectedBytes } : {});
+    const r = await cache.store(stateKey, chain, (file) => seq.saveState!(file), { ...(expectedBytes ? { expectedBytes } : {}), ...(onWritten ? { onWritten } : {}) });
     return { type: "cache-saved", runId, segments, bytes: r.stored, entries: r.entries, totalBytes: r.bytes, limitBytes: r.limitBytes };
   } catch (err) {
     // A full disk or an unwritable folder costs the next question its warm start, nothing more.
@@ -81,6 +81,9 @@ export async function saveWarm(cache: CodebaseStateCache, stateKey: string, chai
  */
 export class WindowStore {
   private readonly chains = new Map<number, string[]>();
+  /** The last save behind the reading (saveBehind), and the events of those finished. */
+  private behind: Promise<void> = Promise.resolve();
+  private readonly done: WimEvent[] = [];
   /** What all the windows' states would take, once the reader's state gives a size per token. */
   private need?: number;
   private skipped = false;
@@ -151,11 +154,37 @@ export class WindowStore {
   }
 
   /**
+   * As save, for a window the reading goes on from: resolves once the state is written, so that
+   * the next window is read while the state's checksum and record are made (a third of a save of
+   * hundreds of MiB). The save's event comes from finished().
+   */
+  async saveBehind(w: number, segments: number): Promise<void> {
+    await this.behind;
+    if (!this.fits()) {
+      this.skipped = true;
+      return;
+    }
+    let written!: () => void;
+    const wrote = new Promise<void>((done) => (written = done));
+    const saved = saveWarm(this.o.cache, this.o.stateKey, this.chain(w).slice(0, segments + 1), this.o.seq, this.o.runId, segments, written);
+    this.behind = saved.then((event) => { this.done.push(event); });
+    // A save that fails before it writes settles without telling.
+    await Promise.race([wrote, saved]);
+  }
+
+  /** The events of the saves behind the reading that have finished. */
+  finished(): WimEvent[] {
+    return this.done.splice(0);
+  }
+
+  /**
    * After the answer: saves the window the reader holds (`w`, of which the cache gave `reused`
    * segments) where it read more of it, and says when windows were not saved for want of room.
    * `r`: what the reader held for the answer, which may have erased the window's last segments.
    */
   async *afterAnswer(r: { read: number; windowEnds: number[]; codebaseEnd: number }, w: number, reused: number, signal?: AbortSignal): AsyncGenerator<WimEvent> {
+    await this.behind;
+    yield* this.finished();
     const first = this.o.firstOf[w]!;
     const inWindow = r.read - first;
     let held = r.windowEnds.filter((e) => e <= r.codebaseEnd).length;
