@@ -31,6 +31,10 @@ test("questions of different lengths lay a codebase out in the same windows; a s
   assert.ok(short.windowCount > 1);
   for (const extract of [41, 70, 199, EXTRACT_ROOM_STEP]) assert.deepEqual(of(extract).windows, short.windows, `an extractive prompt of ${extract} tokens`);
   assert.equal(of(EXTRACT_ROOM_STEP + 1).windowTokens, short.windowTokens - EXTRACT_ROOM_STEP, "a longer prompt takes the next step");
+  // A codebase that fits one window with the exact room is read in one, however close.
+  const exactRoom = 32768 - 60 - 70 - 128;
+  const snug = layoutReading({ ...base, sizes: [exactRoom - 100, 100] });
+  assert.ok("windows" in snug && snug.windowCount === 1);
   // A segment as large as the exact room allows is read, in a window of the exact room.
   const largest = 32768 - 60 - 70 - 128;
   const tight = layoutReading({ ...base, sizes: [largest, 10] });

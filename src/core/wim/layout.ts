@@ -60,10 +60,12 @@ export function layoutReading(o: LayoutInput): ReadingLayout | LayoutRefusal {
   }
   // The extractive prompt holds the question, so its exact room would move the windows' edges from
   // one question to the next, and the warm cache keeps a window only as long as its segments stay
-  // together: the room is rounded up, the same for every question of up to a step's tokens
-  // (unless the largest segment needs what the rounding takes).
+  // together: with several windows the room is rounded up, the same for every question of up to a
+  // step's tokens (unless the largest segment needs what the rounding takes). A codebase that fits
+  // one window with the exact room is read in one.
+  const total = o.sizes.reduce((a, b) => a + b, 0);
   const rounded = o.contextLimit - o.opening - Math.ceil(o.extract / EXTRACT_ROOM_STEP) * EXTRACT_ROOM_STEP - o.marginTokens;
-  const windowTokens = largest <= rounded ? rounded : exact;
+  const windowTokens = total <= exact || largest > rounded ? exact : rounded;
   const windows: number[] = [];
   let window = 0;
   let used = 0;
@@ -76,7 +78,6 @@ export function layoutReading(o: LayoutInput): ReadingLayout | LayoutRefusal {
     used += size;
   }
   const windowCount = o.sizes.length ? window + 1 : 1;
-  const total = o.sizes.reduce((a, b) => a + b, 0);
   // One window: room for the whole codebase, its margins and its answer, as far as the model allows.
   const wanted = o.opening + total + Math.max(o.extract + o.marginTokens, o.answerFixed + o.sizes.length * o.perMargin + o.answerTokens);
   return { windows, windowCount, windowTokens, contextTokens: windowCount === 1 ? Math.min(o.contextLimit, wanted) : o.contextLimit };
