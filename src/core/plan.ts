@@ -148,6 +148,8 @@ export class CodebasePlan {
     const checked = await mapLimit([...this.stamps.values()], 32, async (s) => ({ s, now: await stat(s.absPath).catch(() => undefined) }));
     const replaced = new Map<string, MeasuredFile | undefined>();
     for (const { s, now } of checked) {
+      // Read from an editor because it was gone from the disk, and still gone: as planned.
+      if (!now && s.file.deleted) continue;
       if (!now || !now.isFile()) {
         changes.removed.push(s.file.path);
         replaced.set(s.file.path, undefined);
@@ -159,7 +161,7 @@ export class CodebasePlan {
           continue;
         }
         changes.changed.push(s.file.path);
-        const { decoded: _was, unsaved: _edited, diskBytes: _size, excerpt: _part, ...rest } = s.file;
+        const { decoded: _was, unsaved: _edited, deleted: _gone, diskBytes: _size, excerpt: _part, ...rest } = s.file;
         const file: WorkspaceFile = {
           ...rest, text: read.text, bytes: read.bytes, modifiedMs: now.mtimeMs, ...(read.decoded ? { decoded: read.decoded } : {}),
           ...(read.excerpt ? { excerpt: read.excerpt, diskBytes: now.size } : {}),

@@ -8,7 +8,7 @@ import { planCodebase } from "../../src/core/plan";
 import { readWorkspace } from "../../src/core/workspace/reader";
 import { chunkTokenizer, openTokenizer, type Tokenizer } from "../../src/engine/tokens/tokenizer";
 import { loadLlama } from "../../src/engine/llama/runtime";
-import { tempDir, writeTree } from "../support/fixtures";
+import { git, tempDir, writeTree } from "../support/fixtures";
 import { testModelPath } from "../support/models";
 
 let tokenizer: Tokenizer;
@@ -171,6 +171,30 @@ test("a plan of an editor's unsaved text keeps it until the file is saved, then 
     assert.deepEqual(plan.unsaved, []);
     const fresh = await planCodebase([own.path], options);
     assert.deepEqual(plan.segments.map((s) => [...s.tokenIds!]), fresh.segments.map((s) => [...s.tokenIds!]));
+  } finally {
+    own.dispose();
+  }
+});
+
+test("a plan of a file deleted on disk and held by an editor keeps it while the disk has none, and reads the disk's when it is back", async () => {
+  const own = tempDir();
+  try {
+    writeTree(own.path, { "a.ts": sourceFile(20, 1), "b.ts": sourceFile(20, 2) });
+    git(own.path, "init", "-q");
+    git(own.path, "add", "-A");
+    git(own.path, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "files");
+    rmSync(join(own.path, "b.ts"));
+    const options = { segmentTokens: 256, countTokens: tokenizer.countTokens, tokenize: tokenizer.tokenize };
+    const edited = sourceFile(25, 7);
+    const plan = await planCodebase([own.path], { ...options, unsaved: new Map([[join(own.path, "b.ts"), edited]]) });
+    assert.deepEqual(plan.unsaved, ["b.ts"]);
+    assert.equal(plan.fileText("b.ts"), edited);
+    assert.deepEqual(await plan.refresh(options), { changed: [], removed: [] }, "still gone from the disk: as planned");
+    assert.equal(plan.fileText("b.ts"), edited);
+    // Saved from the editor: the disk's text is read.
+    writeTree(own.path, { "b.ts": edited });
+    assert.deepEqual(await plan.refresh(options), { changed: ["b.ts"], removed: [] });
+    assert.deepEqual(plan.unsaved, []);
   } finally {
     own.dispose();
   }

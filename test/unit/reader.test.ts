@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { countByReason, readWorkspace } from "../../src/core/workspace/reader";
@@ -198,6 +198,32 @@ test("an editor's unsaved text is read in place of the disk's, under the same ru
     assert.ok(!files.some((f) => f.path === "secret.ts" || f.text.includes("far")));
     // Edited long ago on disk, being edited now: the unsaved files go last.
     assert.deepEqual(files.map((f) => f.path), [".gitignore", "b.ts", "a.ts", "nb.ipynb"]);
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("a tracked file deleted on disk and open with changes in an editor is read as the editor holds it; deleted and not open, it is skipped", async () => {
+  const dir = tempDir();
+  try {
+    const root = dir.path;
+    git(root, "init", "-q");
+    writeTree(root, { "kept.ts": "export const kept = 1;\n", "gone.ts": "export const gone = 1;\n", "lost.ts": "export const lost = 1;\n", ".gitignore": "ignored.ts\n" });
+    git(root, "add", "-A");
+    git(root, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "files");
+    for (const f of ["gone.ts", "lost.ts"]) rmSync(join(root, f));
+    const unsaved = new Map([
+      [join(root, "gone.ts"), "export const gone = 2; // typed after the file was deleted\n"],
+      // Never tracked and not on disk: nothing says it belongs to the codebase.
+      [join(root, "new.ts"), "export const fresh = 1;\n"],
+    ]);
+    const { files, skipped } = await readWorkspace([root], { unsaved });
+    const gone = files.find((f) => f.path === "gone.ts");
+    assert.ok(gone, JSON.stringify(files.map((f) => f.path)));
+    assert.equal(gone.text, "export const gone = 2; // typed after the file was deleted\n");
+    assert.deepEqual([gone.unsaved, gone.deleted, gone.diskBytes], [true, true, undefined]);
+    assert.deepEqual(skipped.map((s) => [s.path, s.reason]), [["lost.ts", "not-in-worktree"]]);
+    assert.deepEqual(files.map((f) => f.path).sort(), [".gitignore", "gone.ts", "kept.ts"]);
   } finally {
     dir.dispose();
   }

@@ -38,6 +38,8 @@ export interface WorkspaceFile {
   declaredEncoding?: string;
   /** Read as an editor holds it, with changes not saved. */
   unsaved?: true;
+  /** Not on disk (tracked, then deleted): read from the editor that still holds it, changed. */
+  deleted?: true;
   /** The file's size on disk where `bytes` is not it (unsaved text, a data file's head): a change on disk is told by it. */
   diskBytes?: number;
   /** Where only the file's first lines are read (a large data file), what they are lines of, for the header ("a data file of 3.2 MiB, not read further"). */
@@ -88,9 +90,10 @@ export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 export const IGNORE_FILE = ".askcodebaseignore";
 const RECENT_MS = 24 * 3600 * 1000;
 
-interface Candidate { root: string; rel: string; abs: string; display: string; size: number; modifiedMs: number; encoding?: string }
+interface Candidate { root: string; rel: string; abs: string; display: string; size: number; modifiedMs: number; encoding?: string; deleted?: true }
 
 export async function readWorkspace(roots: readonly string[], options: ReadOptions = {}): Promise<WorkspaceRead> {
+  const unsaved = new Map([...(options.unsaved ?? [])].map(([path, text]) => [resolve(path), text]));
   const skipped: SkippedFile[] = [];
   const candidates: Candidate[] = [];
   const listings: ListingInfo[] = [];
@@ -118,14 +121,18 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
       if (++seen % 1024 === 0) options.onProgress?.({ files: 0, bytes: 0, seen: candidates.length + seen });
       return { rel, kind: await fileKind(join(root, ...rel.split("/")), realRoot) };
     });
-    for (const { rel, kind } of kinds) {
+    for (const { rel, kind: found } of kinds) {
       const marks = listed.attributes.get(rel);
+      const abs = join(root, ...rel.split("/"));
+      // Tracked, deleted on disk, and open with changes in an editor: what the editor holds is the file.
+      const editorOnly = "reason" in found && found.reason === "not-in-worktree" ? unsaved.get(abs) : undefined;
+      const kind = editorOnly === undefined ? found : { size: Buffer.byteLength(editorOnly, "utf8"), mtimeMs: Date.now() };
       if ("reason" in kind) skipped.push({ path: display(rel), reason: kind.reason, ...(kind.detail ? { detail: kind.detail } : {}) });
       // The repository's own word, in .gitattributes, on what a file is.
       else if (marks?.generated) skipped.push({ path: display(rel), reason: "generated", detail: "linguist-generated in .gitattributes" });
       else if (marks?.vendored) skipped.push({ path: display(rel), reason: "vendored", detail: "linguist-vendored in .gitattributes" });
       else if (marks?.binary) skipped.push({ path: display(rel), reason: "binary", detail: "-diff in .gitattributes" });
-      else candidates.push({ root, rel, abs: join(root, ...rel.split("/")), display: display(rel), size: kind.size, modifiedMs: kind.mtimeMs, ...(marks?.encoding ? { encoding: marks.encoding } : {}) });
+      else candidates.push({ root, rel, abs, display: display(rel), size: kind.size, modifiedMs: kind.mtimeMs, ...(marks?.encoding ? { encoding: marks.encoding } : {}), ...(editorOnly !== undefined ? { deleted: true as const } : {}) });
     }
     options.onProgress?.({ files: 0, bytes: 0, seen: candidates.length });
   }
@@ -141,7 +148,6 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   options.onSize?.(toRead.reduce((n, c) => n + c.size, 0));
   let readFiles = 0;
   let readBytes = 0;
-  const unsaved = new Map([...(options.unsaved ?? [])].map(([path, text]) => [resolve(path), text]));
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
     const edited = unsaved.get(c.abs);
@@ -153,7 +159,7 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
       path: c.display, absPath: c.abs, root: c.root, bytes: got.bytes, text: got.text, modifiedMs: c.modifiedMs,
       ...(got.decoded ? { decoded: got.decoded } : {}), ...(c.encoding ? { declaredEncoding: c.encoding } : {}),
       ...(edited === undefined ? {} : { unsaved: true as const }),
-      ...(edited !== undefined || got.excerpt ? { diskBytes: c.size } : {}),
+      ...(c.deleted ? { deleted: true as const } : edited !== undefined || got.excerpt ? { diskBytes: c.size } : {}),
       ...(got.excerpt ? { excerpt: got.excerpt } : {}),
     };
   });
