@@ -8,7 +8,7 @@ import { buildSegment, checkBudget, layoutSegments, measureFile, DEFAULT_SEGMENT
 import { rankFiles } from "./pack/relevance";
 import type { ListingInfo } from "./workspace/listing";
 import type { WorkspaceFile } from "./workspace/reader";
-import { countByReason, DEFAULT_MAX_FILE_BYTES, readFileText, readWorkspace, type ReadOptions, type SkippedFile, type SkipReason } from "./workspace/reader";
+import { countByReason, DEFAULT_MAX_FILE_BYTES, encodingFor, readFileText, readWorkspace, type ReadOptions, type SkippedFile, type SkipReason } from "./workspace/reader";
 
 export interface PlanOptions extends ReadOptions {
   segmentTokens?: number;
@@ -154,7 +154,7 @@ export class CodebasePlan {
         changes.removed.push(s.file.path);
         replaced.set(s.file.path, undefined);
       } else if (now.size !== s.size || now.mtimeMs !== s.modifiedMs) {
-        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, options.encoding, s.file.declaredEncoding);
+        const read = await readFileText(s.absPath, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, encodingFor(options, s.absPath), s.file.declaredEncoding);
         if (!("text" in read)) {
           changes.removed.push(s.file.path);
           replaced.set(s.file.path, undefined);

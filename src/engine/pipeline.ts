@@ -80,7 +80,7 @@ export function planOptions(settings: Pick<RunSettings, "segmentTokens" | "inclu
     maxFileBytes: settings.maxFileKiB * 1024,
     respectGitignore: settings.respectGitignore,
     submodules: settings.submodules,
-    ...(settings.encoding ? { encoding: settings.encoding } : {}),
+    ...(settings.encoding ? { encoding: settings.encoding } : hooks.editor?.encodings?.length ? { folderEncodings: hooks.editor.encodings } : {}),
     order: "recent-last",
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(hooks.editor?.unsaved?.length ? { unsaved: new Map(hooks.editor.unsaved.map((u) => [u.path, u.text])) } : {}),

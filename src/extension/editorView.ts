@@ -4,6 +4,8 @@
 import * as vscode from "vscode";
 import type { EditorView, UnsavedText } from "../shared/engineProtocol";
 import type { ExcludeGlobs } from "../core/workspace/editorExcludes";
+import type { FolderEncoding } from "../core/workspace/reader";
+import { editorFallbackEncoding } from "../shared/settings";
 import { isNotebookPath } from "../core/workspace/notebook";
 import { insideAny } from "./paths";
 
@@ -11,7 +13,24 @@ import { insideAny } from "./paths";
 export function editorView(roots: readonly string[], useExcludeSettings: boolean): EditorView {
   const unsaved = unsavedTexts(roots);
   const excludes = useExcludeSettings ? excludeSettings(roots) : [];
-  return { ...(unsaved.length ? { unsaved } : {}), ...(excludes.length ? { excludes } : {}) };
+  const encodings = folderEncodings(roots);
+  return { ...(unsaved.length ? { unsaved } : {}), ...(excludes.length ? { excludes } : {}), ...(encodings.length ? { encodings } : {}) };
+}
+
+/**
+ * The legacy encoding each workspace folder holding a root opens files in (its `files.encoding`),
+ * for files that are neither UTF-8 nor UTF-16: a file VS Code shows in Shift-JIS is read in it too.
+ */
+function folderEncodings(roots: readonly string[]): FolderEncoding[] {
+  return holdingFolders(roots).flatMap((f) => {
+    const encoding = editorFallbackEncoding(vscode.workspace.getConfiguration("files", f.uri).get("encoding"));
+    return encoding ? [{ base: f.uri.fsPath, encoding }] : [];
+  });
+}
+
+/** The workspace folders holding a root. */
+function holdingFolders(roots: readonly string[]): readonly vscode.WorkspaceFolder[] {
+  return (vscode.workspace.workspaceFolders ?? []).filter((f) => roots.some((r) => insideAny([f.uri.fsPath], r)));
 }
 
 /**
@@ -41,8 +60,7 @@ export function notebookJson(notebook: vscode.NotebookDocument): string {
 
 /** files.exclude and search.exclude of each workspace folder holding a root, as that folder's settings give them. */
 function excludeSettings(roots: readonly string[]): ExcludeGlobs[] {
-  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => roots.some((r) => insideAny([f.uri.fsPath], r)));
-  return folders.flatMap((f) => (["files", "search"] as const).map((section) => ({
+  return holdingFolders(roots).flatMap((f) => (["files", "search"] as const).map((section) => ({
     base: f.uri.fsPath,
     setting: `${section}.exclude`,
     patterns: vscode.workspace.getConfiguration(section, f.uri).get<Record<string, unknown>>("exclude") ?? {},

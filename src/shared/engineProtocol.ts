@@ -5,6 +5,7 @@
 // the user was shown is what runs.
 import type { WimEvent } from "../core/wim/events";
 import type { ExcludeGlobs } from "../core/workspace/editorExcludes";
+import type { FolderEncoding } from "../core/workspace/reader";
 import type { SkipReason } from "../core/workspace/reader";
 import type { Machine } from "./modelCatalog";
 import type { RunSettings } from "./settings";
@@ -80,8 +81,12 @@ export interface BuildResult { seconds: number; dir: string; changes?: string[] 
 /** A file's text in an editor, changed and not saved: read in place of the disk's. */
 export interface UnsavedText { path: string; text: string }
 
-/** What VS Code shows of the workspace: files changed and not saved, and what its settings hide. */
-export interface EditorView { unsaved?: UnsavedText[]; excludes?: ExcludeGlobs[] }
+/**
+ * What VS Code shows of the workspace: files changed and not saved, what its settings hide, and
+ * the legacy encoding each workspace folder's `files.encoding` names (used unless the encoding
+ * setting names one for all).
+ */
+export interface EditorView { unsaved?: UnsavedText[]; excludes?: ExcludeGlobs[]; encodings?: FolderEncoding[] }
 
 export type ToEngine =
   | { type: "plan"; requestId: string; roots: string[]; question: string; settings: RunSettings; editor?: EditorView }

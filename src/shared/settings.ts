@@ -113,7 +113,7 @@ export const OPTIONS = {
   encoding: {
     kind: "string", default: "", flag: "encoding", help: "the encoding of files that are neither UTF-8 nor UTF-16 (default windows-1252)", metavar: "LABEL", markdown: true,
     accepts: { test: (v) => v === "" || encodingName(v) !== undefined, words: "an encoding's name, such as windows-1252, iso-8859-2, shift_jis or gbk (or a VS Code files.encoding id), or empty" },
-    description: "The encoding of files that are neither UTF-8 nor UTF-16 (which are recognized by themselves), such as `windows-1252`, `iso-8859-2`, `shift_jis` or `gbk`; VS Code's `files.encoding` ids work too. Empty: `files.encoding` when it names such an encoding, else Windows-1252. Without it such files would be skipped as binary.",
+    description: "The encoding of files that are neither UTF-8 nor UTF-16 (which are recognized by themselves), such as `windows-1252`, `iso-8859-2`, `shift_jis` or `gbk`; VS Code's `files.encoding` ids work too. Empty: the `files.encoding` of the workspace folder (the CLI: of the folder's `.vscode/settings.json`) when it names such an encoding, else Windows-1252. Without it such files would be skipped as binary.",
   },
   classify: {
     kind: "enum", default: "fused", values: CLASSIFY_MODES, flag: "classify", help: "how margins are judged relevant (off keeps every margin)",

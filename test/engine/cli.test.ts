@@ -145,6 +145,24 @@ test("pack and ask leave out what the folder's .vscode/settings.json hides, say 
   }
 });
 
+test("pack reads a legacy file in the files.encoding of the folder's .vscode/settings.json; --encoding names one for all", () => {
+  const own = tempDir();
+  try {
+    writeTree(own.path, { ".git/HEAD": "", ".vscode/settings.json": '{ "files.encoding": "shiftjis", }\n' });
+    // "日本語" in Shift-JIS: Windows-1252, the default, would read other letters.
+    writeFileSync(join(own.path, "legacy.ts"), Buffer.concat([Buffer.from("// "), Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]), Buffer.from("\nexport const x = 1;\n")]));
+    const legacy = (extra: string[]): { encoding?: string } => {
+      const r = run(["pack", own.path, "--model", model, "--json", ...extra]);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).files.find((f: { path: string }) => f.path === "legacy.ts");
+    };
+    assert.equal(legacy([]).encoding, "shift_jis");
+    assert.equal(legacy(["--encoding", "windows-1252"]).encoding, "windows-1252");
+  } finally {
+    own.dispose();
+  }
+});
+
 for (const [name, args, message] of [
   ["not a folder", ["pack", join(dir.path, "blob.bin"), "--model", "x.gguf"], /^ask-codebase: not a folder: /],
   ["no such folder", ["pack", join(dir.path, "missing")], /^ask-codebase: no such folder: /],

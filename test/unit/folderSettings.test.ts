@@ -31,10 +31,12 @@ test("the nearest settings file at or above the folder, no higher than its repos
       "files.exclude": { "**/*.gen.ts": true, "**/keep.ts": false },
       "search.exclude": { "docs/old": true, },
       "editor.tabSize": 2,
+      "files.encoding": "shiftjis",
     }`);
     const found = await folderExcludes(join(repo, "packages", "app"));
     assert.equal(found.file, join(repo, ".vscode", "settings.json"));
     assert.equal(found.problem, undefined);
+    assert.deepEqual([found.base, found.filesEncoding], [repo, "shiftjis"]);
     assert.deepEqual(found.excludes, [
       { base: repo, setting: "files.exclude", patterns: { "**/*.gen.ts": true, "**/keep.ts": false } },
       { base: repo, setting: "search.exclude", patterns: { "docs/old": true } },
@@ -46,6 +48,9 @@ test("the nearest settings file at or above the folder, no higher than its repos
     mkdirSync(join(other, ".git"), { recursive: true });
     assert.equal(findFolderSettings(other), undefined);
     assert.deepEqual(await folderExcludes(other), { excludes: [] });
+    // Settings without either pattern setting still say the folder they are for.
+    writeFileSync(join(repo, ".vscode", "settings.json"), `{"files.encoding": "iso88592"}`);
+    assert.deepEqual(await folderExcludes(repo), { excludes: [], file: join(repo, ".vscode", "settings.json"), base: repo, filesEncoding: "iso88592" });
   } finally {
     dir.dispose();
   }
@@ -59,7 +64,7 @@ test("a settings file that does not parse is named with the reason, and nothing 
     writeFileSync(join(dir.path, ".vscode", "settings.json"), `{"files.exclude": {"**/*.ts": true}`);
     const found = await folderExcludes(dir.path);
     assert.deepEqual(found.excludes, []);
-    assert.match(found.problem ?? "", /settings\.json could not be read as settings \(.+\): its files\.exclude and search\.exclude are not applied$/);
+    assert.match(found.problem ?? "", /settings\.json could not be read as settings \(.+\): its files\.exclude, search\.exclude and files\.encoding are not applied$/);
     writeFileSync(join(dir.path, ".vscode", "settings.json"), `[1, 2]`);
     assert.match((await folderExcludes(dir.path)).problem ?? "", /does not hold an object of settings/);
   } finally {

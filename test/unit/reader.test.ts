@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { spawnSync } from "node:child_process";
-import { countByReason, readWorkspace } from "../../src/core/workspace/reader";
+import { countByReason, encodingFor, readWorkspace } from "../../src/core/workspace/reader";
+import { planCodebase } from "../../src/core/plan";
 import { git, gitListed, link, tempDir, writeTree } from "../support/fixtures";
 
 const GITIGNORE_TREE: Record<string, string | Buffer> = {
@@ -346,6 +347,38 @@ test("100,000 small files are all read, in order, with bounded concurrency", asy
     assert.equal(files[99_999]!.path, "d099/f999.ts");
     assert.ok(files.every((f, i) => i === 0 || files[i - 1]!.path < f.path), "sorted");
     assert.equal(files[12_345]!.text, "export const v12345 = 12345;\n");
+  } finally {
+    dir.dispose();
+  }
+});
+
+test("each workspace folder's legacy encoding reads its own files; the deepest folder holding a file decides, and a plan's re-read keeps it", async () => {
+  const dir = tempDir();
+  try {
+    // "日本語" in Shift-JIS, and "źdźbło" in ISO-8859-2: neither is UTF-8, and each misreads in the other's encoding.
+    const sjis = Buffer.concat([Buffer.from("// "), Buffer.from([0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea]), Buffer.from("\n")]);
+    const latin2 = Buffer.concat([Buffer.from("// "), Buffer.from([0xbc, 0x64, 0xbc, 0x62, 0xb3, 0x6f]), Buffer.from("\n")]);
+    const jp = join(dir.path, "jp");
+    const pl = join(dir.path, "pl");
+    mkdirSync(join(jp, "vendor"), { recursive: true });
+    mkdirSync(pl, { recursive: true });
+    writeFileSync(join(jp, "a.ts"), sjis);
+    writeFileSync(join(jp, "vendor", "b.ts"), latin2);
+    writeFileSync(join(pl, "c.ts"), latin2);
+    const folderEncodings = [{ base: jp, encoding: "shift_jis" }, { base: join(jp, "vendor"), encoding: "iso-8859-2" }, { base: pl, encoding: "iso-8859-2" }];
+    const { files } = await readWorkspace([jp, pl], { folderEncodings, encoding: "windows-1252" });
+    const text = (path: string): [string, string | undefined] => { const f = files.find((x) => x.path === path)!; return [f.text, f.decoded?.encoding]; };
+    assert.deepEqual(text("jp/a.ts"), ["// 日本語\n", "shift_jis"]);
+    assert.deepEqual(text("jp/vendor/b.ts"), ["// źdźbło\n", "iso-8859-2"]);
+    assert.deepEqual(text("pl/c.ts"), ["// źdźbło\n", "iso-8859-2"]);
+    assert.equal(encodingFor({ folderEncodings, encoding: "windows-1252" }, join(dir.path, "elsewhere", "d.ts")), "windows-1252", "outside every folder: the one encoding");
+    assert.equal(encodingFor({ folderEncodings }, join(dir.path, "jpx", "e.ts")), undefined, "a folder's name as a prefix of another's is not the folder");
+    // A file changed between the plan and the run is read again in its folder's encoding.
+    const options = { folderEncodings, encoding: "windows-1252", segmentTokens: 64, countTokens: (t: string) => Math.ceil(t.length / 4) };
+    const plan = await planCodebase([jp, pl], options);
+    writeFileSync(join(jp, "a.ts"), Buffer.concat([sjis, sjis]));
+    assert.deepEqual(await plan.refresh(options), { changed: ["jp/a.ts"], removed: [] });
+    assert.equal(plan.fileText("jp/a.ts"), "// 日本語\n// 日本語\n");
   } finally {
     dir.dispose();
   }

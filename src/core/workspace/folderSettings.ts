@@ -1,6 +1,7 @@
 // What a folder's own VS Code settings hide, for the CLI: `files.exclude` and `search.exclude` in
 // the nearest `.vscode/settings.json` at or above the folder (no higher than its repository's top),
-// so that `ask-codebase ask DIR` reads what the extension would read in a window opened there.
+// so that `ask-codebase ask DIR` reads what the extension would read in a window opened there; and
+// the `files.encoding` that window would open legacy files in.
 // The file is JSON with comments and trailing commas, as VS Code writes and reads it.
 // VS Code's own defaults for both settings (version control folders, OS litter, node_modules) are
 // not added: the reader leaves those out by its own rules.
@@ -11,6 +12,9 @@ import type { ExcludeGlobs } from "./editorExcludes";
 
 export interface FolderExcludes {
   excludes: ExcludeGlobs[];
+  /** The folder the settings are for (the one holding `.vscode`), and its `files.encoding` as written. */
+  base?: string;
+  filesEncoding?: unknown;
   /** The settings file read, when there is one. */
   file?: string;
   /** Why the file's excludes are not applied (it does not parse), for the user. */
@@ -35,9 +39,9 @@ export async function folderExcludes(root: string): Promise<FolderExcludes> {
   try {
     settings = JSON.parse(withoutComments(await readFile(file, "utf8")));
   } catch (err) {
-    return { excludes: [], file, problem: `${file} could not be read as settings (${(err as Error).message}): its files.exclude and search.exclude are not applied` };
+    return { excludes: [], file, problem: `${file} could not be read as settings (${(err as Error).message}): its files.exclude, search.exclude and files.encoding are not applied` };
   }
-  if (typeof settings !== "object" || settings === null || Array.isArray(settings)) return { excludes: [], file, problem: `${file} does not hold an object of settings: its excludes are not applied` };
+  if (typeof settings !== "object" || settings === null || Array.isArray(settings)) return { excludes: [], file, problem: `${file} does not hold an object of settings: its files.exclude, search.exclude and files.encoding are not applied` };
   const base = dirname(dirname(file));
   const excludes = SETTINGS.flatMap((setting) => {
     const patterns = (settings as Record<string, unknown>)[setting];
@@ -45,7 +49,8 @@ export async function folderExcludes(root: string): Promise<FolderExcludes> {
       ? [{ base, setting, patterns: patterns as Record<string, unknown> }]
       : [];
   });
-  return { excludes, file };
+  const filesEncoding = (settings as Record<string, unknown>)["files.encoding"];
+  return { excludes, file, base, ...(filesEncoding !== undefined ? { filesEncoding } : {}) };
 }
 
 /** JSON with `//` and block comments and trailing commas made plain JSON; strings are left as they are. */

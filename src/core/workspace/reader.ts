@@ -63,6 +63,8 @@ export interface ReadOptions {
   submodules?: boolean;
   /** The encoding of files that are neither UTF-8 nor UTF-16 (a WHATWG label); Windows-1252 by default. */
   encoding?: string;
+  /** Instead, for files under a folder, that folder's (each workspace folder's `files.encoding`): the deepest folder holding a file decides. */
+  folderEncodings?: readonly FolderEncoding[];
   /**
    * "path" (default): by path. "recent-last": files modified in the last day go last, oldest
    * first, the rest by path; an edit then changes only the end of the packed text, so the warm
@@ -77,6 +79,20 @@ export interface ReadOptions {
   unsaved?: ReadonlyMap<string, string>;
   /** What the editor hides (files.exclude, search.exclude), each in VS Code's glob syntax: left out as "excluded". */
   excludes?: readonly ExcludeGlobs[];
+}
+
+/** The encoding the files under a folder are read in when they are neither UTF-8 nor UTF-16. */
+export interface FolderEncoding { base: string; encoding: string }
+
+/** The fallback encoding for a file: that of the deepest folder in `folderEncodings` holding it, else `encoding`. */
+export function encodingFor(options: Pick<ReadOptions, "encoding" | "folderEncodings">, abs: string): string | undefined {
+  let best: FolderEncoding | undefined;
+  for (const f of options.folderEncodings ?? []) {
+    const base = resolve(f.base);
+    const inside = abs === base || abs.startsWith(base.endsWith(sep) ? base : base + sep);
+    if (inside && (!best || base.length > resolve(best.base).length)) best = f;
+  }
+  return best?.encoding ?? options.encoding;
 }
 
 export interface WorkspaceRead {
@@ -151,7 +167,7 @@ export async function readWorkspace(roots: readonly string[], options: ReadOptio
   const read = await mapLimit(toRead, options.concurrency ?? 32, async (c): Promise<WorkspaceFile | SkippedFile> => {
     options.signal?.throwIfAborted();
     const edited = unsaved.get(c.abs);
-    const got = edited === undefined ? await readFileText(c.abs, maxBytes, options.encoding, c.encoding) : editorText(edited, c.abs, maxBytes);
+    const got = edited === undefined ? await readFileText(c.abs, maxBytes, encodingFor(options, c.abs), c.encoding) : editorText(edited, c.abs, maxBytes);
     if (!("text" in got)) return { path: c.display, ...got };
     readBytes += got.bytes;
     if (++readFiles % 256 === 0) options.onProgress?.({ files: readFiles, bytes: readBytes, seen: candidates.length });
