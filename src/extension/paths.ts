@@ -1,7 +1,7 @@
 // Maps the paths a run shows back to files, refusing anything outside the run's roots.
 // No vscode import: tested under Node.
-import { isAbsolute, relative, resolve, sep } from "node:path";
-import { displayNames } from "../core/workspace/reader";
+import { resolve } from "node:path";
+import { displayNames, isInside } from "../core/workspace/reader";
 
 /** The file a display path names, only if it lies inside one of the run's roots. */
 export function absolutePath(roots: readonly string[], display: string): string | undefined {
@@ -20,10 +20,4 @@ export function absolutePath(roots: readonly string[], display: string): string 
 /** Whether `path` lies inside (or is) one of `roots`. */
 export function insideAny(roots: readonly string[], path: string): boolean {
   return roots.some((r) => isInside(resolve(r), resolve(path)));
-}
-
-/** Whether absolute `abs` is `root` or under it (a name beginning with ".." is not a step up). */
-function isInside(root: string, abs: string): boolean {
-  const rel = relative(root, abs);
-  return rel !== ".." && !rel.startsWith(".." + sep) && !isAbsolute(rel);
 }

@@ -86,13 +86,18 @@ export interface FolderEncoding { base: string; encoding: string }
 
 /** The fallback encoding for a file: that of the deepest folder in `folderEncodings` holding it, else `encoding`. */
 export function encodingFor(options: Pick<ReadOptions, "encoding" | "folderEncodings">, abs: string): string | undefined {
-  let best: FolderEncoding | undefined;
+  let best: { depth: number; encoding: string } | undefined;
   for (const f of options.folderEncodings ?? []) {
     const base = resolve(f.base);
-    const inside = abs === base || abs.startsWith(base.endsWith(sep) ? base : base + sep);
-    if (inside && (!best || base.length > resolve(best.base).length)) best = f;
+    if (isInside(base, abs) && (!best || base.length > best.depth)) best = { depth: base.length, encoding: f.encoding };
   }
   return best?.encoding ?? options.encoding;
+}
+
+/** Whether absolute `abs` is `root` or under it (a name beginning with ".." is not a step up). */
+export function isInside(root: string, abs: string): boolean {
+  const rel = relative(root, abs);
+  return rel !== ".." && !rel.startsWith(".." + sep) && !isAbsolute(rel);
 }
 
 export interface WorkspaceRead {
