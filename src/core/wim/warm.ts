@@ -144,29 +144,26 @@ export class WindowStore {
     return this.need <= this.o.cache.limitBytes;
   }
 
-  /** Saves the reader, which holds window `w`'s first `segments` segments, when the cache can keep every window. */
-  async save(w: number, segments: number): Promise<WimEvent | undefined> {
+  /** Saves the reader, which holds window `w`'s first `segments` segments, when the cache can keep every window (else undefined). */
+  private save(w: number, segments: number, onWritten?: () => void): Promise<WimEvent> | undefined {
     if (!this.fits()) {
       this.skipped = true;
       return undefined;
     }
-    return saveWarm(this.o.cache, this.o.stateKey, this.chain(w).slice(0, segments + 1), this.o.seq, this.o.runId, segments);
+    return saveWarm(this.o.cache, this.o.stateKey, this.chain(w).slice(0, segments + 1), this.o.seq, this.o.runId, segments, onWritten);
   }
 
   /**
-   * As save, for a window the reading goes on from: resolves once the state is written, so that
-   * the next window is read while the state's checksum and record are made (a third of a save of
-   * hundreds of MiB). The save's event comes from finished().
+   * Saves a window the reading goes on from: resolves once the state is written, so that the next
+   * window is read while the state's checksum and record are made (a third of a save of hundreds
+   * of MiB). The save's event comes from finished().
    */
   async saveBehind(w: number, segments: number): Promise<void> {
     await this.behind;
-    if (!this.fits()) {
-      this.skipped = true;
-      return;
-    }
     let written!: () => void;
     const wrote = new Promise<void>((done) => (written = done));
-    const saved = saveWarm(this.o.cache, this.o.stateKey, this.chain(w).slice(0, segments + 1), this.o.seq, this.o.runId, segments, written);
+    const saved = this.save(w, segments, written);
+    if (!saved) return;
     this.behind = saved.then((event) => { this.done.push(event); });
     // A save that fails before it writes settles without telling.
     await Promise.race([wrote, saved]);
