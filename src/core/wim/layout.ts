@@ -95,7 +95,9 @@ export function readingOrder(windows: readonly number[], scores?: readonly numbe
   const best = new Array<number>(count).fill(0);
   if (scores) windows.forEach((w, k) => { best[w] = Math.max(best[w]!, scores[k] ?? 0); });
   const ranked = [...best.keys()].sort((a, b) => best[b]! - best[a]! || a - b);
-  const order = ranked.flatMap((w) => windows.flatMap((x, k) => (x === w ? [k] : [])));
+  const members = best.map((): number[] => []);
+  windows.forEach((w, k) => members[w]!.push(k));
+  const order = ranked.flatMap((w) => members[w]!);
   const place = new Map(ranked.map((w, i) => [w, i]));
   return { order, windows: order.map((k) => place.get(windows[k]!)!) };
 }
